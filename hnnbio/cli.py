@@ -1,0 +1,206 @@
+"""The `hnnbio` command: thin subcommands over library functions.
+
+Each subcommand parses its arguments and calls one library function. Results are printed as a table;
+with ``--json`` the last line of stdout is one JSON object. Errors of hnnbio (``HnnbioError``) are
+printed as one line on stderr, with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from hnnbio.errors import HnnbioError
+
+
+def _print_table(rows: dict, title: str | None = None) -> None:
+    if title:
+        print(title)
+    width = max((len(str(k)) for k in rows), default=0)
+    for key, value in rows.items():
+        if isinstance(value, float):
+            value = f"{value:.4g}"
+        print(f"  {str(key):<{width}}  {value}")
+
+
+def _report(rows: dict, as_json: bool, title: str | None = None) -> None:
+    _print_table(rows, title)
+    if as_json:
+        print(json.dumps(rows, default=float))
+
+
+# --- subcommands -----------------------------------------------------------------------------
+
+
+def cmd_info(args) -> int:
+    from hnnbio.info import versions
+
+    _report(versions(), args.json, "hnnbio")
+    return 0
+
+
+def cmd_column(args) -> int:
+    from hnnbio.circuits.demo import run_column_demo
+
+    rows = run_column_demo(image=args.image, steps=args.steps, plot=args.plot, seed=args.seed)
+    _report(rows, args.json, "column sheet")
+    return 0
+
+
+def cmd_train(args) -> int:
+    from hnnbio.ann.train import train_model
+
+    rows = train_model(args.model or args.dataset, out=args.out, epochs=args.epochs,
+                       seed=args.seed, n_images=args.n_images, progress=not args.quiet)
+    _report(rows, args.json, "training")
+    return 0
+
+
+def cmd_bind(args) -> int:
+    from hnnbio.binding.bind import run_bind
+
+    result = run_bind(args.model, n_images=args.images, seed=args.seed, out=args.out,
+                      batch_size=args.batch_size, cycles=args.cycles, progress=not args.quiet)
+    _report(result.summary(), args.json, f"binding: {args.model}")
+    return 0
+
+
+def cmd_analyze(args) -> int:
+    from hnnbio.analysis.report import write_report
+
+    rows = write_report(args.result, args.out, overwrite=args.overwrite, progress=not args.quiet)
+    _report(rows, args.json, "analysis report")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from hnnbio.chip.compiler import export
+
+    rows = export(args.model, args.output, format=args.format, overwrite=args.overwrite)
+    _report(rows, args.json, "export")
+    return 0
+
+
+def cmd_emulate(args) -> int:
+    from hnnbio.chip.run import emulate_program
+
+    result = emulate_program(args.program, n_images=args.images, seed=args.seed,
+                             batch_size=args.batch_size, progress=not args.quiet)
+    rows = result.summary()
+    rows.update(result.info.get("counters", {}))
+    _report(rows, args.json, f"emulator: {args.program}")
+    return 0
+
+
+def cmd_chip_dump(args) -> int:
+    from hnnbio.chip.program import dump
+
+    print(dump(args.program))
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from hnnbio.sweep import run_sweep
+
+    rows = run_sweep(args.spec, args.out, scheduler=args.scheduler, resume=args.resume,
+                     progress=not args.quiet)
+    _report(rows, args.json, "sweep")
+    return 0
+
+
+# --- parser ----------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hnnbio",
+        description="Hybrid neural networks: Brian2 spiking sheets + PyTorch networks through "
+                    "hybrid units; cortical binding by synchrony; chip export and emulation.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, func, help_text):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        p.add_argument("--json", action="store_true",
+                       help="also print the result as one JSON object on the last line")
+        return p
+
+    add("info", cmd_info, "print versions of hnnbio, Brian2, PyTorch, Elephant, Neo and the Brian2 target")
+
+    p = add("column", cmd_column, "run a cortical column sheet on a sample image and plot a raster")
+    p.add_argument("--image", default="shapes", help="data set of the sample image (default: shapes)")
+    p.add_argument("--steps", type=int, default=200, help="time steps to simulate (default: 200)")
+    p.add_argument("--plot", default=None, metavar="PNG", help="write the spike raster to this PNG")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+
+    p = add("train", cmd_train, "train a denoising autoencoder on single-object images")
+    p.add_argument("--dataset", default=None, help="data set (bars, shapes, corners); the shipped "
+                                                  "model of that name gives the settings")
+    p.add_argument("--model", default=None, help="model spec (name or .toml) whose autoencoder to train")
+    p.add_argument("--out", default=None, help="weights file to write (default: beside the spec)")
+    p.add_argument("--epochs", type=int, default=None, help="override the spec's epochs")
+    p.add_argument("--n-images", type=int, default=None, help="override the spec's training images")
+    p.add_argument("--seed", type=int, default=None, help="override the spec's training seed")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = add("bind", cmd_bind, "run binding by synchrony on generated multi-object images")
+    p.add_argument("--model", default="bars", help="model spec name or .toml path (default: bars)")
+    p.add_argument("--images", type=int, default=16, help="number of images (default: 16)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the images and the run (default: 0)")
+    p.add_argument("--batch-size", type=int, default=None, help="images simulated together")
+    p.add_argument("--cycles", type=int, default=None, help="override the spec's number of cycles")
+    p.add_argument("--out", default=None, metavar="DIR", help="write the result, a NIX file and figures here")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = add("analyze", cmd_analyze, "write a synchrony report (markdown + PNG) for a saved result")
+    p.add_argument("result", help="a result file (result.npz written by `hnnbio bind --out`)")
+    p.add_argument("--out", default="report", metavar="DIR", help="report folder (default: report)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing report")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = add("export", cmd_export, "compile a model into a chip program (or NIR)")
+    p.add_argument("--model", default="bars", help="model spec name or .toml path (default: bars)")
+    p.add_argument("-o", "--output", required=True, help="program file to write (.hnnc, or .nir)")
+    p.add_argument("--format", choices=("hnnc", "nir"), default="hnnc", help="output format")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file")
+
+    p = add("emulate", cmd_emulate, "run a chip program on the bundled emulator and score binding")
+    p.add_argument("program", help="a program file written by `hnnbio export`")
+    p.add_argument("--images", type=int, default=16, help="number of images (default: 16)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the images and the run (default: 0)")
+    p.add_argument("--batch-size", type=int, default=None, help="images emulated together")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    p = add("chip", None, "chip program tools")
+    chip_sub = p.add_subparsers(dest="chip_command", required=True, metavar="CHIP_COMMAND")
+    d = chip_sub.add_parser("dump", help="print a program file as readable text",
+                            description="print a program file as readable text")
+    d.add_argument("program", help="a program file written by `hnnbio export`")
+    d.set_defaults(func=cmd_chip_dump)
+
+    p = add("sweep", cmd_sweep, "run many binding/emulation/analysis jobs on Dask")
+    p.add_argument("spec", help="sweep spec (TOML), e.g. models = [\"bars\"], seeds = [1, 2], images = 8")
+    p.add_argument("--out", required=True, metavar="DIR", help="results folder (one file per shard)")
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="address of a running dask.distributed scheduler (default: a LocalCluster)")
+    p.add_argument("--resume", action="store_true", help="continue a sweep already in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except HnnbioError as exc:
+        print(f"hnnbio {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
