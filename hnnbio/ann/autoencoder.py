@@ -1,0 +1,189 @@
+"""Fully connected denoising autoencoders (the ANN side of the binding loop).
+
+A network of layer sizes ``[n_0, n_1, ..., n_L]`` (``n_0 = n_L`` = pixels) computes
+
+.. math::
+
+    h_0 = x, \\qquad h_i = f_i(W_i h_{i-1} + b_i) \\;(i < L), \\qquad
+    \\hat x = \\sigma(W_L h_{L-1} + b_L)
+
+with hidden activations ``f_i`` from {sigmoid, relu} and a sigmoid output, so ``x_hat`` is in (0, 1).
+``W_i`` has shape ``(n_i, n_{i-1})`` (PyTorch's ``nn.Linear``); the state-dict keys are
+``linears.{i}.weight`` and ``linears.{i}.bias`` (the chip compiler reads these names).
+
+Two forms (house style 3): the pure function :func:`autoencoder_forward` of an
+:class:`AutoencoderParams` and a batch ``x``, and the module :class:`DenoisingAutoencoder` that holds
+the parameters and calls it.
+
+Weights file (``torch.save``; read with ``weights_only=True``)::
+
+    {"format": "hnnbio-autoencoder", "version": 1, "layers": [...], "hidden": [...],
+     "latent": "deterministic", "state_dict": {...}, "training": {...}}
+
+The state dict may be stored as float16 (compact); loading casts it to float32.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple, Sequence
+
+import torch
+from torch import nn
+
+from hnnbio.errors import ParameterError, WeightsError
+
+ACTIVATIONS = {"sigmoid": torch.sigmoid, "relu": torch.relu}
+LATENTS = ("deterministic",)
+FORMAT = "hnnbio-autoencoder"
+VERSION = 1
+
+
+class AutoencoderParams(NamedTuple):
+    """Parameters of a fully connected autoencoder.
+
+    weights : tuple of Tensor, shapes (n_i, n_{i-1})
+    biases : tuple of Tensor, shapes (n_i,)
+    hidden : tuple of str, one activation per hidden layer
+    """
+
+    weights: tuple
+    biases: tuple
+    hidden: tuple
+
+
+def autoencoder_forward(params: AutoencoderParams, x: torch.Tensor) -> torch.Tensor:
+    """Reconstruction of a batch.
+
+    Parameters
+    ----------
+    params : AutoencoderParams
+    x : Tensor, shape (batch, n_pixels), float in [0, 1]
+
+    Returns
+    -------
+    Tensor, shape (batch, n_pixels), float in (0, 1)
+    """
+    h = x
+    last = len(params.weights) - 1
+    for i, (w, b) in enumerate(zip(params.weights, params.biases)):
+        h = torch.nn.functional.linear(h, w, b)
+        h = torch.sigmoid(h) if i == last else ACTIVATIONS[params.hidden[i]](h)
+    return h
+
+
+def check_architecture(layers: Sequence[int], hidden: Sequence[str], latent: str = "deterministic") -> None:
+    """Raise ParameterError naming the argument if ``layers``/``hidden``/``latent`` are nonsense."""
+    layers, hidden = list(layers), list(hidden)
+    if len(layers) < 2 or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in layers):
+        raise ParameterError(f"layers: need >= 2 positive integer sizes, got {layers!r}")
+    if layers[0] != layers[-1]:
+        raise ParameterError(f"layers: an autoencoder's input and output sizes must match, got {layers!r}")
+    if len(hidden) != len(layers) - 2:
+        raise ParameterError(f"hidden: need {len(layers) - 2} activations for layers {layers}, "
+                             f"got {len(hidden)}")
+    for name in hidden:
+        if name not in ACTIVATIONS:
+            raise ParameterError(f"hidden: unknown activation {name!r}; choose from "
+                                 f"{', '.join(ACTIVATIONS)}")
+    if latent not in LATENTS:
+        raise ParameterError(f"latent: {latent!r} is not supported; choose from {', '.join(LATENTS)}")
+
+
+class DenoisingAutoencoder(nn.Module):
+    """Fully connected autoencoder with sigmoid output (see the module docstring).
+
+    Parameters
+    ----------
+    layers : list of int
+        Layer sizes, input first, e.g. ``[400, 256, 400]``.
+    hidden : list of str
+        Activation of each hidden layer, ``len(layers) - 2`` of "sigmoid" / "relu".
+    latent : {"deterministic"}
+        Kind of the middle layer.
+    """
+
+    def __init__(self, layers: list[int], hidden: list[str], latent: str = "deterministic"):
+        super().__init__()
+        check_architecture(layers, hidden, latent)
+        self.layers = [int(n) for n in layers]
+        self.hidden = list(hidden)
+        self.latent = latent
+        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(self.layers[:-1], self.layers[1:]))
+
+    def params(self) -> AutoencoderParams:
+        """The parameters as an :class:`AutoencoderParams` (shared tensors, not copies)."""
+        return AutoencoderParams(tuple(m.weight for m in self.linears),
+                                 tuple(m.bias for m in self.linears), tuple(self.hidden))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruction, shape (batch, n_pixels), of ``x``, shape (batch, n_pixels)."""
+        return autoencoder_forward(self.params(), x)
+
+    def __repr__(self) -> str:
+        return (f"DenoisingAutoencoder(layers={self.layers}, hidden={self.hidden}, "
+                f"latent={self.latent!r})")
+
+
+def from_spec(spec) -> DenoisingAutoencoder:
+    """An untrained autoencoder with the architecture of a ModelSpec's ``[autoencoder]`` section."""
+    ae = spec.autoencoder
+    return DenoisingAutoencoder(list(ae["layers"]), list(ae["hidden"]), ae.get("latent", "deterministic"))
+
+
+def save_autoencoder(model: DenoisingAutoencoder, path: str | Path, training: dict | None = None,
+                     dtype: torch.dtype = torch.float16) -> Path:
+    """Write ``model`` to a weights file (state dict stored as ``dtype``); returns the path."""
+    path = Path(path)
+    state = {k: v.detach().to("cpu", dtype) for k, v in model.state_dict().items()}
+    payload = {"format": FORMAT, "version": VERSION, "layers": list(model.layers),
+               "hidden": list(model.hidden), "latent": model.latent, "state_dict": state,
+               "training": dict(training or {})}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(payload, tmp)
+    tmp.replace(path)
+    return path
+
+
+def read_weights(path: str | Path) -> dict:
+    """Read and check a weights file; raises WeightsError naming the file and what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"{path}: weights file not found; train it with `hnnbio train`")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a corrupt file
+        raise WeightsError(f"{path}: corrupt weights file ({type(exc).__name__}); "
+                           f"train it again with `hnnbio train`") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise WeightsError(f"{path}: not an hnnbio autoencoder weights file")
+    if payload.get("version") != VERSION:
+        raise WeightsError(f"{path}: weights format version {payload.get('version')!r} is not "
+                           f"supported (expected {VERSION})")
+    for key in ("layers", "hidden", "state_dict"):
+        if key not in payload:
+            raise WeightsError(f"{path}: weights file lacks {key!r}")
+    return payload
+
+
+def load_weights(model: DenoisingAutoencoder, path: str | Path) -> DenoisingAutoencoder:
+    """Load a weights file into ``model`` (cast to float32); WeightsError if it does not fit."""
+    payload = read_weights(path)
+    if list(payload["layers"]) != model.layers or list(payload["hidden"]) != model.hidden:
+        raise WeightsError(f"{path}: architecture mismatch: file has layers {list(payload['layers'])} "
+                           f"hidden {list(payload['hidden'])}, model has {model.layers} {model.hidden}")
+    state = {k: v.to(torch.float32) for k, v in payload["state_dict"].items()
+             if isinstance(v, torch.Tensor)}
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        first = str(exc).strip().splitlines()[-1].strip()
+        raise WeightsError(f"{path}: state dict does not fit the model ({first})") from None
+    model.training_info = dict(payload.get("training", {}))
+    return model
+
+
+def load_autoencoder(spec) -> DenoisingAutoencoder:
+    """The trained autoencoder of a ModelSpec, in eval mode, read from ``spec.weights_path``."""
+    return load_weights(from_spec(spec), spec.weights_path).eval()
