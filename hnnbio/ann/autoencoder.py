@@ -7,13 +7,14 @@ A network of layer sizes ``[n_0, n_1, ..., n_L]`` (``n_0 = n_L`` = pixels) compu
     h_0 = x, \\qquad h_i = f_i(W_i h_{i-1} + b_i) \\;(i < L), \\qquad
     \\hat x = \\sigma(W_L h_{L-1} + b_L)
 
-with hidden activations ``f_i`` from {sigmoid, relu} and a sigmoid output, so ``x_hat`` is in (0, 1).
+with hidden activations ``f_i`` from {sigmoid, relu} and a sigmoid output, so ``x_hat`` is in
+(0, 1).
 ``W_i`` has shape ``(n_i, n_{i-1})`` (PyTorch's ``nn.Linear``); the state-dict keys are
 ``linears.{i}.weight`` and ``linears.{i}.bias`` (the chip compiler reads these names).
 
 Two forms (house style 3): the pure function :func:`autoencoder_forward` of an
-:class:`AutoencoderParams` and a batch ``x``, and the module :class:`DenoisingAutoencoder` that holds
-the parameters and calls it.
+:class:`AutoencoderParams` and a batch ``x``, and the module :class:`DenoisingAutoencoder` that
+holds the parameters and calls it.
 
 Weights file (``torch.save``; read with ``weights_only=True``)::
 
@@ -25,8 +26,9 @@ The state dict may be stored as float16 (compact); loading casts it to float32.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -66,28 +68,38 @@ def autoencoder_forward(params: AutoencoderParams, x: torch.Tensor) -> torch.Ten
     """
     h = x
     last = len(params.weights) - 1
-    for i, (w, b) in enumerate(zip(params.weights, params.biases)):
+    for i, (w, b) in enumerate(zip(params.weights, params.biases, strict=True)):
         h = torch.nn.functional.linear(h, w, b)
         h = torch.sigmoid(h) if i == last else ACTIVATIONS[params.hidden[i]](h)
     return h
 
 
-def check_architecture(layers: Sequence[int], hidden: Sequence[str], latent: str = "deterministic") -> None:
+def check_architecture(
+    layers: Sequence[int], hidden: Sequence[str], latent: str = "deterministic"
+) -> None:
     """Raise ParameterError naming the argument if ``layers``/``hidden``/``latent`` are nonsense."""
     layers, hidden = list(layers), list(hidden)
-    if len(layers) < 2 or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in layers):
+    if len(layers) < 2 or not all(
+        isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in layers
+    ):
         raise ParameterError(f"layers: need >= 2 positive integer sizes, got {layers!r}")
     if layers[0] != layers[-1]:
-        raise ParameterError(f"layers: an autoencoder's input and output sizes must match, got {layers!r}")
+        raise ParameterError(
+            f"layers: an autoencoder's input and output sizes must match, got {layers!r}"
+        )
     if len(hidden) != len(layers) - 2:
-        raise ParameterError(f"hidden: need {len(layers) - 2} activations for layers {layers}, "
-                             f"got {len(hidden)}")
+        raise ParameterError(
+            f"hidden: need {len(layers) - 2} activations for layers {layers}, got {len(hidden)}"
+        )
     for name in hidden:
         if name not in ACTIVATIONS:
-            raise ParameterError(f"hidden: unknown activation {name!r}; choose from "
-                                 f"{', '.join(ACTIVATIONS)}")
+            raise ParameterError(
+                f"hidden: unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)}"
+            )
     if latent not in LATENTS:
-        raise ParameterError(f"latent: {latent!r} is not supported; choose from {', '.join(LATENTS)}")
+        raise ParameterError(
+            f"latent: {latent!r} is not supported; choose from {', '.join(LATENTS)}"
+        )
 
 
 class DenoisingAutoencoder(nn.Module):
@@ -109,36 +121,55 @@ class DenoisingAutoencoder(nn.Module):
         self.layers = [int(n) for n in layers]
         self.hidden = list(hidden)
         self.latent = latent
-        self.linears = nn.ModuleList(nn.Linear(a, b) for a, b in zip(self.layers[:-1], self.layers[1:]))
+        self.linears = nn.ModuleList(
+            nn.Linear(a, b) for a, b in zip(self.layers[:-1], self.layers[1:], strict=True)
+        )
 
     def params(self) -> AutoencoderParams:
         """The parameters as an :class:`AutoencoderParams` (shared tensors, not copies)."""
-        return AutoencoderParams(tuple(m.weight for m in self.linears),
-                                 tuple(m.bias for m in self.linears), tuple(self.hidden))
+        return AutoencoderParams(
+            tuple(m.weight for m in self.linears),
+            tuple(m.bias for m in self.linears),
+            tuple(self.hidden),
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Reconstruction, shape (batch, n_pixels), of ``x``, shape (batch, n_pixels)."""
         return autoencoder_forward(self.params(), x)
 
     def __repr__(self) -> str:
-        return (f"DenoisingAutoencoder(layers={self.layers}, hidden={self.hidden}, "
-                f"latent={self.latent!r})")
+        return (
+            f"DenoisingAutoencoder(layers={self.layers}, hidden={self.hidden}, "
+            f"latent={self.latent!r})"
+        )
 
 
 def from_spec(spec) -> DenoisingAutoencoder:
     """An untrained autoencoder with the architecture of a ModelSpec's ``[autoencoder]`` section."""
     ae = spec.autoencoder
-    return DenoisingAutoencoder(list(ae["layers"]), list(ae["hidden"]), ae.get("latent", "deterministic"))
+    return DenoisingAutoencoder(
+        list(ae["layers"]), list(ae["hidden"]), ae.get("latent", "deterministic")
+    )
 
 
-def save_autoencoder(model: DenoisingAutoencoder, path: str | Path, training: dict | None = None,
-                     dtype: torch.dtype = torch.float16) -> Path:
+def save_autoencoder(
+    model: DenoisingAutoencoder,
+    path: str | Path,
+    training: dict | None = None,
+    dtype: torch.dtype = torch.float16,
+) -> Path:
     """Write ``model`` to a weights file (state dict stored as ``dtype``); returns the path."""
     path = Path(path)
     state = {k: v.detach().to("cpu", dtype) for k, v in model.state_dict().items()}
-    payload = {"format": FORMAT, "version": VERSION, "layers": list(model.layers),
-               "hidden": list(model.hidden), "latent": model.latent, "state_dict": state,
-               "training": dict(training or {})}
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "layers": list(model.layers),
+        "hidden": list(model.hidden),
+        "latent": model.latent,
+        "state_dict": state,
+        "training": dict(training or {}),
+    }
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     torch.save(payload, tmp)
@@ -154,13 +185,17 @@ def read_weights(path: str | Path) -> dict:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a corrupt file
-        raise WeightsError(f"{path}: corrupt weights file ({type(exc).__name__}); "
-                           f"train it again with `hnnbio train`") from None
+        raise WeightsError(
+            f"{path}: corrupt weights file ({type(exc).__name__}); "
+            f"train it again with `hnnbio train`"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise WeightsError(f"{path}: not an hnnbio autoencoder weights file")
     if payload.get("version") != VERSION:
-        raise WeightsError(f"{path}: weights format version {payload.get('version')!r} is not "
-                           f"supported (expected {VERSION})")
+        raise WeightsError(
+            f"{path}: weights format version {payload.get('version')!r} is not "
+            f"supported (expected {VERSION})"
+        )
     for key in ("layers", "hidden", "state_dict"):
         if key not in payload:
             raise WeightsError(f"{path}: weights file lacks {key!r}")
@@ -171,10 +206,15 @@ def load_weights(model: DenoisingAutoencoder, path: str | Path) -> DenoisingAuto
     """Load a weights file into ``model`` (cast to float32); WeightsError if it does not fit."""
     payload = read_weights(path)
     if list(payload["layers"]) != model.layers or list(payload["hidden"]) != model.hidden:
-        raise WeightsError(f"{path}: architecture mismatch: file has layers {list(payload['layers'])} "
-                           f"hidden {list(payload['hidden'])}, model has {model.layers} {model.hidden}")
-    state = {k: v.to(torch.float32) for k, v in payload["state_dict"].items()
-             if isinstance(v, torch.Tensor)}
+        raise WeightsError(
+            f"{path}: architecture mismatch: file has layers {list(payload['layers'])} "
+            f"hidden {list(payload['hidden'])}, model has {model.layers} {model.hidden}"
+        )
+    state = {
+        k: v.to(torch.float32)
+        for k, v in payload["state_dict"].items()
+        if isinstance(v, torch.Tensor)
+    }
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:

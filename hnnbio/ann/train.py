@@ -67,13 +67,20 @@ def _settings(spec, n_images, epochs, seed) -> dict:
         raise ParameterError(f"validation: must be in (0, 1), got {s['validation']!r}")
     n_val = int(round(s["n_images"] * s["validation"]))
     if n_val < 1 or n_val >= s["n_images"]:
-        raise ParameterError(f"n_images: {s['n_images']} images leave no training or validation "
-                             f"set at validation = {s['validation']}")
+        raise ParameterError(
+            f"n_images: {s['n_images']} images leave no training or validation "
+            f"set at validation = {s['validation']}"
+        )
     return s
 
 
-def fit(model: DenoisingAutoencoder, images: np.ndarray, settings: dict, progress: bool = True,
-        device: str | torch.device = "cpu") -> dict:
+def fit(
+    model: DenoisingAutoencoder,
+    images: np.ndarray,
+    settings: dict,
+    progress: bool = True,
+    device: str | torch.device = "cpu",
+) -> dict:
     """Train ``model`` in place on single-object ``images``; returns the history.
 
     Parameters
@@ -96,8 +103,9 @@ def fit(model: DenoisingAutoencoder, images: np.ndarray, settings: dict, progres
     gen = torch.Generator(device=device).manual_seed(settings["seed"])
     x = torch.as_tensor(images.reshape(len(images), -1), dtype=torch.float32, device=device)
     if x.shape[1] != model.layers[0]:
-        raise ParameterError(f"images: {x.shape[1]} pixels do not fit the model's input of "
-                             f"{model.layers[0]}")
+        raise ParameterError(
+            f"images: {x.shape[1]} pixels do not fit the model's input of {model.layers[0]}"
+        )
     n_val = int(round(len(x) * settings["validation"]))
     x_train, x_val = x[:-n_val], x[-n_val:]
     low, high = (float(v) for v in settings["noise"])
@@ -105,18 +113,22 @@ def fit(model: DenoisingAutoencoder, images: np.ndarray, settings: dict, progres
     x_val_noisy = corrupt(x_val, p_val, gen)
     model.to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=settings["lr"])
-    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, settings["lr_step"], settings["lr_gamma"])
+    scheduler = torch.optim.lr_scheduler.StepLR(
+        optimizer, settings["lr_step"], settings["lr_gamma"]
+    )
     bce = torch.nn.BCELoss()
     batch = settings["batch_size"]
     history = {"train_loss": [], "val_loss": [], "lr": []}
     best, best_state, best_epoch, waited = float("inf"), None, 0, 0
-    bar = tqdm(range(1, settings["epochs"] + 1), desc="training", unit="epoch", disable=not progress)
+    bar = tqdm(
+        range(1, settings["epochs"] + 1), desc="training", unit="epoch", disable=not progress
+    )
     for epoch in bar:
         model.train()
         order = torch.randperm(len(x_train), generator=gen, device=device)
         total = 0.0
         for i in range(0, len(order), batch):
-            clean = x_train[order[i:i + batch]]
+            clean = x_train[order[i : i + batch]]
             p = low + (high - low) * float(torch.rand(1, generator=gen, device=device))
             loss = bce(model(corrupt(clean, p, gen)), clean)
             optimizer.zero_grad(set_to_none=True)
@@ -140,15 +152,24 @@ def fit(model: DenoisingAutoencoder, images: np.ndarray, settings: dict, progres
                 break
     model.load_state_dict(best_state)
     model.to("cpu").eval()
-    history.update(best_epoch=best_epoch, epochs_run=len(history["val_loss"]), val_loss_best=best,
-                   stopped_early=len(history["val_loss"]) < settings["epochs"],
-                   seconds=time.perf_counter() - start)
+    history.update(
+        best_epoch=best_epoch,
+        epochs_run=len(history["val_loss"]),
+        val_loss_best=best,
+        stopped_early=len(history["val_loss"]) < settings["epochs"],
+        seconds=time.perf_counter() - start,
+    )
     return history
 
 
-def train_autoencoder(spec, n_images: int | None = None, epochs: int | None = None,
-                      seed: int | None = None, progress: bool = True,
-                      device: str | torch.device = "cpu") -> tuple[DenoisingAutoencoder, dict]:
+def train_autoencoder(
+    spec,
+    n_images: int | None = None,
+    epochs: int | None = None,
+    seed: int | None = None,
+    progress: bool = True,
+    device: str | torch.device = "cpu",
+) -> tuple[DenoisingAutoencoder, dict]:
     """Train the autoencoder of a model spec on its data set's single-object images.
 
     Parameters
@@ -169,7 +190,9 @@ def train_autoencoder(spec, n_images: int | None = None, epochs: int | None = No
     """
     spec = load_spec(spec)
     settings = _settings(spec, n_images, epochs, seed)
-    images, _ = datasets.generate(spec.dataset, settings["n_images"], seed=settings["seed"], single=True)
+    images, _ = datasets.generate(
+        spec.dataset, settings["n_images"], seed=settings["seed"], single=True
+    )
     torch.manual_seed(settings["seed"])
     model = from_spec(spec)
     history = fit(model, images, settings, progress=progress, device=device)
@@ -177,9 +200,15 @@ def train_autoencoder(spec, n_images: int | None = None, epochs: int | None = No
     return model, history
 
 
-def train_model(model, out: str | Path | None = None, epochs: int | None = None,
-                seed: int | None = None, n_images: int | None = None, progress: bool = True,
-                device: str | torch.device = "cpu") -> dict:
+def train_model(
+    model,
+    out: str | Path | None = None,
+    epochs: int | None = None,
+    seed: int | None = None,
+    n_images: int | None = None,
+    progress: bool = True,
+    device: str | torch.device = "cpu",
+) -> dict:
     """Train a spec's autoencoder and write its weights file (what ``hnnbio train`` runs).
 
     Parameters
@@ -193,15 +222,28 @@ def train_model(model, out: str | Path | None = None, epochs: int | None = None,
     dict : one summary row: model, epochs run, best epoch, best validation BCE, seconds, path.
     """
     spec = load_spec(model)
-    net, history = train_autoencoder(spec, n_images=n_images, epochs=epochs, seed=seed,
-                                     progress=progress, device=device)
+    net, history = train_autoencoder(
+        spec, n_images=n_images, epochs=epochs, seed=seed, progress=progress, device=device
+    )
     path = Path(out) if out is not None else spec.weights_path
-    record = {"settings": history["settings"], "seed": history["settings"]["seed"],
-              "dataset": spec.dataset, "epochs_run": history["epochs_run"],
-              "best_epoch": history["best_epoch"], "val_loss": history["val_loss_best"],
-              "seconds": history["seconds"], "device": str(device),
-              "torch": str(torch.__version__), "val_curve": history["val_loss"]}
+    record = {
+        "settings": history["settings"],
+        "seed": history["settings"]["seed"],
+        "dataset": spec.dataset,
+        "epochs_run": history["epochs_run"],
+        "best_epoch": history["best_epoch"],
+        "val_loss": history["val_loss_best"],
+        "seconds": history["seconds"],
+        "device": str(device),
+        "torch": str(torch.__version__),
+        "val_curve": history["val_loss"],
+    }
     save_autoencoder(net, path, training=record)
-    return {"model": spec.name, "epochs": history["epochs_run"], "best_epoch": history["best_epoch"],
-            "val_loss": history["val_loss_best"], "seconds": round(history["seconds"], 1),
-            "path": str(path)}
+    return {
+        "model": spec.name,
+        "epochs": history["epochs_run"],
+        "best_epoch": history["best_epoch"],
+        "val_loss": history["val_loss_best"],
+        "seconds": round(history["seconds"], 1),
+        "path": str(path),
+    }

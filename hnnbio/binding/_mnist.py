@@ -25,8 +25,13 @@ from hnnbio.errors import DataError
 #: Environment variable naming the MNIST image file (or a folder holding it).
 MNIST_ENV = "HNNBIO_MNIST"
 #: File names looked for inside a folder.
-MNIST_NAMES = ("train-images-idx3-ubyte", "train-images-idx3-ubyte.gz",
-               "train-images.idx3-ubyte", "t10k-images-idx3-ubyte", "t10k-images-idx3-ubyte.gz")
+MNIST_NAMES = (
+    "train-images-idx3-ubyte",
+    "train-images-idx3-ubyte.gz",
+    "train-images.idx3-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-images-idx3-ubyte.gz",
+)
 _DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
 
 
@@ -61,8 +66,10 @@ def read_idx(path: str | Path) -> np.ndarray:
     dtype = np.dtype(_DTYPES[raw[2]])
     size = int(np.prod(shape)) * dtype.itemsize
     if len(raw) - header != size:
-        raise DataError(f"mnist_path: {path} holds {len(raw) - header} data bytes, "
-                        f"expected {size} for shape {shape}")
+        raise DataError(
+            f"mnist_path: {path} holds {len(raw) - header} data bytes, "
+            f"expected {size} for shape {shape}"
+        )
     return np.frombuffer(raw[header:], dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="))
 
 
@@ -70,8 +77,9 @@ def find_mnist(mnist_path: str | Path | None) -> Path:
     """The MNIST image file: ``mnist_path``, else ``$HNNBIO_MNIST``; a folder is searched for the
     standard file names. Raises DataError saying how to supply it when it is absent."""
     given = mnist_path or os.environ.get(MNIST_ENV)
-    how = (f"download MNIST's train-images-idx3-ubyte(.gz) and pass mnist_path=... or set "
-           f"{MNIST_ENV}")
+    how = (
+        f"download MNIST's train-images-idx3-ubyte(.gz) and pass mnist_path=... or set {MNIST_ENV}"
+    )
     if not given:
         raise DataError(f"mnist_path: no MNIST image file given; {how}")
     path = Path(given).expanduser()
@@ -90,13 +98,21 @@ def load_digits(mnist_path: str | Path | None) -> np.ndarray:
     path = find_mnist(mnist_path)
     digits = read_idx(path)
     if digits.ndim != 3 or digits.shape[1:] != (28, 28) or len(digits) == 0:
-        raise DataError(f"mnist_path: {path} holds an array of shape {digits.shape}, "
-                        f"expected MNIST images (n, 28, 28)")
+        raise DataError(
+            f"mnist_path: {path} holds an array of shape {digits.shape}, "
+            f"expected MNIST images (n, 28, 28)"
+        )
     return digits.astype(np.float64) / 255.0 > 0.5
 
 
-def _place_digits(masks: np.ndarray, obj: int, digits: np.ndarray, rows: np.ndarray,
-                  cols: np.ndarray, boxes: np.ndarray) -> None:
+def _place_digits(
+    masks: np.ndarray,
+    obj: int,
+    digits: np.ndarray,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    boxes: np.ndarray,
+) -> None:
     """Write digits cropped to ``boxes`` (r0, c0) so their box corner lands at (rows, cols)."""
     n, _, size, _ = masks.shape
     pad = np.zeros((n, size + 56, size + 56), dtype=bool)
@@ -104,7 +120,7 @@ def _place_digits(masks: np.ndarray, obj: int, digits: np.ndarray, rows: np.ndar
     r = (rows - boxes[:, 0] + 28)[:, None, None] + rr[None, :, None]
     c = (cols - boxes[:, 1] + 28)[:, None, None] + rr[None, None, :]
     pad[np.arange(n)[:, None, None], r, c] = digits
-    masks[:, obj] = pad[:, 28:28 + size, 28:28 + size]
+    masks[:, obj] = pad[:, 28 : 28 + size, 28 : 28 + size]
 
 
 def mnist_shape_masks(rng: np.random.Generator, n: int, mnist_path=None) -> np.ndarray:
@@ -114,13 +130,20 @@ def mnist_shape_masks(rng: np.random.Generator, n: int, mnist_path=None) -> np.n
     masks[:, 0] = digits[rng.integers(0, len(digits), n)]
     kinds = rng.integers(0, len(_shapes.SHAPE_TEMPLATES), n)
     rows, cols = _shapes.shape_corners(rng, kinds, 28)
-    _shapes.stamp_choice(masks, np.arange(n), np.ones(n, dtype=np.int64), kinds,
-                         _shapes.SHAPE_TEMPLATES, rows, cols)
+    _shapes.stamp_choice(
+        masks, np.arange(n), np.ones(n, dtype=np.int64), kinds, _shapes.SHAPE_TEMPLATES, rows, cols
+    )
     return masks
 
 
-def multi_mnist_masks(rng: np.random.Generator, n: int, mnist_path=None, size: int = 48,
-                      max_overlap: float = 0.2, tries: int = 100) -> np.ndarray:
+def multi_mnist_masks(
+    rng: np.random.Generator,
+    n: int,
+    mnist_path=None,
+    size: int = 48,
+    max_overlap: float = 0.2,
+    tries: int = 100,
+) -> np.ndarray:
     """Masks of ``n`` Multi-MNIST images (48 x 48) of three cropped digits."""
     digits = load_digits(mnist_path)
     any_r, any_c = digits.any(axis=2), digits.any(axis=1)

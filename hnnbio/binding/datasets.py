@@ -41,11 +41,23 @@ from hnnbio.errors import DataError
 #: Bumped whenever generation changes, so stale cache files are never read.
 GENERATOR_VERSION = 1
 #: Objects per multi-object image.
-N_OBJECTS = {"bars": 12, "shapes": 3, "corners": 5, "mnist_shape": 2, "multi_mnist": 3,
-             "moving_shapes": 3}
+N_OBJECTS = {
+    "bars": 12,
+    "shapes": 3,
+    "corners": 5,
+    "mnist_shape": 2,
+    "multi_mnist": 3,
+    "moving_shapes": 3,
+}
 #: Image side (pixels).
-IMAGE_SIZE = {"bars": 20, "shapes": 28, "corners": 28, "mnist_shape": 28, "multi_mnist": 48,
-              "moving_shapes": 28}
+IMAGE_SIZE = {
+    "bars": 20,
+    "shapes": 28,
+    "corners": 28,
+    "mnist_shape": 28,
+    "multi_mnist": 48,
+    "moving_shapes": 28,
+}
 DATASETS = ("bars", "shapes", "corners", "mnist_shape", "multi_mnist")
 #: Generate in chunks of this many images (bounds the memory of the (n, K, H, W) masks).
 CHUNK = 4096
@@ -87,8 +99,15 @@ def cache_dir() -> Path:
     return Path(root) / "datasets"
 
 
-def generate(name: str, n_images: int, seed: int = 0, single: bool = False, *,
-             mnist_path: str | Path | None = None, cache: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def generate(
+    name: str,
+    n_images: int,
+    seed: int = 0,
+    single: bool = False,
+    *,
+    mnist_path: str | Path | None = None,
+    cache: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
     """Generate (or read from the cache) ``n_images`` images of data set ``name``.
 
     Parameters
@@ -130,10 +149,12 @@ def generate(name: str, n_images: int, seed: int = 0, single: bool = False, *,
     return _cached(key, make) if cache else make()
 
 
-def generate_moving(n_sequences: int, n_frames: int, seed: int = 0, *,
-                    cache: bool = True) -> tuple[np.ndarray, np.ndarray]:
+def generate_moving(
+    n_sequences: int, n_frames: int, seed: int = 0, *, cache: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
     """Moving Shapes sequences: a new shape every 15 frames (up to 3), moving one pixel per frame in
-    a random direction, clamped at the borders (see :func:`hnnbio.binding._shapes.moving_shapes_masks`).
+    a random direction, clamped at the borders
+    (see :func:`hnnbio.binding._shapes.moving_shapes_masks`).
 
     Returns
     -------
@@ -172,7 +193,11 @@ def _generate(rng: np.random.Generator, name: str, n: int, single: bool, mnist_p
     if name == "bars":
         draw = _shapes.single_bar_masks if single else _shapes.bars_masks
     elif name == "shapes":
-        draw = (lambda r, m: _shapes.shapes_masks(r, m, n_objects=1)) if single else _shapes.shapes_masks
+        draw = (
+            (lambda r, m: _shapes.shapes_masks(r, m, n_objects=1))
+            if single
+            else _shapes.shapes_masks
+        )
     elif name == "corners":
         draw = _shapes.single_corners_masks if single else _shapes.corners_masks
     elif name == "mnist_shape":

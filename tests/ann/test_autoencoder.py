@@ -4,8 +4,14 @@ import numpy as np
 import pytest
 import torch
 
-from hnnbio.ann.autoencoder import (DenoisingAutoencoder, autoencoder_forward, from_spec,
-                                    load_autoencoder, load_weights, save_autoencoder)
+from hnnbio.ann.autoencoder import (
+    DenoisingAutoencoder,
+    autoencoder_forward,
+    from_spec,
+    load_autoencoder,
+    load_weights,
+    save_autoencoder,
+)
 from hnnbio.binding.spec import load_spec
 from hnnbio.errors import ParameterError, WeightsError
 
@@ -14,14 +20,16 @@ def _numpy_forward(model, x):
     """Independent reference: plain numpy float64 of sigma(W h + b) / relu(W h + b)."""
     h = x.astype(np.float64)
     acts = list(model.hidden) + ["sigmoid"]
-    for lin, act in zip(model.linears, acts):
+    for lin, act in zip(model.linears, acts, strict=True):
         h = h @ lin.weight.detach().double().numpy().T + lin.bias.detach().double().numpy()
         h = 1 / (1 + np.exp(-h)) if act == "sigmoid" else np.maximum(h, 0)
     return h
 
 
-@pytest.mark.parametrize("layers, hidden", [([400, 256, 400], ["sigmoid"]),
-                                            ([784, 512, 400, 512, 784], ["relu", "sigmoid", "relu"])])
+@pytest.mark.parametrize(
+    "layers, hidden",
+    [([400, 256, 400], ["sigmoid"]), ([784, 512, 400, 512, 784], ["relu", "sigmoid", "relu"])],
+)
 def test_forward_matches_numpy_reference(layers, hidden, rng):
     model = DenoisingAutoencoder(layers, hidden)
     x = (rng.random((5, layers[0])) < 0.3).astype(np.float32)
@@ -31,13 +39,16 @@ def test_forward_matches_numpy_reference(layers, hidden, rng):
     # float32 against float64: relative error of a few float32 ulps per layer
     np.testing.assert_allclose(out.detach().numpy(), _numpy_forward(model, x), rtol=1e-5, atol=1e-6)
     # the functional form is the same computation
-    torch.testing.assert_close(autoencoder_forward(model.params(), torch.from_numpy(x)), out,
-                               rtol=0, atol=0)
+    torch.testing.assert_close(
+        autoencoder_forward(model.params(), torch.from_numpy(x)), out, rtol=0, atol=0
+    )
 
 
 def test_state_dict_keys_are_linears():
     model = DenoisingAutoencoder([16, 8, 4, 8, 16], ["relu", "sigmoid", "relu"])
-    assert list(model.state_dict()) == [f"linears.{i}.{p}" for i in range(4) for p in ("weight", "bias")]
+    assert list(model.state_dict()) == [
+        f"linears.{i}.{p}" for i in range(4) for p in ("weight", "bias")
+    ]
     assert model.state_dict()["linears.0.weight"].shape == (8, 16)
 
 
@@ -53,7 +64,9 @@ def test_from_spec_builds_the_spec_architecture(name):
 @pytest.mark.parametrize("dtype, tol", [(torch.float32, 0.0), (torch.float16, None)])
 def test_save_load_round_trip(tmp_path, dtype, tol):
     model = DenoisingAutoencoder([20, 6, 20], ["sigmoid"])
-    path = save_autoencoder(model, tmp_path / "w.pt", training={"seed": 3, "val_loss": 0.25}, dtype=dtype)
+    path = save_autoencoder(
+        model, tmp_path / "w.pt", training={"seed": 3, "val_loss": 0.25}, dtype=dtype
+    )
     loaded = load_weights(DenoisingAutoencoder([20, 6, 20], ["sigmoid"]), path)
     assert loaded.training_info == {"seed": 3, "val_loss": 0.25}
     for key, value in model.state_dict().items():
@@ -103,14 +116,17 @@ def test_bad_weights_files_raise(tmp_path):
         load_weights(model, tmp_path / "shape.pt")
 
 
-@pytest.mark.parametrize("layers, hidden, latent, parameter", [
-    ([400], [], "deterministic", "layers"),
-    ([400, 0, 400], ["sigmoid"], "deterministic", "layers"),
-    ([400, 256, 300], ["sigmoid"], "deterministic", "layers"),
-    ([400, 256, 400], [], "deterministic", "hidden"),
-    ([400, 256, 400], ["tanh"], "deterministic", "hidden"),
-    ([400, 256, 400], ["sigmoid"], "quantum", "latent"),
-])
+@pytest.mark.parametrize(
+    "layers, hidden, latent, parameter",
+    [
+        ([400], [], "deterministic", "layers"),
+        ([400, 0, 400], ["sigmoid"], "deterministic", "layers"),
+        ([400, 256, 300], ["sigmoid"], "deterministic", "layers"),
+        ([400, 256, 400], [], "deterministic", "hidden"),
+        ([400, 256, 400], ["tanh"], "deterministic", "hidden"),
+        ([400, 256, 400], ["sigmoid"], "quantum", "latent"),
+    ],
+)
 def test_nonsense_architecture_raises(layers, hidden, latent, parameter):
     with pytest.raises(ParameterError, match=parameter):
         DenoisingAutoencoder(layers, hidden, latent)

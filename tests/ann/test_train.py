@@ -1,4 +1,4 @@
-"""Training: pepper noise statistics, loss decrease against a per-pixel baseline, weights file, CLI."""
+"""Training: pepper noise statistics, loss against a per-pixel baseline, weights file, CLI."""
 
 import json
 
@@ -12,8 +12,17 @@ from hnnbio.binding import datasets
 from hnnbio.binding.spec import load_spec
 from hnnbio.errors import ParameterError
 
-SMALL = {"seed": 0, "epochs": 8, "batch_size": 64, "lr": 0.01, "noise": [0.6, 0.8],
-         "validation": 0.1, "patience": 50, "lr_step": 100, "lr_gamma": 0.5}
+SMALL = {
+    "seed": 0,
+    "epochs": 8,
+    "batch_size": 64,
+    "lr": 0.01,
+    "noise": [0.6, 0.8],
+    "validation": 0.1,
+    "patience": 50,
+    "lr_step": 100,
+    "lr_gamma": 0.5,
+}
 
 
 @pytest.fixture(autouse=True)
@@ -69,7 +78,9 @@ def test_early_stopping_keeps_the_best_epoch():
 def test_step_decay_of_the_learning_rate():
     images, _ = datasets.generate("bars", 200, seed=2, single=True)
     model = DenoisingAutoencoder([400, 8, 400], ["relu"])
-    history = fit(model, images, {**SMALL, "epochs": 5, "lr_step": 2, "lr_gamma": 0.5}, progress=False)
+    history = fit(
+        model, images, {**SMALL, "epochs": 5, "lr_step": 2, "lr_gamma": 0.5}, progress=False
+    )
     np.testing.assert_allclose(history["lr"], [0.01, 0.01, 0.005, 0.005, 0.0025])
 
 
@@ -82,13 +93,14 @@ def test_same_seed_same_weights():
     ha = fit(a, images, {**SMALL, "epochs": 2}, progress=False)
     hb = fit(b, images, {**SMALL, "epochs": 2}, progress=False)
     assert ha["val_loss"] == hb["val_loss"]
-    for pa, pb in zip(a.parameters(), b.parameters()):
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
         assert torch.equal(pa, pb)
 
 
 def test_train_model_writes_a_loadable_weights_file(tmp_path):
-    spec = load_spec("bars").replace(autoencoder={"layers": [400, 32, 400]},
-                                     training={"batch_size": 128})
+    spec = load_spec("bars").replace(
+        autoencoder={"layers": [400, 32, 400]}, training={"batch_size": 128}
+    )
     row = train_model(spec, out=tmp_path / "bars.pt", epochs=2, n_images=300, progress=False)
     assert row["epochs"] == 2 and row["path"] == str(tmp_path / "bars.pt")
     model = load_weights(DenoisingAutoencoder([400, 32, 400], ["sigmoid"]), tmp_path / "bars.pt")
@@ -101,37 +113,59 @@ def test_cli_train(tmp_path, capsys):
     from hnnbio.cli import main
 
     spec = tmp_path / "tiny.toml"
-    text = (load_spec("bars").path.read_text()
-            .replace("layers = [400, 256, 400]", "layers = [400, 16, 400]"))
+    text = (
+        load_spec("bars")
+        .path.read_text()
+        .replace("layers = [400, 256, 400]", "layers = [400, 16, 400]")
+    )
     spec.write_text(text)
     out = tmp_path / "tiny.pt"
-    code = main(["train", "--model", str(spec), "--epochs", "1", "--n-images", "200",
-                 "--out", str(out), "--quiet", "--json"])
+    code = main(
+        [
+            "train",
+            "--model",
+            str(spec),
+            "--epochs",
+            "1",
+            "--n-images",
+            "200",
+            "--out",
+            str(out),
+            "--quiet",
+            "--json",
+        ]
+    )
     assert code == 0 and out.exists()
     row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert row["epochs"] == 1 and row["model"] == "bars"
 
 
-@pytest.mark.parametrize("kwargs, parameter", [
-    ({"epochs": 0}, "epochs"),
-    ({"n_images": 0}, "n_images"),
-    ({"n_images": 5}, "n_images"),
-    ({"seed": 1.5}, "seed"),
-])
+@pytest.mark.parametrize(
+    "kwargs, parameter",
+    [
+        ({"epochs": 0}, "epochs"),
+        ({"n_images": 0}, "n_images"),
+        ({"n_images": 5}, "n_images"),
+        ({"seed": 1.5}, "seed"),
+    ],
+)
 def test_nonsense_training_arguments_raise(kwargs, parameter):
     with pytest.raises(ParameterError, match=parameter):
         train_autoencoder("bars", progress=False, **kwargs)
 
 
-@pytest.mark.parametrize("training, parameter", [
-    ({"lr": 0.0}, "lr"),
-    ({"noise": [0.8, 0.6]}, "noise"),
-    ({"noise": [0.5, 1.0]}, "noise"),
-    ({"validation": 1.5}, "validation"),
-    ({"batch_size": 0}, "batch_size"),
-    ({"patience": 0}, "patience"),
-    ({"lr_gamma": 0.0}, "lr_gamma"),
-])
+@pytest.mark.parametrize(
+    "training, parameter",
+    [
+        ({"lr": 0.0}, "lr"),
+        ({"noise": [0.8, 0.6]}, "noise"),
+        ({"noise": [0.5, 1.0]}, "noise"),
+        ({"validation": 1.5}, "validation"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"patience": 0}, "patience"),
+        ({"lr_gamma": 0.0}, "lr_gamma"),
+    ],
+)
 def test_nonsense_training_settings_raise(training, parameter):
     spec = load_spec("bars").replace(training=training)
     with pytest.raises(ParameterError, match=parameter):

@@ -7,8 +7,15 @@ from hnnbio.binding import datasets
 from hnnbio.errors import DataError
 
 SQUARE_ROWS = ["1111111", "1111111", "1100011", "1100011", "1100011", "1111111", "1111111"]
-TRIANGLE_ROWS = ["000001100000", "000011110000", "000111111000", "001110011100",
-                 "011100001110", "111111111111", "111111111111"]
+TRIANGLE_ROWS = [
+    "000001100000",
+    "000011110000",
+    "000111111000",
+    "001110011100",
+    "011100001110",
+    "111111111111",
+    "111111111111",
+]
 
 
 def _template(rows):
@@ -32,7 +39,7 @@ def test_bars_rows_and_columns_exactly_full():
     images, labels = datasets.generate("bars", 200, seed=3)
     assert images.shape == (200, 20, 20)
     _check_convention(images, labels, 12)
-    for img, lab in zip(images, labels):
+    for img, lab in zip(images, labels, strict=True):
         full_cols = np.flatnonzero(img.all(axis=0))
         full_rows = np.flatnonzero(img.all(axis=1))
         assert len(full_cols) == 6 and len(full_rows) == 6
@@ -67,7 +74,7 @@ def _match_template(img, template):
     for r in range(img.shape[0] - h + 1):
         for c in range(img.shape[1] - w + 1):
             canvas = np.zeros_like(img)
-            canvas[r:r + h, c:c + w] = template
+            canvas[r : r + h, c : c + w] = template
             if np.array_equal(canvas, img):
                 hits.append((r, c))
     return hits
@@ -78,7 +85,9 @@ def test_single_shapes_are_exactly_the_templates():
     images, labels = datasets.generate("shapes", 60, seed=2, single=True)
     kinds = []
     for img in images:
-        found = [k for k, t in enumerate((square, triangle, triangle[::-1])) if _match_template(img, t)]
+        found = [
+            k for k, t in enumerate((square, triangle, triangle[::-1])) if _match_template(img, t)
+        ]
         assert len(found) == 1
         kinds.append(found[0])
     assert set(kinds) == {0, 1, 2}
@@ -95,7 +104,7 @@ def test_shapes_objects_and_overlaps():
     # pixel budget: on-pixels = labelled pixels + overlap pixels, overlaps are 0-labelled on-pixels
     overlap = (images == 1) & (labels == 0)
     assert overlap.any()
-    for img, lab in zip(images[:50], labels[:50]):
+    for img, lab in zip(images[:50], labels[:50], strict=True):
         total = (img == 1).sum()
         assert total == (lab > 0).sum() + ((img == 1) & (lab == 0)).sum()
 
@@ -106,7 +115,7 @@ def test_corners_square_geometry():
     corner = np.zeros((5, 5), dtype=np.uint8)
     corner[:2] = 1
     corner[:, :2] = 1
-    for img, lab in zip(images, labels):
+    for img, lab in zip(images, labels, strict=True):
         # object 1 is a 20x20 outline: rebuild it from its bounding box (no overlap in its corners
         # at the extreme rows/columns only if other corners avoid them, so use the union image)
         ys, xs = np.nonzero(lab == 1)
@@ -114,10 +123,10 @@ def test_corners_square_geometry():
         assert 0 <= r <= 8 and 0 <= c <= 8
         assert ys.max() - r <= 19 and xs.max() - c <= 19
         square = np.zeros((28, 28), dtype=np.uint8)
-        square[r:r + 5, c:c + 5] = corner
-        square[r:r + 5, c + 15:c + 20] = corner[:, ::-1]
-        square[r + 15:r + 20, c:c + 5] = corner[::-1]
-        square[r + 15:r + 20, c + 15:c + 20] = corner[::-1, ::-1]
+        square[r : r + 5, c : c + 5] = corner
+        square[r : r + 5, c + 15 : c + 20] = corner[:, ::-1]
+        square[r + 15 : r + 20, c : c + 5] = corner[::-1]
+        square[r + 15 : r + 20, c + 15 : c + 20] = corner[::-1, ::-1]
         # all pixels labelled 1 belong to the square, and the square is drawn in the image
         assert np.all(square[lab == 1] == 1)
         assert np.all(img[square == 1] == 1)
@@ -206,17 +215,20 @@ def test_ten_thousand_images_are_fast():
     assert time.perf_counter() - start < 5.0
 
 
-@pytest.mark.parametrize("call, parameter", [
-    (lambda: datasets.generate("circles", 3), "name"),
-    (lambda: datasets.generate("bars", 0), "n_images"),
-    (lambda: datasets.generate("bars", 2.5), "n_images"),
-    (lambda: datasets.generate("mnist_shape", 2, single=True), "single"),
-    (lambda: datasets.generate_moving(0, 10), "n_sequences"),
-    (lambda: datasets.generate_moving(2, -1), "n_frames"),
-    (lambda: datasets.n_objects("circles"), "name"),
-    (lambda: datasets.n_objects_per_image(np.zeros((4, 4))), "labels"),
-    (lambda: datasets.n_objects_per_image(-np.ones((1, 2, 2), dtype=int)), "labels"),
-])
+@pytest.mark.parametrize(
+    "call, parameter",
+    [
+        (lambda: datasets.generate("circles", 3), "name"),
+        (lambda: datasets.generate("bars", 0), "n_images"),
+        (lambda: datasets.generate("bars", 2.5), "n_images"),
+        (lambda: datasets.generate("mnist_shape", 2, single=True), "single"),
+        (lambda: datasets.generate_moving(0, 10), "n_sequences"),
+        (lambda: datasets.generate_moving(2, -1), "n_frames"),
+        (lambda: datasets.n_objects("circles"), "name"),
+        (lambda: datasets.n_objects_per_image(np.zeros((4, 4))), "labels"),
+        (lambda: datasets.n_objects_per_image(-np.ones((1, 2, 2), dtype=int)), "labels"),
+    ],
+)
 def test_nonsense_arguments_raise(call, parameter):
     with pytest.raises(DataError, match=parameter):
         call()

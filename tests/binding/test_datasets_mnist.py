@@ -16,13 +16,15 @@ def _digits():
     for i in range(6):
         h, w = 6 + 2 * i, 4 + i
         r, c = 3 + i, 5 + 2 * i
-        out[i, r - 1:r + h + 1, c - 1:c + w + 1] = 100
-        out[i, r:r + h, c:c + w] = 200
+        out[i, r - 1 : r + h + 1, c - 1 : c + w + 1] = 100
+        out[i, r : r + h, c : c + w] = 200
     return out
 
 
 def _write_idx(path, array, compress=False):
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(
+        f">{array.ndim}I", *array.shape
+    )
     raw = header + array.astype(np.uint8).tobytes()
     path.write_bytes(gzip.compress(raw) if compress else raw)
     return path
@@ -53,7 +55,7 @@ def test_mnist_shape_digit_is_thresholded_at_half(mnist_file):
     assert images.shape == (40, 28, 28) and labels.max() <= 2
     thresholded = _digits() > 127
     kinds = set()
-    for img, lab in zip(images, labels):
+    for img, lab in zip(images, labels, strict=True):
         overlap = (img == 1) & (lab == 0)
         # two objects: every overlap pixel is in both, so digit = label 1 + overlap exactly
         digit = (lab == 1) | overlap
@@ -72,11 +74,11 @@ def test_multi_mnist_cropped_digits_with_bounded_overlap(mnist_file):
     crops = []
     for d in _digits() > 127:
         ys, xs = np.nonzero(d)
-        crops.append(d[ys.min():ys.max() + 1, xs.min():xs.max() + 1])
+        crops.append(d[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1])
     for image_masks in masks:
         for m in image_masks:
             ys, xs = np.nonzero(m)
-            crop = m[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+            crop = m[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
             assert any(c.shape == crop.shape and np.array_equal(c, crop) for c in crops)
         third = image_masks[2]
         covered = (third & image_masks[:2].any(axis=0)).sum()
