@@ -35,6 +35,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from brian2 import NeuronGroup, Synapses, mV, ms
 
 from hnnbio.config import use_target
@@ -79,11 +81,11 @@ class CoincidenceParams:
     @property
     def v_threshold(self):
         """The threshold ``(k_inputs - 1/2) * w_in`` (volt)."""
-        return (self.k_inputs - 0.5) * self.w_in
+        return (np.asarray(self.k_inputs) - 0.5) * self.w_in
 
 
 def build_coincidence(n_neurons: int, params: CoincidenceParams | None = None, *,
-                      name: str | None = None, **overrides) -> NeuronGroup:
+                      name: str | None = None, dt=None, **overrides) -> NeuronGroup:
     """A group of exact coincidence detectors (see the module docstring).
 
     Parameters
@@ -93,6 +95,8 @@ def build_coincidence(n_neurons: int, params: CoincidenceParams | None = None, *
     params : CoincidenceParams, optional
     name : str, optional
         Brian2 name of the group.
+    dt : Quantity, second, optional
+        Time step of the group's own clock (default: Brian2's ``defaultclock``).
     **overrides
         Fields of :class:`CoincidenceParams`, scalars or arrays of shape (n_neurons,).
 
@@ -106,7 +110,7 @@ def build_coincidence(n_neurons: int, params: CoincidenceParams | None = None, *
     check_lengths(p, n)
     use_target()
     group = NeuronGroup(n, EQUATIONS, threshold="v >= v_threshold", reset="",
-                        refractory="v >= v_threshold", namespace={},
+                        refractory="v >= v_threshold", namespace={}, dt=dt,
                         name=name or "coincidence*")
     group.k_inputs = p.k_inputs
     group.w_in = p.w_in

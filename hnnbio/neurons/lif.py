@@ -88,7 +88,7 @@ class LIFParams:
 
 
 def build_lif(n_neurons: int, params: LIFParams | None = None, *, name: str | None = None,
-              **overrides) -> NeuronGroup:
+              dt=None, **overrides) -> NeuronGroup:
     """A group of LIF neurons with exponential current synapses, starting at rest.
 
     Parameters
@@ -99,6 +99,8 @@ def build_lif(n_neurons: int, params: LIFParams | None = None, *, name: str | No
         Parameters (defaults of :class:`LIFParams` when omitted).
     name : str, optional
         Brian2 name of the group.
+    dt : Quantity, second, optional
+        Time step of the group's own clock (default: Brian2's ``defaultclock``).
     **overrides
         Fields of :class:`LIFParams` to replace, scalars or arrays of shape (n_neurons,).
 
@@ -119,7 +121,7 @@ def build_lif(n_neurons: int, params: LIFParams | None = None, *, name: str | No
     check_lengths(p, n)
     use_target()
     group = NeuronGroup(n, EQUATIONS, threshold="v > v_threshold", reset="v = v_reset",
-                        refractory="t_ref", method="exponential_euler", namespace={},
+                        refractory="t_ref", method="exponential_euler", namespace={}, dt=dt,
                         name=name or "lif*")
     set_parameters(group, p)
     group.v = p.v_rest

@@ -107,7 +107,7 @@ def distal_gain(v_dist, params: PyramidalParams):
 
 
 def build_pyramidal(n_neurons: int, params: PyramidalParams | None = None, *,
-                    name: str | None = None, **overrides) -> NeuronGroup:
+                    name: str | None = None, dt=None, **overrides) -> NeuronGroup:
     """A group of two-compartment pyramidal neurons at rest, distal compartment silent.
 
     Parameters
@@ -117,6 +117,8 @@ def build_pyramidal(n_neurons: int, params: PyramidalParams | None = None, *,
     params : PyramidalParams, optional
     name : str, optional
         Brian2 name of the group.
+    dt : Quantity, second, optional
+        Time step of the group's own clock (default: Brian2's ``defaultclock``).
     **overrides
         Fields of :class:`PyramidalParams`, scalars or arrays of shape (n_neurons,).
 
@@ -131,7 +133,7 @@ def build_pyramidal(n_neurons: int, params: PyramidalParams | None = None, *,
     check_lengths(p, n)
     use_target()
     group = NeuronGroup(n, EQUATIONS, threshold="v > v_threshold", reset="v = v_reset",
-                        refractory="t_ref", method="exponential_euler", namespace={},
+                        refractory="t_ref", method="exponential_euler", namespace={}, dt=dt,
                         name=name or "pyramidal*")
     set_parameters(group, p)
     group.v = p.v_rest

@@ -148,7 +148,7 @@ class DiscreteSelfInhibitingParams:
 
 
 def build_self_inhibiting(n_neurons: int, params: SelfInhibitingParams | None = None, *,
-                          name: str | None = None, **overrides) -> NeuronGroup:
+                          name: str | None = None, dt=None, **overrides) -> NeuronGroup:
     """A group of continuous-time self-inhibiting neurons, starting at rest with no autapse current.
 
     Parameters
@@ -158,6 +158,8 @@ def build_self_inhibiting(n_neurons: int, params: SelfInhibitingParams | None = 
     params : SelfInhibitingParams, optional
     name : str, optional
         Brian2 name of the group.
+    dt : Quantity, second, optional
+        Time step of the group's own clock (default: Brian2's ``defaultclock``).
     **overrides
         Fields of :class:`SelfInhibitingParams`, scalars or arrays of shape (n_neurons,).
 
@@ -172,7 +174,7 @@ def build_self_inhibiting(n_neurons: int, params: SelfInhibitingParams | None = 
     use_target()
     group = NeuronGroup(n, EQUATIONS, threshold="v > v_threshold",
                         reset="v = v_reset\ni_self += w_self", method="exponential_euler",
-                        namespace={}, name=name or "self_inhibiting*")
+                        namespace={}, dt=dt, name=name or "self_inhibiting*")
     set_parameters(group, p)
     group.v = p.v_rest
     return group
@@ -180,7 +182,7 @@ def build_self_inhibiting(n_neurons: int, params: SelfInhibitingParams | None = 
 
 def build_self_inhibiting_discrete(n_neurons: int,
                                    params: DiscreteSelfInhibitingParams | None = None, *,
-                                   name: str | None = None, **overrides) -> NeuronGroup:
+                                   name: str | None = None, dt=None, **overrides) -> NeuronGroup:
     """A group stepping the published discrete HIFI update once per time step ``dt``.
 
     Parameters
@@ -190,6 +192,8 @@ def build_self_inhibiting_discrete(n_neurons: int,
     params : DiscreteSelfInhibitingParams, optional
     name : str, optional
         Brian2 name of the group.
+    dt : Quantity, second, optional
+        Time step of the group's own clock (default: Brian2's ``defaultclock``).
     **overrides
         Fields of :class:`DiscreteSelfInhibitingParams`, scalars or arrays of shape (n_neurons,).
 
@@ -203,7 +207,7 @@ def build_self_inhibiting_discrete(n_neurons: int,
     p = resolve(DiscreteSelfInhibitingParams, params, overrides)
     check_lengths(p, n)
     use_target()
-    group = NeuronGroup(n, DISCRETE_EQUATIONS, threshold="s > 0.5", reset="", namespace={},
+    group = NeuronGroup(n, DISCRETE_EQUATIONS, threshold="s > 0.5", reset="", namespace={}, dt=dt,
                         name=name or "self_inhibiting_discrete*")
     group.run_regularly(DISCRETE_UPDATE, when="start", order=0)
     set_parameters(group, p)

@@ -65,7 +65,7 @@ class StochasticParams:
 
 
 def build_stochastic(n_neurons: int, params: StochasticParams | None = None, *,
-                     name: str | None = None, **overrides) -> NeuronGroup:
+                     name: str | None = None, dt=None, **overrides) -> NeuronGroup:
     """A group of stochastic gated units.
 
     Parameters
@@ -75,6 +75,8 @@ def build_stochastic(n_neurons: int, params: StochasticParams | None = None, *,
     params : StochasticParams, optional
     name : str, optional
         Brian2 name of the group.
+    dt : Quantity, second, optional
+        Time step of the group's own clock (default: Brian2's ``defaultclock``).
     **overrides
         Fields of :class:`StochasticParams`, scalars or arrays of shape (n_neurons,).
 
@@ -89,7 +91,7 @@ def build_stochastic(n_neurons: int, params: StochasticParams | None = None, *,
     check_lengths(p, n)
     use_target()
     group = NeuronGroup(n, EQUATIONS, threshold="rand() < drive * gain", reset="",
-                        refractory="(refractory_steps + 1) * dt", namespace={},
+                        refractory="(refractory_steps + 1) * dt", namespace={}, dt=dt,
                         name=name or "stochastic*")
     set_parameters(group, p)
     return group
