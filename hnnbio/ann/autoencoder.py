@@ -8,7 +8,15 @@ A network of layer sizes ``[n_0, n_1, ..., n_L]`` (``n_0 = n_L`` = pixels) compu
     \\hat x = \\sigma(W_L h_{L-1} + b_L)
 
 with hidden activations ``f_i`` from {sigmoid, relu} and a sigmoid output, so ``x_hat`` is in
-(0, 1).
+(0, 1). With ``latent="stochastic"`` (the Multi-MNIST network's spiking latent) the middle hidden
+layer ``m`` (a sigmoid) emits spikes instead of rates, with a straight-through gradient:
+
+.. math::
+
+    s_m \\sim \\mathrm{Bernoulli}(h_m), \\qquad h_m \\leftarrow h_m + \\mathrm{sg}(s_m - h_m)
+
+(``sg``: stop gradient), so the forward value is the binary ``s_m`` and the gradient is that of
+``h_m``.
 ``W_i`` has shape ``(n_i, n_{i-1})`` (PyTorch's ``nn.Linear``); the state-dict keys are
 ``linears.{i}.weight`` and ``linears.{i}.bias`` (the chip compiler reads these names).
 
@@ -36,7 +44,7 @@ from torch import nn
 from hnnbio.errors import ParameterError, WeightsError
 
 ACTIVATIONS = {"sigmoid": torch.sigmoid, "relu": torch.relu}
-LATENTS = ("deterministic",)
+LATENTS = ("deterministic", "stochastic")
 FORMAT = "hnnbio-autoencoder"
 VERSION = 1
 
@@ -47,20 +55,26 @@ class AutoencoderParams(NamedTuple):
     weights : tuple of Tensor, shapes (n_i, n_{i-1})
     biases : tuple of Tensor, shapes (n_i,)
     hidden : tuple of str, one activation per hidden layer
+    latent : {"deterministic", "stochastic"}, kind of the middle hidden layer
     """
 
     weights: tuple
     biases: tuple
     hidden: tuple
+    latent: str = "deterministic"
 
 
-def autoencoder_forward(params: AutoencoderParams, x: torch.Tensor) -> torch.Tensor:
+def autoencoder_forward(
+    params: AutoencoderParams, x: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Reconstruction of a batch.
 
     Parameters
     ----------
     params : AutoencoderParams
     x : Tensor, shape (batch, n_pixels), float in [0, 1]
+    generator : torch.Generator, optional
+        Source of the latent spikes when ``params.latent == "stochastic"``.
 
     Returns
     -------
@@ -68,9 +82,13 @@ def autoencoder_forward(params: AutoencoderParams, x: torch.Tensor) -> torch.Ten
     """
     h = x
     last = len(params.weights) - 1
+    middle = len(params.hidden) // 2 if params.latent == "stochastic" else -1
     for i, (w, b) in enumerate(zip(params.weights, params.biases, strict=True)):
         h = torch.nn.functional.linear(h, w, b)
         h = torch.sigmoid(h) if i == last else ACTIVATIONS[params.hidden[i]](h)
+        if i == middle:
+            spikes = torch.bernoulli(h.detach(), generator=generator)
+            h = h + (spikes - h).detach()
     return h
 
 
@@ -100,6 +118,11 @@ def check_architecture(
         raise ParameterError(
             f"latent: {latent!r} is not supported; choose from {', '.join(LATENTS)}"
         )
+    if latent == "stochastic" and (len(hidden) % 2 == 0 or hidden[len(hidden) // 2] != "sigmoid"):
+        raise ParameterError(
+            f"latent: 'stochastic' needs an odd number of hidden layers with a sigmoid middle "
+            f"layer, got hidden {hidden!r}"
+        )
 
 
 class DenoisingAutoencoder(nn.Module):
@@ -111,8 +134,8 @@ class DenoisingAutoencoder(nn.Module):
         Layer sizes, input first, e.g. ``[400, 256, 400]``.
     hidden : list of str
         Activation of each hidden layer, ``len(layers) - 2`` of "sigmoid" / "relu".
-    latent : {"deterministic"}
-        Kind of the middle layer.
+    latent : {"deterministic", "stochastic"}
+        Kind of the middle hidden layer: rates, or Bernoulli spikes of those rates.
     """
 
     def __init__(self, layers: list[int], hidden: list[str], latent: str = "deterministic"):
@@ -131,6 +154,7 @@ class DenoisingAutoencoder(nn.Module):
             tuple(m.weight for m in self.linears),
             tuple(m.bias for m in self.linears),
             tuple(self.hidden),
+            self.latent,
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -205,10 +229,16 @@ def read_weights(path: str | Path) -> dict:
 def load_weights(model: DenoisingAutoencoder, path: str | Path) -> DenoisingAutoencoder:
     """Load a weights file into ``model`` (cast to float32); WeightsError if it does not fit."""
     payload = read_weights(path)
-    if list(payload["layers"]) != model.layers or list(payload["hidden"]) != model.hidden:
+    latent = payload.get("latent", "deterministic")
+    if (
+        list(payload["layers"]) != model.layers
+        or list(payload["hidden"]) != model.hidden
+        or latent != model.latent
+    ):
         raise WeightsError(
             f"{path}: architecture mismatch: file has layers {list(payload['layers'])} "
-            f"hidden {list(payload['hidden'])}, model has {model.layers} {model.hidden}"
+            f"hidden {list(payload['hidden'])} latent {latent!r}, model has {model.layers} "
+            f"{model.hidden} {model.latent!r}"
         )
     state = {
         k: v.to(torch.float32)

@@ -116,6 +116,39 @@ def test_bad_weights_files_raise(tmp_path):
         load_weights(model, tmp_path / "shape.pt")
 
 
+def test_stochastic_latent_spikes_with_the_rate_and_passes_gradients():
+    # 1-1-1-1-1 network: middle rate sigmoid(b) = 0.3 for every input; the spike s in {0, 1}
+    # reaches the output as sigmoid(relu(s)) in {1/2, sigmoid(1)}
+    model = DenoisingAutoencoder([1, 1, 1, 1, 1], ["relu", "sigmoid", "relu"], latent="stochastic")
+    with torch.no_grad():
+        for lin in model.linears:
+            lin.weight.fill_(1.0)
+            lin.bias.zero_()
+        model.linears[1].weight.zero_()
+        model.linears[1].bias.fill_(float(np.log(0.3 / 0.7)))
+    n = 100_000
+    torch.manual_seed(1)
+    out = model(torch.ones(n, 1))
+    high = torch.isclose(out, torch.sigmoid(torch.tensor(1.0)))
+    assert torch.all(high | torch.isclose(out, torch.tensor(0.5)))
+    # binomial(n, 0.3): standard deviation sqrt(0.3 * 0.7 / n) = 0.0014; allow 5 sigma
+    assert abs(high.float().mean().item() - 0.3) < 5 * np.sqrt(0.21 / n)
+    # straight-through: the spike's gradient is the rate's, d h / d b = 0.3 * 0.7
+    out.sum().backward()
+    assert model.linears[1].bias.grad.item() > 0
+    # same seed, same spikes in the functional form
+    torch.manual_seed(1)
+    again = autoencoder_forward(model.params(), torch.ones(n, 1))
+    torch.testing.assert_close(again, out, rtol=0, atol=0)
+
+
+def test_latent_mismatch_in_file_raises(tmp_path):
+    layers, hidden = [6, 4, 2, 4, 6], ["relu", "sigmoid", "relu"]
+    path = save_autoencoder(DenoisingAutoencoder(layers, hidden, "stochastic"), tmp_path / "s.pt")
+    with pytest.raises(WeightsError, match="s.pt: architecture mismatch"):
+        load_weights(DenoisingAutoencoder(layers, hidden), path)
+
+
 @pytest.mark.parametrize(
     "layers, hidden, latent, parameter",
     [
@@ -125,6 +158,9 @@ def test_bad_weights_files_raise(tmp_path):
         ([400, 256, 400], [], "deterministic", "hidden"),
         ([400, 256, 400], ["tanh"], "deterministic", "hidden"),
         ([400, 256, 400], ["sigmoid"], "quantum", "latent"),
+        ([400, 256, 400], ["relu"], "stochastic", "latent"),
+        ([400, 256, 128, 256, 400], ["sigmoid", "sigmoid", "tanh"], "stochastic", "hidden"),
+        ([400, 8, 8, 400], ["sigmoid", "sigmoid"], "stochastic", "latent"),
     ],
 )
 def test_nonsense_architecture_raises(layers, hidden, latent, parameter):
