@@ -1,0 +1,65 @@
+"""Target: the emulator runs the exported Bars program at >= the float Brian2 loop's images per second.
+
+Both run the same images, the same number of cycles and batch size, one after the other in one
+process with one thread each (torch, OpenBLAS), and include their readout and scoring.
+Prints images per second of each and the ratio emulator / float.
+
+    python benchmarks/bench_emulator.py --images 128 --batch-size 128 --cycles 50
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="bars")
+    parser.add_argument("--images", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--cycles", type=int, default=None, help="default: the spec's 50")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(args.threads)
+    from hnnbio.binding import datasets
+    from hnnbio.binding.bind import bind
+    from hnnbio.binding.spec import load_spec
+    from hnnbio.chip.compiler import export
+    from hnnbio.chip.run import emulate
+    from hnnbio.config import use_target
+
+    use_target()
+    spec = load_spec(args.model)
+    images, labels = datasets.generate(spec.dataset, args.images, args.seed)
+    with tempfile.TemporaryDirectory() as tmp, threadpool_limits(args.threads):
+        program = Path(tmp) / f"{args.model}.hnnc"
+        export(args.model, program)
+        rows = {"model": args.model, "images": args.images, "batch_size": args.batch_size,
+                "threads": args.threads}
+        for name, run in (("float", lambda: bind(images, spec, seed=args.seed, truth=labels,
+                                                   batch_size=args.batch_size, cycles=args.cycles)),
+                          ("emulator", lambda: emulate(program, images, seed=args.seed, truth=labels,
+                                                       batch_size=args.batch_size, cycles=args.cycles))):
+            start = time.perf_counter()
+            result = run()
+            seconds = time.perf_counter() - start
+            rows[f"{name}_images_per_s"] = args.images / seconds
+            rows[f"{name}_ami"] = float(result.metrics["ami"].mean())
+    rows["ratio_emulator_over_float"] = rows["emulator_images_per_s"] / rows["float_images_per_s"]
+    for key, value in rows.items():
+        print(f"{key:<28} {value:.4g}" if isinstance(value, float) else f"{key:<28} {value}")
+    print(json.dumps(rows))
+    return rows
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""The export pipeline: lower -> quantise -> check -> map -> emit (house style 9).
+
+>>> from hnnbio.chip.compiler import export
+>>> export("bars", "bars.hnnc")                                    # doctest: +SKIP
+{'output': 'bars.hnnc', 'cores': 6, 'phases': 6, ...}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from hnnbio.chip import rules
+from hnnbio.chip.lower import Graph, lower
+from hnnbio.chip.mapping import LFSR_SHIFTS_PER_STEP, map_to_cores
+from hnnbio.chip.program import Program, to_bytes, write_program
+from hnnbio.chip.quantize import quantize
+from hnnbio.chip.spec import TIANJIC_LIKE, ChipSpec
+from hnnbio.errors import ParameterError, ProgramError
+
+FORMATS = ("hnnc", "nir")
+
+
+def compile_model(model, chip: ChipSpec = TIANJIC_LIKE, weights=None,
+                  samples: np.ndarray | None = None) -> Program:
+    """Compile a binding model spec into a chip program (in memory).
+
+    Parameters
+    ----------
+    model : str, Path, ModelSpec or Graph
+        A model spec (name, path or object) or an already lowered graph.
+    chip : ChipSpec
+    weights : dict or path, optional
+        Autoencoder weights (see :func:`hnnbio.chip.lower.read_state_dict`); default: the spec's.
+    samples : ndarray, shape (n, n_pixels), {0, 1}, optional
+        Inputs for calibration and the quantisation report.
+
+    Raises
+    ------
+    DesignRuleError
+        The model does not fit the chip (the message names the rule and the layer).
+    """
+    graph = model if isinstance(model, Graph) else lower(model, weights)
+    q = quantize(graph, samples, chip.accumulator_bits)
+    rules.check_model(q, chip)
+    mapping = map_to_cores(q, chip)
+    rules.check_mapping(mapping, chip)
+    manifest = {
+        "model": {"name": graph.name, "dataset": graph.dataset, "image_shape": list(graph.image_shape)},
+        "chip": chip.to_dict(),
+        "loop": {"steps_per_cycle": graph.steps_per_cycle, "cycles": graph.cycles,
+                 "readout_cycles": graph.readout_cycles, "dt_ms": graph.dt_ms},
+        "sheet": {"n_pixels": graph.node("sheet").n_out, "refractory_steps": q.refractory_steps,
+                  "keep": q.keep, "delay_steps": q.delay_steps, "attention_exponent": 8},
+        "layers": mapping.layers,
+        "cores": [c.to_dict() for c in mapping.cores],
+        "routes": mapping.routes,
+        "memory": {str(k): v for k, v in mapping.memory.items()},
+        "n_phases": mapping.n_phases,
+        "lfsr_shifts_per_step": LFSR_SHIFTS_PER_STEP,
+        "quantization": q.report,
+    }
+    return Program(manifest, mapping.arrays)
+
+
+def export(model, output, format: str = "hnnc", overwrite: bool = False,
+           chip: ChipSpec = TIANJIC_LIKE, weights=None) -> dict:
+    """Compile ``model`` and write it to ``output``; returns a summary (what the CLI prints).
+
+    Parameters
+    ----------
+    model : str, Path or ModelSpec
+        Model spec name (``"bars"``) or path.
+    output : str or Path
+        File to write (``.hnnc`` program or ``.nir`` graph).
+    format : {"hnnc", "nir"}
+    overwrite : bool
+        Replace an existing file.
+    """
+    if format not in FORMATS:
+        raise ParameterError(f"format: {format!r} is not one of {', '.join(FORMATS)}")
+    output = Path(output)
+    if output.exists() and not overwrite:
+        raise ProgramError(f"output: {output} exists; pass overwrite=True (--overwrite) to replace it")
+    if format == "nir":
+        from hnnbio.chip.nir_export import export_nir
+
+        return export_nir(model, output, weights=weights)
+    program = compile_model(model, chip, weights)
+    write_program(program, output, overwrite=overwrite)
+    m = program.manifest
+    errors = {k: v["rel_rms_error"] for k, v in m["quantization"].items()}
+    rows = {"output": str(output), "model": m["model"]["name"], "format": "hnnc",
+            "bytes": len(to_bytes(program)), "cores": len(program.cores), "phases": m["n_phases"],
+            "routes": len(m["routes"]), "max_core_memory_bytes": max(m["memory"].values())}
+    rows.update({f"error_{k}": v for k, v in errors.items()})
+    return rows

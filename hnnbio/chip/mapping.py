@@ -1,0 +1,147 @@
+"""Partition a quantised model across cores, place the cores on the mesh and route between them.
+
+Partition. The sheet (stochastic units, modulation, window, delay ring) takes ``ceil(n / N)``
+cores of at most N = ``neurons_per_core`` pixels. A dense layer of ``n_in x n_out`` becomes a grid
+of tiles ``(a, b)`` of at most ``axons_per_core`` inputs x ``neurons_per_core`` outputs (a 784 x 512
+layer: 4 x 2 tiles). Tile ``(a, b)`` computes the partial sum of output block ``b`` from input
+block ``a`` and routes it to tile ``(0, b)``, which adds the partial sums (saturating), the bias,
+applies the look-up table and routes the result on.
+
+Phases of one step. 0: sheet cores ``hadamard -> lif``; 1: sheet cores ``window -> send``;
+then for each dense layer i two phases: ``2i + 2`` all tiles ``matvec -> send partial``;
+``2i + 3`` the reducing tiles ``accumulate -> lut -> send`` (to the next layer, or, from the last
+layer, to the sheet cores' delay rings with ``delay = D``).
+
+Placement. Cores are numbered in that order and placed row-major on the mesh (x fastest);
+packets take X-then-Y routes, so a route's hop count is ``|dx| + |dy|``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hnnbio.chip.isa import CoreProgram, Instruction
+from hnnbio.chip.quantize import QGraph
+from hnnbio.chip.spec import ChipSpec
+
+#: LFSR shifts per step: bits 0-7 draw the threshold offset, bits 8-15 the window's coin.
+LFSR_SHIFTS_PER_STEP = 16
+#: Bytes of state per sheet neuron: v (4), refractory (1), window age (1), LFSR (4), image (1).
+SHEET_STATE_BYTES = 11
+
+
+@dataclass
+class Mapping:
+    """Cores with their programs, routes between them, per-core arrays and memory use."""
+
+    cores: list[CoreProgram]
+    routes: list[dict]
+    arrays: dict[str, np.ndarray]
+    memory: dict[int, int]
+    n_phases: int
+    layers: list[dict] = field(default_factory=list)
+
+
+def _blocks(n: int, size: int) -> list[tuple[int, int]]:
+    return [(lo, min(lo + size, n)) for lo in range(0, n, size)]
+
+
+def _overlap(a: tuple[int, int], b: tuple[int, int]) -> int:
+    return max(0, min(a[1], b[1]) - max(a[0], b[0]))
+
+
+def map_to_cores(q: QGraph, chip: ChipSpec) -> Mapping:
+    """Partition, place and route (see the module docstring)."""
+    n = q.graph.node("sheet").n_out
+    cores: list[CoreProgram] = []
+    arrays: dict[str, np.ndarray] = {}
+    memory: dict[int, int] = {}
+    layers: list[dict] = []
+
+    def new_core(layer, role, neurons, axons):
+        core_id = len(cores)
+        x, y = chip.core_xy(core_id)
+        core = CoreProgram(core_id, x, y, layer, role, neurons, axons)
+        cores.append(core)
+        return core
+
+    sheet = [new_core("sheet", "sheet", blk, blk) for blk in _blocks(n, chip.neurons_per_core)]
+    layers.append({"name": "sheet", "kind": "sheet", "cores": [c.core for c in sheet]})
+    tiles_per_layer = []
+    for layer in q.layers:
+        grid = {}
+        for a, ax in enumerate(_blocks(layer.n_in, chip.axons_per_core)):
+            for b, nb in enumerate(_blocks(layer.n_out, chip.neurons_per_core)):
+                grid[a, b] = new_core(layer.name, "reduce" if a == 0 else "tile", nb, ax)
+        tiles_per_layer.append(grid)
+        layers.append({"name": layer.name, "kind": "dense", "function": layer.function,
+                       "cores": [c.core for c in grid.values()],
+                       "grid": [[a, b, c.core] for (a, b), c in grid.items()]})
+
+    routes: list[dict] = []
+
+    def route(src, dst, what, bits, values, phase, delay=0):
+        if src.core == dst.core:
+            return
+        hops = abs(src.x - dst.x) + abs(src.y - dst.y)
+        packets = math.ceil(values * bits / 8 / chip.packet_bytes)
+        routes.append({"src": src.core, "dst": dst.core, "what": what, "bits": bits, "values": values,
+                       "packets": packets, "hops": hops, "phase": phase, "delay": delay})
+
+    first = tiles_per_layer[0]
+    for core in sheet:
+        lo, hi = core.neurons
+        memory[core.core] = (hi - lo) * (SHEET_STATE_BYTES + q.delay_steps)
+        core.phases[0] = [
+            Instruction("axon", "hadamard", {"a": "image", "b": "ring", "shift": 0}),
+            Instruction("soma1", "lif", {"alpha": 0, "v_leak": 0, "v_threshold": 0, "noise_mask": 255,
+                                         "reset_mode": "value", "v_reset": 0,
+                                         "refractory_steps": q.refractory_steps})]
+        targets = [t for t in first.values() if _overlap(t.axons, core.neurons)]
+        for t in targets:
+            route(core, t, "window", 1, _overlap(t.axons, core.neurons), 1)
+        core.phases[1] = [
+            Instruction("soma1", "window", {"keep": list(q.keep), "rand_shift": 8}),
+            Instruction("router", "send", {"what": "window", "to": [t.core for t in targets],
+                                           "bits": 1, "delay": 0})]
+    for i, (layer, grid) in enumerate(zip(q.layers, tiles_per_layer)):
+        p = 2 * i + 2
+        last = i == len(q.layers) - 1
+        nxt = sheet if last else list(tiles_per_layer[i + 1].values())
+        for (a, b), core in grid.items():
+            (alo, ahi), (nlo, nhi) = core.axons, core.neurons
+            key = f"c{core.core}"
+            arrays[f"{key}.weight"] = np.ascontiguousarray(layer.weight[alo:ahi, nlo:nhi])
+            reducer = grid[0, b]
+            route(core, reducer, "partial", 32, nhi - nlo, p)
+            core.phases[p] = [Instruction("axon", "matvec", {"weights": f"{key}.weight",
+                                                             "axons": [alo, ahi]})]
+            if a > 0:
+                core.phases[p].append(Instruction("router", "send", {
+                    "what": "partial", "to": [reducer.core], "bits": 32, "delay": 0}))
+            memory[core.core] = (ahi - alo) * (nhi - nlo)
+        for (a, b), core in grid.items():
+            if a:
+                continue
+            key = f"c{core.core}"
+            nb = core.neurons
+            arrays[f"{key}.bias"] = layer.bias[nb[0]:nb[1]].astype(np.int32)
+            arrays[f"{key}.table"] = layer.table.copy()
+            sources = [grid[k].core for k in sorted(grid) if k[1] == b]
+            what = "attention" if last else "activation"
+            axes = (lambda t: t.neurons) if last else (lambda t: t.axons)
+            targets = [t for t in nxt if _overlap(axes(t), nb)]
+            delay = q.delay_steps if last else 0
+            for t in targets:
+                route(core, t, what, 8, _overlap(axes(t), nb), p + 1, delay)
+            core.phases[p + 1] = [
+                Instruction("axon", "accumulate", {"sources": sources, "bias": f"{key}.bias"}),
+                Instruction("soma1", "lut", {"shift": layer.shift, "table": f"{key}.table"}),
+                Instruction("router", "send", {"what": what, "to": [t.core for t in targets],
+                                               "bits": 8, "delay": delay})]
+            memory[core.core] += 4 * (nb[1] - nb[0]) * (1 + len(sources)) + 256
+    n_phases = 2 + 2 * len(q.layers)
+    return Mapping(cores, routes, arrays, memory, n_phases, layers)

@@ -1,0 +1,197 @@
+"""Quantisation: float IR -> integer layers with power-of-two scales, and a report of the error.
+
+Every value ``v`` of the chip is an integer code ``q`` with a power-of-two scale:
+``v = q * 2**-e``. For a dense layer with input exponent ``e_in`` (binary window: 0; sigmoid
+output: 8, i.e. ``q / 256``):
+
+.. math::
+
+    e_w = \\lfloor \\log_2(127 / \\max|W|) \\rfloor, \\quad
+    W_q = \\mathrm{clamp}(\\mathrm{round}(W 2^{e_w}), -128, 127), \\quad
+    b_q = \\mathrm{clamp}(\\mathrm{round}(b\\, 2^{e_{in} + e_w}), \\mathrm{int32})
+
+so the int32 accumulator ``acc = x_q W_q + b_q`` is ``z * 2**(e_in + e_w)``. The look-up table reads
+``k = clamp(acc >> s, -128, 127)``, i.e. ``z`` in bins of width ``dz = 2**(s - e_in - e_w)``
+(sigmoid: ``dz = 1/16``, a range of +-8; relu: the smallest power of two with
+``127 dz >= max z`` on sample inputs), and stores ``round(f((k + 1/2) dz) * 2**e_out)`` clamped to
+[0, 255] (sigmoid: ``e_out = 8``; relu: ``e_out = floor(log2(255 / max f))``).
+
+The stochastic unit ``u = x c + xi > 1`` becomes ``m = x * c_q`` (``c_q = round(256 c)``, 8 bits)
+and a spike when ``m > r`` with ``r`` 8 uniform random bits: probability ``m / 256``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hnnbio.chip import primitives as P
+from hnnbio.chip.lower import Graph
+
+SIGMOID_BIN_EXPONENT = -4  # dz = 1/16: the LUT covers z in [-8, 8)
+
+
+@dataclass
+class QLayer:
+    """A quantised dense layer and its look-up table.
+
+    weight : ndarray, shape (n_in, n_out), int8 (transposed: ``acc = x @ weight``)
+    bias : ndarray, shape (n_out,), int32
+    table : ndarray, shape (256,), uint8
+    """
+
+    name: str
+    function: str
+    weight: np.ndarray
+    bias: np.ndarray
+    table: np.ndarray
+    e_in: int
+    e_w: int
+    shift: int
+    e_out: int
+
+    @property
+    def n_in(self) -> int:
+        return int(self.weight.shape[0])
+
+    @property
+    def n_out(self) -> int:
+        return int(self.weight.shape[1])
+
+
+@dataclass
+class QGraph:
+    """The quantised model: the float graph's settings plus integer layers and sheet registers."""
+
+    graph: Graph
+    layers: list[QLayer]
+    refractory_steps: int
+    keep: list[int]
+    delay_steps: int
+    report: dict = field(default_factory=dict)
+
+
+def _sigmoid(z):
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+def _function(name: str):
+    return _sigmoid if name == "sigmoid" else (lambda z: np.maximum(z, 0.0))
+
+
+def quantize_layer(name: str, function: str, weight: np.ndarray, bias: np.ndarray, e_in: int,
+                   z_max: float = 8.0, acc_bits: int = 32) -> QLayer:
+    """Quantise one dense layer + non-linearity (see the module docstring).
+
+    Parameters
+    ----------
+    weight : ndarray, shape (n_out, n_in), float
+    bias : ndarray, shape (n_out,), float
+    e_in : int
+        Exponent of the input codes (value = code * 2**-e_in).
+    z_max : float
+        Largest pre-activation to cover (relu only; sigmoid covers [-8, 8)).
+    """
+    w_max = float(np.max(np.abs(weight))) if weight.size else 0.0
+    e_w = int(math.floor(math.log2(127.0 / w_max))) if w_max > 0 else 0
+    wq = np.clip(np.rint(weight * 2.0 ** e_w), -128, 127).astype(np.int8).T.copy()
+    lo, hi = -(1 << (acc_bits - 1)), (1 << (acc_bits - 1)) - 1
+    bq = np.clip(np.rint(bias * 2.0 ** (e_in + e_w)), lo, hi).astype(np.int32)
+    if function == "sigmoid":
+        dz_exp = SIGMOID_BIN_EXPONENT
+    else:
+        dz_exp = int(math.ceil(math.log2(max(z_max, 1e-6) / 127.0)))
+    shift = max(0, e_in + e_w + dz_exp)
+    dz = 2.0 ** (shift - e_in - e_w)
+    k = np.arange(-128, 128)
+    y = _function(function)((k + 0.5) * dz)
+    if function == "sigmoid":
+        e_out = 8
+    else:
+        e_out = int(math.floor(math.log2(255.0 / max(float(y.max()), 1e-6))))
+    table = np.clip(np.rint(y * 2.0 ** e_out), 0, 255).astype(np.uint8)
+    return QLayer(name, function, wq, bq, table, e_in, e_w, shift, e_out)
+
+
+def forward_int(layers: list[QLayer], x: np.ndarray, acc_bits: int = 32) -> list[np.ndarray]:
+    """Integer forward pass (whole layers, no tiling): the codes of every layer's output.
+
+    x : ndarray, shape (batch, n_in), int codes of the first layer's input.
+    """
+    outs = []
+    for layer in layers:
+        acc = P.add_sat(P.matvec(x, layer.weight, acc_bits), layer.bias, acc_bits)
+        x = P.lut(acc, layer.shift, layer.table)
+        outs.append(x)
+    return outs
+
+
+def forward_float(weights: list[np.ndarray], biases: list[np.ndarray], functions: list[str],
+                  x: np.ndarray) -> list[np.ndarray]:
+    """Float forward pass: every layer's output, x of shape (batch, n_in)."""
+    outs = []
+    for w, b, f in zip(weights, biases, functions):
+        x = _function(f)(x @ w.T + b)
+        outs.append(x)
+    return outs
+
+
+def sample_inputs(graph: Graph, n: int = 64, seed: int = 0) -> np.ndarray:
+    """Binary window maps like those the loop feeds the autoencoder, shape (n, n_pixels).
+
+    Multi-object images of the model's data set with each on-pixel kept with a probability drawn
+    per image from U(0.05, 0.5) (a partial, noisy subset of pixels, as in one slot of a cycle).
+    """
+    from hnnbio.binding.datasets import generate
+
+    images, _ = generate(graph.dataset, n, seed=seed)
+    rng = np.random.default_rng(seed)
+    flat = images.reshape(n, -1).astype(bool)
+    p = rng.uniform(0.05, 0.5, size=(n, 1))
+    return (flat & (rng.random(flat.shape) < p)).astype(np.int64)
+
+
+def quantize(graph: Graph, samples: np.ndarray | None = None, acc_bits: int = 32) -> QGraph:
+    """Quantise a lowered graph; ``report`` holds each layer's relative RMS output error.
+
+    Parameters
+    ----------
+    graph : Graph
+    samples : ndarray, shape (n, n_pixels), {0, 1}, optional
+        Window maps to calibrate relu ranges and measure the error (default: :func:`sample_inputs`).
+
+    Returns
+    -------
+    QGraph
+        ``report[layer] = {"rel_rms_error": ..., "e_w": ..., "shift": ..., "e_out": ...}``: the
+        error of the integer output (decoded) against the float output, both fed the samples
+        through their own chain of earlier layers.
+    """
+    if samples is None:
+        samples = sample_inputs(graph)
+    dense = graph.of_kind("dense")
+    luts = graph.of_kind("lut")
+    weights = [d.arrays["weight"] for d in dense]
+    biases = [d.arrays["bias"] for d in dense]
+    functions = [lt.params["function"] for lt in luts]
+    floats = forward_float(weights, biases, functions, samples.astype(np.float64))
+    layers, e_in = [], 0
+    x_float = samples.astype(np.float64)
+    for d, f, y in zip(dense, functions, floats):
+        z_max = float(np.max(x_float @ d.arrays["weight"].T + d.arrays["bias"]))
+        layer = quantize_layer(d.name, f, d.arrays["weight"], d.arrays["bias"], e_in, z_max, acc_bits)
+        layers.append(layer)
+        e_in, x_float = layer.e_out, y
+    ints = forward_int(layers, samples, acc_bits)
+    report = {}
+    for layer, y_float, y_int in zip(layers, floats, ints):
+        decoded = y_int * 2.0 ** -layer.e_out
+        err = float(np.sqrt(np.mean((decoded - y_float) ** 2)) / max(np.sqrt(np.mean(y_float ** 2)), 1e-12))
+        report[layer.name] = {"rel_rms_error": err, "e_w": layer.e_w, "shift": layer.shift,
+                              "e_out": layer.e_out}
+    sheet = graph.node("sheet")
+    keep = [int(np.clip(round(k * 256), 0, 256)) for k in graph.node("window").params["keep"]]
+    return QGraph(graph=graph, layers=layers, refractory_steps=sheet.params["refractory_steps"],
+                  keep=keep, delay_steps=graph.node("delay").params["delay_steps"], report=report)
