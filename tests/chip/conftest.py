@@ -1,0 +1,58 @@
+"""Fixtures of the chip tests: a tiny binding model with random weights and a small chip."""
+
+import numpy as np
+import pytest
+import torch
+
+from hnnbio.chip.spec import ChipSpec
+
+TINY_TOML = """
+name = "tiny"
+dataset = "bars"
+sheet = "reference"
+[loop]
+steps_per_cycle = 5
+cycles = 3
+readout_cycles = 1
+[sheet_params]
+refractory_steps = {refractory}
+[bottom_up]
+keep = [1.0, 0.5, 0.25]
+[autoencoder]
+layers = {layers}
+hidden = {hidden}
+weights = "tiny.pt"
+"""
+
+
+def write_tiny_model(folder, layers=(16, 12, 16), hidden=("sigmoid",), refractory=2, seed=0):
+    """A model spec + weights file with random weights; returns the spec path."""
+    gen = torch.Generator().manual_seed(seed)
+    state = {}
+    for i, (n_in, n_out) in enumerate(zip(layers[:-1], layers[1:])):
+        state[f"linears.{i}.weight"] = (torch.randn(n_out, n_in, generator=gen) * 2).to(torch.float16)
+        state[f"linears.{i}.bias"] = torch.randn(n_out, generator=gen) * 0.5
+    torch.save({"layers": list(layers), "hidden": list(hidden), "state_dict": state},
+               folder / "tiny.pt")
+    path = folder / "tiny.toml"
+    path.write_text(TINY_TOML.format(refractory=refractory, layers=list(layers),
+                                     hidden=str(list(hidden)).replace("'", '"')))
+    return path
+
+
+@pytest.fixture
+def tiny_spec(tmp_path):
+    return write_tiny_model(tmp_path)
+
+
+@pytest.fixture
+def small_chip():
+    """8 axons x 8 neurons per core, so every layer of the tiny model is split into tiles."""
+    return ChipSpec(name="small", mesh_x=4, mesh_y=4, axons_per_core=8, neurons_per_core=8,
+                    memory_bytes_per_core=4096, delay_slots=8)
+
+
+@pytest.fixture
+def tiny_samples():
+    rng = np.random.default_rng(1)
+    return (rng.random((32, 16)) < 0.3).astype(np.int64)

@@ -1,0 +1,193 @@
+"""The emulator against an independent per-core, per-neuron reference in plain Python integers."""
+
+import numpy as np
+import pytest
+
+from hnnbio.chip.compiler import compile_model
+from hnnbio.chip.emulator import Emulator
+from hnnbio.chip.run import emulate, initial_attention
+from hnnbio.errors import DataError, ParameterError
+
+pytestmark = pytest.mark.emulator
+
+M64 = (1 << 64) - 1
+
+
+def sat(x, bits):
+    low, high = -(1 << (bits - 1)), (1 << (bits - 1)) - 1
+    return low if x < low else high if x > high else x
+
+
+def splitmix_seed(seed, stream):
+    z = (stream + (seed & 0xFFFFFFFF) * 0x9E3779B97F4A7C15) & M64
+    z = (z + 0x9E3779B97F4A7C15) & M64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & M64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & M64
+    z ^= z >> 31
+    return (z & 0xFFFFFFFF) or 1
+
+
+def lfsr(s, shifts):
+    for _ in range(shifts):
+        s = (s >> 1) ^ (0x80200003 if s & 1 else 0)
+    return s
+
+
+def find(core, op):
+    for phase in sorted(core.phases):
+        for ins in core.phases[phase]:
+            if ins.op == op:
+                return ins.args
+    return None
+
+
+def reference_run(program, image, ring, seed, image_index, n_steps):
+    """Run one image through the program core by core, neuron by neuron (Python ints only)."""
+    m = program.manifest
+    n = m["sheet"]["n_pixels"]
+    d_ring = m["sheet"]["delay_steps"]
+    shifts = m["lfsr_shifts_per_step"]
+    acc_bits, mem_bits = program.chip.accumulator_bits, program.chip.membrane_bits
+    cores = {c.core: c for c in program.cores}
+    arr = {k: v.tolist() for k, v in program.arrays.items()}
+    v, ref, age = [0] * n, [0] * n, [15] * n
+    state = [splitmix_seed(seed, image_index * n + p) for p in range(n)]
+    ring = [list(row) for row in ring]
+    spikes_out = []
+    for t in range(n_steps):
+        slot = t % d_ring
+        window = [0] * n
+        spikes = [False] * n
+        for core in (c for c in program.cores if c.role == "sheet"):
+            had, lif, win = find(core, "hadamard"), find(core, "lif"), find(core, "window")
+            for p in range(*core.neurons):
+                state[p] = lfsr(state[p], shifts)
+                mm = min(255, max(0, (image[p] * ring[slot][p]) >> had["shift"]))
+                if ref[p] > 0:
+                    ref[p] -= 1
+                else:
+                    v[p] = sat(((v[p] * lif["alpha"]) >> 8) + lif["v_leak"] + mm, mem_bits)
+                    th = sat(lif["v_threshold"] + (state[p] & lif["noise_mask"]), mem_bits)
+                    if v[p] > th:
+                        spikes[p] = True
+                        v[p] = lif["v_reset"]
+                        ref[p] = lif["refractory_steps"]
+                    else:
+                        ref[p] = 0
+                age[p] = 0 if spikes[p] else min(age[p] + 1, 15)
+                coin = (state[p] >> win["rand_shift"]) & 255
+                keep = win["keep"]
+                window[p] = 1 if age[p] < len(keep) and coin < keep[age[p]] else 0
+        spikes_out.append(spikes)
+        x = window
+        for layer in m["layers"][1:]:
+            partial = {}
+            for a, b, cid in layer["grid"]:
+                core = cores[cid]
+                w = arr[find(core, "matvec")["weights"]]
+                lo, hi = core.axons
+                partial[cid] = [sat(sum(x[lo + i] * w[i][j] for i in range(hi - lo)), acc_bits)
+                                for j in range(core.neurons[1] - core.neurons[0])]
+            y = [0] * max(cores[cid].neurons[1] for _, _, cid in layer["grid"])
+            for a, b, cid in layer["grid"]:
+                if a:
+                    continue
+                acc_args, lut_args = find(cores[cid], "accumulate"), find(cores[cid], "lut")
+                bias, table = arr[acc_args["bias"]], arr[lut_args["table"]]
+                lo, hi = cores[cid].neurons
+                for j in range(hi - lo):
+                    acc = partial[acc_args["sources"][0]][j]
+                    for src in acc_args["sources"][1:]:
+                        acc = sat(acc + partial[src][j], acc_bits)
+                    acc = sat(acc + bias[j], acc_bits)
+                    index = min(127, max(-128, acc >> lut_args["shift"])) + 128
+                    y[lo + j] = table[index]
+            x = y
+        ring[slot] = x
+    return spikes_out, ring
+
+
+@pytest.fixture
+def tiny_program(tiny_spec, small_chip, tiny_samples):
+    return compile_model(tiny_spec, small_chip, samples=tiny_samples)
+
+
+def _images(n, seed=3):
+    rng = np.random.default_rng(seed)
+    images = (rng.random((n, 16)) < 0.6).astype(np.int64)
+    images[:, 0] = 1
+    return images
+
+
+@pytest.mark.parametrize("extreme", [False, True])
+def test_emulator_bit_exact_against_reference(tiny_program, extreme):
+    if extreme:  # biases at the int32 edges: the accumulator must saturate, LUT index clamp
+        for key in tiny_program.arrays:
+            if key.endswith(".bias"):
+                b = tiny_program.arrays[key]
+                b[::2], b[1::2] = 2 ** 31 - 1, -(2 ** 31)
+    images = _images(3)
+    ring = initial_attention(3, 5, 16, seed=7)
+    emu = Emulator(tiny_program)
+    emu.reset(images, ring, seed=7)
+    got = np.array([emu.step() for _ in range(12)])  # (steps, batch, pixels)
+    for i in range(3):
+        spikes, final_ring = reference_run(tiny_program, images[i].tolist(), ring[i].tolist(), 7, i, 12)
+        assert got[:, i].tolist() == spikes
+        assert emu.ring[i].tolist() == final_ring
+    assert got.any() and not got.all()
+
+
+def test_deterministic_and_independent_of_batch_size(tiny_program):
+    images = _images(5).reshape(5, 4, 4)
+    a = emulate(tiny_program, images, seed=2, batch_size=5)
+    b = emulate(tiny_program, images, seed=2, batch_size=5)
+    c = emulate(tiny_program, images, seed=2, batch_size=2)
+    d = emulate(tiny_program, images, seed=3, batch_size=5)
+    for other in (b, c):
+        assert np.array_equal(a.rasters(), other.rasters())
+        assert np.array_equal(a.attention, other.attention)
+    assert not np.array_equal(a.rasters(), d.rasters())
+    assert a.backend == "emulator" and a.n_steps == 15 and a.attention.shape == (5, 5, 4, 4)
+    counters = a.info["counters"]
+    assert counters["spikes"] == a.spike_step.size
+    # layers 2..: 8-bit activations x weights per step, plus one Hadamard product per pixel
+    assert counters["macs"] == 5 * 15 * (16 + 12 * 16)
+    assert counters["energy_uj_per_image"] > 0 and counters["latency_ms_per_image"] > 0
+
+
+def test_spike_probability_is_attention_code_over_256(tiny_program):
+    # Constant attention (every ring slot written back by the network is overwritten here each
+    # step), refractory 2: a unit with drive p spikes at rate p / (1 + 2 p) (renewal, geometric wait)
+    emu = Emulator(tiny_program)
+    n = 400
+    images = np.ones((n, 16), dtype=np.int64)
+    code = 64
+    emu.reset(images, np.full((n, 5, 16), code), seed=11)
+    total = 0
+    steps = 60
+    for _ in range(steps):
+        emu.ring[:] = code
+        total += int(emu.step().sum())
+    p = code / 256
+    rate = p / (1 + 2 * p)
+    measured = total / (n * 16 * steps)
+    # the first step starts non-refractory: allow 5 standard errors of the binomial count
+    assert abs(measured - rate) < 5 * np.sqrt(rate * (1 - rate) / (n * 16 * steps)) + 1 / steps
+
+
+def test_emulate_rejects_nonsense(tiny_program):
+    images = _images(2).reshape(2, 4, 4)
+    with pytest.raises(DataError, match="images"):
+        emulate(tiny_program, images.reshape(2, 16))
+    with pytest.raises(DataError, match="images"):
+        emulate(tiny_program, images * 3)
+    with pytest.raises(ParameterError, match="batch_size"):
+        emulate(tiny_program, images, batch_size=0)
+    with pytest.raises(ParameterError, match="cycles"):
+        emulate(tiny_program, images, cycles=-1)
+    emu = Emulator(tiny_program)
+    with pytest.raises(DataError, match="attention"):
+        emu.reset(images.reshape(2, 16), np.zeros((2, 4, 16)), seed=0)
+    with pytest.raises(DataError, match="attention"):
+        emu.reset(images.reshape(2, 16), np.full((2, 5, 16), 300), seed=0)
