@@ -1,0 +1,200 @@
+"""Binding by synchrony on images: the public entry points ``bind`` and ``run_bind``.
+
+``bind`` checks the images, splits them into batches, runs the closed loop
+(:func:`hnnbio.hybrid.loop.run_loop`) on a sheet chosen by the spec (``reference`` stochastic gated
+units or ``column`` cortical columns) with the spec's autoencoder, and returns one
+:class:`~hnnbio.binding.result.BindingResult`, read out and scored when the ground truth is given.
+``run_bind`` generates the spec's data set and writes the result, figures and a NIX file.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hnnbio.binding.evaluate import evaluate
+from hnnbio.binding.result import BindingResult
+from hnnbio.binding.spec import ModelSpec, load_spec
+from hnnbio.errors import DataError, ModelSpecError, ParameterError
+
+
+def make_sheet(spec: ModelSpec, n_images: int, n_pixels: int):
+    """The spec's sheet for ``n_images`` images of ``n_pixels`` pixels."""
+    dt = float(spec.loop["dt_ms"])
+    if spec.sheet == "reference":
+        from hnnbio.circuits.reference import ReferenceSheet
+
+        return ReferenceSheet(n_images, n_pixels, int(spec.sheet_params["refractory_steps"]), dt)
+    if spec.sheet == "column":
+        try:
+            from hnnbio.circuits.column import ColumnParams, ColumnSheet
+        except ImportError:
+            raise ModelSpecError("sheet = 'column' needs hnnbio.circuits.column, which is not "
+                                 "installed in this version") from None
+        return ColumnSheet(n_images, n_pixels, ColumnParams.from_dict(spec.sheet_params), dt)
+    raise ModelSpecError(f"sheet: {spec.sheet!r} is not reference or column")
+
+
+def check_images(images, n_pixels: int) -> np.ndarray:
+    """Check a batch of binary images; return it as uint8, shape (n_images, height, width)."""
+    arr = np.asarray(images)
+    if arr.ndim != 3:
+        raise DataError(f"images: expected shape (n_images, height, width), got {arr.shape}")
+    if arr.shape[0] == 0:
+        raise DataError("images: no images given (n_images = 0)")
+    if arr.shape[1] * arr.shape[2] != n_pixels:
+        raise DataError(f"images: {arr.shape[1]}x{arr.shape[2]} = {arr.shape[1] * arr.shape[2]} "
+                        f"pixels, the model expects {n_pixels}")
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise DataError(f"images: dtype {arr.dtype} is not numeric")
+    if np.issubdtype(arr.dtype, np.floating) and np.isnan(arr).any():
+        raise DataError("images: contain NaN; give binary images (0/1)")
+    if not np.isin(arr, (0, 1)).all():
+        raise DataError("images: not binary; threshold them to 0/1 first")
+    empty = np.flatnonzero(~arr.reshape(arr.shape[0], -1).any(axis=1))
+    if empty.size:
+        raise DataError(f"images: image {int(empty[0])} has no foreground pixel")
+    return arr.astype(np.uint8)
+
+
+def bind(images, model: str | Path | ModelSpec = "bars", seed: int = 0,
+         batch_size: int | None = None, truth: np.ndarray | None = None,
+         cycles: int | None = None, progress: bool = False, autoencoder=None) -> BindingResult:
+    """Run binding by synchrony on images.
+
+    Parameters
+    ----------
+    images : array, shape (n_images, height, width), binary
+    model : str, path or ModelSpec
+        A shipped model name (``"bars"``), a .toml path or a loaded spec.
+    seed : int
+        Seed of the run (batch ``b`` is seeded from ``(seed, b)``).
+    batch_size : int, optional
+        Images per Brian2 group; default the spec's ``loop.batch_size``.
+    truth : ndarray, shape (n_images, height, width), optional
+        Ground-truth labels; with them the result is read out and scored.
+    cycles : int, optional
+        Overrides the spec's ``loop.cycles``.
+    progress : bool
+        Show a progress bar over cycles.
+    autoencoder : torch.nn.Module, optional
+        Use this network instead of loading the spec's weights.
+
+    Returns
+    -------
+    BindingResult
+        Spikes and last-cycle attention; labels and metrics when ``truth`` is given (otherwise labels
+        with the data set's object count).
+    """
+    import torch
+
+    from hnnbio.hybrid.loop import run_loop
+
+    spec = load_spec(model)
+    n_pixels = int(spec.autoencoder["layers"][0])
+    images = check_images(images, n_pixels)
+    n_images, height, width = images.shape
+    if truth is not None:
+        truth = np.asarray(truth)
+        if truth.shape != images.shape:
+            raise DataError(f"truth: shape {truth.shape} != images {images.shape}")
+    size = int(batch_size or spec.loop["batch_size"])
+    if size < 1:
+        raise ParameterError(f"batch_size: must be >= 1, got {size}")
+    if cycles is not None and (not isinstance(cycles, (int, np.integer)) or cycles < 1):
+        raise ParameterError(f"cycles: must be a positive integer, got {cycles!r}")
+    n_cycles = int(cycles or spec.loop["cycles"])
+    if autoencoder is None:
+        from hnnbio.ann.autoencoder import load_autoencoder
+
+        autoencoder = load_autoencoder(spec)
+    start = time.perf_counter()
+    flat = images.reshape(n_images, -1)
+    parts = []
+    for b, first in enumerate(range(0, n_images, size)):
+        batch = flat[first:first + size]
+        batch_seed = int(np.random.SeedSequence([seed, b]).generate_state(1)[0])
+        torch.manual_seed(batch_seed)
+        sheet = make_sheet(spec, batch.shape[0], n_pixels)
+        raw = run_loop(sheet, autoencoder, batch, spec, seed=batch_seed, cycles=n_cycles,
+                       progress=progress)
+        raw["spike_image"] = raw["spike_image"] + first
+        parts.append(raw)
+    attention = np.concatenate([p["attention"] for p in parts]).reshape(
+        n_images, spec.steps_per_cycle, height, width)
+    result = BindingResult(
+        images=images, spike_image=np.concatenate([p["spike_image"] for p in parts]),
+        spike_step=np.concatenate([p["spike_step"] for p in parts]),
+        spike_pixel=np.concatenate([p["spike_pixel"] for p in parts]),
+        n_steps=parts[0]["n_steps"], steps_per_cycle=spec.steps_per_cycle,
+        dt_ms=float(spec.loop["dt_ms"]), attention=attention, truth=truth, model=spec.name,
+        backend="brian2",
+        info=dict(seed=seed, batch_size=size, cycles=n_cycles, sheet=spec.sheet,
+                  readout_cycles=min(int(spec.loop["readout_cycles"]), n_cycles),
+                  smoothing=list(spec.readout["smoothing"])))
+    result.info["loop_seconds"] = time.perf_counter() - start
+    if truth is not None:
+        evaluate(result, seed=seed)
+    else:
+        from hnnbio.binding.datasets import N_OBJECTS
+
+        if spec.dataset in N_OBJECTS:
+            evaluate(result, n_objects=N_OBJECTS[spec.dataset], seed=seed)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def run_bind(model: str | Path | ModelSpec = "bars", n_images: int = 16, seed: int = 0,
+             out: str | Path | None = None, batch_size: int | None = None,
+             cycles: int | None = None, progress: bool = False) -> BindingResult:
+    """Generate the spec's data set, bind, score, and optionally write the outputs.
+
+    With ``out``, writes ``result.npz`` (:meth:`BindingResult.save`), PNG figures
+    (:mod:`hnnbio.binding.figures`) and ``result.nix`` (when :mod:`hnnbio.analysis.files` is
+    available) into the folder ``out``; everything is written to a temporary folder first and moved
+    into place at the end, so an error leaves no partial files.
+    """
+    from hnnbio.binding import datasets
+
+    spec = load_spec(model)
+    if isinstance(n_images, bool) or not isinstance(n_images, (int, np.integer)) or n_images < 1:
+        raise ParameterError(f"n_images: must be a positive integer, got {n_images!r}")
+    images, labels = datasets.generate(spec.dataset, int(n_images), seed)
+    result = bind(images, spec, seed=seed, batch_size=batch_size, truth=labels, cycles=cycles,
+                  progress=progress)
+    if out is not None:
+        write_outputs(result, Path(out))
+    return result
+
+
+def write_outputs(result: BindingResult, out: Path) -> list[Path]:
+    """Write result.npz, figures and result.nix into ``out`` atomically (temp folder, then move)."""
+    from hnnbio.binding.figures import write_figures
+
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"out: {out} exists and is not a folder")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".bind-", dir=out.parent))
+    try:
+        result.save(tmp / "result.npz")
+        write_figures(result, tmp)
+        try:
+            from hnnbio.analysis.files import write_result_file
+        except ImportError:
+            print("note: hnnbio.analysis.files not available; no NIX file written")
+        else:
+            write_result_file(result, tmp / "result.nix")
+        out.mkdir(exist_ok=True)
+        written = []
+        for f in sorted(tmp.iterdir()):
+            target = out / f.name
+            f.replace(target)
+            written.append(target)
+        return written
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)

@@ -1,0 +1,88 @@
+"""Readout and scoring of a :class:`~hnnbio.binding.result.BindingResult` in place.
+
+``evaluate`` fills ``result.labels`` (reference readout: k-means with K = objects + 1 on the smoothed
+spikes of the last ``readout_cycles`` cycles, see :mod:`hnnbio.binding.readout`) and
+``result.metrics``, per image:
+
+- ``ami``: AMI of the labels over object pixels (``truth > 0``);
+- ``synchrony``: silhouette of the labels over object pixels, Victor-Purpura distance at
+  ``q = 1/3`` per step, last cycle of spikes;
+- ``rate``: the same at ``q = 0``;
+- ``ami_auto``: AMI of groups whose number is chosen from the spikes alone (Ward + silhouette).
+
+Without ground truth, only ``labels`` (and no metrics) are filled.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hnnbio.binding.metrics import ami, spike_silhouette
+from hnnbio.binding.readout import auto_groups, predict_groups, spike_features
+from hnnbio.errors import DataError
+
+SYNCHRONY_Q = 1.0 / 3.0
+
+
+def evaluate(result, n_objects=None, readout_cycles: int | None = None, smoothing=None,
+             seed: int = 0, auto: bool = True, features: np.ndarray | None = None):
+    """Fill ``result.labels`` and ``result.metrics`` (ami, synchrony, rate, ami_auto) in place.
+
+    Parameters
+    ----------
+    result : BindingResult
+    n_objects : int or array of int, shape (n_images,), optional
+        Objects per image; default: the distinct labels > 0 of ``result.truth`` per image.
+    readout_cycles : int, optional
+        Cycles of spikes the readout uses; default ``result.info["readout_cycles"]`` or 10.
+    smoothing : sequence of float, optional
+        Causal smoothing kernel; default ``result.info["smoothing"]`` or [1, 0.5].
+    seed : int
+        Seed of k-means.
+    auto : bool
+        Also compute ``ami_auto``.
+    features : ndarray, shape (n_images, n_pixels, n_features), optional
+        Readout features to cluster instead of the smoothed spikes (the no-spike baseline's
+        continuous activity).
+
+    Returns
+    -------
+    BindingResult
+        The same object.
+    """
+    cycles = int(readout_cycles or result.info.get("readout_cycles", 10))
+    smoothing = smoothing if smoothing is not None else result.info.get("smoothing", (1.0, 0.5))
+    truth = result.truth
+    if n_objects is None:
+        if truth is None:
+            raise DataError("n_objects: not given and the result has no ground truth (truth)")
+        n_objects = _objects_per_image(truth)
+    if features is None:
+        features = spike_features(result, cycles, smoothing)
+    result.labels = predict_groups(features, result.images, n_objects, seed=seed)
+    if truth is None:
+        return result
+    if truth.shape != result.images.shape:
+        raise DataError(f"truth: shape {truth.shape} != images {result.images.shape}")
+    n = result.n_images
+    scores = {k: np.full(n, np.nan) for k in ("ami", "synchrony", "rate", "ami_auto")}
+    spiking = result.backend != "nospike"
+    last = result.rasters(result.n_steps - result.steps_per_cycle) if spiking else None
+    for i in range(n):
+        objects = truth[i].reshape(-1) > 0
+        labels = result.labels[i].reshape(-1)
+        scores["ami"][i] = ami(truth[i], labels)
+        if spiking:
+            scores["synchrony"][i] = spike_silhouette(last[i], labels, objects, SYNCHRONY_Q)
+            scores["rate"][i] = spike_silhouette(last[i], labels, objects, 0.0)
+        if auto:
+            fg = result.images[i].reshape(-1) > 0
+            scores["ami_auto"][i] = ami(truth[i], auto_groups(features[i], fg))
+    if not spiking:
+        del scores["synchrony"], scores["rate"]
+    result.metrics.update(scores)
+    return result
+
+
+def _objects_per_image(truth: np.ndarray) -> np.ndarray:
+    return np.array([np.unique(t[t > 0]).size for t in truth], dtype=np.int64)

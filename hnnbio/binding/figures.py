@@ -1,0 +1,109 @@
+"""Figures of a binding result: input and groups, spike raster by object, attention through a cycle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+
+def _plt():
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _cmap(n: int):
+    from matplotlib.colors import ListedColormap
+
+    plt = _plt()
+    base = plt.get_cmap("tab20" if n > 10 else "tab10")
+    colours = [(0.1, 0.1, 0.1, 1.0)] + [base(i % base.N) for i in range(max(n, 1))]
+    return ListedColormap(colours)
+
+
+def plot_groups(result, image: int = 0, path=None):
+    """Input, ground truth (if any) and predicted groups of one image side by side."""
+    plt = _plt()
+    panels = [("input", result.images[image], "gray")]
+    n = int(max(result.labels[image].max() if result.labels is not None else 0,
+                result.truth[image].max() if result.truth is not None else 0))
+    if result.truth is not None:
+        panels.append(("ground truth", result.truth[image], _cmap(n)))
+    if result.labels is not None:
+        title = "predicted groups"
+        if "ami" in result.metrics:
+            title += f" (AMI {result.metrics['ami'][image]:.2f})"
+        panels.append((title, result.labels[image], _cmap(n)))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4))
+    for ax, (title, data, cmap) in zip(np.atleast_1d(axes), panels):
+        ax.imshow(data, cmap=cmap, interpolation="nearest",
+                  vmin=0, vmax=None if cmap == "gray" else n)
+        ax.set_title(title, fontsize=10)
+        ax.axis("off")
+    fig.suptitle(f"{result.model}: image {image}", fontsize=11)
+    return _finish(fig, path)
+
+
+def plot_raster(result, image: int = 0, cycles: int = 3, path=None):
+    """Spikes of the last ``cycles`` cycles, pixels sorted and coloured by object (or group)."""
+    plt = _plt()
+    groups = result.truth if result.truth is not None else result.labels
+    first = max(0, result.n_steps - cycles * result.steps_per_cycle)
+    raster = result.raster(image, first)
+    group = groups[image].reshape(-1) if groups is not None else np.ones(result.n_pixels, int)
+    fg = np.flatnonzero(result.images[image].reshape(-1) > 0)
+    order = fg[np.argsort(group[fg], kind="stable")]
+    t, row = np.nonzero(raster[:, order])
+    n = int(group.max(initial=1))
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.scatter(t + first, row, c=group[order][row], cmap=_cmap(n), vmin=0, vmax=n, s=4,
+               marker="|")
+    for c in range(first, result.n_steps + 1, result.steps_per_cycle):
+        ax.axvline(c, color="0.8", lw=0.5, zorder=0)
+    ax.set_xlabel(f"step (cycle = {result.steps_per_cycle} steps)")
+    ax.set_ylabel("foreground pixel (sorted by object)")
+    ax.set_title(f"{result.model}: spikes of image {image}, last {cycles} cycles, "
+                 f"coloured by {'object' if result.truth is not None else 'group'}", fontsize=10)
+    return _finish(fig, path)
+
+
+def plot_attention(result, image: int = 0, path=None):
+    """The top-down attention maps applied at each step of the last cycle."""
+    plt = _plt()
+    maps = result.attention[image]
+    d = maps.shape[0]
+    cols = int(np.ceil(np.sqrt(d * 1.5)))
+    rows = int(np.ceil(d / cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.4 * rows))
+    for k, ax in enumerate(np.ravel(axes)):
+        ax.axis("off")
+        if k < d:
+            ax.imshow(maps[k], cmap="magma", vmin=0, vmax=1, interpolation="nearest")
+            ax.set_title(f"t={k}", fontsize=7)
+    fig.suptitle(f"{result.model}: attention through the last cycle (image {image})", fontsize=10)
+    return _finish(fig, path)
+
+
+def write_figures(result, folder, image: int = 0) -> list[Path]:
+    """Write groups.png, raster.png and attention.png (if attention is recorded) into ``folder``."""
+    folder = Path(folder)
+    paths = [folder / "groups.png", folder / "raster.png"]
+    plot_groups(result, image, paths[0])
+    plot_raster(result, image, path=paths[1])
+    if result.attention is not None:
+        paths.append(folder / "attention.png")
+        plot_attention(result, image, paths[2])
+    return paths
+
+
+def _finish(fig, path):
+    fig.tight_layout()
+    if path is None:
+        return fig
+    fig.savefig(path, dpi=110)
+    _plt().close(fig)
+    return Path(path)

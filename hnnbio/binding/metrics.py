@@ -1,0 +1,120 @@
+"""Metrics of binding: AMI of the predicted groups, synchrony and rate scores.
+
+- AMI: ``sklearn.metrics.adjusted_mutual_info_score`` (default normalisation) between the ground
+  truth and the predicted groups over the pixels with ``truth > 0`` (objects; overlaps and
+  background carry 0 and are excluded).
+- Synchrony score: silhouette of the predicted groups over those pixels with the Victor-Purpura
+  distance at ``q = 1/3`` per step on one cycle of spikes; rate score: the same at ``q = 0``, where
+  the distance is ``|n_i - n_j|`` (spike counts only).
+
+Victor-Purpura distance between trains ``a`` (n spikes) and ``b`` (m spikes), the cost of turning one
+into the other by deleting/inserting spikes (cost 1) and shifting spikes (cost ``q |dt|``)::
+
+    G[i, 0] = i,  G[0, j] = j
+    G[i, j] = min(G[i-1, j] + 1, G[i, j-1] + 1, G[i-1, j-1] + q |a_i - b_j|)
+    d(a, b) = G[n, m]
+
+computed here for all pairs at once: the trains are padded to the longest one and the DP runs over
+the (M + 1) x (M + 1) grid with every cell a vector over pairs.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.metrics import adjusted_mutual_info_score, silhouette_score
+
+from hnnbio.errors import ParameterError
+
+
+def pad_trains(trains: list) -> tuple[np.ndarray, np.ndarray]:
+    """Pad spike trains (sorted times) into an array (n_trains, M) and their counts (n_trains,)."""
+    counts = np.array([len(t) for t in trains], dtype=np.int64)
+    width = max(int(counts.max(initial=0)), 1)
+    padded = np.zeros((len(trains), width), dtype=float)
+    for i, t in enumerate(trains):
+        padded[i, :len(t)] = np.sort(np.asarray(t, dtype=float))
+    return padded, counts
+
+
+def victor_purpura_pairs(times_a: np.ndarray, counts_a: np.ndarray, times_b: np.ndarray,
+                         counts_b: np.ndarray, q: float) -> np.ndarray:
+    """Victor-Purpura distance of each pair (a[k], b[k]).
+
+    Parameters
+    ----------
+    times_a, times_b : ndarray, shape (n_pairs, M)
+        Padded sorted spike times (in steps, or any unit with ``q`` in its inverse).
+    counts_a, counts_b : ndarray, shape (n_pairs,), int
+        Spikes per train.
+    q : float
+        Cost per unit time of shifting a spike (>= 0).
+
+    Returns
+    -------
+    ndarray, shape (n_pairs,)
+    """
+    if not q >= 0:
+        raise ParameterError(f"q: must be >= 0, got {q}")
+    n_pairs, width_a = times_a.shape
+    width_b = times_b.shape[1]
+    prev = np.broadcast_to(np.arange(width_b + 1, dtype=float), (n_pairs, width_b + 1)).copy()
+    result = np.where(counts_a == 0, counts_b.astype(float), 0.0)
+    for i in range(1, width_a + 1):
+        cur = np.empty_like(prev)
+        cur[:, 0] = i
+        a_i = times_a[:, i - 1]
+        for j in range(1, width_b + 1):
+            shift = prev[:, j - 1] + q * np.abs(a_i - times_b[:, j - 1])
+            cur[:, j] = np.minimum(np.minimum(prev[:, j] + 1.0, cur[:, j - 1] + 1.0), shift)
+        done = counts_a == i
+        result[done] = cur[done, counts_b[done]]
+        prev = cur
+    return result
+
+
+def victor_purpura_matrix(trains: list, q: float) -> np.ndarray:
+    """Victor-Purpura distances between all trains, shape (n_trains, n_trains), symmetric."""
+    padded, counts = pad_trains(trains)
+    n = len(trains)
+    rows, cols = np.triu_indices(n, k=1)
+    out = np.zeros((n, n))
+    if rows.size:
+        d = victor_purpura_pairs(padded[rows], counts[rows], padded[cols], counts[cols], q)
+        out[rows, cols] = d
+        out[cols, rows] = d
+    return out
+
+
+def ami(truth: np.ndarray, labels: np.ndarray) -> float:
+    """AMI over pixels with ``truth > 0``; ``nan`` when there are none."""
+    fg = truth.reshape(-1) > 0
+    if not fg.any():
+        return float("nan")
+    return float(adjusted_mutual_info_score(truth.reshape(-1)[fg], labels.reshape(-1)[fg]))
+
+
+def spike_silhouette(raster: np.ndarray, labels: np.ndarray, mask: np.ndarray, q: float) -> float:
+    """Silhouette of ``labels`` over ``mask`` pixels with the Victor-Purpura distance.
+
+    Parameters
+    ----------
+    raster : ndarray, shape (n_steps, n_pixels), bool
+        Spikes of one cycle.
+    labels, mask : ndarray, shape (n_pixels,)
+        Predicted groups and which pixels to score.
+    q : float
+        Victor-Purpura cost per step.
+
+    Returns
+    -------
+    float
+        In [-1, 1]; ``nan`` when the scored pixels fall in fewer than 2 or as many groups as pixels.
+    """
+    idx = np.flatnonzero(mask)
+    lab = labels[idx]
+    n_groups = np.unique(lab).size
+    if n_groups < 2 or n_groups >= idx.size:
+        return float("nan")
+    trains = [np.flatnonzero(raster[:, p]) for p in idx]
+    dist = victor_purpura_matrix(trains, q)
+    return float(silhouette_score(dist, lab, metric="precomputed"))

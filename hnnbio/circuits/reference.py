@@ -1,0 +1,84 @@
+"""The reference sheet: stochastic gated units, one per pixel and image (reference binding model).
+
+Each unit spikes at step ``t`` with probability ``x * c_t`` unless refractory, where ``x`` is the
+pixel's binary input and ``c_t`` the top-down attention (multiplicative gating of the feed-forward
+input)::
+
+    spike_t = [u_t < x * c_t] and not refractory,   u_t ~ U(0, 1)
+
+After a spike the unit is silent for ``refractory_steps`` steps (so at ``x * c = 1`` it fires every
+``refractory_steps + 1`` steps). In Brian2: ``threshold='rand() < x*c'`` and
+``refractory=(refractory_steps + 1) * dt`` (Brian2 lets a unit fire again once ``t - lastspike >=
+refractory``, i.e. a refractory period of ``r * dt`` silences only ``r - 1`` steps).
+
+B images of N pixels are one NeuronGroup of B*N units, index = image * N + pixel.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from brian2 import NeuronGroup, ms
+
+from hnnbio.config import use_target
+from hnnbio.errors import ParameterError
+
+EQUATIONS = """
+x : 1 (constant)  # feed-forward input (binary pixel)
+c : 1             # top-down attention (gain on the input)
+"""
+
+
+class ReferenceSheet:
+    """Stochastic gated units implementing :class:`hnnbio.circuits.sheet.Sheet`.
+
+    Parameters
+    ----------
+    n_images : int
+        B, images simulated together.
+    n_pixels : int
+        N, pixels per image.
+    refractory_steps : int
+        r, steps a unit stays silent after a spike (>= 0).
+    dt : float
+        Step in milliseconds.
+    """
+
+    def __init__(self, n_images: int, n_pixels: int, refractory_steps: int, dt: float = 1.0):
+        for name, value, low in (("n_images", n_images, 1), ("n_pixels", n_pixels, 1),
+                                 ("refractory_steps", refractory_steps, 0)):
+            if not isinstance(value, (int, np.integer)) or value < low:
+                raise ParameterError(f"{name}: must be an integer >= {low}, got {value!r}")
+        if not dt > 0:
+            raise ParameterError(f"dt: must be > 0 ms, got {dt}")
+        use_target()
+        self.n_images, self.n_pixels = int(n_images), int(n_pixels)
+        self.refractory_steps = int(refractory_steps)
+        self.dt = float(dt)
+        self.group = NeuronGroup(self.n_images * self.n_pixels, EQUATIONS,
+                                 threshold="rand() < x*c",
+                                 refractory=(self.refractory_steps + 1) * self.dt * ms,
+                                 dt=self.dt * ms)
+        self.output = self.group
+        self.objects = [self.group]
+        self._spikespace = self.group.variables["_spikespace"]
+        self._x = self.group.variables["x"]
+        self._c = self.group.variables["c"]
+
+    def set_input(self, images: np.ndarray) -> None:
+        images = np.asarray(images, dtype=float)
+        if images.shape != (self.n_images, self.n_pixels):
+            raise ParameterError(f"images: shape {images.shape} != {(self.n_images, self.n_pixels)}")
+        self._x.get_value()[:] = images.ravel()
+
+    def set_attention(self, attention: np.ndarray) -> None:
+        self._c.get_value()[:] = np.reshape(attention, -1)
+
+    def step_indices(self) -> np.ndarray:
+        """Flat indices (image * N + pixel) of the units that spiked in the step just simulated."""
+        space = self._spikespace.get_value()
+        return space[:space[-1]]
+
+    def step_spikes(self) -> np.ndarray:
+        out = np.zeros(self.n_images * self.n_pixels, dtype=bool)
+        out[self.step_indices()] = True
+        return out.reshape(self.n_images, self.n_pixels)
