@@ -1,0 +1,209 @@
+"""Binding results as standard neuroscience files through ``neo.io``: NIX (.nix) and NWB (.nwb).
+
+What survives a round trip (tested in ``tests/analysis/test_files.py``):
+
+- NIX (``neo.io.NixIO``): everything of :func:`~hnnbio.analysis.neo_convert.to_neo` -- spike times
+  and units, ``t_start``/``t_stop``, names, all Block, Segment and SpikeTrain annotations, the
+  population Groups. NIX does not store ``SpikeTrain.sampling_rate``: :func:`read_result_file`
+  sets it again from the Block's ``dt_ms`` annotation.
+- NWB (``neo.io.NWBIO``): spike times (NWB stores seconds; trains are rescaled to ms on reading),
+  ``t_stop``, Block, Segment and SpikeTrain names, ``rec_datetime`` (NWB's session start). NWBIO
+  drops annotations and Groups: the Block annotations are kept as JSON in NWB's
+  ``session_description`` and restored on reading, and each train's ``pixel`` comes back from its
+  name (``"pixel 12"``); per-train ``row``/``col`` are recomputed from ``width``. Lost: per-train
+  ``input``/``object``/``group`` and per-image metrics (Segment annotations). Use NIX to keep them.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+import neo
+import quantities as pq
+
+from hnnbio.analysis.neo_convert import DEFAULT_SESSION_START, to_neo
+from hnnbio.binding.result import BindingResult
+from hnnbio.errors import DataError
+
+FORMATS = {".nix": "nix", ".nwb": "nwb"}
+_NWB_TAG = "hnnbio block annotations: "
+
+
+def write_result_file(result, path, format: str | None = None, overwrite: bool = False,
+                      images=None) -> Path:
+    """Write a binding result (or a Neo Block) to a NIX or NWB file.
+
+    Parameters
+    ----------
+    result : BindingResult or neo.Block
+        What to write; a BindingResult is converted with :func:`~hnnbio.analysis.neo_convert.to_neo`.
+    path : str or Path
+        File to write; its suffix (``.nix`` or ``.nwb``) chooses the format unless ``format`` is given.
+    format : {"nix", "nwb"}, optional
+        Overrides the suffix.
+    overwrite : bool
+        Replace an existing file; otherwise an existing file is an error.
+    images : sequence of int, optional
+        Write only these images of a BindingResult.
+
+    Returns
+    -------
+    Path
+        The file written.
+
+    Raises
+    ------
+    DataError
+        Unknown format, an existing file without ``overwrite``, or a failed write (naming the file).
+    """
+    path = Path(path)
+    fmt = _format(path, format)
+    if path.exists() and not overwrite:
+        raise DataError(f"{path}: file exists; pass overwrite=True to replace it")
+    if isinstance(result, BindingResult):
+        block = to_neo(result, images=images)
+    elif isinstance(result, neo.Block):
+        block = result
+    else:
+        raise DataError(f"result: expected a BindingResult or neo.Block, got {type(result).__name__}")
+    if path.exists():
+        path.unlink()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        if fmt == "nix":
+            from neo.io import NixIO
+
+            with NixIO(str(path), mode="ow") as io:
+                io.write_block(block)
+        else:
+            _write_nwb(block, path)
+    except Exception as exc:
+        if path.exists():
+            path.unlink()
+        raise DataError(f"{path}: could not write {fmt.upper()} ({exc.__class__.__name__}: {exc})") from None
+    return path
+
+
+def read_result_file(path) -> neo.Block:
+    """Read a Block written by :func:`write_result_file` (or any NIX/NWB file with spike trains).
+
+    Raises
+    ------
+    DataError
+        Missing file, unknown suffix, or a file that is not valid NIX/NWB (naming the file).
+    """
+    path = Path(path)
+    fmt = _format(path, None)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    try:
+        if fmt == "nix":
+            from neo.io import NixIO
+
+            with NixIO(str(path), mode="ro") as io:
+                block = io.read_block()
+        else:
+            block = _read_nwb(path)
+    except Exception as exc:
+        raise DataError(f"{path}: not a readable {fmt.upper()} file ({exc.__class__.__name__})") from None
+    if block is None:
+        raise DataError(f"{path}: contains no Neo Block")
+    block.annotations.pop("nix_name", None)
+    for obj in [*block.segments, *block.groups, *(st for s in block.segments for st in s.spiketrains)]:
+        obj.annotations.pop("nix_name", None)
+    if "dt_ms" in block.annotations:
+        rate = (1.0 / (float(block.annotations["dt_ms"]) * pq.ms)).rescale(pq.Hz)
+        for seg in block.segments:
+            for st in seg.spiketrains:
+                st.sampling_rate = rate
+    return block
+
+
+def _format(path: Path, format: str | None) -> str:
+    if format is not None:
+        if format not in FORMATS.values():
+            raise DataError(f"{path}: format {format!r} is not one of {', '.join(FORMATS.values())}")
+        return format
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise DataError(f"{path}: unknown file type {suffix or '(none)'!r}; use .nix or .nwb")
+    return FORMATS[suffix]
+
+
+def _write_nwb(block: neo.Block, path: Path) -> None:
+    import warnings
+
+    from neo.io import NWBIO
+
+    saved_annotations, saved_description = dict(block.annotations), block.description
+    start = block.rec_datetime or _parse_time(block.annotations.get("session_start_time"))
+    try:
+        block.description = _NWB_TAG + json.dumps(_plain(saved_annotations))
+        block.annotations.clear()
+        block.annotations["session_start_time"] = start
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            NWBIO(str(path), mode="w").write_all_blocks([block])
+    finally:
+        block.annotations.clear()
+        block.annotations.update(saved_annotations)
+        block.description = saved_description
+
+
+def _read_nwb(path: Path) -> neo.Block:
+    from neo.io import NWBIO
+
+    blocks = NWBIO(str(path), mode="r").read_all_blocks()
+    if not blocks:
+        return None
+    block = blocks[0]
+    text = str(block.annotations.get("session_description", ""))
+    if text.startswith(_NWB_TAG):
+        block.annotations.update(json.loads(text[len(_NWB_TAG):]))
+        block.description = None
+    width = int(block.annotations.get("width", 0))
+    for seg in block.segments:
+        for j, st in enumerate(seg.spiketrains):
+            st.annotations.pop("nwb_group", None)
+            name = str(st.name or "")
+            if name.startswith("pixel "):
+                pixel = int(name.split()[1])
+                st.annotate(pixel=pixel)
+                if width:
+                    st.annotate(row=pixel // width, col=pixel % width)
+        if "dt_ms" in block.annotations:
+            seg.spiketrains = neo.core.spiketrainlist.SpikeTrainList(
+                items=[_to_ms(st) for st in seg.spiketrains], parent=seg)
+    return block
+
+
+def _to_ms(st: neo.SpikeTrain) -> neo.SpikeTrain:
+    out = st.rescale(pq.ms)
+    out.name, out.annotations = st.name, dict(st.annotations)
+    return out
+
+
+def _plain(obj):
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    if hasattr(obj, "item"):
+        return obj.item()
+    return obj
+
+
+def _parse_time(text) -> datetime:
+    if isinstance(text, datetime):
+        return text
+    try:
+        return datetime.fromisoformat(str(text))
+    except ValueError:
+        return DEFAULT_SESSION_START
+
+
+__all__ = ["write_result_file", "read_result_file", "FORMATS"]

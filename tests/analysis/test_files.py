@@ -1,0 +1,92 @@
+"""NIX and NWB files through neo.io: what goes in comes out (NWB: what NWBIO keeps, documented)."""
+
+import numpy as np
+import pytest
+import quantities as pq
+
+from hnnbio.analysis.files import read_result_file, write_result_file
+from hnnbio.analysis.neo_convert import from_neo, to_neo
+from hnnbio.errors import DataError
+
+# NixIO writes ~10-40 ms per train here: keep files tiny (2 images x 9 pixels)
+SMALL = dict(n_images=2, height=3, width=3, n_objects=2, steps_per_cycle=12, cycles=4)
+
+
+def trains_of(block):
+    return [(s, st.name, st.units.dimensionality.string, float(st.t_stop.rescale(pq.ms)),
+             tuple(np.round(st.rescale(pq.ms).magnitude, 9)))
+            for s, seg in enumerate(block.segments) for st in seg.spiketrains]
+
+
+def plain(d):
+    return {k: (v.item() if hasattr(v, "item") else v) for k, v in d.items()}
+
+
+def test_nix_round_trip_keeps_everything(synthetic, tmp_path):
+    r = synthetic(**SMALL)
+    original = to_neo(r)
+    path = write_result_file(r, tmp_path / "result.nix")
+    block = read_result_file(path)
+    assert trains_of(block) == trains_of(original)
+    assert plain(block.annotations) == plain(original.annotations)
+    for seg_a, seg_b in zip(block.segments, original.segments):
+        assert plain(seg_a.annotations) == plain(seg_b.annotations)
+        for a, b in zip(seg_a.spiketrains, seg_b.spiketrains):
+            assert plain(a.annotations) == plain(b.annotations)
+            assert a.sampling_rate == b.sampling_rate and a.units == pq.ms
+    assert [g.name for g in block.groups] == ["sheet"]
+    assert len(block.groups[0].spiketrains) == 18
+    back = from_neo(block)
+    np.testing.assert_array_equal(back.truth, r.truth)
+    np.testing.assert_array_equal(back.metrics["ami"], r.metrics["ami"])
+    assert sorted(zip(back.spike_image, back.spike_step, back.spike_pixel)) == \
+        sorted(zip(r.spike_image, r.spike_step, r.spike_pixel))
+
+
+def test_nwb_round_trip_keeps_spikes_and_block_annotations(synthetic, tmp_path):
+    r = synthetic(**SMALL)
+    original = to_neo(r)
+    block = read_result_file(write_result_file(r, tmp_path / "result.nwb"))
+    assert trains_of(block) == trains_of(original)  # times, units (ms again), t_stop, names
+    for key in ("model", "backend", "steps_per_cycle", "dt_ms", "n_steps", "height", "width"):
+        assert block.annotations[key] == original.annotations[key]
+    assert block.rec_datetime.replace(tzinfo=None) == original.rec_datetime.replace(tzinfo=None)
+    st = block.segments[1].spiketrains[4]
+    assert (st.annotations["pixel"], st.annotations["row"], st.annotations["col"]) == (4, 1, 1)
+    # documented losses of NWBIO: per-train object/group/input and per-image metrics
+    assert "object" not in st.annotations and "metric_ami" not in block.segments[0].annotations
+    back = from_neo(block)
+    assert back.truth is None and back.steps_per_cycle == r.steps_per_cycle
+    assert sorted(zip(back.spike_image, back.spike_step, back.spike_pixel)) == \
+        sorted(zip(r.spike_image, r.spike_step, r.spike_pixel))
+
+
+def test_existing_file_is_not_overwritten(synthetic, tmp_path):
+    r = synthetic(n_images=1, height=2, width=2, n_objects=1, cycles=2)
+    path = tmp_path / "r.nix"
+    write_result_file(r, path)
+    before = path.read_bytes()
+    with pytest.raises(DataError, match="r.nix: file exists"):
+        write_result_file(r, path)
+    assert path.read_bytes() == before
+    write_result_file(r, path, overwrite=True)
+    assert len(read_result_file(path).segments) == 1
+
+
+def test_bad_paths_and_files_raise(synthetic, tmp_path):
+    r = synthetic(n_images=1, height=2, width=2, n_objects=1, cycles=2)
+    with pytest.raises(DataError, match=r"r\.txt: unknown file type"):
+        write_result_file(r, tmp_path / "r.txt")
+    with pytest.raises(DataError, match="format"):
+        write_result_file(r, tmp_path / "r.nix", format="mat")
+    with pytest.raises(DataError, match="result"):
+        write_result_file("spikes", tmp_path / "r.nix")
+    with pytest.raises(DataError, match=r"missing\.nix: file not found"):
+        read_result_file(tmp_path / "missing.nix")
+    with pytest.raises(DataError, match=r"r\.csv: unknown file type"):
+        read_result_file(tmp_path / "r.csv")
+    for name in ("corrupt.nix", "corrupt.nwb"):
+        bad = tmp_path / name
+        bad.write_bytes(b"this is not HDF5" * 10)
+        with pytest.raises(DataError, match=name.replace(".", r"\.")):
+            read_result_file(bad)
