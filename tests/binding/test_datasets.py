@@ -232,3 +232,17 @@ def test_ten_thousand_images_are_fast():
 def test_nonsense_arguments_raise(call, parameter):
     with pytest.raises(DataError, match=parameter):
         call()
+
+
+def test_label_convention_against_plain_python(rng):
+    """images_from_masks on random masks equals a pixel-by-pixel plain-Python rule."""
+    from hnnbio.binding._shapes import images_from_masks
+
+    masks = rng.random((3, 4, 5, 6)) < 0.3
+    images, labels = images_from_masks(masks)
+    for n in range(3):
+        for y in range(5):
+            for x in range(6):
+                covering = [k + 1 for k in range(4) if masks[n, k, y, x]]
+                assert images[n, y, x] == (1 if covering else 0)
+                assert labels[n, y, x] == (covering[0] if len(covering) == 1 else 0)
