@@ -135,6 +135,8 @@ def connect_coincidence(source, target: NeuronGroup, i=None, j=None, *,
     name : str, optional
         Brian2 name of the synapses.
 
+    The synapses run on the target's clock.
+
     Returns
     -------
     Synapses
@@ -143,7 +145,7 @@ def connect_coincidence(source, target: NeuronGroup, i=None, j=None, *,
     """
     use_target()
     syn = Synapses(source, target, on_pre={"up": "v_post += w_in_post", "down": "v_post -= w_in_post"},
-                   namespace={}, name=name or "coincidence_synapses*")
+                   namespace={}, dt=target.clock.dt, name=name or "coincidence_synapses*")
     if i is None and j is None:
         syn.connect(j="i")
     else:
