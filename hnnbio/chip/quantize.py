@@ -195,3 +195,36 @@ def quantize(graph: Graph, samples: np.ndarray | None = None, acc_bits: int = 32
     keep = [int(np.clip(round(k * 256), 0, 256)) for k in graph.node("window").params["keep"]]
     return QGraph(graph=graph, layers=layers, refractory_steps=sheet.params["refractory_steps"],
                   keep=keep, delay_steps=graph.node("delay").params["delay_steps"], report=report)
+
+
+def lif_registers(tau_mem_ms: float, dt_ms: float, v_threshold: float = 1.0, v_reset: float = 0.0,
+                  scale_bits: int = 20, membrane_bits: int = 28) -> dict:
+    """Registers of the LIF primitive for a float LIF ``tau dv/dt = i - v`` (exact integration).
+
+    The float update ``v <- v a + i (1 - a)``, ``a = exp(-dt / tau)``, becomes
+    ``v_q <- (v_q * alpha) >> 8 + i_q`` with ``alpha = round(256 a)`` and codes
+    ``v_q = round(v 2**scale_bits)``. ``alpha`` has 8 bits, so the time constant the chip runs is
+    ``tau_effective = -dt / ln(alpha / 256)`` (returned; equal to ``tau_mem_ms`` only when
+    ``256 exp(-dt / tau)`` is an integer).
+
+    Returns
+    -------
+    dict with ``alpha``, ``v_threshold``, ``v_reset`` (codes), ``scale`` (codes per unit of v),
+    ``input_gain`` (``i_q = round(i * input_gain)``) and ``tau_effective_ms``.
+    """
+    from hnnbio.errors import ParameterError
+
+    if not tau_mem_ms > 0 or not dt_ms > 0:
+        raise ParameterError(f"tau_mem_ms, dt_ms: must be > 0, got {tau_mem_ms}, {dt_ms}")
+    alpha = int(round(256 * math.exp(-dt_ms / tau_mem_ms)))
+    if not 1 <= alpha <= 255:
+        raise ParameterError(f"tau_mem_ms: {tau_mem_ms} ms at dt {dt_ms} ms gives alpha {alpha}, "
+                             f"outside the 8-bit leak register [1, 255]")
+    scale = 2 ** scale_bits
+    if max(abs(v_threshold), abs(v_reset)) * scale >= 2 ** (membrane_bits - 1):
+        raise ParameterError(f"scale_bits: {scale_bits} puts the threshold outside the "
+                             f"{membrane_bits}-bit membrane")
+    a = alpha / 256
+    return {"alpha": alpha, "v_threshold": int(round(v_threshold * scale)),
+            "v_reset": int(round(v_reset * scale)), "scale": scale, "input_gain": (1 - a) * scale,
+            "tau_effective_ms": -dt_ms / math.log(a)}

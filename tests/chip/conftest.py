@@ -56,3 +56,16 @@ def small_chip():
 def tiny_samples():
     rng = np.random.default_rng(1)
     return (rng.random((32, 16)) < 0.3).astype(np.int64)
+
+
+@pytest.fixture(scope="module")
+def tiny_blob(tmp_path_factory):
+    """The encoded program of the tiny model on the small chip (module scope, for hypothesis)."""
+    from hnnbio.chip.compiler import compile_model
+    from hnnbio.chip.program import to_bytes
+
+    folder = tmp_path_factory.mktemp("tiny")
+    chip = ChipSpec(name="small", mesh_x=4, mesh_y=4, axons_per_core=8, neurons_per_core=8,
+                    memory_bytes_per_core=4096, delay_slots=8)
+    samples = (np.random.default_rng(1).random((32, 16)) < 0.3).astype(np.int64)
+    return to_bytes(compile_model(write_tiny_model(folder), chip, samples=samples))
