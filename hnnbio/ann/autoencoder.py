@@ -144,6 +144,8 @@ class DenoisingAutoencoder(nn.Module):
         self.layers = [int(n) for n in layers]
         self.hidden = list(hidden)
         self.latent = latent
+        #: The ``training`` record of the weights file last loaded (settings, seed, val loss).
+        self.training_info: dict = {}
         self.linears = nn.ModuleList(
             nn.Linear(a, b) for a, b in zip(self.layers[:-1], self.layers[1:], strict=True)
         )
