@@ -187,18 +187,36 @@ def _write_atomic(path: Path, text: str) -> None:
     os.replace(tmp, path)
 
 
+def _import_brian2_in_main_thread() -> None:
+    """Brian2 installs a SIGINT handler on import, which fails outside a process's main thread;
+    Dask runs tasks in worker threads, so workers import Brian2 first, from their event loop."""
+    import brian2  # noqa: F401
+
+
 def _connect(scheduler: str | None, n_workers: int | None):
     from distributed import Client, LocalCluster
+    from distributed.diagnostics.plugin import WorkerPlugin
+
+    class ImportBrian2(WorkerPlugin):
+        name = "hnnbio-import-brian2"
+
+        def setup(self, worker):
+            _import_brian2_in_main_thread()
 
     if scheduler is None:
         cluster = LocalCluster(n_workers=n_workers or min(2, os.cpu_count() or 1),
                                threads_per_worker=1, processes=True, dashboard_address=None)
-        return Client(cluster), cluster
-    try:
-        return Client(scheduler, timeout="5s"), None
-    except (OSError, TimeoutError) as exc:
-        raise SweepError(f"cannot reach the Dask scheduler at {scheduler} ({exc.__class__.__name__}); "
-                         "start one with `dask scheduler` or leave --scheduler out") from None
+        client = Client(cluster)
+    else:
+        cluster = None
+        try:
+            client = Client(scheduler, timeout="5s")
+        except (OSError, TimeoutError) as exc:
+            raise SweepError(f"cannot reach the Dask scheduler at {scheduler} "
+                             f"({exc.__class__.__name__}); start one with `dask scheduler` or "
+                             "leave --scheduler out") from None
+    client.register_plugin(ImportBrian2())
+    return client, cluster
 
 
 def sweep(spec: dict | str | Path, out, scheduler: str | None = None, resume: bool = False,
