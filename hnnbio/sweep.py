@@ -143,9 +143,11 @@ def _kind_bind(spec, images, truth, seed, shard):
 
 
 def _kind_nospike(spec, images, truth, seed, shard):
-    from hnnbio.binding.nospike import bind_nospike
+    from hnnbio.ann.autoencoder import load_autoencoder
+    from hnnbio.binding.nospike import run_nospike
 
-    return bind_nospike(images, model=spec, seed=seed, truth=truth, cycles=shard.cycles)
+    return run_nospike(images, load_autoencoder(spec), spec, seed=seed, truth=truth,
+                       cycles=shard.cycles)
 
 
 def _kind_emulate(spec, images, truth, seed, shard):
