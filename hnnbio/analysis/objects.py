@@ -113,6 +113,30 @@ def within_across(matrix: np.ndarray, labels) -> tuple[np.ndarray, np.ndarray]:
     return matrix[within[:, 0], within[:, 1]], matrix[across[:, 0], across[:, 1]]
 
 
+def image_trainset(result, image: int = 0, pixels=None):
+    """Spike times (ms) of some pixels of one image as a :class:`~hnnbio.analysis.trains.TrainSet`.
+
+    The array form of :func:`image_spiketrains` for the fast kernels (no Neo objects): times are
+    ``step * dt_ms``, the interval is ``[0, n_steps * dt_ms]``.
+    """
+    from hnnbio.analysis.trains import TrainSet
+
+    image = _check_image(result, image)
+    pixels = np.arange(result.n_pixels) if pixels is None else np.asarray(pixels, dtype=np.int64)
+    steps, lo, hi = _sorted_steps(result, image, pixels)
+    dt = float(result.dt_ms)
+    return TrainSet(times=[steps[a:b] * dt for a, b in zip(lo, hi)], units=pq.ms, t_start=0.0,
+                    t_stop=result.n_steps * dt)
+
+
+def _sorted_steps(result, image: int, pixels: np.ndarray):
+    keep = result.spike_image == image
+    steps, pix = result.spike_step[keep], result.spike_pixel[keep]
+    order = np.lexsort((steps, pix))
+    steps, pix = steps[order], pix[order]
+    return steps, np.searchsorted(pix, pixels), np.searchsorted(pix, pixels, side="right")
+
+
 def image_spiketrains(result, image: int = 0, pixels=None) -> list:
     """Neo spike trains (ms) of some pixels of one image, without annotations (fast path).
 
@@ -131,12 +155,7 @@ def image_spiketrains(result, image: int = 0, pixels=None) -> list:
     image = _check_image(result, image)
     pixels = np.arange(result.n_pixels) if pixels is None else np.asarray(pixels, dtype=np.int64)
     dt = float(result.dt_ms)
-    keep = result.spike_image == image
-    steps, pix = result.spike_step[keep], result.spike_pixel[keep]
-    order = np.lexsort((steps, pix))
-    steps, pix = steps[order], pix[order]
-    lo = np.searchsorted(pix, pixels)
-    hi = np.searchsorted(pix, pixels, side="right")
+    steps, lo, hi = _sorted_steps(result, image, pixels)
     t_stop = result.n_steps * dt * pq.ms
     rate = (1.0 / (dt * pq.ms)).rescale(pq.Hz)
     return [neo.SpikeTrain(steps[a:b] * dt, units="ms", t_stop=t_stop, sampling_rate=rate,

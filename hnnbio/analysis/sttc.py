@@ -79,15 +79,32 @@ def sttc_matrix(spiketrains, dt: pq.Quantity = 5 * pq.ms, sampling_rate: pq.Quan
         raise ParameterError(f"method: {method!r} is not one of {', '.join(METHODS)}")
     ts = check_spiketrains(spiketrains)
     window = positive_time(dt, "dt", ts.units)
-    tiling = np.array([_tiled_fraction(t, ts.t_start, ts.t_stop, window) for t in ts.times])
-    grid = None
-    if sampling_rate is not None:
-        grid = _grid_steps(ts, _grid_step(sampling_rate, ts.units))
-        if grid is None and method == "grid":
-            raise ParameterError(f"sampling_rate: spikes are not on the grid of {sampling_rate}; "
-                                 "use method='exact'")
-    elif method == "grid":
+    step = None if sampling_rate is None else _grid_step(sampling_rate, ts.units)
+    if step is None and method == "grid":
         raise ParameterError("sampling_rate: required by method='grid'")
+    return sttc_of_times(ts, window, step, method)
+
+
+def sttc_of_times(ts: TrainSet, window: float, step: float | None = None,
+                  method: str = "auto") -> np.ndarray:
+    """STTC matrix of checked spike times (the array core of :func:`sttc_matrix`).
+
+    Parameters
+    ----------
+    ts : TrainSet
+        Spike times in one unit (:func:`hnnbio.analysis.trains.check_spiketrains`, or built
+        directly from a result's steps as ``steps * dt``).
+    window : float
+        Coincidence window in the unit of ``ts``.
+    step : float, optional
+        Grid step in the unit of ``ts`` (enables the grid method).
+    method : {"auto", "grid", "exact"}
+    """
+    tiling = np.array([_tiled_fraction(t, ts.t_start, ts.t_stop, window) for t in ts.times])
+    grid = None if step is None else _grid_steps(ts, step)
+    if grid is None and method == "grid":
+        raise ParameterError(f"sampling_rate: spikes are not on the grid of step {step}; "
+                             "use method='exact'")
     if grid is not None and method != "exact":
         near = _near_fraction_grid(ts, window, *grid)
     else:
@@ -185,8 +202,8 @@ def _near_fraction_grid(ts: TrainSet, dt: float, k: np.ndarray, owner: np.ndarra
         return np.full((n, n), np.nan)
     k0, k1 = int(k.min()), int(k.max())
     n_bins = k1 - k0 + 1
-    spikes = np.zeros((n, n_bins), dtype=np.float32)
-    np.add.at(spikes, (owner, k - k0), 1.0)
+    spikes = np.bincount(owner * n_bins + (k - k0), minlength=n * n_bins)
+    spikes = spikes.reshape(n, n_bins).astype(np.float32)
     cover = np.zeros((n, n_bins), dtype=np.float32)
     tb = k * step
     reach = int(np.ceil((dt + _RTOL * np.abs(tb).max()) / step)) + 1
