@@ -41,6 +41,7 @@ Reads and writes in the loop go through unit-less ``_`` views and the output gro
 from __future__ import annotations
 
 import dataclasses
+import logging
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +55,17 @@ from hnnbio.neurons.self_inhibiting import SelfInhibitingParams, build_self_inhi
 from hnnbio.neurons.stochastic import build_stochastic
 
 POPULATIONS = ("input", "pyramidal", "self_inhibiting", "coincidence")
+
+
+class _ReleaseWarningFilter(logging.Filter):
+    """Drop Brian2's order-of-execution warning for the release draw: the input -> pyramidal
+    synapses are one-to-one, so no two synapses write the same neuron and the order is moot."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "release = rand()" not in record.getMessage()
+
+
+logging.getLogger("brian2.codegen.generators.base").addFilter(_ReleaseWarningFilter())
 
 
 @dataclass(frozen=True)
@@ -84,12 +96,12 @@ class ColumnParams:
 
     refractory_steps: int = 6
     input_probability: float = 1.0
-    attention_gain: float = 2.0
+    attention_gain: float = 20.0
     attention_scale: float = 1.0
     autapse_ratio: float = 10.0
     up_inputs: int = 1
     up_window_steps: int = 1
-    fast_steps: float = 0.25
+    fast_steps: float = 0.1
     output: str = "coincidence"
 
     def __post_init__(self):
@@ -184,8 +196,8 @@ class ColumnSheet:
                                              name="coincidence*", dt=step),
         }
         pops = self.populations
-        ff = Synapses(pops["input"], pops["pyramidal"], "w : amp (constant)",
-                      on_pre="i_prox_post += w * rand()", namespace={}, dt=step,
+        ff = Synapses(pops["input"], pops["pyramidal"], "w : amp (constant)\nrelease : 1",
+                      on_pre="release = rand()\ni_prox_post += w * release", namespace={}, dt=step,
                       name="input_pyramidal*")
         ff.connect(j="i")
         ff.w = i_th

@@ -40,7 +40,7 @@ def oracle_attention(labels: np.ndarray, step: int, phase_steps: int, baseline: 
 
 def run_column_demo(image: str = "shapes", steps: int = 200, plot: str | None = None, seed: int = 0,
                     params: ColumnParams | None = None, phase_steps: int = 10,
-                    baseline: float = 0.02) -> dict:
+                    baseline: float = 0.0) -> dict:
     """Simulate a column sheet on one generated image and count (and optionally plot) its spikes.
 
     Parameters
@@ -127,7 +127,8 @@ def _plot_raster(path: str, spikes: dict, x: np.ndarray, labels: np.ndarray, ste
         i, t = spikes[name]
         keep = row_of[i] >= 0
         obj = labels[i[keep]]
-        ax.scatter(t[keep], row_of[i[keep]], s=1.5, c=[colours(o % 10) if o else "0.5" for o in obj], marker="s",
+        ax.scatter(t[keep], row_of[i[keep]], s=1.5, marker="s",
+                   c=[colours(o % 10) if o else "0.5" for o in obj],
                    linewidths=0)
         ax.set_ylabel(f"{name}\ncolumn (by object)")
         ax.set_facecolor("white")
