@@ -55,6 +55,11 @@ class Emulator:
         self.keep = np.asarray(window[0]["keep"], dtype=np.int64)
         self.rand_shift = int(window[0]["rand_shift"])
         self.hadamard_shift = int(_op(sheet[0], 0, "hadamard").args["shift"])
+        lif = self.lif
+        limit = (1 << (self.chip.membrane_bits - 1)) - 256
+        self.fast_sheet = (lif["alpha"] == 0 and lif["reset_mode"] == "value"
+                           and abs(lif["v_leak"]) < limit and abs(lif["v_threshold"]) < limit
+                           and 0 <= lif["noise_mask"] <= 255 and len(self.keep) <= 15)
         self.layers = []
         for entry in m["layers"][1:]:
             tiles, reducers = [], []
@@ -72,8 +77,9 @@ class Emulator:
                     reducers.append((core.neurons, list(acc["sources"]), program.arrays[acc["bias"]],
                                      int(lut["shift"]), program.arrays[lut["table"]]))
             n_out = max(r[0][1] for r in reducers)
-            self.layers.append({"name": entry["name"], "tiles": tiles, "reducers": reducers,
-                                "n_out": n_out})
+            layer = {"name": entry["name"], "tiles": tiles, "reducers": reducers, "n_out": n_out}
+            layer["fused"] = _fuse(layer, 1 if not self.layers else 255, self.chip.accumulator_bits)
+            self.layers.append(layer)
         self.packets_per_step = sum(r["packets"] for r in m["routes"])
         self.packet_hops_per_step = sum(r["packets"] * r["hops"] for r in m["routes"])
 
@@ -106,6 +112,13 @@ class Emulator:
         self.v = np.zeros((batch, self.n_pixels), dtype=np.int64)
         self.refractory = np.zeros_like(self.v)
         self.age = np.full_like(self.v, 15)
+        self.fast = self.fast_sheet and bool(np.isin(self.image, (0, 1)).all())
+        if self.fast:  # narrow types: every value provably fits (see _fast_sheet)
+            self.image = self.image.astype(np.uint8)
+            self.ring = self.ring.astype(np.uint8)
+            self.refractory = self.refractory.astype(np.int8)
+            self.age = self.age.astype(np.int8)
+            self.v = None  # alpha = 0: the membrane carries nothing from step to step
         streams = (np.arange(batch)[:, None] + first_image) * self.n_pixels + np.arange(self.n_pixels)
         self.lfsr = P.lfsr_seed(seed, streams)
         self.t = 0
@@ -114,40 +127,52 @@ class Emulator:
     def step(self) -> np.ndarray:
         """Run one time step; returns the sheet's spikes, shape (batch, n_pixels), bool."""
         chip, lif, c = self.chip, self.lif, self.counters
-        batch = self.v.shape[0]
+        batch = self.refractory.shape[0]
         slot = self.t % self.ring_length
         # phase 0: sheet cores, hadamard -> lif
         self.lfsr = P.lfsr_advance(self.lfsr, self.shifts)
-        m = P.hadamard(self.image, self.ring[:, slot], self.hadamard_shift)
-        noise = (self.lfsr & np.uint32(lif["noise_mask"])).astype(np.int64)
-        self.v, self.refractory, spikes = P.lif_step(
-            self.v, self.refractory, m, alpha=lif["alpha"], v_leak=lif["v_leak"],
-            v_threshold=lif["v_threshold"], threshold_noise=noise, reset_mode=lif["reset_mode"],
-            v_reset=lif["v_reset"], refractory_steps=lif["refractory_steps"],
-            membrane_bits=chip.membrane_bits)
-        # phase 1: sheet cores, window -> send
-        coin = ((self.lfsr >> np.uint32(self.rand_shift)) & np.uint32(255)).astype(np.int64)
-        x, self.age = P.window_step(spikes, self.age, coin, self.keep)
+        if self.fast:
+            spikes, x = self._fast_sheet_step(slot)
+        else:
+            m = P.hadamard(self.image, self.ring[:, slot], self.hadamard_shift)
+            noise = (self.lfsr & np.uint32(lif["noise_mask"])).astype(np.int64)
+            self.v, self.refractory, spikes = P.lif_step(
+                self.v, self.refractory, m, alpha=lif["alpha"], v_leak=lif["v_leak"],
+                v_threshold=lif["v_threshold"], threshold_noise=noise, reset_mode=lif["reset_mode"],
+                v_reset=lif["v_reset"], refractory_steps=lif["refractory_steps"],
+                membrane_bits=chip.membrane_bits)
+            # phase 1: sheet cores, window -> send
+            coin = ((self.lfsr >> np.uint32(self.rand_shift)) & np.uint32(255)).astype(np.int64)
+            x, self.age = P.window_step(spikes, self.age, coin, self.keep)
         x = x.astype(np.float32)
         binary = True
         c["macs"] += batch * self.n_pixels
         # dense layers: matvec on every tile, accumulate + lut on the reducing tiles
         for layer in self.layers:
-            partial = {}
-            for core_id, (alo, ahi), _, w in layer["tiles"]:
-                xa = x[:, alo:ahi]
-                partial[core_id] = P.matvec_exact(xa, w, chip.accumulator_bits)
-                if binary:
-                    c["sops"] += int(np.count_nonzero(xa)) * w.shape[1]
+            if binary:
+                c["sops"] += int(np.count_nonzero(x)) * layer["n_out"]
+            else:
+                c["macs"] += batch * sum(t[3].size for t in layer["tiles"])
+            fused = layer["fused"]
+            if fused is not None:  # one matmul for all tiles: provably equal (see _fuse)
+                acc = np.matmul(x.astype(fused["dtype"], copy=False), fused["weight"]).astype(np.int64)
+                acc += fused["bias"]
+                if fused["lut"] is not None:
+                    y = P.lut(acc, *fused["lut"])
                 else:
-                    c["macs"] += batch * w.size
-            y = np.empty((batch, layer["n_out"]), dtype=np.int64)
-            for (nlo, nhi), sources, bias, shift, table in layer["reducers"]:
-                acc = partial[sources[0]]
-                for s in sources[1:]:
-                    acc = P.add_sat(acc, partial[s], chip.accumulator_bits)
-                acc = P.add_sat(acc, bias, chip.accumulator_bits)
-                y[:, nlo:nhi] = P.lut(acc, shift, table)
+                    y = np.empty((batch, layer["n_out"]), dtype=np.int64)
+                    for (nlo, nhi), _, _, shift, table in layer["reducers"]:
+                        y[:, nlo:nhi] = P.lut(acc[:, nlo:nhi], shift, table)
+            else:
+                partial = {core_id: P.matvec_exact(x[:, alo:ahi], w, chip.accumulator_bits)
+                           for core_id, (alo, ahi), _, w in layer["tiles"]}
+                y = np.empty((batch, layer["n_out"]), dtype=np.int64)
+                for (nlo, nhi), sources, bias, shift, table in layer["reducers"]:
+                    acc = partial[sources[0]]
+                    for src in sources[1:]:
+                        acc = P.add_sat(acc, partial[src], chip.accumulator_bits)
+                    acc = P.add_sat(acc, bias, chip.accumulator_bits)
+                    y[:, nlo:nhi] = P.lut(acc, shift, table)
             x, binary = y.astype(np.float32), False
         # the last layer's routers write the delay ring (read again ring_length steps later)
         self.ring[:, slot] = y
@@ -157,6 +182,28 @@ class Emulator:
         c["spikes"] += int(np.count_nonzero(spikes))
         self.t += 1
         return spikes
+
+    def _fast_sheet_step(self, slot: int):
+        """Phases 0 and 1 of the sheet for binary images and a memoryless LIF (alpha = 0).
+
+        Equal to the general path bit for bit: with alpha = 0, ``v = sat(v_leak + m)`` and
+        ``th = sat(v_threshold + noise)`` with ``m, noise`` in [0, 255] and ``|v_leak|,
+        |v_threshold| < 2**27 - 256``, so neither saturates and ``v > th`` is
+        ``m > noise + v_threshold - v_leak``; the binary image makes ``image * code <= 255``;
+        the reset value is never read again (the next step's v does not depend on it).
+        """
+        lif = self.lif
+        m = (self.image * self.ring[:, slot]) >> self.hadamard_shift
+        noise = (self.lfsr & np.uint32(lif["noise_mask"])).astype(np.int16)
+        active = self.refractory == 0
+        spikes = active & (m.astype(np.int32) > noise + (lif["v_threshold"] - lif["v_leak"]))
+        self.refractory = np.where(spikes, np.int8(lif["refractory_steps"]),
+                                   np.maximum(self.refractory - np.int8(1), np.int8(0)))
+        self.age = np.where(spikes, np.int8(0), np.minimum(self.age + np.int8(1), np.int8(15)))
+        coin = ((self.lfsr >> np.uint32(self.rand_shift)) & np.uint32(255)).astype(np.int16)
+        table = np.zeros(16, dtype=np.int16)
+        table[:len(self.keep)] = self.keep
+        return spikes, coin < table[self.age]
 
     # --- estimates --------------------------------------------------------------------------
 
@@ -203,6 +250,32 @@ class Emulator:
         c["mean_core_neuron_use"] = float(np.mean([u["neurons"] for u in util]))
         c["max_core_memory_use"] = float(np.max([u["memory"] for u in util]))
         return c
+
+
+def _fuse(layer: dict, max_input: int, acc_bits: int) -> dict | None:
+    """One weight matrix for all tiles of a layer, when that provably changes no bit.
+
+    Each output's accumulator is bounded by ``sum_i max_input |w_ij| + |b_j|``; when that bound is
+    below ``2**(acc_bits - 1)`` no saturating add (partial sums, bias) can saturate, so the tiled
+    sum equals the plain sum ``x @ W + b``; and every partial sum of the matmul is an integer below
+    the bound, so float32 (bound < 2**24) or float64 (< 2**53) computes it exactly in any order.
+    Returns None when the bound does not hold (the emulator then runs tile by tile).
+    """
+    n_in = max(t[1][1] for t in layer["tiles"])
+    weight = np.zeros((n_in, layer["n_out"]), dtype=np.float64)
+    bias = np.zeros(layer["n_out"], dtype=np.int64)
+    for _, (alo, ahi), (nlo, nhi), w in layer["tiles"]:
+        weight[alo:ahi, nlo:nhi] = w
+    for (nlo, nhi), _, b, _, _ in layer["reducers"]:
+        bias[nlo:nhi] = b
+    bound = int(np.max(max_input * np.abs(weight).sum(axis=0) + np.abs(bias)))
+    if bound >= 1 << (acc_bits - 1) or bound >= 1 << 53:
+        return None
+    dtype = np.float32 if bound < 1 << 24 else np.float64
+    first = layer["reducers"][0]
+    same = all(r[3] == first[3] and np.array_equal(r[4], first[4]) for r in layer["reducers"])
+    return {"weight": weight.astype(dtype), "bias": bias, "dtype": dtype,
+            "lut": (first[3], first[4]) if same else None}
 
 
 def _op(core, phase, op):

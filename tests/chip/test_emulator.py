@@ -70,7 +70,13 @@ def reference_run(program, image, ring, seed, image_index, n_steps):
                     th = sat(lif["v_threshold"] + (state[p] & lif["noise_mask"]), mem_bits)
                     if v[p] > th:
                         spikes[p] = True
-                        v[p] = lif["v_reset"]
+                        mode = lif["reset_mode"]
+                        if mode == "value":
+                            v[p] = lif["v_reset"]
+                        elif mode == "subtract":
+                            v[p] = sat(v[p] - th, mem_bits)
+                        elif mode == "subtract_constant":
+                            v[p] = sat(v[p] - lif["v_reset"], mem_bits)
                         ref[p] = lif["refractory_steps"]
                     else:
                         ref[p] = 0
@@ -119,17 +125,25 @@ def _images(n, seed=3):
     return images
 
 
-@pytest.mark.parametrize("extreme", [False, True])
-def test_emulator_bit_exact_against_reference(tiny_program, extreme):
+@pytest.mark.parametrize("extreme, leaky", [(False, False), (True, False), (False, True)])
+def test_emulator_bit_exact_against_reference(tiny_program, extreme, leaky):
     if extreme:  # biases at the int32 edges: the accumulator must saturate, LUT index clamp
         for key in tiny_program.arrays:
             if key.endswith(".bias"):
                 b = tiny_program.arrays[key]
                 b[::2], b[1::2] = 2 ** 31 - 1, -(2 ** 31)
+    if leaky:  # a leaky LIF with a subtractive reset: the emulator's general sheet path
+        for core in tiny_program.cores:
+            for ins in core.phases.get(0, []):
+                if ins.op == "lif":
+                    ins.args.update(alpha=200, v_leak=-20, v_threshold=60, reset_mode="subtract")
     images = _images(3)
     ring = initial_attention(3, 5, 16, seed=7)
     emu = Emulator(tiny_program)
     emu.reset(images, ring, seed=7)
+    # the fast paths (one matmul per layer, narrow sheet) are taken exactly when they are provable
+    assert all(layer["fused"] is None for layer in emu.layers) == extreme
+    assert emu.fast == (not leaky)
     got = np.array([emu.step() for _ in range(12)])  # (steps, batch, pixels)
     for i in range(3):
         spikes, final_ring = reference_run(tiny_program, images[i].tolist(), ring[i].tolist(), 7, i, 12)
