@@ -155,7 +155,7 @@ def run_bind(model: str | Path | ModelSpec = "bars", n_images: int = 16, seed: i
 
     With ``out``, writes ``result.npz`` (:meth:`BindingResult.save`), PNG figures
     (:mod:`hnnbio.binding.figures`) and ``result.nix`` (when :mod:`hnnbio.analysis.files` is
-    available) into the folder ``out``; everything is written to a temporary folder first and moved
+    available; first image only) into the folder ``out``; everything is written to a temporary folder first and moved
     into place at the end, so an error leaves no partial files.
     """
     from hnnbio.binding import datasets
@@ -171,8 +171,12 @@ def run_bind(model: str | Path | ModelSpec = "bars", n_images: int = 16, seed: i
     return result
 
 
-def write_outputs(result: BindingResult, out: Path) -> list[Path]:
-    """Write result.npz, figures and result.nix into ``out`` atomically (temp folder, then move)."""
+def write_outputs(result: BindingResult, out: Path, nix_images: int = 1) -> list[Path]:
+    """Write result.npz, figures and result.nix into ``out`` atomically (temp folder, then move).
+
+    ``result.nix`` (Neo/NIX, :func:`hnnbio.analysis.files.write_result_file`) holds the first
+    ``nix_images`` images; ``result.npz`` holds all of them.
+    """
     from hnnbio.binding.figures import write_figures
 
     out = Path(out)
@@ -187,8 +191,9 @@ def write_outputs(result: BindingResult, out: Path) -> list[Path]:
             from hnnbio.analysis.files import write_result_file
         except ImportError:
             print("note: hnnbio.analysis.files not available; no NIX file written")
-        else:
-            write_result_file(result, tmp / "result.nix")
+        else:  # NIX stores one spike train per neuron: ~13 MB and ~10 s per image, so few images
+            write_result_file(result, tmp / "result.nix", images=list(range(min(nix_images,
+                                                                               result.n_images))))
         out.mkdir(exist_ok=True)
         written = []
         for f in sorted(tmp.iterdir()):

@@ -6,8 +6,9 @@ time with the causal kernel ``h = [1, 0.5]``::
     f[p, t] = sum_k h[k] * s[p, t - k]
 
 then k-means (k-means++) over all pixels of the image with ``K = n_objects + 1`` clusters (one
-cluster takes the silent background). All background pixels share the feature vector 0, so they are
-clustered as one point weighted by their number (the same k-means objective, fewer points).
+cluster takes the silent background). k-means minimises ``sum_p min_k |f_p - mu_k|^2``; here it runs
+on a whole batch of images at once in torch (:func:`batched_kmeans`: k-means++ seeding, then Lloyd
+iterations, each a batched matrix product), the best of ``n_init`` seedings per image.
 
 Automatic readout (no object count): Ward linkage over the foreground pixels' features, cut at every
 ``K`` in ``2 .. k_max``; the ``K`` of the highest silhouette (Euclidean) wins.
@@ -16,11 +17,11 @@ Automatic readout (no object count): Ward linkage over the foreground pixels' fe
 from __future__ import annotations
 
 import numpy as np
+import torch
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import pdist, squareform
-from sklearn.cluster import KMeans
-from sklearn.metrics import silhouette_score
 
+from hnnbio.binding.metrics import silhouette
 from hnnbio.errors import DataError, ParameterError
 
 
@@ -45,31 +46,79 @@ def spike_features(result, readout_cycles: int = 10, smoothing=(1.0, 0.5)) -> np
     return np.ascontiguousarray(smooth(rasters, smoothing).transpose(0, 2, 1))
 
 
-def kmeans_labels(features: np.ndarray, n_clusters: int, seed: int = 0, n_init: int = 2) -> np.ndarray:
-    """k-means (k-means++) over the rows of ``features`` (n_points, n_features) -> labels 0..K-1.
+def batched_kmeans(features: np.ndarray, n_clusters, seed: int = 0, n_init: int = 2,
+                   max_iter: int = 100) -> np.ndarray:
+    """k-means (k-means++ seeding + Lloyd) on many point sets at once.
 
-    Identical rows of zeros (silent pixels) are merged into one weighted point first.
+    Parameters
+    ----------
+    features : ndarray, shape (n_sets, n_points, n_features)
+    n_clusters : int or array of int, shape (n_sets,)
+        K per set (``1 <= K``); sets with smaller K ignore the extra centres.
+    seed : int
+    n_init : int
+        Seedings per set; the one of lowest inertia is kept.
+    max_iter : int
+        Lloyd iterations at most (stops when no assignment changes).
+
+    Returns
+    -------
+    labels : ndarray, shape (n_sets, n_points), int64 in 0..K-1
     """
-    silent = ~features.any(axis=1)
-    active = np.flatnonzero(~silent)
-    points, weights = features[active], np.ones(active.size)
-    if silent.any():
-        points = np.vstack([points, np.zeros((1, features.shape[1]), features.dtype)])
-        weights = np.append(weights, silent.sum())
-    k = min(n_clusters, points.shape[0])
-    out = np.zeros(features.shape[0], dtype=np.int64)
-    if k < 2:
-        return out
-    km = KMeans(n_clusters=k, init="k-means++", n_init=n_init, random_state=seed)
-    lab = km.fit_predict(points, sample_weight=weights)
-    out[active] = lab[:active.size]
-    if silent.any():
-        out[silent] = lab[-1]
-    return out
+    x = torch.as_tensor(features, dtype=torch.float32)
+    n_sets, n_points, _ = x.shape
+    k_per = torch.as_tensor(np.broadcast_to(np.asarray(n_clusters), (n_sets,)).copy()).long()
+    if (k_per < 1).any():
+        raise ParameterError(f"n_clusters: must be >= 1, got {int(k_per.min())}")
+    k_per = k_per.clamp(max=n_points)
+    k_max = int(k_per.max())
+    gen = torch.Generator().manual_seed(int(seed))
+    n_trials = 2 + int(np.log(max(k_max, 2)))
+    sq = (x * x).sum(-1)  # (S, n)
+    rows = torch.arange(n_sets)
+    invalid = torch.arange(k_max)[None, :] >= k_per[:, None]  # (S, K)
+    best_lab = torch.zeros(n_sets, n_points, dtype=torch.long)
+    best_inertia = torch.full((n_sets,), float("inf"))
+    for _ in range(max(1, n_init)):
+        # k-means++ seeding: next centre drawn with probability proportional to D^2
+        centres = torch.empty(n_sets, k_max, x.shape[2])
+        first = torch.randint(n_points, (n_sets,), generator=gen)
+        centres[:, 0] = x[rows, first]
+        d2 = (sq - 2 * torch.einsum("snf,sf->sn", x, centres[:, 0]) + sq[rows, first][:, None]).clamp_min(0)
+        for k in range(1, k_max):  # greedy: the best of n_trials draws (as scikit-learn)
+            prob = d2 + 1e-12
+            cand = torch.multinomial(prob / prob.sum(1, keepdim=True), n_trials, replacement=True,
+                                     generator=gen)  # (S, L)
+            xc = x[rows[:, None], cand]  # (S, L, F)
+            new = (sq[:, None, :] - 2 * torch.bmm(xc, x.transpose(1, 2))
+                   + sq[rows[:, None], cand][..., None]).clamp_min(0)  # (S, L, n)
+            new = torch.minimum(d2[:, None, :], new)
+            best = new.sum(-1).argmin(1)
+            centres[:, k] = xc[rows, best]
+            d2 = new[rows, best]
+        labels = None
+        for _ in range(max_iter):
+            dist = (sq[:, :, None] - 2 * torch.bmm(x, centres.transpose(1, 2))
+                    + (centres * centres).sum(-1)[:, None, :])
+            dist.masked_fill_(invalid[:, None, :], float("inf"))
+            new_labels = dist.argmin(-1)
+            if labels is not None and torch.equal(new_labels, labels):
+                break
+            labels = new_labels
+            onehot = torch.nn.functional.one_hot(labels, k_max).float()  # (S, n, K)
+            counts = onehot.sum(1)  # (S, K)
+            sums = torch.bmm(onehot.transpose(1, 2), x)
+            filled = counts > 0
+            centres = torch.where(filled[..., None], sums / counts.clamp_min(1)[..., None], centres)
+        inertia = dist.gather(2, labels[..., None])[..., 0].clamp_min(0).sum(1)
+        better = inertia < best_inertia
+        best_lab[better] = labels[better]
+        best_inertia = torch.where(better, inertia, best_inertia)
+    return best_lab.numpy()
 
 
 def predict_groups(features: np.ndarray, images: np.ndarray, n_objects, seed: int = 0,
-                   n_init: int = 2) -> np.ndarray:
+                   n_init: int = 2, chunk: int = 64) -> np.ndarray:
     """Reference readout: predicted group per pixel.
 
     Parameters
@@ -89,10 +138,12 @@ def predict_groups(features: np.ndarray, images: np.ndarray, n_objects, seed: in
     if np.any(counts < 1):
         raise DataError(f"n_objects: must be >= 1 per image, got {counts.min()}")
     labels = np.zeros(images.shape, dtype=np.int64)
-    for i in range(n_images):
-        lab = kmeans_labels(features[i], int(counts[i]) + 1, seed=seed + i, n_init=n_init)
-        fg = images[i].reshape(-1) > 0
-        labels[i].reshape(-1)[fg] = lab[fg] + 1
+    flat = labels.reshape(n_images, -1)
+    fg = images.reshape(n_images, -1) > 0
+    for first in range(0, n_images, chunk):
+        part = slice(first, first + chunk)
+        lab = batched_kmeans(features[part], counts[part] + 1, seed=seed + first, n_init=n_init)
+        flat[part] = np.where(fg[part], lab + 1, 0)
     return labels
 
 
@@ -115,7 +166,7 @@ def auto_groups(features: np.ndarray, foreground: np.ndarray, k_max: int = 16) -
         lab = fcluster(tree, k, criterion="maxclust")
         if np.unique(lab).size < 2:
             continue
-        score = silhouette_score(dist, lab, metric="precomputed")
+        score = silhouette(dist, lab)
         if score > best_score:
             best, best_score = lab, score
     out[foreground] = best
