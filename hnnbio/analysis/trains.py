@@ -77,11 +77,12 @@ def check_spiketrains(spiketrains, name: str = "spiketrains", min_trains: int = 
         if not isinstance(st, neo.SpikeTrain):
             raise DataError(f"{name}[{i}]: expected a neo.SpikeTrain, got {type(st).__name__}")
     units = trains[0].units
+    unit_name = trains[0].dimensionality.string
     t_start = trains[0].t_start.item()
     t_stop = trains[0].t_stop.item()
     times = []
     for i, st in enumerate(trains):
-        if st.units != units:
+        if st.dimensionality.string != unit_name:
             raise DataError(f"{name}[{i}]: units {st.units.dimensionality} differ from "
                             f"{units.dimensionality} of {name}[0]; rescale them to one unit")
         if st.t_start.item() != t_start or st.t_stop.item() != t_stop:
