@@ -63,7 +63,7 @@ class Emulator:
         self.layers = []
         for entry in m["layers"][1:]:
             tiles, reducers = [], []
-            for a, b, core_id in entry["grid"]:
+            for a, _b, core_id in entry["grid"]:
                 core = cores[core_id]
                 w = program.arrays[_op(core, None, "matvec").args["weights"]]
                 if w.shape != (core.axons[1] - core.axons[0], core.neurons[1] - core.neurons[0]):

@@ -149,7 +149,7 @@ def lower(spec, weights: dict | str | Path | None = None) -> Graph:
         Node("window", "window", n, n, params={"keep": keep}),
     ]
     functions = hidden + ["sigmoid"]
-    for i, (w, b) in enumerate(zip(weights["weights"], weights["biases"])):
+    for i, (w, b) in enumerate(zip(weights["weights"], weights["biases"], strict=True)):
         nodes.append(Node(f"dense_{i + 1}", "dense", w.shape[1], w.shape[0],
                           arrays={"weight": np.asarray(w, dtype=np.float64),
                                   "bias": np.asarray(b, dtype=np.float64)}))

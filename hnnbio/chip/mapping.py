@@ -107,7 +107,7 @@ def map_to_cores(q: QGraph, chip: ChipSpec) -> Mapping:
             Instruction("soma1", "window", {"keep": list(q.keep), "rand_shift": 8}),
             Instruction("router", "send", {"what": "window", "to": [t.core for t in targets],
                                            "bits": 1, "delay": 0})]
-    for i, (layer, grid) in enumerate(zip(q.layers, tiles_per_layer)):
+    for i, (layer, grid) in enumerate(zip(q.layers, tiles_per_layer, strict=True)):
         p = 2 * i + 2
         last = i == len(q.layers) - 1
         nxt = sheet if last else list(tiles_per_layer[i + 1].values())

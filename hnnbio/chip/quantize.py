@@ -132,7 +132,7 @@ def forward_float(weights: list[np.ndarray], biases: list[np.ndarray], functions
                   x: np.ndarray) -> list[np.ndarray]:
     """Float forward pass: every layer's output, x of shape (batch, n_in)."""
     outs = []
-    for w, b, f in zip(weights, biases, functions):
+    for w, b, f in zip(weights, biases, functions, strict=True):
         x = _function(f)(x @ w.T + b)
         outs.append(x)
     return outs
@@ -179,14 +179,14 @@ def quantize(graph: Graph, samples: np.ndarray | None = None, acc_bits: int = 32
     floats = forward_float(weights, biases, functions, samples.astype(np.float64))
     layers, e_in = [], 0
     x_float = samples.astype(np.float64)
-    for d, f, y in zip(dense, functions, floats):
+    for d, f, y in zip(dense, functions, floats, strict=True):
         z_max = float(np.max(x_float @ d.arrays["weight"].T + d.arrays["bias"]))
         layer = quantize_layer(d.name, f, d.arrays["weight"], d.arrays["bias"], e_in, z_max, acc_bits)
         layers.append(layer)
         e_in, x_float = layer.e_out, y
     ints = forward_int(layers, samples, acc_bits)
     report = {}
-    for layer, y_float, y_int in zip(layers, floats, ints):
+    for layer, y_float, y_int in zip(layers, floats, ints, strict=True):
         decoded = y_int * 2.0 ** -layer.e_out
         err = float(np.sqrt(np.mean((decoded - y_float) ** 2)) / max(np.sqrt(np.mean(y_float ** 2)), 1e-12))
         report[layer.name] = {"rel_rms_error": err, "e_w": layer.e_w, "shift": layer.shift,

@@ -14,8 +14,13 @@ from hnnbio.chip.mapping import map_to_cores
 from hnnbio.chip.program import load_program
 from hnnbio.chip.quantize import quantize, quantize_layer
 from hnnbio.chip.spec import TIANJIC_LIKE, ChipSpec
-from hnnbio.errors import (DesignRuleError, ModelSpecError, ParameterError, ProgramError,
-                           WeightsError)
+from hnnbio.errors import (
+    DesignRuleError,
+    ModelSpecError,
+    ParameterError,
+    ProgramError,
+    WeightsError,
+)
 
 from .conftest import write_tiny_model  # noqa: E402  (importlib mode: package-relative)
 

@@ -88,14 +88,14 @@ def reference_run(program, image, ring, seed, image_index, n_steps):
         x = window
         for layer in m["layers"][1:]:
             partial = {}
-            for a, b, cid in layer["grid"]:
+            for _a, _b, cid in layer["grid"]:
                 core = cores[cid]
                 w = arr[find(core, "matvec")["weights"]]
                 lo, hi = core.axons
                 partial[cid] = [sat(sum(x[lo + i] * w[i][j] for i in range(hi - lo)), acc_bits)
                                 for j in range(core.neurons[1] - core.neurons[0])]
             y = [0] * max(cores[cid].neurons[1] for _, _, cid in layer["grid"])
-            for a, b, cid in layer["grid"]:
+            for a, _b, cid in layer["grid"]:
                 if a:
                     continue
                 acc_args, lut_args = find(cores[cid], "accumulate"), find(cores[cid], "lut")

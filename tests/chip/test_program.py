@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from hnnbio.chip.program import HEADER, dump, from_bytes, load_program, to_bytes, write_program
+from hnnbio.chip.program import HEADER, dump, from_bytes, load_program, write_program
 from hnnbio.errors import ProgramError
 
 pytestmark = pytest.mark.emulator
