@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from hnnbio.analysis.objects import phase_histogram
+from hnnbio.analysis.scores import pearson_with
 
 
 def _plt():
@@ -119,7 +120,7 @@ def plot_scores(result, summary, path):
         for key, colour in (("synchrony", "C3"), ("rate", "C0")):
             if key in m:
                 y = np.asarray(m[key])[summary.images]
-                r = _pearson(ami, y)
+                r = pearson_with(ami, y)
                 ax.scatter(ami, y, s=12, color=colour, label=f"{key} score (Pearson r = {r:.2f})")
         ax.set_xlabel("AMI of predicted groups")
         ax.set_ylabel("silhouette score (-1 to 1)")
@@ -151,12 +152,3 @@ def plot_phases(result, image: int, by: str, path):
     if objects.size <= 12:
         ax.legend(fontsize=7, ncol=2)
     return _save(fig, path)
-
-
-def _pearson(x, y) -> float:
-    ok = np.isfinite(x) & np.isfinite(y)
-    if ok.sum() < 3 or np.std(x[ok]) == 0 or np.std(y[ok]) == 0:
-        return float("nan")
-    from scipy.stats import pearsonr
-
-    return float(pearsonr(x[ok], y[ok]).statistic)

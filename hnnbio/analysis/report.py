@@ -66,6 +66,7 @@ def write_report(result_path, out_dir, overwrite: bool = False, progress: bool =
 
     from hnnbio.analysis import figures
     from hnnbio.analysis.objects import image_spiketrains, image_trainset
+    from hnnbio.analysis.scores import pearson_with
     from hnnbio.analysis.sttc import sttc_of_times
     from hnnbio.analysis.summary import object_labels, summarise
     from hnnbio.analysis.synchrony import spike_contrast
@@ -117,7 +118,7 @@ def write_report(result_path, out_dir, overwrite: bool = False, progress: bool =
         ami = np.asarray(result.metrics["ami"])[summary.images]
         for key in ("synchrony", "rate"):
             if key in result.metrics:
-                rows[f"pearson_r_{key}_ami"] = figures._pearson(ami, np.asarray(result.metrics[key])[summary.images])
+                rows[f"pearson_r_{key}_ami"] = pearson_with(ami, np.asarray(result.metrics[key])[summary.images])
     rows.update(images=int(summary.images.size), model=result.model, grouping=grouping)
     rows["seconds"] = time.perf_counter() - start
     (out / "report.md").write_text(_markdown(result, rows, summary, [p.name for p in written]))
