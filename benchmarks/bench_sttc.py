@@ -73,12 +73,22 @@ def main(argv=None) -> dict:
     ratio = t_elephant / t_ours
     pairs = n * (n + 1) // 2
     print(f"{n} trains ({pairs} pairs incl. diagonal):")
-    print(f"  Elephant per-pair loop {t_elephant:8.3f} s ({1e3 * t_elephant / pairs:.3f} ms per pair)")
+    print(
+        f"  Elephant per-pair loop {t_elephant:8.3f} s ({1e3 * t_elephant / pairs:.3f} ms per pair)"
+    )
     print(f"  hnnbio sttc_matrix     {t_ours:8.4f} s")
-    print(f"  ratio {ratio:,.0f}x (target >= 100x: {'met' if ratio >= 100 else 'NOT met'}); "
-          f"max |difference| {diff:.3g}")
-    return {"t_grid_1000": t_grid, "t_exact_1000": t_exact, "t_elephant": t_elephant,
-            "t_ours": t_ours, "ratio": ratio, "max_diff": diff}
+    print(
+        f"  ratio {ratio:,.0f}x (target >= 100x: {'met' if ratio >= 100 else 'NOT met'}); "
+        f"max |difference| {diff:.3g}"
+    )
+    return {
+        "t_grid_1000": t_grid,
+        "t_exact_1000": t_exact,
+        "t_elephant": t_elephant,
+        "t_ours": t_ours,
+        "ratio": ratio,
+        "max_diff": diff,
+    }
 
 
 if __name__ == "__main__":

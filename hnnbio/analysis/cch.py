@@ -58,8 +58,9 @@ def cch(spiketrain_i, spiketrain_j, bin_size: pq.Quantity = 1 * pq.ms, max_lag: 
     _check_lag(max_lag)
     bi = BinnedSpikeTrain(spiketrain_i, bin_size=bin_size, tolerance=1e-8)
     bj = BinnedSpikeTrain(spiketrain_j, bin_size=bin_size, tolerance=1e-8)
-    hist, lags = cross_correlation_histogram(bi, bj, window=[-max_lag, max_lag],
-                                             border_correction=False, binary=False)
+    hist, lags = cross_correlation_histogram(
+        bi, bj, window=[-max_lag, max_lag], border_correction=False, binary=False
+    )
     return np.asarray(hist.magnitude, dtype=float).ravel(), np.asarray(lags, dtype=int)
 
 
@@ -95,9 +96,9 @@ def cch_pairs(counts: np.ndarray, pairs, max_lag: int = 20) -> np.ndarray:
         if abs(k) >= n_bins:
             continue
         if k >= 0:
-            out[:, max_lag + k] = np.einsum("pt,pt->p", a[:, :n_bins - k], b[:, k:])
+            out[:, max_lag + k] = np.einsum("pt,pt->p", a[:, : n_bins - k], b[:, k:])
         else:
-            out[:, max_lag + k] = np.einsum("pt,pt->p", a[:, -k:], b[:, :n_bins + k])
+            out[:, max_lag + k] = np.einsum("pt,pt->p", a[:, -k:], b[:, : n_bins + k])
     return out
 
 
@@ -117,9 +118,13 @@ def zero_lag_peak(histograms: np.ndarray, window: int = 1) -> np.ndarray:
     """
     h = np.asarray(histograms)
     max_lag = (h.shape[-1] - 1) // 2
-    if isinstance(window, bool) or not isinstance(window, (int, np.integer)) or not 0 <= window <= max_lag:
+    if (
+        isinstance(window, bool)
+        or not isinstance(window, (int, np.integer))
+        or not 0 <= window <= max_lag
+    ):
         raise ParameterError(f"window: must be an integer in 0..{max_lag}, got {window!r}")
-    return h[..., max_lag - window:max_lag + window + 1].max(axis=-1)
+    return h[..., max_lag - window : max_lag + window + 1].max(axis=-1)
 
 
 def _check_lag(max_lag) -> None:

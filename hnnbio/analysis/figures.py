@@ -43,11 +43,15 @@ def plot_raster(result, labels: np.ndarray, image: int, path, cycles: int = 3):
     order = np.flatnonzero(lab > 0)[np.argsort(lab[lab > 0], kind="stable")]
     row_of = np.full(lab.size, -1)
     row_of[order] = np.arange(order.size)
-    keep = (result.spike_image == image) & (result.spike_step >= first) & (row_of[result.spike_pixel] >= 0)
+    keep = (
+        (result.spike_image == image)
+        & (result.spike_step >= first)
+        & (row_of[result.spike_pixel] >= 0)
+    )
     t = result.spike_step[keep] * result.dt_ms
     pix = result.spike_pixel[keep]
     fig, ax = plt.subplots(figsize=(7.5, 4.2))
-    for colour, obj in zip(_colours(objects.size), objects):
+    for colour, obj in zip(_colours(objects.size), objects, strict=False):
         sel = lab[pix] == obj
         ax.scatter(t[sel], row_of[pix[sel]], s=4, color=colour, marker="|", label=f"object {obj}")
     for c in range(first // d, result.n_steps // d + 1):
@@ -60,7 +64,9 @@ def plot_raster(result, labels: np.ndarray, image: int, path, cycles: int = 3):
     return _save(fig, path)
 
 
-def plot_sttc_matrix(sttc: np.ndarray, object_of_row: np.ndarray, image: int, window_ms: float, path):
+def plot_sttc_matrix(
+    sttc: np.ndarray, object_of_row: np.ndarray, image: int, window_ms: float, path
+):
     """STTC of every pair of object pixels, rows and columns sorted by object."""
     plt = _plt()
     order = np.argsort(object_of_row, kind="stable")
@@ -83,8 +89,13 @@ def plot_spike_contrast(curves: list, path):
     plt = _plt()
     fig, ax = plt.subplots(figsize=(6, 4))
     for k, (image, curve) in enumerate(curves):
-        ax.plot(curve["bin_size"], curve["synchrony"], lw=1.2 if k == 0 else 0.6,
-                alpha=1 if k == 0 else 0.5, label=f"image {image}" if k < 8 else None)
+        ax.plot(
+            curve["bin_size"],
+            curve["synchrony"],
+            lw=1.2 if k == 0 else 0.6,
+            alpha=1 if k == 0 else 0.5,
+            label=f"image {image}" if k < 8 else None,
+        )
     ax.set_xscale("log")
     ax.set_xlabel("bin size (ms)")
     ax.set_ylabel("spike-contrast synchrony (0-1)")
@@ -102,7 +113,9 @@ def plot_cch(lags_ms, within, across, steps_per_cycle: int, dt_ms: float, path):
     ax.axvline(0, color="0.7", lw=0.6)
     ax.set_xlabel("lag (ms)")
     ax.set_ylabel(r"CCH / $\sqrt{n_i n_j}$ (coincidences per spike)")
-    ax.set_title(f"Cross-correlograms, mean over pairs and images (cycle {steps_per_cycle * dt_ms:g} ms)")
+    ax.set_title(
+        f"Cross-correlograms, mean over pairs and images (cycle {steps_per_cycle * dt_ms:g} ms)"
+    )
     ax.legend()
     return _save(fig, path)
 
@@ -144,11 +157,14 @@ def plot_phases(result, image: int, by: str, path):
     hist, objects = phase_histogram(result, image, by=by)
     phase_ms = np.arange(hist.shape[1]) * result.dt_ms
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    for colour, obj, h in zip(_colours(objects.size), objects, hist):
+    for colour, obj, h in zip(_colours(objects.size), objects, hist, strict=False):
         ax.plot(phase_ms, h, color=colour, label=f"object {obj}")
     ax.set_xlabel("phase within the cycle (ms)")
     ax.set_ylabel("fraction of the object's spikes")
-    ax.set_title(f"Phase histograms, image {image} ({'ground truth' if by == 'truth' else 'predicted'} objects)")
+    ax.set_title(
+        f"Phase histograms, image {image} "
+        f"({'ground truth' if by == 'truth' else 'predicted'} objects)"
+    )
     if objects.size <= 12:
         ax.legend(fontsize=7, ncol=2)
     return _save(fig, path)

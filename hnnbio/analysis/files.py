@@ -31,16 +31,19 @@ FORMATS = {".nix": "nix", ".nwb": "nwb"}
 _NWB_TAG = "hnnbio block annotations: "
 
 
-def write_result_file(result, path, format: str | None = None, overwrite: bool = False,
-                      images=None) -> Path:
+def write_result_file(
+    result, path, format: str | None = None, overwrite: bool = False, images=None
+) -> Path:
     """Write a binding result (or a Neo Block) to a NIX or NWB file.
 
     Parameters
     ----------
     result : BindingResult or neo.Block
-        What to write; a BindingResult is converted with :func:`~hnnbio.analysis.neo_convert.to_neo`.
+        What to write; a BindingResult is converted with
+        :func:`~hnnbio.analysis.neo_convert.to_neo`.
     path : str or Path
-        File to write; its suffix (``.nix`` or ``.nwb``) chooses the format unless ``format`` is given.
+        File to write; its suffix (``.nix`` or ``.nwb``) chooses the format unless ``format``
+        is given.
     format : {"nix", "nwb"}, optional
         Overrides the suffix.
     overwrite : bool
@@ -67,7 +70,9 @@ def write_result_file(result, path, format: str | None = None, overwrite: bool =
     elif isinstance(result, neo.Block):
         block = result
     else:
-        raise DataError(f"result: expected a BindingResult or neo.Block, got {type(result).__name__}")
+        raise DataError(
+            f"result: expected a BindingResult or neo.Block, got {type(result).__name__}"
+        )
     if path.exists():
         path.unlink()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -82,7 +87,9 @@ def write_result_file(result, path, format: str | None = None, overwrite: bool =
     except Exception as exc:
         if path.exists():
             path.unlink()
-        raise DataError(f"{path}: could not write {fmt.upper()} ({exc.__class__.__name__}: {exc})") from None
+        raise DataError(
+            f"{path}: could not write {fmt.upper()} ({exc.__class__.__name__}: {exc})"
+        ) from None
     return path
 
 
@@ -107,11 +114,17 @@ def read_result_file(path) -> neo.Block:
         else:
             block = _read_nwb(path)
     except Exception as exc:
-        raise DataError(f"{path}: not a readable {fmt.upper()} file ({exc.__class__.__name__})") from None
+        raise DataError(
+            f"{path}: not a readable {fmt.upper()} file ({exc.__class__.__name__})"
+        ) from None
     if block is None:
         raise DataError(f"{path}: contains no Neo Block")
     block.annotations.pop("nix_name", None)
-    for obj in [*block.segments, *block.groups, *(st for s in block.segments for st in s.spiketrains)]:
+    for obj in [
+        *block.segments,
+        *block.groups,
+        *(st for s in block.segments for st in s.spiketrains),
+    ]:
         obj.annotations.pop("nix_name", None)
     if "dt_ms" in block.annotations:
         rate = (1.0 / (float(block.annotations["dt_ms"]) * pq.ms)).rescale(pq.Hz)
@@ -124,7 +137,9 @@ def read_result_file(path) -> neo.Block:
 def _format(path: Path, format: str | None) -> str:
     if format is not None:
         if format not in FORMATS.values():
-            raise DataError(f"{path}: format {format!r} is not one of {', '.join(FORMATS.values())}")
+            raise DataError(
+                f"{path}: format {format!r} is not one of {', '.join(FORMATS.values())}"
+            )
         return format
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
@@ -161,11 +176,11 @@ def _read_nwb(path: Path) -> neo.Block:
     block = blocks[0]
     text = str(block.annotations.get("session_description", ""))
     if text.startswith(_NWB_TAG):
-        block.annotations.update(json.loads(text[len(_NWB_TAG):]))
+        block.annotations.update(json.loads(text[len(_NWB_TAG) :]))
         block.description = None
     width = int(block.annotations.get("width", 0))
     for seg in block.segments:
-        for j, st in enumerate(seg.spiketrains):
+        for _j, st in enumerate(seg.spiketrains):
             st.annotations.pop("nwb_group", None)
             name = str(st.name or "")
             if name.startswith("pixel "):
@@ -175,7 +190,8 @@ def _read_nwb(path: Path) -> neo.Block:
                     st.annotate(row=pixel // width, col=pixel % width)
         if "dt_ms" in block.annotations:
             seg.spiketrains = neo.core.spiketrainlist.SpikeTrainList(
-                items=[_to_ms(st) for st in seg.spiketrains], parent=seg)
+                items=[_to_ms(st) for st in seg.spiketrains], parent=seg
+            )
     return block
 
 

@@ -16,7 +16,7 @@ back to a :class:`~hnnbio.binding.result.BindingResult`, so the analyses run on 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import neo
 import numpy as np
@@ -25,12 +25,16 @@ import quantities as pq
 from hnnbio.binding.result import BindingResult
 from hnnbio.errors import DataError, ParameterError
 
-#: Fixed session start written when a result has none (NWB needs one); override with ``session_start_time``.
-DEFAULT_SESSION_START = datetime(2000, 1, 1, tzinfo=timezone.utc)
+#: Session start written when a result has none (NWB needs one); see ``session_start_time``.
+DEFAULT_SESSION_START = datetime(2000, 1, 1, tzinfo=UTC)
 
 
-def to_neo(result: BindingResult, images=None, population: str = "sheet",
-           session_start_time: datetime | None = None) -> neo.Block:
+def to_neo(
+    result: BindingResult,
+    images=None,
+    population: str = "sheet",
+    session_start_time: datetime | None = None,
+) -> neo.Block:
     """Convert a binding result (or some of its images) to a Neo Block.
 
     Parameters
@@ -68,13 +72,23 @@ def to_neo(result: BindingResult, images=None, population: str = "sheet",
     start = session_start_time or _session_start(result)
     height, width = result.shape
     dt = float(result.dt_ms)
-    block = neo.Block(name=f"hnnbio {result.model}".strip(), rec_datetime=start,
-                      description="binding result of hnnbio")
-    block.annotate(model=result.model, backend=result.backend,
-                   steps_per_cycle=int(result.steps_per_cycle), dt_ms=dt,
-                   n_steps=int(result.n_steps), height=int(height), width=int(width),
-                   n_images_total=int(n_images), session_start_time=start.isoformat(),
-                   population=population)
+    block = neo.Block(
+        name=f"hnnbio {result.model}".strip(),
+        rec_datetime=start,
+        description="binding result of hnnbio",
+    )
+    block.annotate(
+        model=result.model,
+        backend=result.backend,
+        steps_per_cycle=int(result.steps_per_cycle),
+        dt_ms=dt,
+        n_steps=int(result.n_steps),
+        height=int(height),
+        width=int(width),
+        n_images_total=int(n_images),
+        session_start_time=start.isoformat(),
+        population=population,
+    )
     t_stop = result.n_steps * dt * pq.ms
     rate = (1.0 / (dt * pq.ms)).rescale(pq.Hz)
     order = np.lexsort((result.spike_step, result.spike_pixel, result.spike_image))
@@ -94,9 +108,15 @@ def to_neo(result: BindingResult, images=None, population: str = "sheet",
         flat_truth = None if result.truth is None else result.truth[image].ravel()
         flat_group = None if result.labels is None else result.labels[image].ravel()
         for p in range(n_pixels):
-            times = s_step[bounds[p]:bounds[p + 1]] * dt
-            st = neo.SpikeTrain(times, units="ms", t_start=0 * pq.ms, t_stop=t_stop,
-                                sampling_rate=rate, name=f"pixel {p}")
+            times = s_step[bounds[p] : bounds[p + 1]] * dt
+            st = neo.SpikeTrain(
+                times,
+                units="ms",
+                t_start=0 * pq.ms,
+                t_stop=t_stop,
+                sampling_rate=rate,
+                name=f"pixel {p}",
+            )
             st.annotate(pixel=p, row=int(rows[p]), col=int(cols[p]), input=int(flat_input[p]))
             if flat_truth is not None:
                 st.annotate(object=int(flat_truth[p]))
@@ -110,8 +130,13 @@ def to_neo(result: BindingResult, images=None, population: str = "sheet",
     return block
 
 
-def from_spike_monitor(monitor, n_images: int = 1, t_stop=None, population: str | None = None,
-                       session_start_time: datetime | None = None) -> neo.Block:
+def from_spike_monitor(
+    monitor,
+    n_images: int = 1,
+    t_stop=None,
+    population: str | None = None,
+    session_start_time: datetime | None = None,
+) -> neo.Block:
     """Convert any Brian2 ``SpikeMonitor`` to a Neo Block (one Segment per image of a batch).
 
     Neuron ``i`` of the monitored group is pixel ``i % n_pixels`` of image ``i // n_pixels`` with
@@ -138,8 +163,9 @@ def from_spike_monitor(monitor, n_images: int = 1, t_stop=None, population: str 
     source = monitor.source
     n_neurons = len(source)
     if not isinstance(n_images, (int, np.integer)) or n_images < 1 or n_neurons % n_images:
-        raise ParameterError(f"n_images: must be a positive divisor of the group size {n_neurons}, "
-                             f"got {n_images!r}")
+        raise ParameterError(
+            f"n_images: must be a positive divisor of the group size {n_neurons}, got {n_images!r}"
+        )
     from brian2 import have_same_dimensions, second
 
     if t_stop is not None and not have_same_dimensions(t_stop, second):
@@ -151,13 +177,20 @@ def from_spike_monitor(monitor, n_images: int = 1, t_stop=None, population: str 
     if steps.size and steps.max() * dt > stop:
         raise ParameterError(f"t_stop: {stop} ms is before the last spike at {steps.max() * dt} ms")
     n_pixels = n_neurons // n_images
-    result = BindingResult(images=np.ones((n_images, 1, n_pixels), dtype=np.uint8),
-                           spike_image=indices // n_pixels, spike_step=steps,
-                           spike_pixel=indices % n_pixels, n_steps=int(np.ceil(stop / dt - 1e-9)),
-                           steps_per_cycle=max(int(np.ceil(stop / dt - 1e-9)), 1), dt_ms=dt,
-                           model=population or source.name, backend="brian2")
-    block = to_neo(result, population=population or source.name,
-                   session_start_time=session_start_time)
+    result = BindingResult(
+        images=np.ones((n_images, 1, n_pixels), dtype=np.uint8),
+        spike_image=indices // n_pixels,
+        spike_step=steps,
+        spike_pixel=indices % n_pixels,
+        n_steps=int(np.ceil(stop / dt - 1e-9)),
+        steps_per_cycle=max(int(np.ceil(stop / dt - 1e-9)), 1),
+        dt_ms=dt,
+        model=population or source.name,
+        backend="brian2",
+    )
+    block = to_neo(
+        result, population=population or source.name, session_start_time=session_start_time
+    )
     block.annotate(source=source.name)
     return block
 
@@ -192,7 +225,9 @@ def from_neo(block: neo.Block, dt=None, steps_per_cycle: int | None = None) -> B
     n_trains = len(segments[0].spiketrains)
     for s, seg in enumerate(segments):
         if len(seg.spiketrains) != n_trains:
-            raise DataError(f"block: segment {s} has {len(seg.spiketrains)} trains, segment 0 has {n_trains}")
+            raise DataError(
+                f"block: segment {s} has {len(seg.spiketrains)} trains, segment 0 has {n_trains}"
+            )
     first = segments[0].spiketrains[0]
     dt_ms = _grid_ms(block, first, dt)
     t_start = float(first.t_start.rescale(pq.ms).magnitude)
@@ -210,16 +245,22 @@ def from_neo(block: neo.Block, dt=None, steps_per_cycle: int | None = None) -> B
     for s, seg in enumerate(segments):
         for key, value in seg.annotations.items():
             if key.startswith("metric_"):
-                metrics.setdefault(key[len("metric_"):], [np.nan] * len(segments))[s] = float(value)
+                metrics.setdefault(key[len("metric_") :], [np.nan] * len(segments))[s] = float(
+                    value
+                )
         for j, st in enumerate(seg.spiketrains):
             p = int(st.annotations.get("pixel", j))
             if not 0 <= p < n_trains:
-                raise DataError(f"block: segment {s} train {j} has pixel {p} outside 0..{n_trains - 1}")
+                raise DataError(
+                    f"block: segment {s} train {j} has pixel {p} outside 0..{n_trains - 1}"
+                )
             t = np.asarray(st.rescale(pq.ms).magnitude, dtype=np.float64) - t_start
             k = np.rint(t / dt_ms)
             if np.any(np.abs(k * dt_ms - t) > 1e-6 * dt_ms):
-                raise DataError(f"block: segment {s} train {j} has spikes off the dt = {dt_ms} ms grid; "
-                                "pass the grid step as dt")
+                raise DataError(
+                    f"block: segment {s} train {j} has spikes off the dt = {dt_ms} ms grid; "
+                    "pass the grid step as dt"
+                )
             spike_image.append(np.full(k.size, s))
             spike_step.append(k.astype(np.int64))
             spike_pixel.append(np.full(k.size, p))
@@ -228,17 +269,26 @@ def from_neo(block: neo.Block, dt=None, steps_per_cycle: int | None = None) -> B
                     arr[s, p] = int(st.annotations[key])
                 else:
                     has[key] = False
-    cat = (lambda parts: np.concatenate(parts).astype(np.int64))
+
+    def cat(parts):
+        return np.concatenate(parts).astype(np.int64)
+
     shape = (len(segments), height, width)
     return BindingResult(
         images=(images if has["input"] else np.ones_like(images)).reshape(shape),
-        spike_image=cat(spike_image), spike_step=cat(spike_step), spike_pixel=cat(spike_pixel),
-        n_steps=n_steps, steps_per_cycle=int(steps_per_cycle or ann.get("steps_per_cycle", n_steps)),
-        dt_ms=dt_ms, truth=truth.reshape(shape) if has["object"] else None,
+        spike_image=cat(spike_image),
+        spike_step=cat(spike_step),
+        spike_pixel=cat(spike_pixel),
+        n_steps=n_steps,
+        steps_per_cycle=int(steps_per_cycle or ann.get("steps_per_cycle", n_steps)),
+        dt_ms=dt_ms,
+        truth=truth.reshape(shape) if has["object"] else None,
         labels=labels.reshape(shape) if has["group"] else None,
         metrics={k: np.asarray(v) for k, v in metrics.items()},
-        model=str(ann.get("model", block.name or "")), backend=str(ann.get("backend", "neo")),
-        info={"source": "neo"})
+        model=str(ann.get("model", block.name or "")),
+        backend=str(ann.get("backend", "neo")),
+        info={"source": "neo"},
+    )
 
 
 def _grid_ms(block: neo.Block, first: neo.SpikeTrain, dt) -> float:

@@ -17,8 +17,11 @@ from hnnbio.errors import DataError, ParameterError
 
 
 def _check_image(result, image) -> int:
-    if isinstance(image, bool) or not isinstance(image, (int, np.integer)) or \
-            not 0 <= image < result.n_images:
+    if (
+        isinstance(image, bool)
+        or not isinstance(image, (int, np.integer))
+        or not 0 <= image < result.n_images
+    ):
         raise DataError(f"image: must be an index in 0..{result.n_images - 1}, got {image!r}")
     return int(image)
 
@@ -57,7 +60,11 @@ def phase_histogram(result, image: int = 0, cycles: int | None = None, by: str =
     n_cycles = result.n_steps // d
     if cycles is None:
         cycles = n_cycles
-    if isinstance(cycles, bool) or not isinstance(cycles, (int, np.integer)) or not 1 <= cycles <= n_cycles:
+    if (
+        isinstance(cycles, bool)
+        or not isinstance(cycles, (int, np.integer))
+        or not 1 <= cycles <= n_cycles
+    ):
         raise ParameterError(f"cycles: must be an integer in 1..{n_cycles}, got {cycles!r}")
     labels = _object_labels(result, image, by)
     objects = np.unique(labels[labels > 0])
@@ -125,8 +132,12 @@ def image_trainset(result, image: int = 0, pixels=None):
     pixels = np.arange(result.n_pixels) if pixels is None else np.asarray(pixels, dtype=np.int64)
     steps, lo, hi = _sorted_steps(result, image, pixels)
     dt = float(result.dt_ms)
-    return TrainSet(times=[steps[a:b] * dt for a, b in zip(lo, hi)], units=pq.ms, t_start=0.0,
-                    t_stop=result.n_steps * dt)
+    return TrainSet(
+        times=[steps[a:b] * dt for a, b in zip(lo, hi, strict=False)],
+        units=pq.ms,
+        t_start=0.0,
+        t_stop=result.n_steps * dt,
+    )
 
 
 def _sorted_steps(result, image: int, pixels: np.ndarray):
@@ -158,5 +169,9 @@ def image_spiketrains(result, image: int = 0, pixels=None) -> list:
     steps, lo, hi = _sorted_steps(result, image, pixels)
     t_stop = result.n_steps * dt * pq.ms
     rate = (1.0 / (dt * pq.ms)).rescale(pq.Hz)
-    return [neo.SpikeTrain(steps[a:b] * dt, units="ms", t_stop=t_stop, sampling_rate=rate,
-                           name=f"pixel {p}") for p, a, b in zip(pixels.tolist(), lo, hi)]
+    return [
+        neo.SpikeTrain(
+            steps[a:b] * dt, units="ms", t_stop=t_stop, sampling_rate=rate, name=f"pixel {p}"
+        )
+        for p, a, b in zip(pixels.tolist(), lo, hi, strict=False)
+    ]

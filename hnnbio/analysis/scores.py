@@ -58,14 +58,17 @@ def scores_by_cycle(result, cycles=None, images=None, progress: bool = False) ->
         labels = result.labels[image].reshape(-1)
         objects = result.truth[image].reshape(-1) > 0
         for col, c in enumerate(chosen.tolist()):
-            part = raster[c * d:(c + 1) * d]
+            part = raster[c * d : (c + 1) * d]
             sync[row, col] = spike_silhouette(part, labels, objects, SYNCHRONY_Q)
             rate[row, col] = spike_silhouette(part, labels, objects, 0.0)
     return {"cycles": chosen, "images": imgs, "synchrony": sync, "rate": rate}
 
 
 def pearson_with(reference, values) -> float:
-    """Pearson r of ``values`` against ``reference`` over entries finite in both (NaN if < 3 or constant)."""
+    """Pearson r of ``values`` against ``reference`` over entries finite in both.
+
+    NaN when fewer than 3 entries are finite in both or either is constant.
+    """
     x = np.asarray(reference, dtype=float).ravel()
     y = np.asarray(values, dtype=float).ravel()
     if x.shape != y.shape:

@@ -4,7 +4,8 @@ For trains A and B and a coincidence window :math:`\Delta t` (Cutts & Eglen 2014
 
 .. math::
 
-    \mathrm{STTC} = \tfrac12\left(\frac{P_A - T_B}{1 - P_A T_B} + \frac{P_B - T_A}{1 - P_B T_A}\right)
+    \mathrm{STTC} = \tfrac12\left(\frac{P_A - T_B}{1 - P_A T_B}
+                    + \frac{P_B - T_A}{1 - P_B T_A}\right)
 
 :math:`P_A` is the fraction of A's spikes within :math:`\pm\Delta t` of a spike of B, :math:`T_A`
 the fraction of the recording within :math:`\pm\Delta t` of a spike of A. A term whose
@@ -15,11 +16,11 @@ operation for operation, including its closeness rule ``|t_a - t_b| <= dt + 1e-5
 (``numpy.isclose`` with its default ``rtol``), so the two agree to the last bit; it is ~1000x faster
 because the :math:`O(n^2)` part is vectorised:
 
-- ``method="grid"``: spikes on a time grid (Brian2 and the emulator produce times ``k / sampling_rate``):
+- ``method="grid"``: spikes on a time grid (Brian2 and the emulator give ``k / sampling_rate``):
   a coverage raster of every train (which grid points lie within the window of one of its spikes)
   and a spike-count raster give all :math:`P` at once as one matrix product.
-- ``method="exact"``: any spike times; for every train B, ``searchsorted`` finds the nearest spike of
-  B before and after every spike of every train and the window test is applied to those two.
+- ``method="exact"``: any spike times; for every train B, ``searchsorted`` finds the nearest spike
+  of B before and after every spike of every train and the window test is applied to those two.
 
 :math:`T` is computed per train with Elephant's own sequence of operations (a loop of n, not n^2).
 """
@@ -36,8 +37,12 @@ METHODS = ("auto", "grid", "exact")
 _RTOL = 1e-05  # numpy.isclose's default, which Elephant's closeness test inherits
 
 
-def sttc_matrix(spiketrains, dt: pq.Quantity = 5 * pq.ms, sampling_rate: pq.Quantity | None = None,
-                method: str = "auto") -> np.ndarray:
+def sttc_matrix(
+    spiketrains,
+    dt: pq.Quantity = 5 * pq.ms,
+    sampling_rate: pq.Quantity | None = None,
+    method: str = "auto",
+) -> np.ndarray:
     """STTC of every pair of spike trains.
 
     Parameters
@@ -85,8 +90,9 @@ def sttc_matrix(spiketrains, dt: pq.Quantity = 5 * pq.ms, sampling_rate: pq.Quan
     return sttc_of_times(ts, window, step, method)
 
 
-def sttc_of_times(ts: TrainSet, window: float, step: float | None = None,
-                  method: str = "auto") -> np.ndarray:
+def sttc_of_times(
+    ts: TrainSet, window: float, step: float | None = None, method: str = "auto"
+) -> np.ndarray:
     """STTC matrix of checked spike times (the array core of :func:`sttc_matrix`).
 
     Parameters
@@ -103,8 +109,9 @@ def sttc_of_times(ts: TrainSet, window: float, step: float | None = None,
     tiling = np.array([_tiled_fraction(t, ts.t_start, ts.t_stop, window) for t in ts.times])
     grid = None if step is None else _grid_steps(ts, step)
     if grid is None and method == "grid":
-        raise ParameterError(f"sampling_rate: spikes are not on the grid of step {step}; "
-                             "use method='exact'")
+        raise ParameterError(
+            f"sampling_rate: spikes are not on the grid of step {step}; use method='exact'"
+        )
     if grid is not None and method != "exact":
         near = _near_fraction_grid(ts, window, *grid)
     else:
@@ -126,7 +133,7 @@ def _combine(near: np.ndarray, tiling: np.ndarray) -> np.ndarray:
 
 
 def _tiled_fraction(times: np.ndarray, t_start: float, t_stop: float, dt: float) -> float:
-    """T: fraction of [t_start, t_stop] within +-dt of a spike (Elephant's ``run_t``, same steps)."""
+    """T: fraction of [t_start, t_stop] within +-dt of a spike (Elephant's ``run_t``, same ops)."""
     if times.size == 0:
         return np.nan
     s = times
@@ -153,7 +160,7 @@ def _concat(ts: TrainSet) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _near_fraction_exact(ts: TrainSet, dt: float) -> np.ndarray:
-    """P[a, b] for any spike times: nearest spike of b on each side of every spike, then the test."""
+    """P[a, b] for any spike times: nearest spike of b on each side of each spike, then the test."""
     n = ts.n_trains
     counts = ts.counts
     times, owner = _concat(ts)
@@ -165,8 +172,9 @@ def _near_fraction_exact(ts: TrainSet, dt: float) -> np.ndarray:
         idx = np.searchsorted(tb, times)
         before = tb[np.maximum(idx - 1, 0)]
         after = tb[np.minimum(idx, tb.size - 1)]
-        near = ((idx > 0) & np.isclose(times, before, atol=dt)) | \
-               ((idx < tb.size) & np.isclose(times, after, atol=dt))
+        near = ((idx > 0) & np.isclose(times, before, atol=dt)) | (
+            (idx < tb.size) & np.isclose(times, after, atol=dt)
+        )
         hits[:, b] = np.bincount(owner, weights=near, minlength=n)
     with np.errstate(divide="ignore", invalid="ignore"):
         return hits / counts[:, None]
@@ -174,7 +182,9 @@ def _near_fraction_exact(ts: TrainSet, dt: float) -> np.ndarray:
 
 def _grid_step(sampling_rate, units) -> float:
     if not isinstance(sampling_rate, pq.Quantity):
-        raise ParameterError(f"sampling_rate: must be a frequency such as 1 * pq.kHz, got {sampling_rate!r}")
+        raise ParameterError(
+            f"sampling_rate: must be a frequency such as 1 * pq.kHz, got {sampling_rate!r}"
+        )
     try:
         step = (1.0 / sampling_rate).rescale(units)
     except ValueError:
@@ -193,8 +203,9 @@ def _grid_steps(ts: TrainSet, step: float):
     return k, owner, step
 
 
-def _near_fraction_grid(ts: TrainSet, dt: float, k: np.ndarray, owner: np.ndarray,
-                        step: float) -> np.ndarray:
+def _near_fraction_grid(
+    ts: TrainSet, dt: float, k: np.ndarray, owner: np.ndarray, step: float
+) -> np.ndarray:
     """P[a, b] on a time grid: spike counts of a times the coverage raster of b, one matmul."""
     n = ts.n_trains
     counts = ts.counts

@@ -46,12 +46,18 @@ class SynchronySummary:
     def means(self) -> dict:
         """Means over images (NaN-aware) and the fraction of images with within > across STTC."""
         ok = ~np.isnan(self.sttc_within) & ~np.isnan(self.sttc_across)
-        return {"sttc_within": _nanmean(self.sttc_within), "sttc_across": _nanmean(self.sttc_across),
-                "cch_peak_within": _nanmean(self.cch_peak_within),
-                "cch_peak_across": _nanmean(self.cch_peak_across),
-                "spike_contrast": _nanmean(self.spike_contrast),
-                "images_sttc_within_gt_across": float(np.mean(
-                    self.sttc_within[ok] > self.sttc_across[ok])) if ok.any() else float("nan")}
+        return {
+            "sttc_within": _nanmean(self.sttc_within),
+            "sttc_across": _nanmean(self.sttc_across),
+            "cch_peak_within": _nanmean(self.cch_peak_within),
+            "cch_peak_across": _nanmean(self.cch_peak_across),
+            "spike_contrast": _nanmean(self.spike_contrast),
+            "images_sttc_within_gt_across": float(
+                np.mean(self.sttc_within[ok] > self.sttc_across[ok])
+            )
+            if ok.any()
+            else float("nan"),
+        }
 
 
 def _nanmean(x) -> float:
@@ -65,12 +71,21 @@ def object_labels(result) -> tuple[np.ndarray, str]:
         return np.asarray(result.truth).reshape(result.n_images, -1), "truth"
     if result.labels is not None:
         return np.asarray(result.labels).reshape(result.n_images, -1), "labels"
-    raise DataError("result: has neither truth nor predicted labels; cannot group pixels into objects")
+    raise DataError(
+        "result: has neither truth nor predicted labels; cannot group pixels into objects"
+    )
 
 
-def summarise(result, images=None, sttc_window_steps: int = 2, peak_window_steps: int = 1,
-              max_pairs: int = 300, contrast_images: int = 20, seed: int = 0,
-              progress: bool = False) -> SynchronySummary:
+def summarise(
+    result,
+    images=None,
+    sttc_window_steps: int = 2,
+    peak_window_steps: int = 1,
+    max_pairs: int = 300,
+    contrast_images: int = 20,
+    seed: int = 0,
+    progress: bool = False,
+) -> SynchronySummary:
     """Compute the per-image synchrony summary (see the module docstring).
 
     Parameters
@@ -100,8 +115,16 @@ def summarise(result, images=None, sttc_window_steps: int = 2, peak_window_steps
     max_lag = min(max(d // 2, 1), result.n_steps - 1)
     dt = float(result.dt_ms)
     n = chosen.size
-    out = {k: np.full(n, np.nan) for k in ("sttc_within", "sttc_across", "cch_peak_within",
-                                           "cch_peak_across", "spike_contrast")}
+    out = {
+        k: np.full(n, np.nan)
+        for k in (
+            "sttc_within",
+            "sttc_across",
+            "cch_peak_within",
+            "cch_peak_across",
+            "spike_contrast",
+        )
+    }
     sums = {"within": np.zeros(2 * max_lag + 1), "across": np.zeros(2 * max_lag + 1)}
     n_curves = {"within": 0, "across": 0}
     for row, image in enumerate(tqdm(chosen.tolist(), desc="synchrony", disable=not progress)):
@@ -115,7 +138,7 @@ def summarise(result, images=None, sttc_window_steps: int = 2, peak_window_steps
         # spikes are on the step grid: 1-step bins are the raster itself (Elephant's binning)
         counts = result.raster(image)[:, pixels].T.astype(np.int64)
         spikes = counts.sum(axis=1).astype(float)
-        for kind, pairs in zip(("within", "across"), object_pairs(lab[pixels])):
+        for kind, pairs in zip(("within", "across"), object_pairs(lab[pixels]), strict=False):
             if len(pairs) == 0:
                 continue
             if len(pairs) > max_pairs:
@@ -131,11 +154,20 @@ def summarise(result, images=None, sttc_window_steps: int = 2, peak_window_steps
         if row < contrast_images and spikes.max() >= 2:
             trains = image_spiketrains(result, image, pixels)
             out["spike_contrast"][row] = spike_contrast(trains, min_bin=max(dt, 1.0) * pq.ms)
-    curves = {k: sums[k] / n_curves[k] if n_curves[k] else np.full(2 * max_lag + 1, np.nan)
-              for k in sums}
-    return SynchronySummary(images=chosen, cch_within=curves["within"], cch_across=curves["across"],
-                            cch_lags_ms=np.arange(-max_lag, max_lag + 1) * dt, grouping=grouping,
-                            settings={"sttc_window_ms": sttc_window_steps * dt,
-                                      "peak_window_ms": peak_window_steps * dt,
-                                      "max_pairs": max_pairs, "contrast_images": contrast_images},
-                            **out)
+    curves = {
+        k: sums[k] / n_curves[k] if n_curves[k] else np.full(2 * max_lag + 1, np.nan) for k in sums
+    }
+    return SynchronySummary(
+        images=chosen,
+        cch_within=curves["within"],
+        cch_across=curves["across"],
+        cch_lags_ms=np.arange(-max_lag, max_lag + 1) * dt,
+        grouping=grouping,
+        settings={
+            "sttc_window_ms": sttc_window_steps * dt,
+            "peak_window_ms": peak_window_steps * dt,
+            "max_pairs": max_pairs,
+            "contrast_images": contrast_images,
+        },
+        **out,
+    )

@@ -52,15 +52,18 @@ def spike_contrast(spiketrains, min_bin: pq.Quantity = 10 * pq.ms, return_trace:
     value, trace = elephant_spike_contrast(list(spiketrains), min_bin=min_bin, return_trace=True)
     if not return_trace:
         return float(value)
-    curve = {"bin_size": np.asarray(pq.Quantity(trace.bin_size).rescale(pq.ms).magnitude, dtype=float),
-             "synchrony": np.asarray(trace.synchrony, dtype=float),
-             "contrast": np.asarray(trace.contrast, dtype=float),
-             "active_spiketrains": np.asarray(trace.active_spiketrains, dtype=float)}
+    curve = {
+        "bin_size": np.asarray(pq.Quantity(trace.bin_size).rescale(pq.ms).magnitude, dtype=float),
+        "synchrony": np.asarray(trace.synchrony, dtype=float),
+        "contrast": np.asarray(trace.contrast, dtype=float),
+        "active_spiketrains": np.asarray(trace.active_spiketrains, dtype=float),
+    }
     return float(value), curve
 
 
-def synchronous_events(spiketrains, sampling_rate: pq.Quantity, spread: int = 0,
-                       min_size: int = 2) -> dict:
+def synchronous_events(
+    spiketrains, sampling_rate: pq.Quantity, spread: int = 0, min_size: int = 2
+) -> dict:
     """Spikes shared by several trains in one sampling period (Elephant's Synchrotool).
 
     Parameters
@@ -87,7 +90,9 @@ def synchronous_events(spiketrains, sampling_rate: pq.Quantity, spread: int = 0,
 
     ts = check_spiketrains(spiketrains)
     if not isinstance(sampling_rate, pq.Quantity):
-        raise ParameterError(f"sampling_rate: must be a frequency such as 1 * pq.kHz, got {sampling_rate!r}")
+        raise ParameterError(
+            f"sampling_rate: must be a frequency such as 1 * pq.kHz, got {sampling_rate!r}"
+        )
     try:
         rate_hz = float(sampling_rate.rescale(pq.Hz).magnitude)
     except ValueError:
@@ -101,13 +106,17 @@ def synchronous_events(spiketrains, sampling_rate: pq.Quantity, spread: int = 0,
     step = (1 / sampling_rate).rescale(ts.units).item()
     for i, t in enumerate(ts.times):
         if t.size and np.abs(t / step - np.rint(t / step)).max() > 1e-6:
-            raise DataError(f"spiketrains[{i}]: spike times are not on the grid of "
-                            f"sampling_rate = {sampling_rate}")
+            raise DataError(
+                f"spiketrains[{i}]: spike times are not on the grid of "
+                f"sampling_rate = {sampling_rate}"
+            )
     copies = [st.copy() for st in spiketrains]  # Synchrotool annotates in place
     tool = Synchrotool(copies, sampling_rate=sampling_rate.rescale(pq.Hz), spread=spread)
     tool.annotate_synchrofacts()
-    complexity = [np.asarray(st.array_annotations.get("complexity", np.zeros(0)), dtype=np.int64)
-                  for st in copies]
+    complexity = [
+        np.asarray(st.array_annotations.get("complexity", np.zeros(0)), dtype=np.int64)
+        for st in copies
+    ]
     epoch = tool.epoch
     sizes = np.asarray(epoch.array_annotations["complexity"], dtype=np.int64)
     # an epoch starts half a sampling period before the grid time of its first spike (at 0 for 0)
@@ -117,13 +126,22 @@ def synchronous_events(spiketrains, sampling_rate: pq.Quantity, spread: int = 0,
     keep = sizes >= min_size
     n_spikes = int(ts.counts.sum())
     in_events = sum(int((c >= min_size).sum()) for c in complexity)
-    return {"complexity": complexity, "event_times": times[keep], "event_sizes": sizes[keep],
-            "histogram": np.bincount(sizes, minlength=ts.n_trains + 1),
-            "fraction_synchronous": in_events / n_spikes if n_spikes else float("nan")}
+    return {
+        "complexity": complexity,
+        "event_times": times[keep],
+        "event_sizes": sizes[keep],
+        "histogram": np.bincount(sizes, minlength=ts.n_trains + 1),
+        "fraction_synchronous": in_events / n_spikes if n_spikes else float("nan"),
+    }
 
 
-def unitary_events(trials, bin_size: pq.Quantity = 5 * pq.ms, win_size: pq.Quantity = 100 * pq.ms,
-                   win_step: pq.Quantity = 5 * pq.ms, pattern=None) -> dict:
+def unitary_events(
+    trials,
+    bin_size: pq.Quantity = 5 * pq.ms,
+    win_size: pq.Quantity = 100 * pq.ms,
+    win_step: pq.Quantity = 5 * pq.ms,
+    pattern=None,
+) -> dict:
     """Unitary-event analysis of a pattern of neurons over trials (Elephant).
 
     Parameters
@@ -147,7 +165,9 @@ def unitary_events(trials, bin_size: pq.Quantity = 5 * pq.ms, win_size: pq.Quant
     try:
         trials = [list(t) for t in trials]
     except TypeError:
-        raise DataError("trials: expected a list of trials, each a list of neo.SpikeTrain") from None
+        raise DataError(
+            "trials: expected a list of trials, each a list of neo.SpikeTrain"
+        ) from None
     if not trials:
         raise DataError("trials: need at least one trial")
     n_neurons = len(trials[0])
@@ -166,10 +186,16 @@ def unitary_events(trials, bin_size: pq.Quantity = 5 * pq.ms, win_size: pq.Quant
     if pattern.shape != (n_neurons,) or not np.isin(pattern, (0, 1)).all():
         raise ParameterError(f"pattern: must be {n_neurons} values of 0 or 1, got {pattern!r}")
     pattern_hash = hash_from_pattern(pattern.reshape(-1, 1))
-    out = jointJ_window_analysis(trials, bin_size=bin_size, win_size=win_size, win_step=win_step,
-                                 pattern_hash=[int(np.asarray(pattern_hash).ravel()[0])])
+    out = jointJ_window_analysis(
+        trials,
+        bin_size=bin_size,
+        win_size=win_size,
+        win_step=win_step,
+        pattern_hash=[int(np.asarray(pattern_hash).ravel()[0])],
+    )
     start = sets[0].t_start
     n_windows = np.asarray(out["Js"]).shape[0]
-    out["window_times"] = (start + np.arange(n_windows) * win_step.rescale(units).item()) * \
-        float(units.rescale(pq.ms).magnitude)
+    out["window_times"] = (start + np.arange(n_windows) * win_step.rescale(units).item()) * float(
+        units.rescale(pq.ms).magnitude
+    )
     return out

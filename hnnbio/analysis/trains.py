@@ -69,8 +69,9 @@ def check_spiketrains(spiketrains, name: str = "spiketrains", min_trains: int = 
     try:
         trains = list(spiketrains)
     except TypeError:
-        raise DataError(f"{name}: expected a list of neo.SpikeTrain, got "
-                        f"{type(spiketrains).__name__}") from None
+        raise DataError(
+            f"{name}: expected a list of neo.SpikeTrain, got {type(spiketrains).__name__}"
+        ) from None
     if len(trains) < min_trains:
         raise DataError(f"{name}: need at least {min_trains} spike train(s), got {len(trains)}")
     for i, st in enumerate(trains):
@@ -83,15 +84,21 @@ def check_spiketrains(spiketrains, name: str = "spiketrains", min_trains: int = 
     times = []
     for i, st in enumerate(trains):
         if st.dimensionality.string != unit_name:
-            raise DataError(f"{name}[{i}]: units {st.units.dimensionality} differ from "
-                            f"{units.dimensionality} of {name}[0]; rescale them to one unit")
+            raise DataError(
+                f"{name}[{i}]: units {st.units.dimensionality} differ from "
+                f"{units.dimensionality} of {name}[0]; rescale them to one unit"
+            )
         if st.t_start.item() != t_start or st.t_stop.item() != t_stop:
-            raise DataError(f"{name}[{i}]: interval [{st.t_start}, {st.t_stop}] differs from "
-                            f"[{trains[0].t_start}, {trains[0].t_stop}] of {name}[0]")
+            raise DataError(
+                f"{name}[{i}]: interval [{st.t_start}, {st.t_stop}] differs from "
+                f"[{trains[0].t_start}, {trains[0].t_stop}] of {name}[0]"
+            )
         t = np.asarray(st.magnitude, dtype=np.float64).ravel()
         if t.size and (t.max() > t_stop or t.min() < t_start):
-            raise DataError(f"{name}[{i}]: spikes outside [t_start, t_stop] = "
-                            f"[{st.t_start}, {st.t_stop}] (last spike {t.max()} {st.dimensionality})")
+            raise DataError(
+                f"{name}[{i}]: spikes outside [t_start, t_stop] = "
+                f"[{st.t_start}, {st.t_stop}] (last spike {t.max()} {st.dimensionality})"
+            )
         if not np.all(np.isfinite(t)):
             raise DataError(f"{name}[{i}]: spike times must be finite")
         times.append(t)

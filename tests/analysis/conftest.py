@@ -12,8 +12,19 @@ import pytest
 from hnnbio.binding.result import BindingResult
 
 
-def make_result(n_images=2, height=6, width=6, n_objects=3, steps_per_cycle=24, cycles=8,
-                jitter=1, p_fire=0.9, dt_ms=1.0, seed=0, metrics=True):
+def make_result(
+    n_images=2,
+    height=6,
+    width=6,
+    n_objects=3,
+    steps_per_cycle=24,
+    cycles=8,
+    jitter=1,
+    p_fire=0.9,
+    dt_ms=1.0,
+    seed=0,
+    metrics=True,
+):
     rng = np.random.default_rng(seed)
     n_pixels = height * width
     truth = np.zeros((n_images, n_pixels), dtype=np.int64)
@@ -26,19 +37,33 @@ def make_result(n_images=2, height=6, width=6, n_objects=3, steps_per_cycle=24, 
     for i in range(n_images):
         for p in np.flatnonzero(truth[i]):
             phase = truth[i, p] * steps_per_cycle // (n_objects + 1)
-            t = np.arange(cycles) * steps_per_cycle + phase + rng.integers(-jitter, jitter + 1, cycles)
+            t = (
+                np.arange(cycles) * steps_per_cycle
+                + phase
+                + rng.integers(-jitter, jitter + 1, cycles)
+            )
             t = t[(rng.random(cycles) < p_fire) & (t >= 0) & (t < n_steps)]
             images.append(np.full(t.size, i))
             steps.append(t)
             pixels.append(np.full(t.size, p))
     out = BindingResult(
         images=(truth > 0).astype(np.uint8).reshape(n_images, height, width),
-        spike_image=np.concatenate(images), spike_step=np.concatenate(steps),
-        spike_pixel=np.concatenate(pixels), n_steps=n_steps, steps_per_cycle=steps_per_cycle,
-        dt_ms=dt_ms, truth=truth.reshape(n_images, height, width),
-        labels=truth.reshape(n_images, height, width).copy(), model="synthetic", backend="brian2")
+        spike_image=np.concatenate(images),
+        spike_step=np.concatenate(steps),
+        spike_pixel=np.concatenate(pixels),
+        n_steps=n_steps,
+        steps_per_cycle=steps_per_cycle,
+        dt_ms=dt_ms,
+        truth=truth.reshape(n_images, height, width),
+        labels=truth.reshape(n_images, height, width).copy(),
+        model="synthetic",
+        backend="brian2",
+    )
     if metrics:
-        out.metrics = {"ami": rng.uniform(0.5, 1, n_images), "synchrony": rng.uniform(0, 1, n_images)}
+        out.metrics = {
+            "ami": rng.uniform(0.5, 1, n_images),
+            "synchrony": rng.uniform(0, 1, n_images),
+        }
     return out
 
 

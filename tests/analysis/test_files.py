@@ -13,9 +13,17 @@ SMALL = dict(n_images=2, height=3, width=3, n_objects=2, steps_per_cycle=12, cyc
 
 
 def trains_of(block):
-    return [(s, st.name, st.units.dimensionality.string, float(st.t_stop.rescale(pq.ms)),
-             tuple(np.round(st.rescale(pq.ms).magnitude, 9)))
-            for s, seg in enumerate(block.segments) for st in seg.spiketrains]
+    return [
+        (
+            s,
+            st.name,
+            st.units.dimensionality.string,
+            float(st.t_stop.rescale(pq.ms)),
+            tuple(np.round(st.rescale(pq.ms).magnitude, 9)),
+        )
+        for s, seg in enumerate(block.segments)
+        for st in seg.spiketrains
+    ]
 
 
 def plain(d):
@@ -29,9 +37,9 @@ def test_nix_round_trip_keeps_everything(synthetic, tmp_path):
     block = read_result_file(path)
     assert trains_of(block) == trains_of(original)
     assert plain(block.annotations) == plain(original.annotations)
-    for seg_a, seg_b in zip(block.segments, original.segments):
+    for seg_a, seg_b in zip(block.segments, original.segments, strict=False):
         assert plain(seg_a.annotations) == plain(seg_b.annotations)
-        for a, b in zip(seg_a.spiketrains, seg_b.spiketrains):
+        for a, b in zip(seg_a.spiketrains, seg_b.spiketrains, strict=False):
             assert plain(a.annotations) == plain(b.annotations)
             assert a.sampling_rate == b.sampling_rate and a.units == pq.ms
     assert [g.name for g in block.groups] == ["sheet"]
@@ -39,8 +47,9 @@ def test_nix_round_trip_keeps_everything(synthetic, tmp_path):
     back = from_neo(block)
     np.testing.assert_array_equal(back.truth, r.truth)
     np.testing.assert_array_equal(back.metrics["ami"], r.metrics["ami"])
-    assert sorted(zip(back.spike_image, back.spike_step, back.spike_pixel)) == \
-        sorted(zip(r.spike_image, r.spike_step, r.spike_pixel))
+    assert sorted(zip(back.spike_image, back.spike_step, back.spike_pixel, strict=False)) == sorted(
+        zip(r.spike_image, r.spike_step, r.spike_pixel, strict=False)
+    )
 
 
 def test_nwb_round_trip_keeps_spikes_and_block_annotations(synthetic, tmp_path):
@@ -57,8 +66,9 @@ def test_nwb_round_trip_keeps_spikes_and_block_annotations(synthetic, tmp_path):
     assert "object" not in st.annotations and "metric_ami" not in block.segments[0].annotations
     back = from_neo(block)
     assert back.truth is None and back.steps_per_cycle == r.steps_per_cycle
-    assert sorted(zip(back.spike_image, back.spike_step, back.spike_pixel)) == \
-        sorted(zip(r.spike_image, r.spike_step, r.spike_pixel))
+    assert sorted(zip(back.spike_image, back.spike_step, back.spike_pixel, strict=False)) == sorted(
+        zip(r.spike_image, r.spike_step, r.spike_pixel, strict=False)
+    )
 
 
 def test_existing_file_is_not_overwritten(synthetic, tmp_path):

@@ -10,7 +10,14 @@ from hnnbio.errors import DataError, ParameterError
 
 
 def spike_set(result):
-    return set(zip(result.spike_image.tolist(), result.spike_step.tolist(), result.spike_pixel.tolist()))
+    return set(
+        zip(
+            result.spike_image.tolist(),
+            result.spike_step.tolist(),
+            result.spike_pixel.tolist(),
+            strict=False,
+        )
+    )
 
 
 def test_to_neo_layout(synthetic):
@@ -45,7 +52,9 @@ def test_subset_of_images(synthetic):
     back = from_neo(block)
     assert back.n_images == 2
     keep = r.spike_image == 3
-    np.testing.assert_array_equal(np.sort(back.spike_step[back.spike_image == 0]), np.sort(r.spike_step[keep]))
+    np.testing.assert_array_equal(
+        np.sort(back.spike_step[back.spike_image == 0]), np.sort(r.spike_step[keep])
+    )
     with pytest.raises(DataError, match="images"):
         to_neo(r, images=[4])
     with pytest.raises(DataError, match="images"):
@@ -59,7 +68,11 @@ def test_round_trip_is_lossless(synthetic):
     np.testing.assert_array_equal(back.images, r.images)
     np.testing.assert_array_equal(back.truth, r.truth)
     np.testing.assert_array_equal(back.labels, r.labels)
-    assert (back.n_steps, back.steps_per_cycle, back.dt_ms) == (r.n_steps, r.steps_per_cycle, r.dt_ms)
+    assert (back.n_steps, back.steps_per_cycle, back.dt_ms) == (
+        r.n_steps,
+        r.steps_per_cycle,
+        r.dt_ms,
+    )
     np.testing.assert_array_equal(back.metrics["ami"], r.metrics["ami"])
 
 
@@ -97,9 +110,18 @@ def test_from_spike_monitor_matches_generated_spikes():
     net.run(5 * b2.ms)
     block = from_spike_monitor(mon, n_images=2)
     assert len(block.segments) == 2 and all(len(s.spiketrains) == 3 for s in block.segments)
-    got = {(s, p, float(t)) for s, seg in enumerate(block.segments)
-           for p, st in enumerate(seg.spiketrains) for t in st.magnitude}
-    assert {(s, p, round(t, 9)) for s, p, t in got} == {(0, 0, 0.3), (1, 1, 1.0), (1, 2, 2.2), (0, 2, 4.9)}
+    got = {
+        (s, p, float(t))
+        for s, seg in enumerate(block.segments)
+        for p, st in enumerate(seg.spiketrains)
+        for t in st.magnitude
+    }
+    assert {(s, p, round(t, 9)) for s, p, t in got} == {
+        (0, 0, 0.3),
+        (1, 1, 1.0),
+        (1, 2, 2.2),
+        (0, 2, 4.9),
+    }
     assert block.segments[0].spiketrains[0].t_stop == 5 * pq.ms
     with pytest.raises(ParameterError, match="n_images"):
         from_spike_monitor(mon, n_images=4)

@@ -1,4 +1,4 @@
-"""Within-object pairs are more synchronous than across-object pairs on real (small) binding runs."""
+"""Within-object pairs are more synchronous than across-object pairs on real small binding runs."""
 
 import numpy as np
 import pytest
@@ -17,7 +17,9 @@ def test_within_object_sttc_and_cch_peaks_exceed_across(model):
     torch.set_num_threads(1)
     spec = load_spec(model)
     if not spec.weights_path.exists():
-        pytest.skip(f"{model}: trained weights {spec.weights_path.name} not shipped in this checkout")
+        pytest.skip(
+            f"{model}: trained weights {spec.weights_path.name} not shipped in this checkout"
+        )
     images, labels = datasets.generate(spec.dataset, 3, seed=2)
     result = hnnbio.bind(images, model=spec, truth=labels, cycles=25)
     s = summarise(result, contrast_images=0)

@@ -11,8 +11,16 @@ def test_phase_locked_objects_score_one_for_synchrony_zero_for_rate(synthetic):
     # every object pixel fires exactly once per cycle at its object's phase (6, 12, 18 of 24):
     # Victor-Purpura at q = 1/3 gives 0 within an object and min(2, 6/3) = 2 across -> silhouette 1;
     # at q = 0 every distance is |1 - 1| = 0 -> silhouette 0 (sklearn's value when a = b = 0)
-    r = synthetic(n_images=2, height=6, width=6, n_objects=3, steps_per_cycle=24, cycles=4,
-                  jitter=0, p_fire=1.0)
+    r = synthetic(
+        n_images=2,
+        height=6,
+        width=6,
+        n_objects=3,
+        steps_per_cycle=24,
+        cycles=4,
+        jitter=0,
+        p_fire=1.0,
+    )
     out = scores_by_cycle(r, cycles=[0, 3])
     np.testing.assert_allclose(out["synchrony"], 1.0)
     np.testing.assert_allclose(out["rate"], 0.0)

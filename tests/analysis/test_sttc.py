@@ -26,7 +26,9 @@ def assert_same(ours, ref):
 
 
 def train(times, t_stop=1000.0, t_start=0.0, units="ms"):
-    return neo.SpikeTrain(np.asarray(times, dtype=float), units=units, t_start=t_start, t_stop=t_stop)
+    return neo.SpikeTrain(
+        np.asarray(times, dtype=float), units=units, t_start=t_start, t_stop=t_stop
+    )
 
 
 @pytest.mark.parametrize("method", ["exact", "auto"])
@@ -41,8 +43,10 @@ def test_random_grid_trains_equal_elephant(rng, step_ms):
     # spikes at k * step as Brian2 produces them; windows that are exact multiples of the step
     # put many pairs exactly on the window's edge
     n_bins = int(round(500 / step_ms))
-    trains = [train(np.unique(rng.integers(0, n_bins + 1, rng.integers(0, 60))) * step_ms, t_stop=500)
-              for _ in range(25)]
+    trains = [
+        train(np.unique(rng.integers(0, n_bins + 1, rng.integers(0, 60))) * step_ms, t_stop=500)
+        for _ in range(25)
+    ]
     rate = (1 / (step_ms * pq.ms)).rescale(pq.kHz)
     for dt in (5 * step_ms * pq.ms, 2 * step_ms * pq.ms, 1.5 * step_ms * pq.ms):
         ref = elephant_matrix(trains, dt)
@@ -52,14 +56,14 @@ def test_random_grid_trains_equal_elephant(rng, step_ms):
 
 def test_edge_cases_equal_elephant():
     trains = [
-        train([]),                              # empty: NaN row and column
-        train([500.0]),                         # single spike
-        train([500.0]),                         # identical to the previous
-        train([0.0, 1000.0]),                   # spikes at t_start and t_stop
-        train([2.0, 998.0]),                    # closer than dt to both edges
-        train(np.arange(0, 1001, 10.0)),        # tiles the whole recording (T = 1)
-        train(np.arange(3, 1000, 10.0)),        # every spike near one of the previous train (P = 1)
-        train([100.0, 100.0, 103.0]),           # repeated spike time
+        train([]),  # empty: NaN row and column
+        train([500.0]),  # single spike
+        train([500.0]),  # identical to the previous
+        train([0.0, 1000.0]),  # spikes at t_start and t_stop
+        train([2.0, 998.0]),  # closer than dt to both edges
+        train(np.arange(0, 1001, 10.0)),  # tiles the whole recording (T = 1)
+        train(np.arange(3, 1000, 10.0)),  # every spike near one of the previous train (P = 1)
+        train([100.0, 100.0, 103.0]),  # repeated spike time
     ]
     dt = 5 * pq.ms
     ref = elephant_matrix(trains, dt)
@@ -81,8 +85,13 @@ def test_hand_computed_value():
 
 
 def test_units_are_converted_for_dt():
-    trains = [train([0.010, 0.050], t_stop=0.1, units="s"), train([0.012, 0.07], t_stop=0.1, units="s")]
-    np.testing.assert_allclose(sttc_matrix(trains, dt=5 * pq.ms), sttc_matrix(trains, dt=0.005 * pq.s))
+    trains = [
+        train([0.010, 0.050], t_stop=0.1, units="s"),
+        train([0.012, 0.07], t_stop=0.1, units="s"),
+    ]
+    np.testing.assert_allclose(
+        sttc_matrix(trains, dt=5 * pq.ms), sttc_matrix(trains, dt=0.005 * pq.s)
+    )
 
 
 def test_grid_falls_back_to_exact_off_grid(rng):

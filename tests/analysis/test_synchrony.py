@@ -18,7 +18,9 @@ def train(times, t_stop=100.0):
 
 
 def test_cch_pairs_equal_elephant(rng):
-    trains = [train(np.unique(rng.integers(0, 200, rng.integers(0, 40))), t_stop=200) for _ in range(8)]
+    trains = [
+        train(np.unique(rng.integers(0, 200, rng.integers(0, 40))), t_stop=200) for _ in range(8)
+    ]
     counts = binned_counts(trains, 2 * pq.ms)
     pairs = np.array([(i, j) for i in range(8) for j in range(8)])
     ours = cch_pairs(counts, pairs, max_lag=15)
@@ -44,7 +46,10 @@ def test_spike_contrast_extremes():
     same = [train([10, 40, 70]) for _ in range(4)]
     assert spike_contrast(same) == pytest.approx(1.0)
     value, curve = spike_contrast(same, return_trace=True)
-    assert curve["bin_size"].shape == curve["synchrony"].shape and curve["bin_size"][0] > curve["bin_size"][-1]
+    assert (
+        curve["bin_size"].shape == curve["synchrony"].shape
+        and curve["bin_size"][0] > curve["bin_size"][-1]
+    )
     # spread-out trains are far less synchronous
     spread = [train([10 + 20 * k, 15 + 20 * k]) for k in range(4)]
     assert spike_contrast(spread) < 0.5 * value
@@ -67,7 +72,10 @@ def test_unitary_events_detects_injected_coincidences(rng):
     trials = []
     for _ in range(20):
         common = rng.uniform(100, 200, 10).round(0)
-        pair = [train(np.sort(np.r_[rng.uniform(0, 300, 3).round(0), common]), t_stop=300) for _ in range(2)]
+        pair = [
+            train(np.sort(np.r_[rng.uniform(0, 300, 3).round(0), common]), t_stop=300)
+            for _ in range(2)
+        ]
         trials.append(pair)
     out = unitary_events(trials, bin_size=1 * pq.ms, win_size=100 * pq.ms, win_step=50 * pq.ms)
     js = np.asarray(out["Js"]).ravel()
@@ -90,8 +98,16 @@ def test_object_pairs_by_hand():
 
 @pytest.mark.parametrize("jitter", [0, 2])
 def test_within_object_pairs_are_more_synchronous(synthetic, jitter):
-    r = synthetic(n_images=3, height=8, width=8, n_objects=4, steps_per_cycle=40, cycles=10,
-                  jitter=jitter, p_fire=0.8)
+    r = synthetic(
+        n_images=3,
+        height=8,
+        width=8,
+        n_objects=4,
+        steps_per_cycle=40,
+        cycles=10,
+        jitter=jitter,
+        p_fire=0.8,
+    )
     for image in range(r.n_images):
         labels = r.truth[image].ravel()
         pixels = np.flatnonzero(labels > 0)
@@ -100,9 +116,11 @@ def test_within_object_pairs_are_more_synchronous(synthetic, jitter):
         w, a = within_across(sttc, labels[pixels])
         assert np.nanmean(w) > np.nanmean(a) + 0.5
         within, across = object_pairs(labels[pixels])
-        peaks = zero_lag_peak(cch_pairs(binned_counts(trains, 1 * pq.ms), np.vstack([within, across]),
-                                        max_lag=10), window=jitter + 1)
-        assert peaks[:len(within)].mean() > 2 * peaks[len(within):].mean()
+        peaks = zero_lag_peak(
+            cch_pairs(binned_counts(trains, 1 * pq.ms), np.vstack([within, across]), max_lag=10),
+            window=jitter + 1,
+        )
+        assert peaks[: len(within)].mean() > 2 * peaks[len(within) :].mean()
 
 
 def test_bad_arguments_raise(synthetic):
