@@ -1,5 +1,11 @@
 """Binding results as standard neuroscience files through ``neo.io``: NIX (.nix) and NWB (.nwb).
 
+Two layouts: ``"neurons"`` writes the per-neuron Block of
+:func:`~hnnbio.analysis.neo_convert.to_neo` (one SpikeTrain per pixel; NixIO needs ~20-50 ms per
+train, minutes for 16 Bars images); ``"population"`` (NIX only) writes one SpikeTrain per image
+with a per-spike ``pixel`` array annotation (:mod:`hnnbio.analysis.compact`; under a second for
+the same data) and is expanded back to the per-neuron Block on reading.
+
 What survives a round trip (tested in ``tests/analysis/test_files.py``):
 
 - NIX (``neo.io.NixIO``): everything of :func:`~hnnbio.analysis.neo_convert.to_neo` -- spike times
@@ -23,7 +29,8 @@ from pathlib import Path
 import neo
 import quantities as pq
 
-from hnnbio.analysis.neo_convert import DEFAULT_SESSION_START, to_neo
+from hnnbio.analysis.compact import from_population_block, to_population_block
+from hnnbio.analysis.neo_convert import DEFAULT_SESSION_START, from_neo, to_neo
 from hnnbio.binding.result import BindingResult
 from hnnbio.errors import DataError
 
@@ -32,7 +39,12 @@ _NWB_TAG = "hnnbio block annotations: "
 
 
 def write_result_file(
-    result, path, format: str | None = None, overwrite: bool = False, images=None
+    result,
+    path,
+    format: str | None = None,
+    overwrite: bool = False,
+    images=None,
+    layout: str = "neurons",
 ) -> Path:
     """Write a binding result (or a Neo Block) to a NIX or NWB file.
 
@@ -50,6 +62,11 @@ def write_result_file(
         Replace an existing file; otherwise an existing file is an error.
     images : sequence of int, optional
         Write only these images of a BindingResult.
+    layout : {"neurons", "population"}
+        ``"neurons"``: one SpikeTrain per neuron (the Block of ``to_neo``; NixIO needs ~20-50 ms
+        per train). ``"population"`` (NIX only): one SpikeTrain per image with a per-spike
+        ``pixel`` array annotation (:mod:`hnnbio.analysis.compact`), ~1000x faster to write;
+        :func:`read_result_file` expands it back to the per-neuron Block.
 
     Returns
     -------
@@ -65,7 +82,21 @@ def write_result_file(
     fmt = _format(path, format)
     if path.exists() and not overwrite:
         raise DataError(f"{path}: file exists; pass overwrite=True to replace it")
-    if isinstance(result, BindingResult):
+    if layout not in ("neurons", "population"):
+        raise DataError(f"layout: {layout!r} is not 'neurons' or 'population'")
+    if layout == "population":
+        if fmt != "nix":
+            raise DataError(
+                f"layout: 'population' needs a .nix file (NWBIO drops annotations): {path}"
+            )
+        if isinstance(result, neo.Block):
+            result = from_neo(result)
+        if not isinstance(result, BindingResult):
+            raise DataError(
+                f"result: expected a BindingResult or neo.Block, got {type(result).__name__}"
+            )
+        block = to_population_block(result, images=images)
+    elif isinstance(result, BindingResult):
         block = to_neo(result, images=images)
     elif isinstance(result, neo.Block):
         block = result
@@ -119,6 +150,8 @@ def read_result_file(path) -> neo.Block:
         ) from None
     if block is None:
         raise DataError(f"{path}: contains no Neo Block")
+    if block.annotations.get("layout") == "population":
+        block = _expand(block)
     block.annotations.pop("nix_name", None)
     for obj in [
         *block.segments,
@@ -131,6 +164,18 @@ def read_result_file(path) -> neo.Block:
         for seg in block.segments:
             for st in seg.spiketrains:
                 st.sampling_rate = rate
+    return block
+
+
+def _expand(compact: neo.Block) -> neo.Block:
+    """The per-neuron Block of a population-layout Block, keeping image indices and names."""
+    block = to_neo(from_population_block(compact))
+    for seg, original in zip(block.segments, compact.segments, strict=True):
+        seg.name, seg.index = original.name, original.index
+        seg.annotations["image"] = original.annotations.get("image", seg.annotations["image"])
+    for key in ("n_images_total", "session_start_time"):
+        if key in compact.annotations:
+            block.annotations[key] = compact.annotations[key]
     return block
 
 

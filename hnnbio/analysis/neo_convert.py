@@ -65,6 +65,8 @@ def to_neo(
         chosen = np.arange(n_images)
     else:
         chosen = np.atleast_1d(np.asarray(images))
+        if chosen.size == 0:
+            chosen = chosen.astype(np.int64)
         if chosen.dtype.kind not in "iu" or chosen.ndim != 1:
             raise DataError(f"images: expected integer image indices, got {images!r}")
         if chosen.size and (chosen.min() < 0 or chosen.max() >= n_images):

@@ -100,3 +100,29 @@ def test_bad_paths_and_files_raise(synthetic, tmp_path):
         bad.write_bytes(b"this is not HDF5" * 10)
         with pytest.raises(DataError, match=name.replace(".", r"\.")):
             read_result_file(bad)
+
+
+def test_population_layout_reads_back_as_the_per_neuron_block(synthetic, tmp_path):
+    r = synthetic(n_images=4, height=5, width=5, n_objects=3, steps_per_cycle=20, cycles=6)
+    path = write_result_file(r, tmp_path / "pop.nix", layout="population", images=[3, 0])
+    block = read_result_file(path)
+    original = to_neo(r, images=[3, 0])
+    assert trains_of(block) == trains_of(original)
+    assert [s.name for s in block.segments] == ["image 3", "image 0"]
+    for seg_a, seg_b in zip(block.segments, original.segments, strict=True):
+        assert plain(seg_a.annotations) == plain(seg_b.annotations)
+        for a, b in zip(seg_a.spiketrains, seg_b.spiketrains, strict=True):
+            assert plain(a.annotations) == plain(b.annotations)
+    for key in ("model", "steps_per_cycle", "dt_ms", "n_steps", "height", "width"):
+        assert block.annotations[key] == original.annotations[key]
+    # a Block is accepted too (converted through from_neo)
+    again = write_result_file(to_neo(r), tmp_path / "pop2.nix", layout="population")
+    assert trains_of(read_result_file(again)) == trains_of(to_neo(r))
+
+
+def test_population_layout_needs_nix(synthetic, tmp_path):
+    r = synthetic(n_images=1, height=2, width=2, n_objects=1, cycles=2)
+    with pytest.raises(DataError, match="layout"):
+        write_result_file(r, tmp_path / "r.nwb", layout="population")
+    with pytest.raises(DataError, match="layout"):
+        write_result_file(r, tmp_path / "r.nix", layout="rows")
