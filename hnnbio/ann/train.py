@@ -39,8 +39,18 @@ from hnnbio.errors import ParameterError
 MIN_IMPROVEMENT = 1e-4
 
 
-def corrupt(x: torch.Tensor, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Pepper noise: each pixel of ``x`` (any shape) set to 0 with probability ``p``."""
+def corrupt(
+    x: torch.Tensor, p: float | torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """Pepper noise: each pixel of ``x`` set to 0 with probability ``p``.
+
+    Parameters
+    ----------
+    x : Tensor, any shape, e.g. (batch, n_pixels)
+    p : float, or Tensor broadcastable to ``x`` (e.g. one probability per image, (batch, 1))
+    generator : torch.Generator, optional
+        On the device of ``x``.
+    """
     keep = torch.rand(x.shape, generator=generator, device=x.device) >= p
     return x * keep
 
