@@ -52,7 +52,8 @@ def cmd_train(args) -> int:
     from hnnbio.ann.train import train_model
 
     rows = train_model(args.model or args.dataset, out=args.out, epochs=args.epochs,
-                       seed=args.seed, n_images=args.n_images, progress=not args.quiet)
+                       seed=args.seed, n_images=args.n_images, progress=not args.quiet,
+                       device=args.device)
     _report(rows, args.json, "training")
     return 0
 
@@ -142,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=None, help="override the spec's epochs")
     p.add_argument("--n-images", type=int, default=None, help="override the spec's training images")
     p.add_argument("--seed", type=int, default=None, help="override the spec's training seed")
+    p.add_argument("--device", default="cpu",
+                   help="torch device to train on, e.g. cpu or cuda (default: cpu)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = add("bind", cmd_bind, "run binding by synchrony on generated multi-object images")
