@@ -150,13 +150,13 @@ def bind(images, model: str | Path | ModelSpec = "bars", seed: int = 0,
 
 def run_bind(model: str | Path | ModelSpec = "bars", n_images: int = 16, seed: int = 0,
              out: str | Path | None = None, batch_size: int | None = None,
-             cycles: int | None = None, progress: bool = False) -> BindingResult:
+             cycles: int | None = None, progress: bool = False, nix: bool = True) -> BindingResult:
     """Generate the spec's data set, bind, score, and optionally write the outputs.
 
     With ``out``, writes ``result.npz`` (:meth:`BindingResult.save`), PNG figures
     (:mod:`hnnbio.binding.figures`) and ``result.nix`` (when :mod:`hnnbio.analysis.files` is
     available; first image only) into the folder ``out``; everything is written to a temporary folder first and moved
-    into place at the end, so an error leaves no partial files.
+    into place at the end, so an error leaves no partial files. ``nix=False`` skips the NIX file.
     """
     from hnnbio.binding import datasets
 
@@ -167,7 +167,7 @@ def run_bind(model: str | Path | ModelSpec = "bars", n_images: int = 16, seed: i
     result = bind(images, spec, seed=seed, batch_size=batch_size, truth=labels, cycles=cycles,
                   progress=progress)
     if out is not None:
-        write_outputs(result, Path(out))
+        write_outputs(result, Path(out), nix_images=1 if nix else 0)
     return result
 
 
@@ -191,9 +191,10 @@ def write_outputs(result: BindingResult, out: Path, nix_images: int = 1) -> list
             from hnnbio.analysis.files import write_result_file
         except ImportError:
             print("note: hnnbio.analysis.files not available; no NIX file written")
-        else:  # NIX stores one spike train per neuron: ~13 MB and ~10 s per image, so few images
-            write_result_file(result, tmp / "result.nix", images=list(range(min(nix_images,
-                                                                               result.n_images))))
+            nix_images = 0
+        if nix_images > 0:  # one spike train per neuron: ~13 MB and 10-25 s per image
+            first = list(range(min(nix_images, result.n_images)))
+            write_result_file(result, tmp / "result.nix", images=first)
         out.mkdir(exist_ok=True)
         written = []
         for f in sorted(tmp.iterdir()):

@@ -18,14 +18,15 @@ from __future__ import annotations
 import numpy as np
 
 from hnnbio.binding.metrics import ami, spike_silhouette
-from hnnbio.binding.readout import auto_groups, predict_groups, spike_features
+from hnnbio.binding.readout import auto_groups, predict_groups, select_rasters, spike_features
 from hnnbio.errors import DataError
 
 SYNCHRONY_Q = 1.0 / 3.0
 
 
 def evaluate(result, n_objects=None, readout_cycles: int | None = None, smoothing=None,
-             seed: int = 0, auto: bool = True, features: np.ndarray | None = None):
+             seed: int = 0, auto: bool = True, features: np.ndarray | None = None,
+             chunk: int = 64):
     """Fill ``result.labels`` and ``result.metrics`` (ami, synchrony, rate, ami_auto) in place.
 
     Parameters
@@ -44,6 +45,8 @@ def evaluate(result, n_objects=None, readout_cycles: int | None = None, smoothin
     features : ndarray, shape (n_images, n_pixels, n_features), optional
         Readout features to cluster instead of the smoothed spikes (the no-spike baseline's
         continuous activity).
+    chunk : int
+        Images read out together (bounds memory).
 
     Returns
     -------
@@ -57,30 +60,35 @@ def evaluate(result, n_objects=None, readout_cycles: int | None = None, smoothin
         if truth is None:
             raise DataError("n_objects: not given and the result has no ground truth (truth)")
         n_objects = _objects_per_image(truth)
-    if features is None:
-        features = spike_features(result, cycles, smoothing)
-    result.labels = predict_groups(features, result.images, n_objects, seed=seed)
-    if truth is None:
-        return result
-    if truth.shape != result.images.shape:
+    counts = np.broadcast_to(np.asarray(n_objects), (result.n_images,))
+    if truth is not None and truth.shape != result.images.shape:
         raise DataError(f"truth: shape {truth.shape} != images {result.images.shape}")
-    n = result.n_images
-    scores = {k: np.full(n, np.nan) for k in ("ami", "synchrony", "rate", "ami_auto")}
     spiking = result.backend != "nospike"
-    last = result.rasters(result.n_steps - result.steps_per_cycle) if spiking else None
-    for i in range(n):
-        objects = truth[i].reshape(-1) > 0
-        labels = result.labels[i].reshape(-1)
-        scores["ami"][i] = ami(truth[i], labels)
-        if spiking:
-            scores["synchrony"][i] = spike_silhouette(last[i], labels, objects, SYNCHRONY_Q)
-            scores["rate"][i] = spike_silhouette(last[i], labels, objects, 0.0)
-        if auto:
-            fg = result.images[i].reshape(-1) > 0
-            scores["ami_auto"][i] = ami(truth[i], auto_groups(features[i], fg))
-    if not spiking:
-        del scores["synchrony"], scores["rate"]
-    result.metrics.update(scores)
+    names = ("ami", "synchrony", "rate", "ami_auto") if spiking else ("ami", "ami_auto")
+    scores = {k: np.full(result.n_images, np.nan) for k in names}
+    labels = np.zeros(result.images.shape, dtype=np.int64)
+    for start in range(0, result.n_images, chunk):  # bounded memory: chunk images at a time
+        part = slice(start, min(start + chunk, result.n_images))
+        feats = (features[part] if features is not None
+                 else spike_features(result, cycles, smoothing, images=part))
+        labels[part] = predict_groups(feats, result.images[part], counts[part], seed=seed + start)
+        if truth is None:
+            continue
+        last = (select_rasters(result, result.n_steps - result.steps_per_cycle, result.n_steps,
+                               part) if spiking else None)
+        for j, i in enumerate(range(part.start, part.stop)):
+            objects = truth[i].reshape(-1) > 0
+            lab = labels[i].reshape(-1)
+            scores["ami"][i] = ami(truth[i], lab)
+            if spiking:
+                scores["synchrony"][i] = spike_silhouette(last[j], lab, objects, SYNCHRONY_Q)
+                scores["rate"][i] = spike_silhouette(last[j], lab, objects, 0.0)
+            if auto:
+                fg = result.images[i].reshape(-1) > 0
+                scores["ami_auto"][i] = ami(truth[i], auto_groups(feats[j], fg))
+    result.labels = labels
+    if truth is not None:
+        result.metrics.update(scores)
     return result
 
 

@@ -72,19 +72,26 @@ def plot_raster(result, image: int = 0, cycles: int = 3, path=None):
 
 
 def plot_attention(result, image: int = 0, path=None):
-    """The top-down attention maps applied at each step of the last cycle."""
+    """The top-down attention maps applied at each step of the last cycle, tiled in one image."""
     plt = _plt()
     maps = result.attention[image]
-    d = maps.shape[0]
+    d, h, w = maps.shape
     cols = int(np.ceil(np.sqrt(d * 1.5)))
     rows = int(np.ceil(d / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.3 * cols, 1.4 * rows))
-    for k, ax in enumerate(np.ravel(axes)):
-        ax.axis("off")
-        if k < d:
-            ax.imshow(maps[k], cmap="magma", vmin=0, vmax=1, interpolation="nearest")
-            ax.set_title(f"t={k}", fontsize=7)
-    fig.suptitle(f"{result.model}: attention through the last cycle (image {image})", fontsize=10)
+    gap = 2
+    mosaic = np.full((rows * (h + gap), cols * (w + gap)), np.nan, dtype=np.float32)
+    for k in range(d):
+        r, c = divmod(k, cols)
+        mosaic[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = maps[k]
+    fig, ax = plt.subplots(figsize=(1.2 * cols, 1.25 * rows + 0.6))
+    im = ax.imshow(mosaic, cmap="magma", vmin=0, vmax=1, interpolation="nearest")
+    for k in range(d):
+        r, c = divmod(k, cols)
+        ax.text(c * (w + gap) + 1, r * (h + gap) + 1, f"{k}", color="w", fontsize=6, va="top")
+    ax.axis("off")
+    fig.colorbar(im, ax=ax, fraction=0.02, label="attention c")
+    ax.set_title(f"{result.model}: attention at each step of the last cycle (image {image})",
+                 fontsize=10)
     return _finish(fig, path)
 
 

@@ -37,13 +37,28 @@ def smooth(rasters: np.ndarray, kernel=(1.0, 0.5)) -> np.ndarray:
     return out
 
 
-def spike_features(result, readout_cycles: int = 10, smoothing=(1.0, 0.5)) -> np.ndarray:
-    """Smoothed spikes of the last ``readout_cycles`` cycles, shape (n_images, n_pixels, R * D)."""
+def spike_features(result, readout_cycles: int = 10, smoothing=(1.0, 0.5),
+                   images: slice = slice(None)) -> np.ndarray:
+    """Smoothed spikes of the last ``readout_cycles`` cycles, shape (n_selected, n_pixels, R * D).
+
+    ``images`` selects a contiguous range of images (to bound memory on large results).
+    """
     if readout_cycles < 1:
         raise ParameterError(f"readout_cycles: must be >= 1, got {readout_cycles}")
     first = max(0, result.n_steps - readout_cycles * result.steps_per_cycle)
-    rasters = result.rasters(first, result.n_steps)  # (B, T, N)
+    rasters = select_rasters(result, first, result.n_steps, images)  # (B, T, N)
     return np.ascontiguousarray(smooth(rasters, smoothing).transpose(0, 2, 1))
+
+
+def select_rasters(result, first_step: int, last_step: int, images: slice = slice(None)) -> np.ndarray:
+    """Dense rasters (n_selected, last_step - first_step, n_pixels), bool, of a range of images."""
+    start, stop, _ = images.indices(result.n_images)
+    keep = ((result.spike_image >= start) & (result.spike_image < stop)
+            & (result.spike_step >= first_step) & (result.spike_step < last_step))
+    out = np.zeros((stop - start, last_step - first_step, result.n_pixels), dtype=bool)
+    out[result.spike_image[keep] - start, result.spike_step[keep] - first_step,
+        result.spike_pixel[keep]] = True
+    return out
 
 
 def batched_kmeans(features: np.ndarray, n_clusters, seed: int = 0, n_init: int = 2,
@@ -159,8 +174,9 @@ def auto_groups(features: np.ndarray, foreground: np.ndarray, k_max: int = 16) -
     if points.shape[0] < 3:
         out[foreground] = 1
         return out
-    tree = linkage(points, method="ward")
-    dist = squareform(pdist(points))
+    condensed = pdist(points)
+    tree = linkage(condensed, method="ward")  # Ward on Euclidean distances, as on the points
+    dist = squareform(condensed)
     best, best_score = np.ones(points.shape[0], dtype=np.int64), -np.inf
     for k in range(2, min(k_max, points.shape[0] - 1) + 1):
         lab = fcluster(tree, k, criterion="maxclust")

@@ -1,0 +1,63 @@
+"""evaluate() on hand-built spike patterns whose scores follow from the definitions."""
+
+import numpy as np
+import pytest
+
+from hnnbio.binding.evaluate import evaluate
+from hnnbio.binding.result import BindingResult
+from hnnbio.errors import DataError
+
+D, CYCLES = 12, 4
+
+
+def _phase_result(jitter=0):
+    """Two objects in a 4x4 image, object 1 fires at step 1 of each cycle, object 2 at step 7."""
+    truth = np.zeros((1, 4, 4), int)
+    truth[0, 0, :] = 1
+    truth[0, 2, :] = 2
+    images = (truth > 0).astype(np.uint8)
+    steps, pixels = [], []
+    for c in range(CYCLES):
+        for p in np.flatnonzero(truth[0].ravel() == 1):
+            steps.append(c * D + 1 + (jitter * p) % 2 * (c == CYCLES - 1))
+            pixels.append(p)
+        for p in np.flatnonzero(truth[0].ravel() == 2):
+            steps.append(c * D + 7)
+            pixels.append(p)
+    steps, pixels = np.array(steps), np.array(pixels)
+    return BindingResult(images=images, spike_image=np.zeros_like(steps), spike_step=steps,
+                         spike_pixel=pixels, n_steps=CYCLES * D, steps_per_cycle=D, truth=truth,
+                         info={"readout_cycles": CYCLES})
+
+
+def test_phase_separated_objects_score_perfectly():
+    r = evaluate(_phase_result())
+    assert r.metrics["ami"][0] == pytest.approx(1.0)
+    # VP(q=1/3) between the groups: a shift of 6 steps costs 2 = delete + insert; 0 within
+    assert r.metrics["synchrony"][0] == pytest.approx(1.0)
+    # equal spike counts: every q=0 distance is 0, so every silhouette value is 0
+    assert r.metrics["rate"][0] == pytest.approx(0.0)
+    assert r.metrics["ami_auto"][0] == pytest.approx(1.0)
+    assert (r.labels[0][r.images[0] == 0] == 0).all()
+
+
+def test_jitter_lowers_synchrony_by_the_hand_value():
+    """In the last cycle object 1's 4 pixels alternate between steps 1 and 2; object 2 at step 7.
+
+    Within object 1, VP(q=1/3) is 0 or 1/3, so a = (2/3)/3 = 2/9 for each of its pixels; to object 2
+    a step-1 pixel is at 2 (6-step shift costs more than delete + insert), a step-2 pixel at 5/3.
+    Object 2: a = 0, so s = 1."""
+    r = evaluate(_phase_result(jitter=1))
+    a = 2 / 9
+    expected = (2 * (2 - a) / 2 + 2 * (5 / 3 - a) / (5 / 3) + 4 * 1.0) / 8
+    assert r.metrics["ami"][0] == pytest.approx(1.0)
+    assert r.metrics["synchrony"][0] == pytest.approx(expected)
+
+
+def test_needs_objects_or_truth():
+    r = _phase_result()
+    r.truth = None
+    with pytest.raises(DataError, match="n_objects"):
+        evaluate(r)
+    evaluate(r, n_objects=2)
+    assert r.labels.shape == (1, 4, 4) and r.metrics == {}

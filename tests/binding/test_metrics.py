@@ -1,0 +1,60 @@
+"""Victor-Purpura distance vs Elephant, silhouette vs scikit-learn, AMI by hand."""
+
+import neo
+import numpy as np
+import pytest
+import quantities as pq
+from elephant.spike_train_dissimilarity import victor_purpura_distance
+from scipy.spatial.distance import pdist, squareform
+from sklearn.metrics import silhouette_score
+
+from hnnbio.binding.metrics import (ami, silhouette, spike_silhouette, victor_purpura_matrix)
+from hnnbio.errors import ParameterError
+
+
+@pytest.mark.parametrize("q", [1 / 3, 0.0, 0.05, 2.0])
+def test_victor_purpura_matches_elephant(q, rng):
+    trains = [np.sort(rng.choice(54, size=rng.integers(0, 6), replace=False)) for _ in range(25)]
+    neo_trains = [neo.SpikeTrain(t * pq.ms, t_stop=54 * pq.ms) for t in trains]
+    reference = victor_purpura_distance(neo_trains, q / pq.ms)
+    np.testing.assert_allclose(victor_purpura_matrix(trains, q), reference, rtol=0, atol=1e-12)
+
+
+def test_victor_purpura_by_hand():
+    # q = 0: count difference; q large: delete + insert (2) instead of a costly shift
+    assert victor_purpura_matrix([[1, 5], [2]], 0.0)[0, 1] == 1
+    assert victor_purpura_matrix([[1], [11]], 1 / 3)[0, 1] == 2
+    assert victor_purpura_matrix([[1], [4]], 1 / 3)[0, 1] == pytest.approx(1.0)
+    with pytest.raises(ParameterError, match="q"):
+        victor_purpura_matrix([[1], [2]], -1.0)
+
+
+def test_silhouette_matches_sklearn(rng):
+    for _ in range(5):
+        x = rng.normal(size=(50, 3))
+        labels = rng.integers(0, 4, 50)
+        labels[0] = 9  # a cluster of one
+        dist = squareform(pdist(x))
+        assert silhouette(dist, labels) == pytest.approx(
+            silhouette_score(dist, labels, metric="precomputed"), abs=1e-12)
+    with pytest.raises(ParameterError, match="labels"):
+        silhouette(np.zeros((3, 3)), np.zeros(3))
+
+
+def test_ami_over_objects_only():
+    truth = np.array([[0, 1, 1], [2, 2, 0]])
+    assert ami(truth, np.array([[5, 3, 3], [4, 4, 9]])) == pytest.approx(1.0)
+    assert np.isnan(ami(np.zeros((2, 2), int), np.zeros((2, 2), int)))
+
+
+def test_spike_silhouette_phase_vs_rate():
+    """Two groups firing once per cycle 10 steps apart: VP(q=1/3) = 2 across, 0 within -> s = 1;
+    equal counts -> q = 0 distances all 0 -> s = 0."""
+    raster = np.zeros((20, 6), bool)
+    raster[2, :3] = True
+    raster[12, 3:] = True
+    labels = np.array([1, 1, 1, 2, 2, 2])
+    mask = np.ones(6, bool)
+    assert spike_silhouette(raster, labels, mask, 1 / 3) == pytest.approx(1.0)
+    assert spike_silhouette(raster, labels, mask, 0.0) == pytest.approx(0.0)
+    assert np.isnan(spike_silhouette(raster, np.ones(6, int), mask, 1 / 3))

@@ -1,0 +1,61 @@
+"""Readout: smoothing by hand, batched k-means and the automatic K on separable data."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from hnnbio.binding.readout import auto_groups, batched_kmeans, predict_groups, smooth
+from hnnbio.errors import DataError, ParameterError
+
+
+def test_smoothing_by_hand():
+    raster = np.zeros((1, 4, 2), bool)
+    raster[0, 1, 0] = True
+    out = smooth(raster, (1.0, 0.5))
+    assert out[0, :, 0].tolist() == [0.0, 1.0, 0.5, 0.0]
+    assert out[0, :, 1].tolist() == [0.0] * 4
+    with pytest.raises(ParameterError, match="smoothing"):
+        smooth(raster, [])
+
+
+def _blobs(rng, n_sets, k, per, dim=20):
+    centres = rng.normal(scale=10, size=(n_sets, k, dim))
+    truth = np.repeat(np.arange(k), per)
+    x = centres[:, truth] + rng.normal(scale=0.1, size=(n_sets, k * per, dim))
+    return x, truth
+
+
+def test_batched_kmeans_recovers_separated_clusters(rng):
+    x, truth = _blobs(rng, 6, 4, 15)
+    labels = batched_kmeans(x, 4, seed=0)
+    for lab in labels:
+        assert adjusted_rand_score(truth, lab) == 1.0
+
+
+def test_batched_kmeans_per_set_k(rng):
+    x, truth = _blobs(rng, 2, 4, 10)
+    labels = batched_kmeans(x, np.array([4, 2]), seed=0)
+    assert adjusted_rand_score(truth, labels[0]) == 1.0
+    assert set(labels[1].tolist()) <= {0, 1}
+    with pytest.raises(ParameterError, match="n_clusters"):
+        batched_kmeans(x, 0)
+
+
+def test_predict_groups_background_zero(rng):
+    images = np.zeros((1, 2, 4), np.uint8)
+    images[0, 0] = 1  # 4 foreground pixels, two objects
+    features = np.zeros((1, 8, 3))
+    features[0, 0:2] = [5, 0, 0]
+    features[0, 2:4] = [0, 0, 5]
+    labels = predict_groups(features, images, 2)
+    assert (labels[0, 1] == 0).all()
+    assert labels[0, 0, 0] == labels[0, 0, 1] != labels[0, 0, 2] == labels[0, 0, 3]
+    assert labels[0, 0].min() >= 1
+    with pytest.raises(DataError, match="n_objects"):
+        predict_groups(features, images, 0)
+
+
+def test_auto_groups_finds_three(rng):
+    x, truth = _blobs(rng, 1, 3, 12)
+    labels = auto_groups(x[0], np.ones(36, bool))
+    assert adjusted_rand_score(truth, labels) == 1.0
