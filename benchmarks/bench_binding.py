@@ -1,0 +1,95 @@
+"""Throughput of hnnbio's batched Brian2 loop vs the one-image-at-a-time reference loop.
+
+Both run in this process, one torch thread, on the same images; both include their readout and AMI.
+Prints images per second of each and their ratio, and the peak memory (RSS) of one batch of 256
+Shapes images (measured in a child process).
+
+    python benchmarks/bench_binding.py --model bars --images 128 --reference-images 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+from reference_loop import reference_bind  # noqa: E402
+
+RSS_CHILD = """
+import os, resource, sys, numpy as np, torch
+torch.set_num_threads(1)
+from hnnbio.binding import datasets
+from hnnbio.binding.bind import bind
+images, labels = datasets.generate("shapes", 256, seed=5)
+bind(images, "shapes", seed=5, batch_size=256, truth=labels, cycles=int(sys.argv[1]))
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def peak_rss_mb(cycles: int) -> float:
+    """Peak RSS (MB) of a child process binding 256 Shapes images as one batch."""
+    env = dict(os.environ, HNNBIO_TARGET=os.environ.get("HNNBIO_TARGET", "numpy"))
+    out = subprocess.run([sys.executable, "-c", RSS_CHILD, str(cycles)], capture_output=True,
+                         text=True, env=env, check=True)
+    return int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
+def main(argv=None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="bars")
+    parser.add_argument("--images", type=int, default=128, help="images for hnnbio.bind")
+    parser.add_argument("--reference-images", type=int, default=8, help="images for the reference")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--cycles", type=int, default=None)
+    parser.add_argument("--rss-cycles", type=int, default=50, help="cycles of the 256-image run")
+    parser.add_argument("--no-rss", action="store_true")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(1)
+    os.environ.setdefault("HNNBIO_TARGET", "numpy")
+
+    from hnnbio.ann.autoencoder import load_autoencoder
+    from hnnbio.binding import datasets
+    from hnnbio.binding.bind import bind
+    from hnnbio.binding.spec import load_spec
+
+    spec = load_spec(args.model)
+    net = load_autoencoder(spec)
+    images, truth = datasets.generate(spec.dataset, args.images, seed=11)
+    ref_ami, ref_seconds = reference_bind(images[:args.reference_images],
+                                          truth[:args.reference_images], net, spec,
+                                          cycles=args.cycles)
+    start = time.perf_counter()
+    result = bind(images, spec, seed=11, batch_size=args.batch_size, truth=truth,
+                  cycles=args.cycles, autoencoder=net)
+    seconds = time.perf_counter() - start
+    row = {
+        "model": args.model,
+        "hnnbio_images_per_s": args.images / seconds,
+        "reference_images_per_s": args.reference_images / ref_seconds,
+        "hnnbio_ami": float(np.mean(result.metrics["ami"])),
+        "reference_ami": float(np.mean(ref_ami)),
+        "loop_s_per_image": result.info["loop_seconds"] / args.images,
+        "readout_s_per_image": (seconds - result.info["loop_seconds"]) / args.images,
+        "reference_s_per_image": ref_seconds / args.reference_images,
+    }
+    row["speedup"] = row["hnnbio_images_per_s"] / row["reference_images_per_s"]
+    if not args.no_rss:
+        row["peak_rss_mb_shapes_256"] = peak_rss_mb(args.rss_cycles)
+    for key, value in row.items():
+        print(f"{key:>28}  {value:.4g}" if isinstance(value, float) else f"{key:>28}  {value}")
+    print(json.dumps(row))
+    return row
+
+
+if __name__ == "__main__":
+    main()
