@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from scipy import sparse
 
 from hnnbio.chip import primitives as P
 from hnnbio.chip.program import Program
@@ -144,17 +145,36 @@ class Emulator:
             # phase 1: sheet cores, window -> send
             coin = ((self.lfsr >> np.uint32(self.rand_shift)) & np.uint32(255)).astype(np.int64)
             x, self.age = P.window_step(spikes, self.age, coin, self.keep)
+        bits = x  # the window's output bits, bool
         x = x.astype(np.float32)
         binary = True
         c["macs"] += batch * self.n_pixels
         # dense layers: matvec on every tile, accumulate + lut on the reducing tiles
         for layer in self.layers:
             if binary:
-                c["sops"] += int(np.count_nonzero(x)) * layer["n_out"]
+                c["sops"] += int(np.count_nonzero(bits)) * layer["n_out"]
             else:
                 c["macs"] += batch * sum(t[3].size for t in layer["tiles"])
             fused = layer["fused"]
-            if fused is not None:  # one matmul for all tiles: provably equal (see _fuse)
+            if fused is not None and fused["float32_lut"] is not None:
+                # everything below 2**24: float32 adds, power-of-two scaling and floor are exact
+                weight, bias, scale, table = fused["float32_lut"]
+                if binary:  # event-driven: only the active window bits are accumulated
+                    rows, cols = np.nonzero(bits)
+                    indptr = np.zeros(batch + 1, dtype=np.int64)
+                    np.cumsum(np.bincount(rows, minlength=batch), out=indptr[1:])
+                    events = sparse.csr_matrix((np.ones(cols.size, dtype=np.float32), cols, indptr),
+                                               shape=x.shape)
+                    acc = np.asarray(events @ weight)
+                else:
+                    acc = np.matmul(x, weight)
+                acc += bias
+                acc *= scale
+                np.floor(acc, out=acc)
+                np.clip(acc, -128, 127, out=acc)
+                acc += 128
+                y = np.take(table, acc.astype(np.intp))
+            elif fused is not None:  # one matmul for all tiles: provably equal (see _fuse)
                 acc = np.matmul(x.astype(fused["dtype"], copy=False), fused["weight"]).astype(np.int64)
                 acc += fused["bias"]
                 if fused["lut"] is not None:
@@ -274,8 +294,13 @@ def _fuse(layer: dict, max_input: int, acc_bits: int) -> dict | None:
     dtype = np.float32 if bound < 1 << 24 else np.float64
     first = layer["reducers"][0]
     same = all(r[3] == first[3] and np.array_equal(r[4], first[4]) for r in layer["reducers"])
-    return {"weight": weight.astype(dtype), "bias": bias, "dtype": dtype,
-            "lut": (first[3], first[4]) if same else None}
+    lut = (first[3], first[4]) if same else None
+    float32_lut = None
+    if dtype == np.float32 and lut is not None:
+        float32_lut = (weight.astype(np.float32), bias.astype(np.float32),
+                       np.float32(2.0 ** -lut[0]), lut[1].astype(np.float32))
+    return {"weight": weight.astype(dtype), "bias": bias, "dtype": dtype, "lut": lut,
+            "float32_lut": float32_lut}
 
 
 def _op(core, phase, op):

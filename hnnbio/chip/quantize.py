@@ -153,7 +153,8 @@ def sample_inputs(graph: Graph, n: int = 64, seed: int = 0) -> np.ndarray:
     return (flat & (rng.random(flat.shape) < p)).astype(np.int64)
 
 
-def quantize(graph: Graph, samples: np.ndarray | None = None, acc_bits: int = 32) -> QGraph:
+def quantize(graph: Graph, samples: np.ndarray | None = None, acc_bits: int = 32,
+             relu_percentile: float = 100.0) -> QGraph:
     """Quantise a lowered graph; ``report`` holds each layer's relative RMS output error.
 
     Parameters
@@ -180,7 +181,8 @@ def quantize(graph: Graph, samples: np.ndarray | None = None, acc_bits: int = 32
     layers, e_in = [], 0
     x_float = samples.astype(np.float64)
     for d, f, y in zip(dense, functions, floats, strict=True):
-        z_max = float(np.max(x_float @ d.arrays["weight"].T + d.arrays["bias"]))
+        z = x_float @ d.arrays["weight"].T + d.arrays["bias"]
+        z_max = float(np.percentile(z, relu_percentile)) if relu_percentile < 100 else float(z.max())
         layer = quantize_layer(d.name, f, d.arrays["weight"], d.arrays["bias"], e_in, z_max, acc_bits)
         layers.append(layer)
         e_in, x_float = layer.e_out, y
