@@ -22,13 +22,17 @@ from hnnbio.binding.spec import ModelSpec, load_spec
 from hnnbio.errors import DataError, ModelSpecError, ParameterError
 
 
-def make_sheet(spec: ModelSpec, n_images: int, n_pixels: int):
-    """The spec's sheet for ``n_images`` images of ``n_pixels`` pixels."""
+def make_sheet(spec: ModelSpec, n_images: int, n_pixels: int, images: np.ndarray | None = None):
+    """The spec's sheet for ``n_images`` images of ``n_pixels`` pixels.
+
+    Given the (n_images, n_pixels) images, the reference sheet simulates only foreground units.
+    """
     dt = float(spec.loop["dt_ms"])
     if spec.sheet == "reference":
         from hnnbio.circuits.reference import ReferenceSheet
 
-        return ReferenceSheet(n_images, n_pixels, int(spec.sheet_params["refractory_steps"]), dt)
+        return ReferenceSheet(n_images, n_pixels, int(spec.sheet_params["refractory_steps"]), dt,
+                              foreground=None if images is None else images > 0)
     if spec.sheet == "column":
         try:
             from hnnbio.circuits.column import ColumnParams, ColumnSheet
@@ -119,7 +123,7 @@ def bind(images, model: str | Path | ModelSpec = "bars", seed: int = 0,
         batch = flat[first:first + size]
         batch_seed = int(np.random.SeedSequence([seed, b]).generate_state(1)[0])
         torch.manual_seed(batch_seed)
-        sheet = make_sheet(spec, batch.shape[0], n_pixels)
+        sheet = make_sheet(spec, batch.shape[0], n_pixels, batch)
         raw = run_loop(sheet, autoencoder, batch, spec, seed=batch_seed, cycles=n_cycles,
                        progress=progress)
         raw["spike_image"] = raw["spike_image"] + first

@@ -11,7 +11,10 @@ After a spike the unit is silent for ``refractory_steps`` steps (so at ``x * c =
 ``refractory=(refractory_steps + 1) * dt`` (Brian2 lets a unit fire again once ``t - lastspike >=
 refractory``, i.e. a refractory period of ``r * dt`` silences only ``r - 1`` steps).
 
-B images of N pixels are one NeuronGroup of B*N units, index = image * N + pixel.
+B images of N pixels are one NeuronGroup of B*N units, index = image * N + pixel. Background pixels
+(``x = 0``) can never fire, so given the images up front (``foreground=``) the group holds only the
+foreground units; the sheet still speaks in flat indices ``image * N + pixel`` (a lookup table maps
+the group's units to them), which makes every step proportionally cheaper.
 """
 
 from __future__ import annotations
@@ -41,9 +44,12 @@ class ReferenceSheet:
         r, steps a unit stays silent after a spike (>= 0).
     dt : float
         Step in milliseconds.
+    foreground : ndarray, shape (n_images, n_pixels), bool, optional
+        Simulate only these units (the input must then be 0 elsewhere).
     """
 
-    def __init__(self, n_images: int, n_pixels: int, refractory_steps: int, dt: float = 1.0):
+    def __init__(self, n_images: int, n_pixels: int, refractory_steps: int, dt: float = 1.0,
+                 foreground: np.ndarray | None = None):
         for name, value, low in (("n_images", n_images, 1), ("n_pixels", n_pixels, 1),
                                  ("refractory_steps", refractory_steps, 0)):
             if not isinstance(value, (int, np.integer)) or value < low:
@@ -54,7 +60,19 @@ class ReferenceSheet:
         self.n_images, self.n_pixels = int(n_images), int(n_pixels)
         self.refractory_steps = int(refractory_steps)
         self.dt = float(dt)
-        self.group = NeuronGroup(self.n_images * self.n_pixels, EQUATIONS,
+        size = self.n_images * self.n_pixels
+        if foreground is None:
+            self.units = None
+        else:
+            foreground = np.asarray(foreground, dtype=bool)
+            if foreground.shape != (self.n_images, self.n_pixels):
+                raise ParameterError(f"foreground: shape {foreground.shape} != "
+                                     f"{(self.n_images, self.n_pixels)}")
+            self.units = np.flatnonzero(foreground.ravel())  # unit -> flat index
+            if self.units.size == 0:
+                raise ParameterError("foreground: no foreground pixel at all")
+            size = self.units.size
+        self.group = NeuronGroup(size, EQUATIONS,
                                  threshold="rand() < x*c",
                                  refractory=(self.refractory_steps + 1) * self.dt * ms,
                                  dt=self.dt * ms)
@@ -68,15 +86,24 @@ class ReferenceSheet:
         images = np.asarray(images, dtype=float)
         if images.shape != (self.n_images, self.n_pixels):
             raise ParameterError(f"images: shape {images.shape} != {(self.n_images, self.n_pixels)}")
-        self._x.get_value()[:] = images.ravel()
+        flat = images.ravel()
+        if self.units is not None:
+            outside = np.ones(flat.size, bool)
+            outside[self.units] = False
+            if flat[outside].any():
+                raise ParameterError("images: input outside the sheet's foreground units")
+            flat = flat[self.units]
+        self._x.get_value()[:] = flat
 
     def set_attention(self, attention: np.ndarray) -> None:
-        self._c.get_value()[:] = np.reshape(attention, -1)
+        flat = np.reshape(attention, -1)
+        self._c.get_value()[:] = flat if self.units is None else flat[self.units]
 
     def step_indices(self) -> np.ndarray:
         """Flat indices (image * N + pixel) of the units that spiked in the step just simulated."""
         space = self._spikespace.get_value()
-        return space[:space[-1]]
+        fired = space[:space[-1]]
+        return fired if self.units is None else self.units[fired]
 
     def step_spikes(self) -> np.ndarray:
         out = np.zeros(self.n_images * self.n_pixels, dtype=bool)

@@ -77,3 +77,24 @@ def test_bad_arguments(args, name):
 def test_bad_input_shape():
     with pytest.raises(ParameterError, match="images"):
         ReferenceSheet(2, 4, 1).set_input(np.ones((4, 2)))
+
+
+def test_foreground_only_sheet_speaks_flat_indices():
+    x = np.array([[1, 0, 1, 0], [0, 0, 0, 1]], float)
+    sheet = ReferenceSheet(2, 4, 0, foreground=x > 0)
+    assert len(sheet.group) == 3
+    sheet.set_input(x)
+    sheet.set_attention(np.array([[1, 5, 0, 5], [5, 5, 5, 1]], float))  # only units' c is read
+    seen = []
+
+    def read():
+        seen.append(sorted(sheet.step_indices().tolist()))
+
+    Network(*sheet.objects, NetworkOperation(read, dt=sheet.dt * ms, when="end")).run(sheet.dt * ms)
+    assert seen == [[0, 7]]
+    with pytest.raises(ParameterError, match="images"):
+        sheet.set_input(np.ones((2, 4)))
+    with pytest.raises(ParameterError, match="foreground"):
+        ReferenceSheet(2, 4, 0, foreground=np.zeros((2, 4), bool))
+    with pytest.raises(ParameterError, match="foreground"):
+        ReferenceSheet(2, 4, 0, foreground=np.ones((4, 2), bool))
