@@ -126,7 +126,8 @@ class ColumnParams:
 
     @classmethod
     def from_dict(cls, values: dict) -> ColumnParams:
-        """Build from a spec's ``[sheet_params]``; an unknown key raises ParameterError naming it."""
+        """Build from a spec's ``[sheet_params]``; an unknown key raises ParameterError naming it.
+        """
         known = {f.name for f in dataclasses.fields(cls)}
         for key in values:
             if key not in known:
@@ -224,7 +225,8 @@ class ColumnSheet:
         """Set the pixels, shape (n_images, n_pixels), values in [0, 1]."""
         images = np.asarray(images, dtype=float)
         if images.shape != (self.n_images, self.n_pixels):
-            raise ParameterError(f"images: shape {images.shape} != {(self.n_images, self.n_pixels)}")
+            raise ParameterError(f"images: shape {images.shape} != "
+                                 f"{(self.n_images, self.n_pixels)}")
         if np.any((images < 0) | (images > 1)):
             raise ParameterError("images: values must lie in [0, 1]")
         self._drive.get_value()[:] = images.ravel()

@@ -19,7 +19,8 @@ from hnnbio.config import seed_everything
 from hnnbio.errors import ParameterError
 
 
-def oracle_attention(labels: np.ndarray, step: int, phase_steps: int, baseline: float) -> np.ndarray:
+def oracle_attention(labels: np.ndarray, step: int, phase_steps: int,
+                     baseline: float) -> np.ndarray:
     """Attention of one step: 1 on the object attended in this phase, ``baseline`` elsewhere.
 
     Parameters
@@ -99,7 +100,8 @@ def run_column_demo(image: str = "shapes", steps: int = 200, plot: str | None = 
     obj = lab[out_i]
     attended = (np.maximum(out_t - latency, 0) // phase_steps) % max(lab.max(), 1) + 1
     on_object = obj > 0
-    sync = float(np.mean(obj[on_object] == attended[on_object])) if on_object.any() else float("nan")
+    sync = (float(np.mean(obj[on_object] == attended[on_object])) if on_object.any()
+            else float("nan"))
     rows = {f"spikes_{name}": int(i.size) for name, (i, _) in spikes.items()}
     rows.update(pixels=int(x.shape[1]), foreground=int(x.sum()), objects=int(lab.max()),
                 steps=int(steps), sync_attended=sync)

@@ -51,8 +51,9 @@ def check_units(params) -> None:
             raise ParameterError(f"{f.name}: expected a number, got {_show(value)}") from None
         if not have_same_dimensions(value, default):
             unit = default.get_best_unit() if isinstance(default, Quantity) else "dimensionless"
-            raise ParameterError(f"{f.name}: expected a value in units of {unit}, got {_show(value)}")
-        if not np.all(np.isfinite(numeric)) and f.name not in getattr(params, "_may_be_infinite", ()):
+            raise ParameterError(f"{f.name}: expected a value in units of {unit}, "
+                                 f"got {_show(value)}")
+        if not np.all(np.isfinite(numeric)):
             raise ParameterError(f"{f.name}: must be finite, got {_show(value)}")
 
 
@@ -70,14 +71,16 @@ def check_range(params, name: str, low: float, high: float) -> None:
     """Check ``low <= value <= high`` for a dimensionless field."""
     value = np.asarray(getattr(params, name), dtype=float)
     if not np.all((value >= low) & (value <= high)):
-        raise ParameterError(f"{name}: must lie in [{low}, {high}], got {_show(getattr(params, name))}")
+        raise ParameterError(f"{name}: must lie in [{low}, {high}], "
+                             f"got {_show(getattr(params, name))}")
 
 
 def check_integer(params, name: str, low: int = 0) -> None:
     """Check that a field holds integers >= ``low`` (a scalar or an array)."""
     value = np.asarray(getattr(params, name))
-    if value.dtype.kind not in "iu" and not (
-            value.dtype.kind == "f" and np.all(np.isfinite(value)) and np.all(value == np.round(value))):
+    whole = (value.dtype.kind == "f" and np.all(np.isfinite(value))
+             and np.all(value == np.round(value)))
+    if value.dtype.kind not in "iu" and not whole:
         raise ParameterError(f"{name}: must be an integer, got {_show(getattr(params, name))}")
     if not np.all(value >= low):
         raise ParameterError(f"{name}: must be >= {low}, got {_show(getattr(params, name))}")
@@ -126,11 +129,12 @@ def check_lengths(params, n_neurons: int) -> None:
     for f in dataclasses.fields(params):
         shape = np.shape(getattr(params, f.name))
         if shape not in ((), (n_neurons,)):
-            raise ParameterError(f"{f.name}: per-neuron values need shape ({n_neurons},), got {shape}")
+            raise ParameterError(f"{f.name}: per-neuron values need shape ({n_neurons},), "
+                                 f"got {shape}")
 
 
 def set_parameters(group, params, names: Iterable[str] | None = None) -> None:
-    """Write the fields of ``params`` into the per-neuron variables of the same name of ``group``."""
+    """Write the fields of ``params`` into the group's per-neuron variables of the same name."""
     for f in dataclasses.fields(params):
         if names is None or f.name in names:
             setattr(group, f.name, getattr(params, f.name))

@@ -36,12 +36,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from brian2 import NeuronGroup, Synapses, mV, ms
+from brian2 import NeuronGroup, Synapses, ms, mV
 
 from hnnbio.config import use_target
-from hnnbio.neurons._params import (check_integer, check_lengths, check_n_neurons, check_positive,
-                                    check_units, quantity, resolve)
+from hnnbio.neurons._params import (
+    check_integer,
+    check_lengths,
+    check_n_neurons,
+    check_positive,
+    check_units,
+    quantity,
+    resolve,
+)
 
 EQUATIONS = """
 v : volt
@@ -144,7 +150,8 @@ def connect_coincidence(source, target: NeuronGroup, i=None, j=None, *,
         ``v -= w_in``).
     """
     use_target()
-    syn = Synapses(source, target, on_pre={"up": "v_post += w_in_post", "down": "v_post -= w_in_post"},
+    on_pre = {"up": "v_post += w_in_post", "down": "v_post -= w_in_post"}
+    syn = Synapses(source, target, on_pre=on_pre,
                    namespace={}, dt=target.clock.dt, name=name or "coincidence_synapses*")
     if i is None and j is None:
         syn.connect(j="i")

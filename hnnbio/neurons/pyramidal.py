@@ -26,11 +26,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from brian2 import Mohm, NeuronGroup, mV, ms, nA
+from brian2 import Mohm, NeuronGroup, ms, mV, nA
 
 from hnnbio.config import use_target
-from hnnbio.neurons._params import (check_lengths, check_n_neurons, check_order, check_positive,
-                                    check_units, quantity, resolve, set_parameters)
+from hnnbio.neurons._params import (
+    check_lengths,
+    check_n_neurons,
+    check_order,
+    check_positive,
+    check_units,
+    quantity,
+    resolve,
+    set_parameters,
+)
 
 EQUATIONS = """
 dv/dt = (v_rest - v + r_mem * gain * (i_prox + i_bias)) / tau_mem : volt (unless refractory)

@@ -31,11 +31,20 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from brian2 import Mohm, NeuronGroup, mV, ms, nA
+from brian2 import Mohm, NeuronGroup, ms, mV, nA
 
 from hnnbio.config import use_target
-from hnnbio.neurons._params import (check_lengths, check_n_neurons, check_order, check_positive,
-                                    check_range, check_units, quantity, resolve, set_parameters)
+from hnnbio.neurons._params import (
+    check_lengths,
+    check_n_neurons,
+    check_order,
+    check_positive,
+    check_range,
+    check_units,
+    quantity,
+    resolve,
+    set_parameters,
+)
 
 EQUATIONS = """
 dv/dt = (v_rest - v + r_mem * (gain * (i_syn + i_bias) - i_self)) / tau_mem : volt

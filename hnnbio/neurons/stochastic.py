@@ -27,8 +27,15 @@ from dataclasses import dataclass
 from brian2 import NeuronGroup
 
 from hnnbio.config import use_target
-from hnnbio.neurons._params import (check_integer, check_lengths, check_n_neurons, check_positive,
-                                    check_units, resolve, set_parameters)
+from hnnbio.neurons._params import (
+    check_integer,
+    check_lengths,
+    check_n_neurons,
+    check_positive,
+    check_units,
+    resolve,
+    set_parameters,
+)
 
 EQUATIONS = """
 drive : 1

@@ -30,5 +30,5 @@ def test_bars_column_binds_a_small_batch():
     assert result.spike_step.size > 0
     # every spike is on a foreground pixel
     assert np.all(images.reshape(2, -1)[result.spike_image, result.spike_pixel] == 1)
-    # after 20 cycles the bars are already largely separated (measured 0.99 at 50 cycles)
-    assert np.mean(result.metrics["ami"]) > 0.5
+    # after 20 cycles the bars are already separated (measured AMI 1.0 on these two images)
+    assert np.mean(result.metrics["ami"]) > 0.8

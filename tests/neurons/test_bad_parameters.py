@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from brian2 import mV, ms, nA
+from brian2 import ms, mV, nA
 
 from hnnbio.errors import ParameterError
 from hnnbio.neurons.coincidence import build_coincidence

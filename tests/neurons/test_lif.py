@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from brian2 import Mohm, Network, SpikeMonitor, StateMonitor, mV, ms, nA
+from brian2 import Mohm, Network, SpikeMonitor, StateMonitor, ms, mV, nA
 
 from hnnbio.neurons.lif import build_lif
 

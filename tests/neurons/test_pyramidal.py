@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from brian2 import Network, SpikeMonitor, StateMonitor, mV, ms, nA
+from brian2 import Network, SpikeMonitor, StateMonitor, ms, mV, nA
 
 from hnnbio.neurons.pyramidal import build_pyramidal
 

@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from brian2 import Mohm, Network, SpikeMonitor, StateMonitor, defaultclock, mV, ms, nA
+from brian2 import Mohm, Network, SpikeMonitor, defaultclock, ms, mV, nA
 
 from hnnbio.neurons.self_inhibiting import build_self_inhibiting, build_self_inhibiting_discrete
 
@@ -14,7 +14,8 @@ def test_discrete_form_reproduces_hand_computed_sequence():
     #     U=0+1*(0.2-0.05)=0.15; t4 0.12+0.7=0.82; t5 0.656+0.5=1.156 s=1; t6 U=0+(0.5-0.05)=0.45
     # n1: t0 U=0.7*0.1+0.03+0.9*0.5=0.55; t1 0.385+0.03+0.45=0.865 s=1;
     #     t2 reset ->0.1: 0.07+0.03+0.9*(0.5-0.1)=0.46; t3 0.322+0.03+0.18=0.532;
-    #     t4 0.3724+0.03+0.63=1.0324 s=1; t5 0.07+0.03+0.9*(0.5-0.1)=0.46; t6 0.322+0.03+0.45=0.802 s=1
+    #     t4 0.3724+0.03+0.63=1.0324 s=1; t5 0.07+0.03+0.9*(0.5-0.1)=0.46;
+    #     t6 0.322+0.03+0.45=0.802 s=1
     inputs = [0.5, 0.5, 0.5, 0.2, 0.7, 0.5, 0.5]
     v_expected = np.array([[0.5, 0.9, 1.22, 0.15, 0.82, 1.156, 0.45],
                            [0.55, 0.865, 0.46, 0.532, 1.0324, 0.46, 0.802]])
@@ -32,7 +33,8 @@ def test_discrete_form_reproduces_hand_computed_sequence():
     np.testing.assert_allclose(np.array(v).T, v_expected, rtol=0, atol=1e-12)
     np.testing.assert_array_equal(np.array(s).T, s_expected)
     steps = np.round(np.asarray(spikes.t / defaultclock.dt)).astype(int)
-    assert sorted(zip(spikes.i[:].tolist(), steps.tolist())) == [(0, 2), (0, 5), (1, 1), (1, 4), (1, 6)]
+    pairs = sorted(zip(spikes.i[:].tolist(), steps.tolist(), strict=True))
+    assert pairs == [(0, 2), (0, 5), (1, 1), (1, 4), (1, 6)]
 
 
 def lif_interval(ri_mv, tau_ms, gap_mv=20.0):
@@ -43,7 +45,8 @@ def test_self_inhibition_lowers_rate_and_lengthens_later_intervals():
     # Neuron 0 has no autapse: a LIF without refractoriness, ISI = tau ln(RI / (RI - 20 mV)).
     # Neuron 1 has the autapse: its first interval is the same (no own spike before it), every
     # later one is longer, growing as i_self accumulates (tau_self = 50 ms >> ISI).
-    group = build_self_inhibiting(2, i_bias=0.4 * nA, w_self=[0.0, 0.03] * nA, tau_self=50 * ms, dt=0.02 * ms)
+    group = build_self_inhibiting(2, i_bias=0.4 * nA, w_self=[0.0, 0.03] * nA, tau_self=50 * ms,
+                                  dt=0.02 * ms)
     mon = SpikeMonitor(group)
     Network(group, mon).run(200 * ms)
     plain, inhibited = (np.asarray(mon.spike_trains()[k] / ms) for k in (0, 1))
