@@ -1,1 +1,17 @@
-"""neurons"""
+"""Brian2 equation-level neuron models, one module each (equations, parameters, state, builder).
+
+=====================  ============================================================================
+module                 model
+=====================  ============================================================================
+``lif``                leaky integrate-and-fire, current-based exponential synapses (NIR names)
+``self_inhibiting``    HIFI: autapse self-inhibition; continuous form and the published discrete step
+``coincidence``        exact coincidence detector: k inputs within a window (box potentials)
+``pyramidal``          two compartments, distal (apical) input multiplies the proximal gain
+``stochastic``         stochastic gated unit, P(spike) = drive x gain, r refractory steps
+=====================  ============================================================================
+
+Every builder ``build_<model>(n_neurons, params=None, *, name=None, dt=None, **overrides)``
+returns one ``NeuronGroup``; any parameter may be an array of shape (n_neurons,) (a heterogeneous
+population is one group). Nonsense parameters raise :class:`hnnbio.errors.ParameterError` naming
+the parameter.
+"""
