@@ -36,6 +36,10 @@ Each synaptic stage adds one step: attention written at the end of step t gates 
 spikes of step t + 1, which leave the column at step t + 3 (output "coincidence").
 
 Reads and writes in the loop go through unit-less ``_`` views and the output group's spike space.
+
+Measured in the binding loop (``hnnbio bind --model <name> --images 32``, seed 0, numpy target):
+mean AMI reference / column sheet: bars 0.998 / 0.999, corners 0.886 / 0.877, shapes 0.882 / 0.878
+(models/*-column.toml; the column's extra latency of 2 steps made r = 10 better than 9 on shapes).
 """
 
 from __future__ import annotations
