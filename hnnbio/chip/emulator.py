@@ -114,27 +114,38 @@ class Emulator:
         self.refractory = np.zeros_like(self.v)
         self.age = np.full_like(self.v, 15)
         self.fast = self.fast_sheet and bool(np.isin(self.image, (0, 1)).all())
-        if self.fast:  # narrow types: every value provably fits (see _fast_sheet)
-            self.image = self.image.astype(np.uint8)
-            self.ring = self.ring.astype(np.uint8)
-            self.refractory = self.refractory.astype(np.int8)
-            self.age = self.age.astype(np.int8)
-            self.v = None  # alpha = 0: the membrane carries nothing from step to step
         streams = (np.arange(batch)[:, None] + first_image) * self.n_pixels + np.arange(self.n_pixels)
         self.lfsr = P.lfsr_seed(seed, streams)
+        if self.fast:  # narrow types and only the neurons that can spike (see _fast_sheet_step)
+            self.ring = self.ring.astype(np.uint8)
+            quiet = self.lif["v_threshold"] - self.lif["v_leak"] >= 0
+            flat = self.image.ravel()
+            self.awake = np.flatnonzero(flat == 1) if quiet else np.arange(flat.size)
+            b, p = np.divmod(self.awake, self.n_pixels)
+            self.ring_index = b * (self.ring_length * self.n_pixels) + p
+            self.image_awake = flat[self.awake].astype(np.uint8)
+            self.lfsr = self.lfsr.ravel()[self.awake]
+            self.refractory = np.zeros(self.awake.size, dtype=np.int8)
+            self.age = np.full(self.awake.size, 15, dtype=np.int8)
+            self.v = None  # alpha = 0: the membrane carries nothing from step to step
+        self.batch = batch
         self.t = 0
         self.counters = {"steps": 0, "macs": 0, "sops": 0, "packets": 0, "packet_hops": 0, "spikes": 0}
 
     def step(self) -> np.ndarray:
         """Run one time step; returns the sheet's spikes, shape (batch, n_pixels), bool."""
         chip, lif, c = self.chip, self.lif, self.counters
-        batch = self.refractory.shape[0]
+        batch, n = self.batch, self.n_pixels
         slot = self.t % self.ring_length
         # phase 0: sheet cores, hadamard -> lif
-        self.lfsr = P.lfsr_advance(self.lfsr, self.shifts)
         if self.fast:
-            spikes, x = self._fast_sheet_step(slot)
+            spiked, fired = self._fast_sheet_step(slot)
+            spikes = np.zeros(batch * n, dtype=bool)
+            spikes[spiked] = True
+            spikes = spikes.reshape(batch, n)
+            bits = None
         else:
+            self.lfsr = P.lfsr_advance(self.lfsr, self.shifts)
             m = P.hadamard(self.image, self.ring[:, slot], self.hadamard_shift)
             noise = (self.lfsr & np.uint32(lif["noise_mask"])).astype(np.int64)
             self.v, self.refractory, spikes = P.lif_step(
@@ -144,15 +155,20 @@ class Emulator:
                 membrane_bits=chip.membrane_bits)
             # phase 1: sheet cores, window -> send
             coin = ((self.lfsr >> np.uint32(self.rand_shift)) & np.uint32(255)).astype(np.int64)
-            x, self.age = P.window_step(spikes, self.age, coin, self.keep)
-        bits = x  # the window's output bits, bool
-        x = x.astype(np.float32)
+            bits, self.age = P.window_step(spikes, self.age, coin, self.keep)
+            fired = np.flatnonzero(bits)
+        if bits is None and not (self.layers[0]["fused"] or {}).get("float32_lut"):
+            bits = np.zeros(batch * n, dtype=bool)
+            bits[fired] = True
+            bits = bits.reshape(batch, n)
+        x = bits
         binary = True
+        self.last_spikes = spiked if self.fast else np.flatnonzero(spikes)
         c["macs"] += batch * self.n_pixels
         # dense layers: matvec on every tile, accumulate + lut on the reducing tiles
         for layer in self.layers:
             if binary:
-                c["sops"] += int(np.count_nonzero(bits)) * layer["n_out"]
+                c["sops"] += int(fired.size) * layer["n_out"]
             else:
                 c["macs"] += batch * sum(t[3].size for t in layer["tiles"])
             fused = layer["fused"]
@@ -160,11 +176,11 @@ class Emulator:
                 # everything below 2**24: float32 adds, power-of-two scaling and floor are exact
                 weight, bias, scale, table = fused["float32_lut"]
                 if binary:  # event-driven: only the active window bits are accumulated
-                    rows, cols = np.nonzero(bits)
+                    rows, cols = np.divmod(fired, n)
                     indptr = np.zeros(batch + 1, dtype=np.int64)
                     np.cumsum(np.bincount(rows, minlength=batch), out=indptr[1:])
                     events = sparse.csr_matrix((np.ones(cols.size, dtype=np.float32), cols, indptr),
-                                               shape=x.shape)
+                                               shape=(batch, n))
                     acc = np.asarray(events @ weight)
                 else:
                     acc = np.matmul(x, weight)
@@ -175,7 +191,7 @@ class Emulator:
                 acc += 128
                 y = np.take(table, acc.astype(np.intp))
             elif fused is not None:  # one matmul for all tiles: provably equal (see _fuse)
-                acc = np.matmul(x.astype(fused["dtype"], copy=False), fused["weight"]).astype(np.int64)
+                acc = np.matmul(x.astype(fused["dtype"]), fused["weight"]).astype(np.int64)
                 acc += fused["bias"]
                 if fused["lut"] is not None:
                     y = P.lut(acc, *fused["lut"])
@@ -184,6 +200,7 @@ class Emulator:
                     for (nlo, nhi), _, _, shift, table in layer["reducers"]:
                         y[:, nlo:nhi] = P.lut(acc[:, nlo:nhi], shift, table)
             else:
+                x = x.astype(np.float32)
                 partial = {core_id: P.matvec_exact(x[:, alo:ahi], w, chip.accumulator_bits)
                            for core_id, (alo, ahi), _, w in layer["tiles"]}
                 y = np.empty((batch, layer["n_out"]), dtype=np.int64)
@@ -199,7 +216,7 @@ class Emulator:
         c["steps"] += 1
         c["packets"] += batch * self.packets_per_step
         c["packet_hops"] += batch * self.packet_hops_per_step
-        c["spikes"] += int(np.count_nonzero(spikes))
+        c["spikes"] += int(self.last_spikes.size)
         self.t += 1
         return spikes
 
@@ -211,10 +228,20 @@ class Emulator:
         |v_threshold| < 2**27 - 256``, so neither saturates and ``v > th`` is
         ``m > noise + v_threshold - v_leak``; the binary image makes ``image * code <= 255``;
         the reset value is never read again (the next step's v does not depend on it).
+        Only the "awake" neurons are updated: when ``v_threshold >= v_leak`` a neuron whose image
+        bit is 0 has ``m = 0`` and can never fire, and its window (age 15 at reset) never outputs,
+        so skipping it (clock gating) changes no spike and no routed value.
+
+        Returns
+        -------
+        (spiked, fired) : flat indices (image * n_pixels + pixel) of the neurons that spiked and
+        of the window bits that are 1.
         """
         lif = self.lif
-        m = (self.image * self.ring[:, slot]) >> self.hadamard_shift
-        noise = (self.lfsr & np.uint32(lif["noise_mask"])).astype(np.int16)
+        self.lfsr = P.lfsr_advance(self.lfsr, self.shifts)
+        code = np.take(self.ring.reshape(-1), self.ring_index + slot * self.n_pixels)
+        m = (self.image_awake * code) >> self.hadamard_shift
+        noise = (self.lfsr & np.uint32(lif["noise_mask"])).astype(np.int32)
         active = self.refractory == 0
         spikes = active & (m.astype(np.int32) > noise + (lif["v_threshold"] - lif["v_leak"]))
         self.refractory = np.where(spikes, np.int8(lif["refractory_steps"]),
@@ -223,7 +250,7 @@ class Emulator:
         coin = ((self.lfsr >> np.uint32(self.rand_shift)) & np.uint32(255)).astype(np.int16)
         table = np.zeros(16, dtype=np.int16)
         table[:len(self.keep)] = self.keep
-        return spikes, coin < table[self.age]
+        return self.awake[spikes], self.awake[coin < table[self.age]]
 
     # --- estimates --------------------------------------------------------------------------
 

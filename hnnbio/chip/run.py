@@ -80,8 +80,8 @@ def emulate(program: Program | str | Path, images: np.ndarray, seed: int = 0,
         for t in range(n_steps):
             if t >= n_steps - d:
                 att[:, t - (n_steps - d)] = emulator.ring[:, t % emulator.ring_length]
-            spikes = emulator.step()
-            b, p = np.nonzero(spikes)
+            emulator.step()
+            b, p = np.divmod(emulator.last_spikes, emulator.n_pixels)
             parts.append((b + first, np.full(b.size, t), p))
             bar.update(1)
         attention.append(att)
