@@ -67,7 +67,8 @@ def check_images(images, n_pixels: int) -> np.ndarray:
 
 def bind(images, model: str | Path | ModelSpec = "bars", seed: int = 0,
          batch_size: int | None = None, truth: np.ndarray | None = None,
-         cycles: int | None = None, progress: bool = False, autoencoder=None) -> BindingResult:
+         cycles: int | None = None, progress: bool = False, autoencoder=None,
+         scores: tuple | None = None) -> BindingResult:
     """Run binding by synchrony on images.
 
     Parameters
@@ -87,6 +88,9 @@ def bind(images, model: str | Path | ModelSpec = "bars", seed: int = 0,
         Show a progress bar over cycles.
     autoencoder : torch.nn.Module, optional
         Use this network instead of loading the spec's weights.
+    scores : tuple of str, optional
+        Metrics to compute (default all: ami, synchrony, rate, ami_auto), see
+        :func:`~hnnbio.binding.evaluate.evaluate`.
 
     Returns
     -------
@@ -142,7 +146,7 @@ def bind(images, model: str | Path | ModelSpec = "bars", seed: int = 0,
                   smoothing=list(spec.readout["smoothing"])))
     result.info["loop_seconds"] = time.perf_counter() - start
     if truth is not None:
-        evaluate(result, seed=seed)
+        evaluate(result, seed=seed, **({} if scores is None else {"scores": tuple(scores)}))
     else:
         from hnnbio.binding.datasets import N_OBJECTS
 

@@ -22,11 +22,12 @@ from hnnbio.binding.readout import auto_groups, predict_groups, select_rasters, 
 from hnnbio.errors import DataError
 
 SYNCHRONY_Q = 1.0 / 3.0
+SCORES = ("ami", "synchrony", "rate", "ami_auto")
 
 
 def evaluate(result, n_objects=None, readout_cycles: int | None = None, smoothing=None,
              seed: int = 0, auto: bool = True, features: np.ndarray | None = None,
-             chunk: int = 64):
+             chunk: int = 64, scores: tuple = SCORES):
     """Fill ``result.labels`` and ``result.metrics`` (ami, synchrony, rate, ami_auto) in place.
 
     Parameters
@@ -47,6 +48,8 @@ def evaluate(result, n_objects=None, readout_cycles: int | None = None, smoothin
         continuous activity).
     chunk : int
         Images read out together (bounds memory).
+    scores : tuple of str
+        Which of ``ami``, ``synchrony``, ``rate``, ``ami_auto`` to compute (default all).
 
     Returns
     -------
@@ -63,9 +66,16 @@ def evaluate(result, n_objects=None, readout_cycles: int | None = None, smoothin
     counts = np.broadcast_to(np.asarray(n_objects), (result.n_images,))
     if truth is not None and truth.shape != result.images.shape:
         raise DataError(f"truth: shape {truth.shape} != images {result.images.shape}")
+    unknown = set(scores) - set(SCORES)
+    if unknown:
+        raise DataError(f"scores: unknown {sorted(unknown)}; choose from {', '.join(SCORES)}")
     spiking = result.backend != "nospike"
-    names = ("ami", "synchrony", "rate", "ami_auto") if spiking else ("ami", "ami_auto")
-    scores = {k: np.full(result.n_images, np.nan) for k in names}
+    auto = auto and "ami_auto" in scores
+    names = [k for k in SCORES if k in scores and (spiking or k in ("ami", "ami_auto"))]
+    if not auto and "ami_auto" in names:
+        names.remove("ami_auto")
+    want_sync, want_rate = spiking and "synchrony" in names, spiking and "rate" in names
+    values = {k: np.full(result.n_images, np.nan) for k in names}
     labels = np.zeros(result.images.shape, dtype=np.int64)
     for start in range(0, result.n_images, chunk):  # bounded memory: chunk images at a time
         part = slice(start, min(start + chunk, result.n_images))
@@ -75,20 +85,22 @@ def evaluate(result, n_objects=None, readout_cycles: int | None = None, smoothin
         if truth is None:
             continue
         last = (select_rasters(result, result.n_steps - result.steps_per_cycle, result.n_steps,
-                               part) if spiking else None)
+                               part) if want_sync or want_rate else None)
         for j, i in enumerate(range(part.start, part.stop)):
             objects = truth[i].reshape(-1) > 0
             lab = labels[i].reshape(-1)
-            scores["ami"][i] = ami(truth[i], lab)
-            if spiking:
-                scores["synchrony"][i] = spike_silhouette(last[j], lab, objects, SYNCHRONY_Q)
-                scores["rate"][i] = spike_silhouette(last[j], lab, objects, 0.0)
+            if "ami" in values:
+                values["ami"][i] = ami(truth[i], lab)
+            if want_sync:
+                values["synchrony"][i] = spike_silhouette(last[j], lab, objects, SYNCHRONY_Q)
+            if want_rate:
+                values["rate"][i] = spike_silhouette(last[j], lab, objects, 0.0)
             if auto:
                 fg = result.images[i].reshape(-1) > 0
-                scores["ami_auto"][i] = ami(truth[i], auto_groups(feats[j], fg))
+                values["ami_auto"][i] = ami(truth[i], auto_groups(feats[j], fg))
     result.labels = labels
     if truth is not None:
-        result.metrics.update(scores)
+        result.metrics.update(values)
     return result
 
 

@@ -6,7 +6,7 @@ time with the causal kernel ``h = [1, 0.5]``::
     f[p, t] = sum_k h[k] * s[p, t - k]
 
 then k-means (k-means++) over all pixels of the image with ``K = n_objects + 1`` clusters (one
-cluster takes the silent background). k-means minimises ``sum_p min_k |f_p - mu_k|^2``; here it runs
+cluster takes the silent background; the background pixels, all at 0, enter as one weighted point). k-means minimises ``sum_p min_k |f_p - mu_k|^2``; here it runs
 on a whole batch of images at once in torch (:func:`batched_kmeans`: k-means++ seeding, then Lloyd
 iterations, each a batched matrix product), the best of ``n_init`` seedings per image.
 
@@ -62,7 +62,7 @@ def select_rasters(result, first_step: int, last_step: int, images: slice = slic
 
 
 def batched_kmeans(features: np.ndarray, n_clusters, seed: int = 0, n_init: int = 2,
-                   max_iter: int = 100) -> np.ndarray:
+                   max_iter: int = 100, weights: np.ndarray | None = None) -> np.ndarray:
     """k-means (k-means++ seeding + Lloyd) on many point sets at once.
 
     Parameters
@@ -75,6 +75,9 @@ def batched_kmeans(features: np.ndarray, n_clusters, seed: int = 0, n_init: int 
         Seedings per set; the one of lowest inertia is kept.
     max_iter : int
         Lloyd iterations at most (stops when no assignment changes).
+    weights : ndarray, shape (n_sets, n_points), optional
+        Weight of each point (default 1): weighted means, weighted inertia, seeding draws
+        proportional to ``w D^2``. A point of weight 0 is padding and never a centre.
 
     Returns
     -------
@@ -85,7 +88,9 @@ def batched_kmeans(features: np.ndarray, n_clusters, seed: int = 0, n_init: int 
     k_per = torch.as_tensor(np.broadcast_to(np.asarray(n_clusters), (n_sets,)).copy()).long()
     if (k_per < 1).any():
         raise ParameterError(f"n_clusters: must be >= 1, got {int(k_per.min())}")
-    k_per = k_per.clamp(max=n_points)
+    w = (torch.ones(n_sets, n_points) if weights is None
+         else torch.as_tensor(weights, dtype=torch.float32))
+    k_per = torch.minimum(k_per, (w > 0).sum(1)).clamp_min(1)
     k_max = int(k_per.max())
     gen = torch.Generator().manual_seed(int(seed))
     n_trials = 2 + int(np.log(max(k_max, 2)))
@@ -97,18 +102,18 @@ def batched_kmeans(features: np.ndarray, n_clusters, seed: int = 0, n_init: int 
     for _ in range(max(1, n_init)):
         # k-means++ seeding: next centre drawn with probability proportional to D^2
         centres = torch.empty(n_sets, k_max, x.shape[2])
-        first = torch.randint(n_points, (n_sets,), generator=gen)
+        first = torch.multinomial(w, 1, generator=gen)[:, 0]
         centres[:, 0] = x[rows, first]
         d2 = (sq - 2 * torch.einsum("snf,sf->sn", x, centres[:, 0]) + sq[rows, first][:, None]).clamp_min(0)
         for k in range(1, k_max):  # greedy: the best of n_trials draws (as scikit-learn)
-            prob = d2 + 1e-12
+            prob = w * d2 + 1e-12 * w
             cand = torch.multinomial(prob / prob.sum(1, keepdim=True), n_trials, replacement=True,
                                      generator=gen)  # (S, L)
             xc = x[rows[:, None], cand]  # (S, L, F)
             new = (sq[:, None, :] - 2 * torch.bmm(xc, x.transpose(1, 2))
                    + sq[rows[:, None], cand][..., None]).clamp_min(0)  # (S, L, n)
             new = torch.minimum(d2[:, None, :], new)
-            best = new.sum(-1).argmin(1)
+            best = (new * w[:, None, :]).sum(-1).argmin(1)
             centres[:, k] = xc[rows, best]
             d2 = new[rows, best]
         labels = None
@@ -120,12 +125,12 @@ def batched_kmeans(features: np.ndarray, n_clusters, seed: int = 0, n_init: int 
             if labels is not None and torch.equal(new_labels, labels):
                 break
             labels = new_labels
-            onehot = torch.nn.functional.one_hot(labels, k_max).float()  # (S, n, K)
+            onehot = torch.nn.functional.one_hot(labels, k_max).float() * w[..., None]  # (S, n, K)
             counts = onehot.sum(1)  # (S, K)
             sums = torch.bmm(onehot.transpose(1, 2), x)
             filled = counts > 0
             centres = torch.where(filled[..., None], sums / counts.clamp_min(1)[..., None], centres)
-        inertia = dist.gather(2, labels[..., None])[..., 0].clamp_min(0).sum(1)
+        inertia = (w * dist.gather(2, labels[..., None])[..., 0].clamp_min(0)).sum(1)
         better = inertia < best_inertia
         best_lab[better] = labels[better]
         best_inertia = torch.where(better, inertia, best_inertia)
@@ -156,9 +161,21 @@ def predict_groups(features: np.ndarray, images: np.ndarray, n_objects, seed: in
     flat = labels.reshape(n_images, -1)
     fg = images.reshape(n_images, -1) > 0
     for first in range(0, n_images, chunk):
-        part = slice(first, first + chunk)
-        lab = batched_kmeans(features[part], counts[part] + 1, seed=seed + first, n_init=n_init)
-        flat[part] = np.where(fg[part], lab + 1, 0)
+        part = range(first, min(first + chunk, n_images))
+        # background pixels never spike: all share the feature vector 0, so they enter k-means as
+        # one point weighted by their number (the same objective, far fewer points)
+        width = int(fg[first:part.stop].sum(1).max()) + 1
+        points = np.zeros((len(part), width, features.shape[2]), dtype=np.float32)
+        weights = np.zeros((len(part), width), dtype=np.float32)
+        for j, i in enumerate(part):
+            idx = np.flatnonzero(fg[i])
+            points[j, :idx.size] = features[i, idx]
+            weights[j, :idx.size] = 1.0
+            weights[j, idx.size] = fg.shape[1] - idx.size  # the background point (may be 0)
+        lab = batched_kmeans(points, counts[first:part.stop] + 1, seed=seed + first,
+                             n_init=n_init, weights=weights)
+        for j, i in enumerate(part):
+            flat[i, fg[i]] = lab[j, :fg[i].sum()] + 1
     return labels
 
 

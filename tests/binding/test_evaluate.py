@@ -61,3 +61,10 @@ def test_needs_objects_or_truth():
         evaluate(r)
     evaluate(r, n_objects=2)
     assert r.labels.shape == (1, 4, 4) and r.metrics == {}
+
+
+def test_score_selection():
+    r = evaluate(_phase_result(), scores=("ami",))
+    assert set(r.metrics) == {"ami"}
+    with pytest.raises(DataError, match="scores"):
+        evaluate(_phase_result(), scores=("accuracy",))

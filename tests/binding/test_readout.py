@@ -59,3 +59,12 @@ def test_auto_groups_finds_three(rng):
     x, truth = _blobs(rng, 1, 3, 12)
     labels = auto_groups(x[0], np.ones(36, bool))
     assert adjusted_rand_score(truth, labels) == 1.0
+
+
+def test_weighted_kmeans_equals_repeated_points(rng):
+    """A point of weight 3 acts like 3 copies; weight-0 padding never becomes a centre."""
+    x, truth = _blobs(rng, 1, 3, 6)
+    pad = np.vstack([x[0], np.full((2, x.shape[2]), 1e3)])
+    w = np.r_[np.ones(18), 0, 0][None]
+    labels = batched_kmeans(pad[None], 3, weights=w)
+    assert adjusted_rand_score(truth, labels[0, :18]) == 1.0
