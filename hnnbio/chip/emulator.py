@@ -210,7 +210,7 @@ class Emulator:
                         acc = P.add_sat(acc, partial[src], chip.accumulator_bits)
                     acc = P.add_sat(acc, bias, chip.accumulator_bits)
                     y[:, nlo:nhi] = P.lut(acc, shift, table)
-            x, binary = y.astype(np.float32), False
+            x, binary = y.astype(np.float32, copy=False), False
         # the last layer's routers write the delay ring (read again ring_length steps later)
         self.ring[:, slot] = y
         c["steps"] += 1
