@@ -26,3 +26,14 @@ def test_nir_export_reads_back(tmp_path, tiny_spec):
         assert word in dropped
     with pytest.raises(ProgramError, match="exists"):
         export(tiny_spec, out, format="nir")
+
+
+def test_cli_nir_export(tmp_path, capsys):
+    import nir
+
+    from hnnbio.cli import main
+
+    out = tmp_path / "bars.nir"
+    assert main(["export", "--model", "bars", "-o", str(out), "--format", "nir"]) == 0
+    assert "dropped" in capsys.readouterr().out
+    assert nir.read(str(out)).nodes["sheet"].tau.shape == (400,)
