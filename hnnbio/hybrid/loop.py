@@ -16,7 +16,10 @@ Per step ``t`` (D steps per cycle, I cycles; reference semantics):
 Initially ``c[slot, p] = |N(0, 1)|`` normalised so that each pixel's D slots sum to 1.
 
 One ``Network.run`` per batch; state is read and written through unit-less arrays; spikes are kept
-as per-step index arrays (sparse). The loop reads only ``spec.steps_per_cycle``, ``spec.delay_steps``,
+as per-step index arrays (sparse). For hnnbio's own fully connected autoencoder the first layer is
+computed from the active inputs only (``z = b_1 + sum_{p active} W_1[:, p]``, the same value as the
+dense product of a binary input, a few active pixels per image instead of N); any other network
+gets the dense (B, N) input. The loop reads only ``spec.steps_per_cycle``, ``spec.delay_steps``,
 ``spec.loop`` and ``spec.bottom_up`` (a :class:`hnnbio.binding.spec.ModelSpec` or any object with
 those attributes).
 """
@@ -95,16 +98,20 @@ def run_loop(sheet, autoencoder: torch.nn.Module, images: np.ndarray, spec, seed
     state = {"t": 0, "past": past}
     bar = _progress(n_cycles, progress)
     autoencoder.eval()
+    sparse_forward = _sparse_input_forward(autoencoder, n_images, n_pixels)
 
     def operation():
         t = state["t"]
         idx = np.array(step_index(), dtype=np.int64)
         recorded.append(idx)
         kept, state["past"] = coincidence_step_sparse(idx, state["past"], keep, rng)
-        flat_input.fill(0.0)
-        flat_input[kept] = 1.0
         with torch.no_grad():
-            out = autoencoder(net_input)
+            if sparse_forward is not None:
+                out = sparse_forward(np.unique(kept) if len(keep) > 1 else kept)
+            else:
+                flat_input.fill(0.0)
+                flat_input[kept] = 1.0
+                out = autoencoder(net_input)
         delay.write(t, out.numpy())
         nxt = delay.read(t + 1)
         sheet.set_attention(nxt)
@@ -132,6 +139,31 @@ def run_loop(sheet, autoencoder: torch.nn.Module, images: np.ndarray, spec, seed
     return dict(spike_image=flat // n_pixels, spike_step=np.repeat(np.arange(n_steps), counts),
                 spike_pixel=flat % n_pixels, attention=attention, n_steps=n_steps,
                 steps_per_cycle=steps_per_cycle)
+
+
+def _sparse_input_forward(autoencoder, n_images: int, n_pixels: int):
+    """For a DenoisingAutoencoder with a deterministic latent: a function of the active flat
+    indices (image * N + pixel, unique) returning the reconstruction (B, N); otherwise None."""
+    from hnnbio.ann.autoencoder import ACTIVATIONS, DenoisingAutoencoder, autoencoder_forward
+
+    if type(autoencoder) is not DenoisingAutoencoder:
+        return None
+    params = autoencoder.params()
+    if params.latent != "deterministic" or len(params.weights) < 2:
+        return None
+    w1t = params.weights[0].detach().t().contiguous()  # (N, H)
+    b1 = params.biases[0].detach()
+    activation = ACTIVATIONS[params.hidden[0]]
+    rest = params._replace(weights=params.weights[1:], biases=params.biases[1:],
+                           hidden=params.hidden[1:])
+
+    def forward(active: np.ndarray) -> torch.Tensor:
+        z = b1.expand(n_images, -1).clone()
+        index = torch.from_numpy(active)
+        z.index_add_(0, index // n_pixels, w1t[index % n_pixels])
+        return autoencoder_forward(rest, activation(z))
+
+    return forward
 
 
 def _progress(total: int, show: bool):

@@ -84,3 +84,19 @@ def test_bad_arguments():
         run_loop(ReferenceSheet(2, 6, R), Counter(), np.ones((3, 6)), _spec())
     with pytest.raises(ParameterError, match="cycles"):
         run_loop(ReferenceSheet(2, 6, R), Counter(), np.ones((2, 6)), _spec(), cycles=0)
+
+
+def test_sparse_first_layer_equals_the_dense_network():
+    from hnnbio.ann.autoencoder import DenoisingAutoencoder
+    from hnnbio.hybrid.loop import _sparse_input_forward
+
+    torch.manual_seed(0)
+    for layers, hidden in (([30, 16, 30], ["sigmoid"]), ([30, 20, 8, 20, 30], ["relu", "sigmoid", "relu"])):
+        net = DenoisingAutoencoder(layers, hidden).eval()
+        forward = _sparse_input_forward(net, 4, 30)
+        active = np.unique(np.random.default_rng(1).integers(0, 120, 25))
+        dense = torch.zeros(120)
+        dense[active] = 1
+        with torch.no_grad():
+            torch.testing.assert_close(forward(active), net(dense.view(4, 30)), atol=1e-6, rtol=1e-5)
+    assert _sparse_input_forward(Counter(), 4, 30) is None
