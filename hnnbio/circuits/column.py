@@ -152,11 +152,18 @@ class ColumnSheet:
     params : ColumnParams, optional
     dt : float
         Time step in milliseconds (one loop step).
+    foreground : ndarray, shape (n_images, n_pixels), bool, optional
+        Columns of background pixels never fire (their input unit is silent), so given the
+        foreground up front the groups hold only its columns; the sheet still speaks in flat
+        indices ``image * N + pixel`` (``units`` maps neuron -> flat index).
 
     Attributes
     ----------
     populations : dict of str to NeuronGroup
-        ``input``, ``pyramidal``, ``self_inhibiting``, ``coincidence``; each of B*N neurons.
+        ``input``, ``pyramidal``, ``self_inhibiting``, ``coincidence``; each of B*N neurons
+        (neuron = image * N + pixel), or one per foreground column with ``foreground``.
+    units : ndarray of int or None
+        Flat index of each neuron when built with ``foreground``, else None (identity).
     synapses : dict of str to Synapses
         ``input_pyramidal``, ``pyramidal_self_inhibiting``, ``self_inhibiting_coincidence``.
     objects : list
@@ -166,7 +173,7 @@ class ColumnSheet:
     """
 
     def __init__(self, n_images: int, n_pixels: int, params: ColumnParams | None = None,
-                 dt: float = 1.0):
+                 dt: float = 1.0, foreground: np.ndarray | None = None):
         for name, value in (("n_images", n_images), ("n_pixels", n_pixels)):
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
                 raise ParameterError(f"{name}: must be an integer >= 1, got {value!r}")
@@ -178,6 +185,16 @@ class ColumnSheet:
         self.params = p = params or ColumnParams()
         self.n_images, self.n_pixels, self.dt = int(n_images), int(n_pixels), float(dt)
         n = self.n_images * self.n_pixels
+        self.units = None
+        if foreground is not None:
+            foreground = np.asarray(foreground, dtype=bool)
+            if foreground.shape != (self.n_images, self.n_pixels):
+                raise ParameterError(f"foreground: shape {foreground.shape} != "
+                                     f"{(self.n_images, self.n_pixels)}")
+            self.units = np.flatnonzero(foreground.ravel())
+            if self.units.size == 0:
+                raise ParameterError("foreground: no foreground pixel at all")
+            n = int(self.units.size)
         step = self.dt * ms
         fast = p.fast_steps * step
         kappa = 1.0 - np.exp(-1.0 / p.fast_steps)  # fraction of the drive reached in one step
@@ -233,7 +250,14 @@ class ColumnSheet:
                                  f"{(self.n_images, self.n_pixels)}")
         if np.any((images < 0) | (images > 1)):
             raise ParameterError("images: values must lie in [0, 1]")
-        self._drive.get_value()[:] = images.ravel()
+        flat = images.ravel()
+        if self.units is not None:
+            outside = np.ones(flat.size, dtype=bool)
+            outside[self.units] = False
+            if flat[outside].any():
+                raise ParameterError("images: input outside the sheet's foreground columns")
+            flat = flat[self.units]
+        self._drive.get_value()[:] = flat
 
     def set_attention(self, attention: np.ndarray) -> None:
         """Set the distal (top-down) input for the next step, shape (n_images, n_pixels), >= 0.
@@ -241,14 +265,18 @@ class ColumnSheet:
         The distal compartment is fast (``tau_dist < dt``): it is put directly at its steady
         state ``v_dist = attention_scale * c * v_dist_scale`` (and ``i_dist`` to match).
         """
-        v = np.reshape(attention, -1) * self._v_dist_per_attention
+        flat = np.reshape(attention, -1)
+        if self.units is not None:
+            flat = flat[self.units]
+        v = flat * self._v_dist_per_attention
         self._v_dist.get_value()[:] = v
         self._i_dist.get_value()[:] = v / self._r_dist
 
     def step_indices(self) -> np.ndarray:
         """Flat indices (image * N + pixel) of the output neurons that spiked in the last step."""
         space = self._spikespace.get_value()
-        return space[:space[-1]]
+        fired = space[:space[-1]]
+        return fired if self.units is None else self.units[fired]
 
     def step_spikes(self) -> np.ndarray:
         """Output spikes of the step just simulated, shape (n_images, n_pixels), bool."""

@@ -151,3 +151,34 @@ def test_bad_images_raise():
         sheet.set_input(np.ones((4, 2)))
     with pytest.raises(ParameterError, match="images"):
         sheet.set_input(np.full((2, 4), 2.0))
+
+
+def test_foreground_only_sheet_speaks_flat_indices():
+    # Foreground: pixels 1 and 4 of image 0, pixel 2 of image 1 -> flat indices 1, 4, 7 (N = 5).
+    images = np.zeros((2, 5))
+    images[0, [1, 4]] = 1
+    images[1, 2] = 1
+    sheet = ColumnSheet(2, 5, ColumnParams(refractory_steps=1), foreground=images > 0)
+    assert sheet.output.N == 3
+    np.testing.assert_array_equal(sheet.units, [1, 4, 7])
+    sheet.set_input(images)
+    attention = np.zeros((2, 5))
+    attention[0, 4] = attention[1, 2] = 1.0  # pixel 1 of image 0 unattended
+    sheet.set_attention(attention)
+    seen = []
+    op = NetworkOperation(lambda: seen.append(sheet.step_spikes().copy()), dt=1 * ms, when="end")
+    Network(*sheet.objects, op).run(60 * ms)
+    total = np.sum(seen, axis=0)
+    assert total[0, 4] > 10 and total[1, 2] > 10
+    assert total[0, 1] == 0
+    assert total.sum() == total[0, 4] + total[1, 2]
+
+
+def test_foreground_errors():
+    with pytest.raises(ParameterError, match="foreground"):
+        ColumnSheet(2, 5, foreground=np.zeros((2, 5), bool))
+    with pytest.raises(ParameterError, match="foreground"):
+        ColumnSheet(2, 5, foreground=np.ones((5, 2), bool))
+    sheet = ColumnSheet(1, 3, foreground=np.array([[True, False, False]]))
+    with pytest.raises(ParameterError, match="images"):
+        sheet.set_input(np.array([[1.0, 1.0, 0.0]]))
