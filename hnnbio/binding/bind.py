@@ -25,7 +25,7 @@ from hnnbio.errors import DataError, ModelSpecError, ParameterError
 def make_sheet(spec: ModelSpec, n_images: int, n_pixels: int, images: np.ndarray | None = None):
     """The spec's sheet for ``n_images`` images of ``n_pixels`` pixels.
 
-    Given the (n_images, n_pixels) images, the reference sheet simulates only foreground units.
+    Given the (n_images, n_pixels) images, the sheet simulates only foreground units.
     """
     dt = float(spec.loop["dt_ms"])
     if spec.sheet == "reference":
@@ -39,7 +39,8 @@ def make_sheet(spec: ModelSpec, n_images: int, n_pixels: int, images: np.ndarray
         except ImportError:
             raise ModelSpecError("sheet = 'column' needs hnnbio.circuits.column, which is not "
                                  "installed in this version") from None
-        return ColumnSheet(n_images, n_pixels, ColumnParams.from_dict(spec.sheet_params), dt)
+        return ColumnSheet(n_images, n_pixels, ColumnParams.from_dict(spec.sheet_params), dt,
+                           foreground=None if images is None else images > 0)
     raise ModelSpecError(f"sheet: {spec.sheet!r} is not reference or column")
 
 

@@ -115,3 +115,11 @@ def test_cli_bind_error_is_one_line(capsys):
     assert main(["bind", "--model", "nope", "--images", "2"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "unknown model" in err
+
+
+def test_column_sheet_through_bind(bars):
+    images, labels = bars
+    result = bind(images[:2], "bars-column", seed=0, truth=labels[:2], cycles=2)
+    assert result.info["sheet"] == "column" and result.spike_step.size > 0
+    assert not np.isin(result.spike_pixel[result.spike_image == 0],
+                       np.flatnonzero(images[0].ravel() == 0)).any()
