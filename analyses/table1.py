@@ -21,12 +21,18 @@ from pathlib import Path
 
 import numpy as np
 
-PUBLISHED = {"bars": (96.5, 9.6), "shapes": (90.2, 47.5), "corners": (80.6, 54.2),
-             "multi_mnist": (55.5, 43.0), "mnist_shape": (53.3, 38.3)}
+PUBLISHED = {
+    "bars": (96.5, 9.6),
+    "shapes": (90.2, 47.5),
+    "corners": (80.6, 54.2),
+    "multi_mnist": (55.5, 43.0),
+    "mnist_shape": (53.3, 38.3),
+}
 
 
-def run_model(model: str, n_images: int, seed: int, cycles: int | None, batch_size: int | None,
-              progress: bool) -> dict | None:
+def run_model(
+    model: str, n_images: int, seed: int, cycles: int | None, batch_size: int | None, progress: bool
+) -> dict | None:
     from hnnbio.ann.autoencoder import load_autoencoder
     from hnnbio.binding import datasets
     from hnnbio.binding.bind import bind
@@ -40,8 +46,16 @@ def run_model(model: str, n_images: int, seed: int, cycles: int | None, batch_si
     net = load_autoencoder(spec)
     images, truth = datasets.generate(spec.dataset, n_images, seed)
     start = time.perf_counter()
-    result = bind(images, spec, seed=seed, truth=truth, cycles=cycles, batch_size=batch_size,
-                  autoencoder=net, progress=progress)
+    result = bind(
+        images,
+        spec,
+        seed=seed,
+        truth=truth,
+        cycles=cycles,
+        batch_size=batch_size,
+        autoencoder=net,
+        progress=progress,
+    )
     seconds = time.perf_counter() - start
     baseline = run_nospike(images, net, spec, seed=seed, truth=truth, cycles=cycles)
     published = PUBLISHED.get(spec.dataset, (float("nan"), float("nan")))
@@ -54,21 +68,36 @@ def run_model(model: str, n_images: int, seed: int, cycles: int | None, batch_si
         x = x[np.isfinite(x)]
         return float(x.std(ddof=1) / np.sqrt(x.size)) if x.size > 1 else float("nan")
 
-    return {"model": model, "dataset": spec.dataset, "sheet": spec.sheet, "images": n_images,
-            "ami": mean(result.metrics["ami"]), "ami_sem": sem(result.metrics["ami"]),
-            "ami_auto": mean(result.metrics["ami_auto"]),
-            "synchrony": mean(result.metrics["synchrony"]), "rate": mean(result.metrics["rate"]),
-            "nospike_ami": mean(baseline.metrics["ami"]),
-            "published_ami": published[0] / 100, "published_nospike_ami": published[1] / 100,
-            "seconds": seconds, "cycles": result.info["cycles"]}
+    return {
+        "model": model,
+        "dataset": spec.dataset,
+        "sheet": spec.sheet,
+        "images": n_images,
+        "ami": mean(result.metrics["ami"]),
+        "ami_sem": sem(result.metrics["ami"]),
+        "ami_auto": mean(result.metrics["ami_auto"]),
+        "synchrony": mean(result.metrics["synchrony"]),
+        "rate": mean(result.metrics["rate"]),
+        "nospike_ami": mean(baseline.metrics["ami"]),
+        "published_ami": published[0] / 100,
+        "published_nospike_ami": published[1] / 100,
+        "seconds": seconds,
+        "cycles": result.info["cycles"],
+    }
 
 
 def markdown(rows: list[dict]) -> str:
-    head = ("| data set | sheet | images | AMI (± s.e.m.) | AMI, auto K | synchrony | rate | "
-            "no-spike AMI | published AMI | published no-spike |\n|---|---|---|---|---|---|---|---|---|---|\n")
-    lines = [f"| {r['dataset']} | {r['sheet']} | {r['images']} | {r['ami']:.3f} ± {r['ami_sem']:.3f} | "
-             f"{r['ami_auto']:.3f} | {r['synchrony']:.3f} | {r['rate']:.3f} | {r['nospike_ami']:.3f} | "
-             f"{r['published_ami']:.3f} | {r['published_nospike_ami']:.3f} |" for r in rows]
+    head = (
+        "| data set | sheet | images | AMI (± s.e.m.) | AMI, auto K | synchrony | rate | "
+        "no-spike AMI | published AMI | published no-spike |\n"
+        "|---|---|---|---|---|---|---|---|---|---|\n"
+    )
+    lines = [
+        f"| {r['dataset']} | {r['sheet']} | {r['images']} | {r['ami']:.3f} ± {r['ami_sem']:.3f} | "
+        f"{r['ami_auto']:.3f} | {r['synchrony']:.3f} | {r['rate']:.3f} | {r['nospike_ami']:.3f} | "
+        f"{r['published_ami']:.3f} | {r['published_nospike_ami']:.3f} |"
+        for r in rows
+    ]
     return "# Table 1: AMI of binding by synchrony\n\n" + head + "\n".join(lines) + "\n"
 
 
@@ -81,8 +110,13 @@ def plot(rows: list[dict], path: Path) -> None:
     labels = [f"{r['dataset']}\n{r['sheet']}" for r in rows]
     x = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(1.8 * len(rows) + 2, 3.6))
-    ax.bar(x - 0.3, [r["ami"] for r in rows], 0.2, yerr=[r["ami_sem"] for r in rows],
-           label="hnnbio (spikes)")
+    ax.bar(
+        x - 0.3,
+        [r["ami"] for r in rows],
+        0.2,
+        yerr=[r["ami_sem"] for r in rows],
+        label="hnnbio (spikes)",
+    )
     ax.bar(x - 0.1, [r["published_ami"] for r in rows], 0.2, label="published (DASBE)")
     ax.bar(x + 0.1, [r["nospike_ami"] for r in rows], 0.2, label="hnnbio no-spike loop")
     ax.bar(x + 0.3, [r["published_nospike_ami"] for r in rows], 0.2, label="published no-spike")
@@ -113,12 +147,15 @@ def main(argv=None) -> list[dict]:
     torch.set_num_threads(1)
     rows = []
     for model in args.models or available_models():
-        row = run_model(model, args.images, args.seed, args.cycles, args.batch_size,
-                        progress=not args.quiet)
+        row = run_model(
+            model, args.images, args.seed, args.cycles, args.batch_size, progress=not args.quiet
+        )
         if row is not None:
             rows.append(row)
-            print(f"{model}: AMI {row['ami']:.3f} (no-spike {row['nospike_ami']:.3f}, "
-                  f"published {row['published_ami']:.3f}) in {row['seconds']:.0f} s")
+            print(
+                f"{model}: AMI {row['ami']:.3f} (no-spike {row['nospike_ami']:.3f}, "
+                f"published {row['published_ami']:.3f}) in {row['seconds']:.0f} s"
+            )
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if rows:

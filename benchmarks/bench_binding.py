@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -23,7 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-
 from reference_loop import reference_bind  # noqa: E402
 
 RSS_CHILD = """
@@ -40,8 +38,13 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 def peak_rss_mb(cycles: int) -> float:
     """Peak RSS (MB) of a child process binding 256 Shapes images as one batch."""
     env = dict(os.environ, HNNBIO_TARGET=os.environ.get("HNNBIO_TARGET", "numpy"))
-    out = subprocess.run([sys.executable, "-c", RSS_CHILD, str(cycles)], capture_output=True,
-                         text=True, env=env, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", RSS_CHILD, str(cycles)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     return int(out.stdout.strip().splitlines()[-1]) / 1024
 
 
@@ -66,16 +69,35 @@ def main(argv=None) -> dict:
     spec = load_spec(args.model)
     net = load_autoencoder(spec)
     images, truth = datasets.generate(spec.dataset, args.images, seed=11)
-    ref_ami, ref_seconds = reference_bind(images[:args.reference_images],
-                                          truth[:args.reference_images], net, spec,
-                                          cycles=args.cycles)
+    ref_ami, ref_seconds = reference_bind(
+        images[: args.reference_images],
+        truth[: args.reference_images],
+        net,
+        spec,
+        cycles=args.cycles,
+    )
     start = time.perf_counter()  # the same work as the reference: loop, k-means readout, AMI
-    result = bind(images, spec, seed=11, batch_size=args.batch_size, truth=truth,
-                  cycles=args.cycles, autoencoder=net, scores=("ami",))
+    result = bind(
+        images,
+        spec,
+        seed=11,
+        batch_size=args.batch_size,
+        truth=truth,
+        cycles=args.cycles,
+        autoencoder=net,
+        scores=("ami",),
+    )
     seconds = time.perf_counter() - start
     start = time.perf_counter()  # and with every score: synchrony, rate, ami_auto too
-    bind(images, spec, seed=11, batch_size=args.batch_size, truth=truth, cycles=args.cycles,
-         autoencoder=net)
+    bind(
+        images,
+        spec,
+        seed=11,
+        batch_size=args.batch_size,
+        truth=truth,
+        cycles=args.cycles,
+        autoencoder=net,
+    )
     seconds_all = time.perf_counter() - start
     row = {
         "model": args.model,
@@ -89,7 +111,9 @@ def main(argv=None) -> dict:
         "reference_s_per_image": ref_seconds / args.reference_images,
     }
     row["speedup"] = row["hnnbio_images_per_s"] / row["reference_images_per_s"]
-    row["speedup_all_scores"] = row["hnnbio_all_scores_images_per_s"] / row["reference_images_per_s"]
+    row["speedup_all_scores"] = (
+        row["hnnbio_all_scores_images_per_s"] / row["reference_images_per_s"]
+    )
     if not args.no_rss:
         row["peak_rss_mb_shapes_256"] = peak_rss_mb(args.rss_cycles)
     for key, value in row.items():

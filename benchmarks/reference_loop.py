@@ -20,8 +20,15 @@ from sklearn.cluster import KMeans
 from sklearn.metrics import adjusted_mutual_info_score
 
 
-def reference_run_one(image: np.ndarray, autoencoder, steps_per_cycle: int, refractory_steps: int,
-                      cycles: int, keep=(1.0, 0.5, 0.25), rng=None) -> np.ndarray:
+def reference_run_one(
+    image: np.ndarray,
+    autoencoder,
+    steps_per_cycle: int,
+    refractory_steps: int,
+    cycles: int,
+    keep=(1.0, 0.5, 0.25),
+    rng=None,
+) -> np.ndarray:
     """Simulate one image; returns the spike raster, shape (cycles * D, N), bool."""
     rng = rng or np.random.default_rng(0)
     x = image.reshape(-1).astype(np.float64)
@@ -30,7 +37,7 @@ def reference_run_one(image: np.ndarray, autoencoder, steps_per_cycle: int, refr
     c /= c.sum(0, keepdims=True)
     n_steps = cycles * steps_per_cycle
     spikes = np.zeros((n_steps, n), dtype=bool)
-    last_spike = np.full(n, -10 ** 9)
+    last_spike = np.full(n, -(10**9))
     with torch.no_grad():
         for t in range(n_steps):
             slot = t % steps_per_cycle
@@ -47,29 +54,47 @@ def reference_run_one(image: np.ndarray, autoencoder, steps_per_cycle: int, refr
     return spikes
 
 
-def reference_readout(spikes: np.ndarray, truth: np.ndarray, steps_per_cycle: int,
-                      readout_cycles: int = 10, seed: int = 0) -> float:
+def reference_readout(
+    spikes: np.ndarray,
+    truth: np.ndarray,
+    steps_per_cycle: int,
+    readout_cycles: int = 10,
+    seed: int = 0,
+) -> float:
     """k-means (K = objects + 1) on the smoothed last cycles; AMI over object pixels."""
-    last = spikes[-readout_cycles * steps_per_cycle:].astype(np.float32)
+    last = spikes[-readout_cycles * steps_per_cycle :].astype(np.float32)
     smooth = last.copy()
     smooth[1:] += 0.5 * last[:-1]
     k = np.unique(truth[truth > 0]).size + 1
-    labels = KMeans(n_clusters=k, init="k-means++", n_init=1, random_state=seed).fit_predict(smooth.T)
+    labels = KMeans(n_clusters=k, init="k-means++", n_init=1, random_state=seed).fit_predict(
+        smooth.T
+    )
     fg = truth.reshape(-1) > 0
     return float(adjusted_mutual_info_score(truth.reshape(-1)[fg], labels[fg]))
 
 
-def reference_bind(images, truth, autoencoder, spec, cycles=None, seed=0) -> tuple[np.ndarray, float]:
+def reference_bind(
+    images, truth, autoencoder, spec, cycles=None, seed=0
+) -> tuple[np.ndarray, float]:
     """Run the reference loop image by image; returns (AMI per image, seconds)."""
     torch.set_num_threads(1)
     cycles = cycles or spec.loop["cycles"]
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
     scores = []
-    for image, labels in zip(images, truth):
-        spikes = reference_run_one(image, autoencoder, spec.steps_per_cycle,
-                                   int(spec.sheet_params["refractory_steps"]), cycles,
-                                   spec.bottom_up["keep"], rng)
-        scores.append(reference_readout(spikes, labels, spec.steps_per_cycle,
-                                        min(spec.loop["readout_cycles"], cycles)))
+    for image, labels in zip(images, truth, strict=True):
+        spikes = reference_run_one(
+            image,
+            autoencoder,
+            spec.steps_per_cycle,
+            int(spec.sheet_params["refractory_steps"]),
+            cycles,
+            spec.bottom_up["keep"],
+            rng,
+        )
+        scores.append(
+            reference_readout(
+                spikes, labels, spec.steps_per_cycle, min(spec.loop["readout_cycles"], cycles)
+            )
+        )
     return np.array(scores), time.perf_counter() - start

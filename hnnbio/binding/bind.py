@@ -31,16 +31,28 @@ def make_sheet(spec: ModelSpec, n_images: int, n_pixels: int, images: np.ndarray
     if spec.sheet == "reference":
         from hnnbio.circuits.reference import ReferenceSheet
 
-        return ReferenceSheet(n_images, n_pixels, int(spec.sheet_params["refractory_steps"]), dt,
-                              foreground=None if images is None else images > 0)
+        return ReferenceSheet(
+            n_images,
+            n_pixels,
+            int(spec.sheet_params["refractory_steps"]),
+            dt,
+            foreground=None if images is None else images > 0,
+        )
     if spec.sheet == "column":
         try:
             from hnnbio.circuits.column import ColumnParams, ColumnSheet
         except ImportError:
-            raise ModelSpecError("sheet = 'column' needs hnnbio.circuits.column, which is not "
-                                 "installed in this version") from None
-        return ColumnSheet(n_images, n_pixels, ColumnParams.from_dict(spec.sheet_params), dt,
-                           foreground=None if images is None else images > 0)
+            raise ModelSpecError(
+                "sheet = 'column' needs hnnbio.circuits.column, which is not "
+                "installed in this version"
+            ) from None
+        return ColumnSheet(
+            n_images,
+            n_pixels,
+            ColumnParams.from_dict(spec.sheet_params),
+            dt,
+            foreground=None if images is None else images > 0,
+        )
     raise ModelSpecError(f"sheet: {spec.sheet!r} is not reference or column")
 
 
@@ -52,8 +64,10 @@ def check_images(images, n_pixels: int) -> np.ndarray:
     if arr.shape[0] == 0:
         raise DataError("images: no images given (n_images = 0)")
     if arr.shape[1] * arr.shape[2] != n_pixels:
-        raise DataError(f"images: {arr.shape[1]}x{arr.shape[2]} = {arr.shape[1] * arr.shape[2]} "
-                        f"pixels, the model expects {n_pixels}")
+        raise DataError(
+            f"images: {arr.shape[1]}x{arr.shape[2]} = {arr.shape[1] * arr.shape[2]} "
+            f"pixels, the model expects {n_pixels}"
+        )
     if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise DataError(f"images: dtype {arr.dtype} is not numeric")
     if np.issubdtype(arr.dtype, np.floating) and np.isnan(arr).any():
@@ -66,10 +80,17 @@ def check_images(images, n_pixels: int) -> np.ndarray:
     return arr.astype(np.uint8)
 
 
-def bind(images, model: str | Path | ModelSpec = "bars", seed: int = 0,
-         batch_size: int | None = None, truth: np.ndarray | None = None,
-         cycles: int | None = None, progress: bool = False, autoencoder=None,
-         scores: tuple | None = None) -> BindingResult:
+def bind(
+    images,
+    model: str | Path | ModelSpec = "bars",
+    seed: int = 0,
+    batch_size: int | None = None,
+    truth: np.ndarray | None = None,
+    cycles: int | None = None,
+    progress: bool = False,
+    autoencoder=None,
+    scores: tuple | None = None,
+) -> BindingResult:
     """Run binding by synchrony on images.
 
     Parameters
@@ -96,8 +117,8 @@ def bind(images, model: str | Path | ModelSpec = "bars", seed: int = 0,
     Returns
     -------
     BindingResult
-        Spikes and last-cycle attention; labels and metrics when ``truth`` is given (otherwise labels
-        with the data set's object count).
+        Spikes and last-cycle attention; labels and metrics when ``truth`` is given (otherwise
+        labels with the data set's object count).
     """
     import torch
 
@@ -125,26 +146,39 @@ def bind(images, model: str | Path | ModelSpec = "bars", seed: int = 0,
     flat = images.reshape(n_images, -1)
     parts = []
     for b, first in enumerate(range(0, n_images, size)):
-        batch = flat[first:first + size]
+        batch = flat[first : first + size]
         batch_seed = int(np.random.SeedSequence([seed, b]).generate_state(1)[0])
         torch.manual_seed(batch_seed)
         sheet = make_sheet(spec, batch.shape[0], n_pixels, batch)
-        raw = run_loop(sheet, autoencoder, batch, spec, seed=batch_seed, cycles=n_cycles,
-                       progress=progress)
+        raw = run_loop(
+            sheet, autoencoder, batch, spec, seed=batch_seed, cycles=n_cycles, progress=progress
+        )
         raw["spike_image"] = raw["spike_image"] + first
         parts.append(raw)
     attention = np.concatenate([p["attention"] for p in parts]).reshape(
-        n_images, spec.steps_per_cycle, height, width)
+        n_images, spec.steps_per_cycle, height, width
+    )
     result = BindingResult(
-        images=images, spike_image=np.concatenate([p["spike_image"] for p in parts]),
+        images=images,
+        spike_image=np.concatenate([p["spike_image"] for p in parts]),
         spike_step=np.concatenate([p["spike_step"] for p in parts]),
         spike_pixel=np.concatenate([p["spike_pixel"] for p in parts]),
-        n_steps=parts[0]["n_steps"], steps_per_cycle=spec.steps_per_cycle,
-        dt_ms=float(spec.loop["dt_ms"]), attention=attention, truth=truth, model=spec.name,
+        n_steps=parts[0]["n_steps"],
+        steps_per_cycle=spec.steps_per_cycle,
+        dt_ms=float(spec.loop["dt_ms"]),
+        attention=attention,
+        truth=truth,
+        model=spec.name,
         backend="brian2",
-        info=dict(seed=seed, batch_size=size, cycles=n_cycles, sheet=spec.sheet,
-                  readout_cycles=min(int(spec.loop["readout_cycles"]), n_cycles),
-                  smoothing=list(spec.readout["smoothing"])))
+        info=dict(
+            seed=seed,
+            batch_size=size,
+            cycles=n_cycles,
+            sheet=spec.sheet,
+            readout_cycles=min(int(spec.loop["readout_cycles"]), n_cycles),
+            smoothing=list(spec.readout["smoothing"]),
+        ),
+    )
     result.info["loop_seconds"] = time.perf_counter() - start
     if truth is not None:
         evaluate(result, seed=seed, **({} if scores is None else {"scores": tuple(scores)}))
@@ -157,15 +191,23 @@ def bind(images, model: str | Path | ModelSpec = "bars", seed: int = 0,
     return result
 
 
-def run_bind(model: str | Path | ModelSpec = "bars", n_images: int = 16, seed: int = 0,
-             out: str | Path | None = None, batch_size: int | None = None,
-             cycles: int | None = None, progress: bool = False, nix: bool = True) -> BindingResult:
+def run_bind(
+    model: str | Path | ModelSpec = "bars",
+    n_images: int = 16,
+    seed: int = 0,
+    out: str | Path | None = None,
+    batch_size: int | None = None,
+    cycles: int | None = None,
+    progress: bool = False,
+    nix: bool = True,
+) -> BindingResult:
     """Generate the spec's data set, bind, score, and optionally write the outputs.
 
     With ``out``, writes ``result.npz`` (:meth:`BindingResult.save`), PNG figures
     (:mod:`hnnbio.binding.figures`) and ``result.nix`` (when :mod:`hnnbio.analysis.files` is
-    available; first image only) into the folder ``out``; everything is written to a temporary folder first and moved
-    into place at the end, so an error leaves no partial files. ``nix=False`` skips the NIX file.
+    available; first image only) into the folder ``out``; everything is written to a temporary
+    folder first and moved into place at the end, so an error leaves no partial files.
+    ``nix=False`` skips the NIX file.
     """
     from hnnbio.binding import datasets
 
@@ -173,8 +215,15 @@ def run_bind(model: str | Path | ModelSpec = "bars", n_images: int = 16, seed: i
     if isinstance(n_images, bool) or not isinstance(n_images, (int, np.integer)) or n_images < 1:
         raise ParameterError(f"n_images: must be a positive integer, got {n_images!r}")
     images, labels = datasets.generate(spec.dataset, int(n_images), seed)
-    result = bind(images, spec, seed=seed, batch_size=batch_size, truth=labels, cycles=cycles,
-                  progress=progress)
+    result = bind(
+        images,
+        spec,
+        seed=seed,
+        batch_size=batch_size,
+        truth=labels,
+        cycles=cycles,
+        progress=progress,
+    )
     if out is not None:
         write_outputs(result, Path(out), nix_images=1 if nix else 0)
     return result

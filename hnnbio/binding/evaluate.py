@@ -1,7 +1,7 @@
 """Readout and scoring of a :class:`~hnnbio.binding.result.BindingResult` in place.
 
-``evaluate`` fills ``result.labels`` (reference readout: k-means with K = objects + 1 on the smoothed
-spikes of the last ``readout_cycles`` cycles, see :mod:`hnnbio.binding.readout`) and
+``evaluate`` fills ``result.labels`` (reference readout: k-means with K = objects + 1 on the
+smoothed spikes of the last ``readout_cycles`` cycles, see :mod:`hnnbio.binding.readout`) and
 ``result.metrics``, per image:
 
 - ``ami``: AMI of the labels over object pixels (``truth > 0``);
@@ -25,9 +25,17 @@ SYNCHRONY_Q = 1.0 / 3.0
 SCORES = ("ami", "synchrony", "rate", "ami_auto")
 
 
-def evaluate(result, n_objects=None, readout_cycles: int | None = None, smoothing=None,
-             seed: int = 0, auto: bool = True, features: np.ndarray | None = None,
-             chunk: int = 64, scores: tuple = SCORES):
+def evaluate(
+    result,
+    n_objects=None,
+    readout_cycles: int | None = None,
+    smoothing=None,
+    seed: int = 0,
+    auto: bool = True,
+    features: np.ndarray | None = None,
+    chunk: int = 64,
+    scores: tuple = SCORES,
+):
     """Fill ``result.labels`` and ``result.metrics`` (ami, synchrony, rate, ami_auto) in place.
 
     Parameters
@@ -79,13 +87,19 @@ def evaluate(result, n_objects=None, readout_cycles: int | None = None, smoothin
     labels = np.zeros(result.images.shape, dtype=np.int64)
     for start in range(0, result.n_images, chunk):  # bounded memory: chunk images at a time
         part = slice(start, min(start + chunk, result.n_images))
-        feats = (features[part] if features is not None
-                 else spike_features(result, cycles, smoothing, images=part))
+        feats = (
+            features[part]
+            if features is not None
+            else spike_features(result, cycles, smoothing, images=part)
+        )
         labels[part] = predict_groups(feats, result.images[part], counts[part], seed=seed + start)
         if truth is None:
             continue
-        last = (select_rasters(result, result.n_steps - result.steps_per_cycle, result.n_steps,
-                               part) if want_sync or want_rate else None)
+        last = (
+            select_rasters(result, result.n_steps - result.steps_per_cycle, result.n_steps, part)
+            if want_sync or want_rate
+            else None
+        )
         for j, i in enumerate(range(part.start, part.stop)):
             objects = truth[i].reshape(-1) > 0
             lab = labels[i].reshape(-1)

@@ -1,4 +1,4 @@
-"""Figures of a binding result: input and groups, spike raster by object, attention through a cycle."""
+"""Figures of a binding result: input and groups, raster by object, attention through a cycle."""
 
 from __future__ import annotations
 
@@ -29,8 +29,12 @@ def plot_groups(result, image: int = 0, path=None):
     """Input, ground truth (if any) and predicted groups of one image side by side."""
     plt = _plt()
     panels = [("input", result.images[image], "gray")]
-    n = int(max(result.labels[image].max() if result.labels is not None else 0,
-                result.truth[image].max() if result.truth is not None else 0))
+    n = int(
+        max(
+            result.labels[image].max() if result.labels is not None else 0,
+            result.truth[image].max() if result.truth is not None else 0,
+        )
+    )
     if result.truth is not None:
         panels.append(("ground truth", result.truth[image], _cmap(n)))
     if result.labels is not None:
@@ -39,9 +43,10 @@ def plot_groups(result, image: int = 0, path=None):
             title += f" (AMI {result.metrics['ami'][image]:.2f})"
         panels.append((title, result.labels[image], _cmap(n)))
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.4))
-    for ax, (title, data, cmap) in zip(np.atleast_1d(axes), panels):
-        ax.imshow(data, cmap=cmap, interpolation="nearest",
-                  vmin=0, vmax=None if cmap == "gray" else n)
+    for ax, (title, data, cmap) in zip(np.atleast_1d(axes), panels, strict=True):
+        ax.imshow(
+            data, cmap=cmap, interpolation="nearest", vmin=0, vmax=None if cmap == "gray" else n
+        )
         ax.set_title(title, fontsize=10)
         ax.axis("off")
     fig.suptitle(f"{result.model}: image {image}", fontsize=11)
@@ -60,14 +65,16 @@ def plot_raster(result, image: int = 0, cycles: int = 3, path=None):
     t, row = np.nonzero(raster[:, order])
     n = int(group.max(initial=1))
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    ax.scatter(t + first, row, c=group[order][row], cmap=_cmap(n), vmin=0, vmax=n, s=4,
-               marker="|")
+    ax.scatter(t + first, row, c=group[order][row], cmap=_cmap(n), vmin=0, vmax=n, s=4, marker="|")
     for c in range(first, result.n_steps + 1, result.steps_per_cycle):
         ax.axvline(c, color="0.8", lw=0.5, zorder=0)
     ax.set_xlabel(f"step (cycle = {result.steps_per_cycle} steps)")
     ax.set_ylabel("foreground pixel (sorted by object)")
-    ax.set_title(f"{result.model}: spikes of image {image}, last {cycles} cycles, "
-                 f"coloured by {'object' if result.truth is not None else 'group'}", fontsize=10)
+    ax.set_title(
+        f"{result.model}: spikes of image {image}, last {cycles} cycles, "
+        f"coloured by {'object' if result.truth is not None else 'group'}",
+        fontsize=10,
+    )
     return _finish(fig, path)
 
 
@@ -82,7 +89,7 @@ def plot_attention(result, image: int = 0, path=None):
     mosaic = np.full((rows * (h + gap), cols * (w + gap)), np.nan, dtype=np.float32)
     for k in range(d):
         r, c = divmod(k, cols)
-        mosaic[r * (h + gap):r * (h + gap) + h, c * (w + gap):c * (w + gap) + w] = maps[k]
+        mosaic[r * (h + gap) : r * (h + gap) + h, c * (w + gap) : c * (w + gap) + w] = maps[k]
     fig, ax = plt.subplots(figsize=(1.2 * cols, 1.25 * rows + 0.6))
     im = ax.imshow(mosaic, cmap="magma", vmin=0, vmax=1, interpolation="nearest")
     for k in range(d):
@@ -90,8 +97,9 @@ def plot_attention(result, image: int = 0, path=None):
         ax.text(c * (w + gap) + 1, r * (h + gap) + 1, f"{k}", color="w", fontsize=6, va="top")
     ax.axis("off")
     fig.colorbar(im, ax=ax, fraction=0.02, label="attention c")
-    ax.set_title(f"{result.model}: attention at each step of the last cycle (image {image})",
-                 fontsize=10)
+    ax.set_title(
+        f"{result.model}: attention at each step of the last cycle (image {image})", fontsize=10
+    )
     return _finish(fig, path)
 
 

@@ -7,8 +7,8 @@
   distance at ``q = 1/3`` per step on one cycle of spikes; rate score: the same at ``q = 0``, where
   the distance is ``|n_i - n_j|`` (spike counts only).
 
-Victor-Purpura distance between trains ``a`` (n spikes) and ``b`` (m spikes), the cost of turning one
-into the other by deleting/inserting spikes (cost 1) and shifting spikes (cost ``q |dt|``)::
+Victor-Purpura distance between trains ``a`` (n spikes) and ``b`` (m spikes), the cost of turning
+one into the other by deleting/inserting spikes (cost 1) and shifting spikes (cost ``q |dt|``)::
 
     G[i, 0] = i,  G[0, j] = j
     G[i, j] = min(G[i-1, j] + 1, G[i, j-1] + 1, G[i-1, j-1] + q |a_i - b_j|)
@@ -32,12 +32,13 @@ def pad_trains(trains: list) -> tuple[np.ndarray, np.ndarray]:
     width = max(int(counts.max(initial=0)), 1)
     padded = np.zeros((len(trains), width), dtype=float)
     for i, t in enumerate(trains):
-        padded[i, :len(t)] = np.sort(np.asarray(t, dtype=float))
+        padded[i, : len(t)] = np.sort(np.asarray(t, dtype=float))
     return padded, counts
 
 
-def victor_purpura_pairs(times_a: np.ndarray, counts_a: np.ndarray, times_b: np.ndarray,
-                         counts_b: np.ndarray, q: float) -> np.ndarray:
+def victor_purpura_pairs(
+    times_a: np.ndarray, counts_a: np.ndarray, times_b: np.ndarray, counts_b: np.ndarray, q: float
+) -> np.ndarray:
     """Victor-Purpura distance of each pair (a[k], b[k]).
 
     Parameters
@@ -95,7 +96,9 @@ def silhouette(dist: np.ndarray, labels: np.ndarray) -> float:
     _, lab = np.unique(labels, return_inverse=True)
     n_clusters = lab.max() + 1
     if not 2 <= n_clusters < lab.size:
-        raise ParameterError(f"labels: silhouette needs 2..{lab.size - 1} clusters, got {n_clusters}")
+        raise ParameterError(
+            f"labels: silhouette needs 2..{lab.size - 1} clusters, got {n_clusters}"
+        )
     onehot = np.zeros((lab.size, n_clusters))
     onehot[np.arange(lab.size), lab] = 1.0
     sums = dist @ onehot  # (n, K): summed distance of each point to each cluster

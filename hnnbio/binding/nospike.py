@@ -22,9 +22,15 @@ from hnnbio.binding.result import BindingResult
 from hnnbio.hybrid.delay import DelayLine, random_soft_assignment
 
 
-def run_nospike(images: np.ndarray, autoencoder: torch.nn.Module, spec, seed: int = 0,
-                truth: np.ndarray | None = None, cycles: int | None = None,
-                n_objects=None) -> BindingResult:
+def run_nospike(
+    images: np.ndarray,
+    autoencoder: torch.nn.Module,
+    spec,
+    seed: int = 0,
+    truth: np.ndarray | None = None,
+    cycles: int | None = None,
+    n_objects=None,
+) -> BindingResult:
     """Run the no-spike loop on all images at once and score it.
 
     Parameters
@@ -50,8 +56,11 @@ def run_nospike(images: np.ndarray, autoencoder: torch.nn.Module, spec, seed: in
     readout_cycles = min(int(spec.loop["readout_cycles"]), n_cycles)
     n_steps = n_cycles * steps_per_cycle
     rng = np.random.default_rng(seed)
-    delay = DelayLine(spec.delay_steps, (n_images, n_pixels),
-                      initial=random_soft_assignment(spec.delay_steps, (n_images, n_pixels), rng))
+    delay = DelayLine(
+        spec.delay_steps,
+        (n_images, n_pixels),
+        initial=random_soft_assignment(spec.delay_steps, (n_images, n_pixels), rng),
+    )
     first = n_steps - readout_cycles * steps_per_cycle
     activity = np.zeros((n_images, n_steps - first, n_pixels), dtype=np.float32)
     attention = np.zeros((n_images, steps_per_cycle, n_pixels), dtype=np.float32)
@@ -66,12 +75,20 @@ def run_nospike(images: np.ndarray, autoencoder: torch.nn.Module, spec, seed: in
                 attention[:, t - (n_steps - steps_per_cycle)] = c.numpy()
             delay.write(t, autoencoder(a).numpy())
     empty = np.zeros(0, dtype=np.int64)
-    result = BindingResult(images=np.asarray(images, dtype=np.uint8), spike_image=empty,
-                           spike_step=empty, spike_pixel=empty, n_steps=n_steps,
-                           steps_per_cycle=steps_per_cycle, dt_ms=float(spec.loop["dt_ms"]),
-                           attention=attention.reshape(n_images, steps_per_cycle, *images.shape[1:]),
-                           truth=truth, model=spec.name, backend="nospike",
-                           info=dict(seed=seed, cycles=n_cycles, readout_cycles=readout_cycles))
+    result = BindingResult(
+        images=np.asarray(images, dtype=np.uint8),
+        spike_image=empty,
+        spike_step=empty,
+        spike_pixel=empty,
+        n_steps=n_steps,
+        steps_per_cycle=steps_per_cycle,
+        dt_ms=float(spec.loop["dt_ms"]),
+        attention=attention.reshape(n_images, steps_per_cycle, *images.shape[1:]),
+        truth=truth,
+        model=spec.name,
+        backend="nospike",
+        info=dict(seed=seed, cycles=n_cycles, readout_cycles=readout_cycles),
+    )
     features = np.ascontiguousarray(smooth(activity, spec.readout["smoothing"]).transpose(0, 2, 1))
     if truth is not None or n_objects is not None:
         evaluate(result, n_objects=n_objects, features=features, seed=seed)

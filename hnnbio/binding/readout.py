@@ -6,9 +6,10 @@ time with the causal kernel ``h = [1, 0.5]``::
     f[p, t] = sum_k h[k] * s[p, t - k]
 
 then k-means (k-means++) over all pixels of the image with ``K = n_objects + 1`` clusters (one
-cluster takes the silent background; the background pixels, all at 0, enter as one weighted point). k-means minimises ``sum_p min_k |f_p - mu_k|^2``; here it runs
-on a whole batch of images at once in torch (:func:`batched_kmeans`: k-means++ seeding, then Lloyd
-iterations, each a batched matrix product), the best of ``n_init`` seedings per image.
+cluster takes the silent background; the background pixels, all at 0, enter as one weighted
+point). k-means minimises ``sum_p min_k |f_p - mu_k|^2``; here it runs on a whole batch of images
+at once in torch (:func:`batched_kmeans`: greedy k-means++ seeding, then Lloyd iterations, each a
+batched matrix product), the best of ``n_init`` seedings per image.
 
 Automatic readout (no object count): Ward linkage over the foreground pixels' features, cut at every
 ``K`` in ``2 .. k_max``; the ``K`` of the highest silhouette (Euclidean) wins.
@@ -26,10 +27,12 @@ from hnnbio.errors import DataError, ParameterError
 
 
 def smooth(rasters: np.ndarray, kernel=(1.0, 0.5)) -> np.ndarray:
-    """Causal smoothing over the time axis (axis -2) of ``rasters`` (..., T, N) -> float32 same shape."""
+    """Causal smoothing over time (axis -2) of ``rasters`` (..., T, N) -> float32, same shape."""
     kernel = np.asarray(kernel, dtype=np.float32)
     if kernel.ndim != 1 or kernel.size < 1:
-        raise ParameterError(f"smoothing: must be a non-empty list of weights, got {kernel.tolist()}")
+        raise ParameterError(
+            f"smoothing: must be a non-empty list of weights, got {kernel.tolist()}"
+        )
     x = rasters.astype(np.float32)
     out = kernel[0] * x
     for k in range(1, kernel.size):
@@ -37,8 +40,9 @@ def smooth(rasters: np.ndarray, kernel=(1.0, 0.5)) -> np.ndarray:
     return out
 
 
-def spike_features(result, readout_cycles: int = 10, smoothing=(1.0, 0.5),
-                   images: slice = slice(None)) -> np.ndarray:
+def spike_features(
+    result, readout_cycles: int = 10, smoothing=(1.0, 0.5), images: slice = slice(None)
+) -> np.ndarray:
     """Smoothed spikes of the last ``readout_cycles`` cycles, shape (n_selected, n_pixels, R * D).
 
     ``images`` selects a contiguous range of images (to bound memory on large results).
@@ -50,19 +54,34 @@ def spike_features(result, readout_cycles: int = 10, smoothing=(1.0, 0.5),
     return np.ascontiguousarray(smooth(rasters, smoothing).transpose(0, 2, 1))
 
 
-def select_rasters(result, first_step: int, last_step: int, images: slice = slice(None)) -> np.ndarray:
+def select_rasters(
+    result, first_step: int, last_step: int, images: slice = slice(None)
+) -> np.ndarray:
     """Dense rasters (n_selected, last_step - first_step, n_pixels), bool, of a range of images."""
     start, stop, _ = images.indices(result.n_images)
-    keep = ((result.spike_image >= start) & (result.spike_image < stop)
-            & (result.spike_step >= first_step) & (result.spike_step < last_step))
+    keep = (
+        (result.spike_image >= start)
+        & (result.spike_image < stop)
+        & (result.spike_step >= first_step)
+        & (result.spike_step < last_step)
+    )
     out = np.zeros((stop - start, last_step - first_step, result.n_pixels), dtype=bool)
-    out[result.spike_image[keep] - start, result.spike_step[keep] - first_step,
-        result.spike_pixel[keep]] = True
+    out[
+        result.spike_image[keep] - start,
+        result.spike_step[keep] - first_step,
+        result.spike_pixel[keep],
+    ] = True
     return out
 
 
-def batched_kmeans(features: np.ndarray, n_clusters, seed: int = 0, n_init: int = 2,
-                   max_iter: int = 100, weights: np.ndarray | None = None) -> np.ndarray:
+def batched_kmeans(
+    features: np.ndarray,
+    n_clusters,
+    seed: int = 0,
+    n_init: int = 2,
+    max_iter: int = 100,
+    weights: np.ndarray | None = None,
+) -> np.ndarray:
     """k-means (k-means++ seeding + Lloyd) on many point sets at once.
 
     Parameters
@@ -88,8 +107,11 @@ def batched_kmeans(features: np.ndarray, n_clusters, seed: int = 0, n_init: int 
     k_per = torch.as_tensor(np.broadcast_to(np.asarray(n_clusters), (n_sets,)).copy()).long()
     if (k_per < 1).any():
         raise ParameterError(f"n_clusters: must be >= 1, got {int(k_per.min())}")
-    w = (torch.ones(n_sets, n_points) if weights is None
-         else torch.as_tensor(weights, dtype=torch.float32))
+    w = (
+        torch.ones(n_sets, n_points)
+        if weights is None
+        else torch.as_tensor(weights, dtype=torch.float32)
+    )
     k_per = torch.minimum(k_per, (w > 0).sum(1)).clamp_min(1)
     k_max = int(k_per.max())
     gen = torch.Generator().manual_seed(int(seed))
@@ -104,22 +126,31 @@ def batched_kmeans(features: np.ndarray, n_clusters, seed: int = 0, n_init: int 
         centres = torch.empty(n_sets, k_max, x.shape[2])
         first = torch.multinomial(w, 1, generator=gen)[:, 0]
         centres[:, 0] = x[rows, first]
-        d2 = (sq - 2 * torch.einsum("snf,sf->sn", x, centres[:, 0]) + sq[rows, first][:, None]).clamp_min(0)
+        d2 = (
+            sq - 2 * torch.einsum("snf,sf->sn", x, centres[:, 0]) + sq[rows, first][:, None]
+        ).clamp_min(0)
         for k in range(1, k_max):  # greedy: the best of n_trials draws (as scikit-learn)
             prob = w * d2 + 1e-12 * w
-            cand = torch.multinomial(prob / prob.sum(1, keepdim=True), n_trials, replacement=True,
-                                     generator=gen)  # (S, L)
+            cand = torch.multinomial(
+                prob / prob.sum(1, keepdim=True), n_trials, replacement=True, generator=gen
+            )  # (S, L)
             xc = x[rows[:, None], cand]  # (S, L, F)
-            new = (sq[:, None, :] - 2 * torch.bmm(xc, x.transpose(1, 2))
-                   + sq[rows[:, None], cand][..., None]).clamp_min(0)  # (S, L, n)
+            new = (
+                sq[:, None, :]
+                - 2 * torch.bmm(xc, x.transpose(1, 2))
+                + sq[rows[:, None], cand][..., None]
+            ).clamp_min(0)  # (S, L, n)
             new = torch.minimum(d2[:, None, :], new)
             best = (new * w[:, None, :]).sum(-1).argmin(1)
             centres[:, k] = xc[rows, best]
             d2 = new[rows, best]
         labels = None
         for _ in range(max_iter):
-            dist = (sq[:, :, None] - 2 * torch.bmm(x, centres.transpose(1, 2))
-                    + (centres * centres).sum(-1)[:, None, :])
+            dist = (
+                sq[:, :, None]
+                - 2 * torch.bmm(x, centres.transpose(1, 2))
+                + (centres * centres).sum(-1)[:, None, :]
+            )
             dist.masked_fill_(invalid[:, None, :], float("inf"))
             new_labels = dist.argmin(-1)
             if labels is not None and torch.equal(new_labels, labels):
@@ -137,8 +168,14 @@ def batched_kmeans(features: np.ndarray, n_clusters, seed: int = 0, n_init: int 
     return best_lab.numpy()
 
 
-def predict_groups(features: np.ndarray, images: np.ndarray, n_objects, seed: int = 0,
-                   n_init: int = 2, chunk: int = 64) -> np.ndarray:
+def predict_groups(
+    features: np.ndarray,
+    images: np.ndarray,
+    n_objects,
+    seed: int = 0,
+    n_init: int = 2,
+    chunk: int = 64,
+) -> np.ndarray:
     """Reference readout: predicted group per pixel.
 
     Parameters
@@ -164,18 +201,19 @@ def predict_groups(features: np.ndarray, images: np.ndarray, n_objects, seed: in
         part = range(first, min(first + chunk, n_images))
         # background pixels never spike: all share the feature vector 0, so they enter k-means as
         # one point weighted by their number (the same objective, far fewer points)
-        width = int(fg[first:part.stop].sum(1).max()) + 1
+        width = int(fg[first : part.stop].sum(1).max()) + 1
         points = np.zeros((len(part), width, features.shape[2]), dtype=np.float32)
         weights = np.zeros((len(part), width), dtype=np.float32)
         for j, i in enumerate(part):
             idx = np.flatnonzero(fg[i])
-            points[j, :idx.size] = features[i, idx]
-            weights[j, :idx.size] = 1.0
+            points[j, : idx.size] = features[i, idx]
+            weights[j, : idx.size] = 1.0
             weights[j, idx.size] = fg.shape[1] - idx.size  # the background point (may be 0)
-        lab = batched_kmeans(points, counts[first:part.stop] + 1, seed=seed + first,
-                             n_init=n_init, weights=weights)
+        lab = batched_kmeans(
+            points, counts[first : part.stop] + 1, seed=seed + first, n_init=n_init, weights=weights
+        )
         for j, i in enumerate(part):
-            flat[i, fg[i]] = lab[j, :fg[i].sum()] + 1
+            flat[i, fg[i]] = lab[j, : fg[i].sum()] + 1
     return labels
 
 

@@ -48,10 +48,19 @@ class ReferenceSheet:
         Simulate only these units (the input must then be 0 elsewhere).
     """
 
-    def __init__(self, n_images: int, n_pixels: int, refractory_steps: int, dt: float = 1.0,
-                 foreground: np.ndarray | None = None):
-        for name, value, low in (("n_images", n_images, 1), ("n_pixels", n_pixels, 1),
-                                 ("refractory_steps", refractory_steps, 0)):
+    def __init__(
+        self,
+        n_images: int,
+        n_pixels: int,
+        refractory_steps: int,
+        dt: float = 1.0,
+        foreground: np.ndarray | None = None,
+    ):
+        for name, value, low in (
+            ("n_images", n_images, 1),
+            ("n_pixels", n_pixels, 1),
+            ("refractory_steps", refractory_steps, 0),
+        ):
             if not isinstance(value, (int, np.integer)) or value < low:
                 raise ParameterError(f"{name}: must be an integer >= {low}, got {value!r}")
         if not dt > 0:
@@ -66,16 +75,20 @@ class ReferenceSheet:
         else:
             foreground = np.asarray(foreground, dtype=bool)
             if foreground.shape != (self.n_images, self.n_pixels):
-                raise ParameterError(f"foreground: shape {foreground.shape} != "
-                                     f"{(self.n_images, self.n_pixels)}")
+                raise ParameterError(
+                    f"foreground: shape {foreground.shape} != {(self.n_images, self.n_pixels)}"
+                )
             self.units = np.flatnonzero(foreground.ravel())  # unit -> flat index
             if self.units.size == 0:
                 raise ParameterError("foreground: no foreground pixel at all")
             size = self.units.size
-        self.group = NeuronGroup(size, EQUATIONS,
-                                 threshold="rand() < x*c",
-                                 refractory=(self.refractory_steps + 1) * self.dt * ms,
-                                 dt=self.dt * ms)
+        self.group = NeuronGroup(
+            size,
+            EQUATIONS,
+            threshold="rand() < x*c",
+            refractory=(self.refractory_steps + 1) * self.dt * ms,
+            dt=self.dt * ms,
+        )
         self.output = self.group
         self.objects = [self.group]
         self._spikespace = self.group.variables["_spikespace"]
@@ -85,7 +98,9 @@ class ReferenceSheet:
     def set_input(self, images: np.ndarray) -> None:
         images = np.asarray(images, dtype=float)
         if images.shape != (self.n_images, self.n_pixels):
-            raise ParameterError(f"images: shape {images.shape} != {(self.n_images, self.n_pixels)}")
+            raise ParameterError(
+                f"images: shape {images.shape} != {(self.n_images, self.n_pixels)}"
+            )
         flat = images.ravel()
         if self.units is not None:
             outside = np.ones(flat.size, bool)
@@ -102,7 +117,7 @@ class ReferenceSheet:
     def step_indices(self) -> np.ndarray:
         """Flat indices (image * N + pixel) of the units that spiked in the step just simulated."""
         space = self._spikespace.get_value()
-        fired = space[:space[-1]]
+        fired = space[: space[-1]]
         return fired if self.units is None else self.units[fired]
 
     def step_spikes(self) -> np.ndarray:

@@ -27,8 +27,9 @@ def delay_read(buffer: np.ndarray, step: int) -> np.ndarray:
     return buffer[step % buffer.shape[0]]
 
 
-def random_soft_assignment(n_slots: int, shape: tuple, rng: np.random.Generator,
-                           dtype=np.float32) -> np.ndarray:
+def random_soft_assignment(
+    n_slots: int, shape: tuple, rng: np.random.Generator, dtype=np.float32
+) -> np.ndarray:
     """Initial attention ``|N(0, 1)|`` normalised so that each pixel's slots sum to 1.
 
     Returns
@@ -53,8 +54,9 @@ class DelayLine:
         Initial content of the slots (default zeros).
     """
 
-    def __init__(self, delay_steps: int, shape: tuple, initial: np.ndarray | None = None,
-                 dtype=np.float32):
+    def __init__(
+        self, delay_steps: int, shape: tuple, initial: np.ndarray | None = None, dtype=np.float32
+    ):
         if not isinstance(delay_steps, (int, np.integer)) or delay_steps < 1:
             raise ParameterError(f"delay_steps: must be a positive integer, got {delay_steps!r}")
         self.delay_steps = int(delay_steps)

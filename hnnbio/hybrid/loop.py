@@ -38,8 +38,15 @@ from hnnbio.hybrid.delay import DelayLine, random_soft_assignment
 from hnnbio.hybrid.units import CoincidenceWindow, coincidence_step_sparse
 
 
-def run_loop(sheet, autoencoder: torch.nn.Module, images: np.ndarray, spec, seed: int = 0,
-             cycles: int | None = None, progress: bool = False) -> dict:
+def run_loop(
+    sheet,
+    autoencoder: torch.nn.Module,
+    images: np.ndarray,
+    spec,
+    seed: int = 0,
+    cycles: int | None = None,
+    progress: bool = False,
+) -> dict:
     """Run the closed binding loop on one batch.
 
     Parameters
@@ -65,8 +72,10 @@ def run_loop(sheet, autoencoder: torch.nn.Module, images: np.ndarray, spec, seed
     """
     images = np.asarray(images)
     if images.ndim != 2 or images.shape != (sheet.n_images, sheet.n_pixels):
-        raise DataError(f"images: shape {images.shape} does not fit the sheet "
-                        f"({sheet.n_images}, {sheet.n_pixels})")
+        raise DataError(
+            f"images: shape {images.shape} does not fit the sheet "
+            f"({sheet.n_images}, {sheet.n_pixels})"
+        )
     n_cycles = int(cycles if cycles is not None else spec.loop["cycles"])
     if n_cycles < 1:
         raise ParameterError(f"cycles: must be >= 1, got {n_cycles}")
@@ -78,8 +87,11 @@ def run_loop(sheet, autoencoder: torch.nn.Module, images: np.ndarray, spec, seed
     brian_seed(seed)
 
     keep = CoincidenceWindow(spec.bottom_up["keep"]).keep_np
-    delay = DelayLine(delay_steps, (n_images, n_pixels),
-                      initial=random_soft_assignment(delay_steps, (n_images, n_pixels), rng))
+    delay = DelayLine(
+        delay_steps,
+        (n_images, n_pixels),
+        initial=random_soft_assignment(delay_steps, (n_images, n_pixels), rng),
+    )
     sheet.set_input(images.astype(float))
     sheet.set_attention(delay.read(0))
     first_recorded = n_steps - steps_per_cycle
@@ -91,8 +103,10 @@ def run_loop(sheet, autoencoder: torch.nn.Module, images: np.ndarray, spec, seed
     net_input = torch.from_numpy(flat_input).view(n_images, n_pixels)
     step_index = getattr(sheet, "step_indices", None)
     if step_index is None:  # a sheet without the fast accessor
+
         def step_index():
             return np.flatnonzero(sheet.step_spikes())
+
     recorded: list[np.ndarray] = []
     past = [np.zeros(0, dtype=np.int64)] * (len(keep) - 1)
     state = {"t": 0, "past": past}
@@ -136,9 +150,14 @@ def run_loop(sheet, autoencoder: torch.nn.Module, images: np.ndarray, spec, seed
 
     counts = np.fromiter((r.size for r in recorded), dtype=np.int64, count=len(recorded))
     flat = np.concatenate(recorded) if recorded else np.zeros(0, dtype=np.int64)
-    return dict(spike_image=flat // n_pixels, spike_step=np.repeat(np.arange(n_steps), counts),
-                spike_pixel=flat % n_pixels, attention=attention, n_steps=n_steps,
-                steps_per_cycle=steps_per_cycle)
+    return dict(
+        spike_image=flat // n_pixels,
+        spike_step=np.repeat(np.arange(n_steps), counts),
+        spike_pixel=flat % n_pixels,
+        attention=attention,
+        n_steps=n_steps,
+        steps_per_cycle=steps_per_cycle,
+    )
 
 
 def _sparse_input_forward(autoencoder, n_images: int, n_pixels: int):
@@ -154,8 +173,9 @@ def _sparse_input_forward(autoencoder, n_images: int, n_pixels: int):
     w1t = params.weights[0].detach().t().contiguous()  # (N, H)
     b1 = params.biases[0].detach()
     activation = ACTIVATIONS[params.hidden[0]]
-    rest = params._replace(weights=params.weights[1:], biases=params.biases[1:],
-                           hidden=params.hidden[1:])
+    rest = params._replace(
+        weights=params.weights[1:], biases=params.biases[1:], hidden=params.hidden[1:]
+    )
 
     def forward(active: np.ndarray) -> torch.Tensor:
         z = b1.expand(n_images, -1).clone()

@@ -40,12 +40,16 @@ from torch import nn
 
 from hnnbio.errors import ParameterError
 
-NONLINEARITIES: dict[str, Callable] = {"sigmoid": torch.sigmoid, "relu": torch.relu,
-                                       "tanh": torch.tanh}
+NONLINEARITIES: dict[str, Callable] = {
+    "sigmoid": torch.sigmoid,
+    "relu": torch.relu,
+    "tanh": torch.tanh,
+}
 QUANTISERS = ("bernoulli", "threshold", "fixed_point")
 
 
 # --- kernels ---------------------------------------------------------------------------------
+
 
 def rate_kernel(length: int) -> torch.Tensor:
     """Mean-rate kernel ``1 / length`` over a window of ``length`` steps, shape (length,)."""
@@ -54,7 +58,7 @@ def rate_kernel(length: int) -> torch.Tensor:
 
 
 def exponential_kernel(length: int, tau_steps: float) -> torch.Tensor:
-    """Exponential kernel ``exp(-(length - 1 - k) / tau_steps)``, newest step last, shape (length,)."""
+    """Exponential kernel ``exp(-(length - 1 - k) / tau_steps)``, newest last, shape (length,)."""
     _check_length(length)
     if not tau_steps > 0:
         raise ParameterError(f"tau_steps: must be > 0, got {tau_steps}")
@@ -68,6 +72,7 @@ def _check_length(length) -> None:
 
 
 # --- pure step functions ---------------------------------------------------------------------
+
 
 def window_step(x: torch.Tensor, history: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """W: append the step ``x`` (shape (...,)) to the window ``history`` (shape (..., L)).
@@ -88,22 +93,31 @@ def exponential_trace_step(x: torch.Tensor, trace: torch.Tensor, tau_steps: floa
     return trace * math.exp(-1.0 / tau_steps) + x
 
 
-def quantise(y: torch.Tensor, kind: str, *, theta: float = 0.5, bits: int = 8,
-             generator: torch.Generator | None = None) -> torch.Tensor:
+def quantise(
+    y: torch.Tensor,
+    kind: str,
+    *,
+    theta: float = 0.5,
+    bits: int = 8,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Q: ``bernoulli`` spikes ``[u < y]``, ``threshold`` ``[y >= theta]`` or ``fixed_point``."""
     if kind == "bernoulli":
         return (torch.rand(y.shape, generator=generator) < y).to(y.dtype)
     if kind == "threshold":
         return (y >= theta).to(y.dtype)
     if kind == "fixed_point":
-        scale = float(2 ** bits)
+        scale = float(2**bits)
         return torch.round(y * scale) / scale
     raise ParameterError(f"quantiser: {kind!r} is not one of {', '.join(QUANTISERS)}")
 
 
-def coincidence_step(spikes: torch.Tensor, history: torch.Tensor, keep: torch.Tensor,
-                     generator: torch.Generator | None = None
-                     ) -> tuple[torch.Tensor, torch.Tensor]:
+def coincidence_step(
+    spikes: torch.Tensor,
+    history: torch.Tensor,
+    keep: torch.Tensor,
+    generator: torch.Generator | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Leaky coincidence window, dense form.
 
     Parameters
@@ -129,8 +143,9 @@ def coincidence_step(spikes: torch.Tensor, history: torch.Tensor, keep: torch.Te
     return out.float(), new_history
 
 
-def coincidence_step_sparse(spike_index: np.ndarray, past: list[np.ndarray], keep: np.ndarray,
-                            rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray]]:
+def coincidence_step_sparse(
+    spike_index: np.ndarray, past: list[np.ndarray], keep: np.ndarray, rng: np.random.Generator
+) -> tuple[np.ndarray, list[np.ndarray]]:
     """Leaky coincidence window on spike indices (the fast form of :func:`coincidence_step`).
 
     Parameters
@@ -163,20 +178,27 @@ def gain_modulation(drive: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return drive * y
 
 
-def threshold_shift(v_threshold: torch.Tensor | float, y: torch.Tensor, scale: float) -> torch.Tensor:
+def threshold_shift(
+    v_threshold: torch.Tensor | float, y: torch.Tensor, scale: float
+) -> torch.Tensor:
     """ANN -> SNN modulation of the threshold: ``v_threshold - scale * y``."""
     return v_threshold - scale * y
 
 
-def transmission(y: torch.Tensor, gain: float = 1.0, spikes: bool = False,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
-    """ANN -> SNN transmission: a current ``gain * y`` or Bernoulli spikes with probability ``y``."""
+def transmission(
+    y: torch.Tensor,
+    gain: float = 1.0,
+    spikes: bool = False,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """ANN -> SNN transmission: a current ``gain * y`` or Bernoulli spikes of probability ``y``."""
     if spikes:
         return quantise(y.clamp(0, 1), "bernoulli", generator=generator)
     return gain * y
 
 
 # --- modules ---------------------------------------------------------------------------------
+
 
 class HybridUnit(nn.Module):
     """A hybrid unit ``Y = Q(F(H(W(X))))`` over sequences with time the last axis.
@@ -196,9 +218,17 @@ class HybridUnit(nn.Module):
         Q is skipped while training (``self.training``) so that gradients flow.
     """
 
-    def __init__(self, window_length: int | None = None, kernel=None, tau_steps: float = 2.0,
-                 learnable: bool = False, nonlinearity=None, quantiser: str | None = None,
-                 theta: float = 0.5, bits: int = 8):
+    def __init__(
+        self,
+        window_length: int | None = None,
+        kernel=None,
+        tau_steps: float = 2.0,
+        learnable: bool = False,
+        nonlinearity=None,
+        quantiser: str | None = None,
+        theta: float = 0.5,
+        bits: int = 8,
+    ):
         super().__init__()
         length = 1 if window_length is None else window_length
         _check_length(length)
@@ -214,12 +244,14 @@ class HybridUnit(nn.Module):
         else:
             k = torch.as_tensor(kernel, dtype=torch.float32)
             if k.shape != (length,):
-                raise ParameterError(f"kernel: shape {tuple(k.shape)} does not match "
-                                     f"window_length {length}")
+                raise ParameterError(
+                    f"kernel: shape {tuple(k.shape)} does not match window_length {length}"
+                )
         if isinstance(nonlinearity, str):
             if nonlinearity not in NONLINEARITIES:
-                raise ParameterError(f"nonlinearity: {nonlinearity!r} is not one of "
-                                     f"{', '.join(NONLINEARITIES)}")
+                raise ParameterError(
+                    f"nonlinearity: {nonlinearity!r} is not one of {', '.join(NONLINEARITIES)}"
+                )
             nonlinearity = NONLINEARITIES[nonlinearity]
         if quantiser is not None and quantiser not in QUANTISERS:
             raise ParameterError(f"quantiser: {quantiser!r} is not one of {', '.join(QUANTISERS)}")
@@ -273,8 +305,9 @@ class CoincidenceWindow(nn.Module):
         super().__init__()
         keep = np.asarray(keep, dtype=float)
         if keep.ndim != 1 or keep.size < 1 or not np.all((keep >= 0) & (keep <= 1)):
-            raise ParameterError(f"keep: must be a non-empty list of probabilities in [0, 1], "
-                                 f"got {keep.tolist()}")
+            raise ParameterError(
+                f"keep: must be a non-empty list of probabilities in [0, 1], got {keep.tolist()}"
+            )
         self.keep_np = keep
         self.register_buffer("keep", torch.as_tensor(keep, dtype=torch.float32))
 

@@ -1,7 +1,6 @@
-"""bind / run_bind / `hnnbio bind`: bad input, outputs, and binding clearly above the no-spike loop."""
+"""bind / run_bind / `hnnbio bind`: bad input, outputs, binding clearly above the no-spike loop."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,15 +17,21 @@ def bars():
     return datasets.generate("bars", 8, seed=3)
 
 
-@pytest.mark.parametrize("images, message", [
-    (np.full((2, 20, 20), 0.5), "not binary"),
-    (np.full((2, 20, 20), np.nan), "NaN"),
-    (np.ones((2, 28, 28)), "pixels"),
-    (np.ones((20, 20)), "shape"),
-    (np.zeros((0, 20, 20)), "no images"),
-    (np.concatenate([np.ones((1, 20, 20)), np.zeros((1, 20, 20))]), "image 1 has no foreground"),
-    (np.array([[["a"] * 20] * 20]), "dtype"),
-])
+@pytest.mark.parametrize(
+    "images, message",
+    [
+        (np.full((2, 20, 20), 0.5), "not binary"),
+        (np.full((2, 20, 20), np.nan), "NaN"),
+        (np.ones((2, 28, 28)), "pixels"),
+        (np.ones((20, 20)), "shape"),
+        (np.zeros((0, 20, 20)), "no images"),
+        (
+            np.concatenate([np.ones((1, 20, 20)), np.zeros((1, 20, 20))]),
+            "image 1 has no foreground",
+        ),
+        (np.array([[["a"] * 20] * 20]), "dtype"),
+    ],
+)
 def test_bad_images(images, message):
     with pytest.raises(DataError, match=message) as info:
         bind(images, "bars")
@@ -65,8 +70,9 @@ def test_binding_beats_the_no_spike_loop_on_bars(bars):
     torch.set_num_threads(1)
     images, labels = bars
     result = bind(images, "bars", seed=1, truth=labels)
-    baseline = run_nospike(images, load_autoencoder(load_spec("bars")), load_spec("bars"), seed=1,
-                           truth=labels)
+    baseline = run_nospike(
+        images, load_autoencoder(load_spec("bars")), load_spec("bars"), seed=1, truth=labels
+    )
     ami, base = np.mean(result.metrics["ami"]), np.mean(baseline.metrics["ami"])
     assert ami > 0.85 and ami > base + 0.5
     assert np.nanmean(result.metrics["synchrony"]) > 0.8
@@ -103,8 +109,10 @@ def test_failed_write_leaves_no_partial_files(tmp_path, monkeypatch):
 def test_cli_bind_json(capsys):
     from hnnbio.cli import main
 
-    assert main(["bind", "--model", "bars", "--images", "2", "--cycles", "3", "--json",
-                 "--quiet"]) == 0
+    assert (
+        main(["bind", "--model", "bars", "--images", "2", "--cycles", "3", "--json", "--quiet"])
+        == 0
+    )
     row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert row["images"] == 2 and {"ami", "synchrony", "rate", "seconds"} <= set(row)
 
@@ -121,5 +129,6 @@ def test_column_sheet_through_bind(bars):
     images, labels = bars
     result = bind(images[:2], "bars-column", seed=0, truth=labels[:2], cycles=2)
     assert result.info["sheet"] == "column" and result.spike_step.size > 0
-    assert not np.isin(result.spike_pixel[result.spike_image == 0],
-                       np.flatnonzero(images[0].ravel() == 0)).any()
+    assert not np.isin(
+        result.spike_pixel[result.spike_image == 0], np.flatnonzero(images[0].ravel() == 0)
+    ).any()

@@ -25,9 +25,16 @@ def _phase_result(jitter=0):
             steps.append(c * D + 7)
             pixels.append(p)
     steps, pixels = np.array(steps), np.array(pixels)
-    return BindingResult(images=images, spike_image=np.zeros_like(steps), spike_step=steps,
-                         spike_pixel=pixels, n_steps=CYCLES * D, steps_per_cycle=D, truth=truth,
-                         info={"readout_cycles": CYCLES})
+    return BindingResult(
+        images=images,
+        spike_image=np.zeros_like(steps),
+        spike_step=steps,
+        spike_pixel=pixels,
+        n_steps=CYCLES * D,
+        steps_per_cycle=D,
+        truth=truth,
+        info={"readout_cycles": CYCLES},
+    )
 
 
 def test_phase_separated_objects_score_perfectly():

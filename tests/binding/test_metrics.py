@@ -8,7 +8,7 @@ from elephant.spike_train_dissimilarity import victor_purpura_distance
 from scipy.spatial.distance import pdist, squareform
 from sklearn.metrics import silhouette_score
 
-from hnnbio.binding.metrics import (ami, silhouette, spike_silhouette, victor_purpura_matrix)
+from hnnbio.binding.metrics import ami, silhouette, spike_silhouette, victor_purpura_matrix
 from hnnbio.errors import ParameterError
 
 
@@ -36,7 +36,8 @@ def test_silhouette_matches_sklearn(rng):
         labels[0] = 9  # a cluster of one
         dist = squareform(pdist(x))
         assert silhouette(dist, labels) == pytest.approx(
-            silhouette_score(dist, labels, metric="precomputed"), abs=1e-12)
+            silhouette_score(dist, labels, metric="precomputed"), abs=1e-12
+        )
     with pytest.raises(ParameterError, match="labels"):
         silhouette(np.zeros((3, 3)), np.zeros(3))
 

@@ -1,4 +1,4 @@
-"""analyses/table1.py and benchmarks/bench_binding.py run at a tiny size; the reference loop binds."""
+"""analyses/table1.py and benchmarks/bench_binding.py run tiny; the reference loop binds."""
 
 import importlib.util
 import json
@@ -19,8 +19,9 @@ def _load(path):
 
 def test_table1_small(tmp_path):
     table1 = _load(ROOT / "analyses" / "table1.py")
-    rows = table1.main(["--images", "2", "--models", "bars", "--cycles", "3", "--out",
-                        str(tmp_path), "--quiet"])
+    rows = table1.main(
+        ["--images", "2", "--models", "bars", "--cycles", "3", "--out", str(tmp_path), "--quiet"]
+    )
     assert [r["model"] for r in rows] == ["bars"]
     assert (tmp_path / "table1.png").exists()
     text = (tmp_path / "table1.md").read_text()
@@ -57,8 +58,9 @@ def test_reference_loop_refractoriness():
         def forward(self, x):
             return torch.ones_like(x)
 
-    spikes = reference.reference_run_one(np.ones(3), One(), steps_per_cycle=1, refractory_steps=4,
-                                         cycles=30)
+    spikes = reference.reference_run_one(
+        np.ones(3), One(), steps_per_cycle=1, refractory_steps=4, cycles=30
+    )
     # c starts at |N|/|N| = 1 with one slot, so every step has drive 1
     for p in range(3):
         assert np.flatnonzero(spikes[:, p]).tolist() == list(range(0, 30, 5))

@@ -1,4 +1,4 @@
-"""The reference sheet against renewal theory: spike probability x*c, r silent steps after a spike."""
+"""The reference sheet vs renewal theory: spike probability x*c, r silent steps after a spike."""
 
 import numpy as np
 import pytest
@@ -65,10 +65,16 @@ def test_step_spikes_and_indices():
     assert seen == [((x > 0).tolist(), [0, 2, 7])]
 
 
-@pytest.mark.parametrize("args, name", [
-    ((0, 4, 1), "n_images"), ((2, 0, 1), "n_pixels"), ((2, 4, -1), "refractory_steps"),
-    ((2, 4, 1.5), "refractory_steps"), ((2, 4, 1, 0.0), "dt"),
-])
+@pytest.mark.parametrize(
+    "args, name",
+    [
+        ((0, 4, 1), "n_images"),
+        ((2, 0, 1), "n_pixels"),
+        ((2, 4, -1), "refractory_steps"),
+        ((2, 4, 1.5), "refractory_steps"),
+        ((2, 4, 1, 0.0), "dt"),
+    ],
+)
 def test_bad_arguments(args, name):
     with pytest.raises(ParameterError, match=name):
         ReferenceSheet(*args)

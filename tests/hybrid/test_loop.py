@@ -1,4 +1,4 @@
-"""The closed loop: delay semantics, the bottom-up window and refractoriness, with stand-in networks."""
+"""The closed loop: delay semantics, bottom-up window and refractoriness, with stand-in networks."""
 
 import numpy as np
 import pytest
@@ -13,8 +13,10 @@ D, R = 6, 1
 
 
 def _spec(keep=(1.0, 0.5, 0.25)):
-    return load_spec("bars").replace(loop={"steps_per_cycle": D, "cycles": 4, "readout_cycles": 1},
-                                     bottom_up={"keep": list(keep)})
+    return load_spec("bars").replace(
+        loop={"steps_per_cycle": D, "cycles": 4, "readout_cycles": 1},
+        bottom_up={"keep": list(keep)},
+    )
 
 
 class Counter(torch.nn.Module):
@@ -53,7 +55,7 @@ def test_window_input_and_refractoriness():
     for t, x in enumerate(net.inputs):  # window: all of step t, a subset of t-1 and t-2
         x = x.numpy() > 0
         assert (x >= raster[t]).all()
-        allowed = raster[max(0, t - 2):t + 1].any(0)
+        allowed = raster[max(0, t - 2) : t + 1].any(0)
         assert (x <= allowed).all()
     for b in range(3):  # at least R silent steps after each spike
         for p in range(30):
@@ -91,12 +93,17 @@ def test_sparse_first_layer_equals_the_dense_network():
     from hnnbio.hybrid.loop import _sparse_input_forward
 
     torch.manual_seed(0)
-    for layers, hidden in (([30, 16, 30], ["sigmoid"]), ([30, 20, 8, 20, 30], ["relu", "sigmoid", "relu"])):
+    for layers, hidden in (
+        ([30, 16, 30], ["sigmoid"]),
+        ([30, 20, 8, 20, 30], ["relu", "sigmoid", "relu"]),
+    ):
         net = DenoisingAutoencoder(layers, hidden).eval()
         forward = _sparse_input_forward(net, 4, 30)
         active = np.unique(np.random.default_rng(1).integers(0, 120, 25))
         dense = torch.zeros(120)
         dense[active] = 1
         with torch.no_grad():
-            torch.testing.assert_close(forward(active), net(dense.view(4, 30)), atol=1e-6, rtol=1e-5)
+            torch.testing.assert_close(
+                forward(active), net(dense.view(4, 30)), atol=1e-6, rtol=1e-5
+            )
     assert _sparse_input_forward(Counter(), 4, 30) is None

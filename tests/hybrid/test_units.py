@@ -7,9 +7,17 @@ import pytest
 import torch
 
 from hnnbio.errors import ParameterError
-from hnnbio.hybrid.units import (CoincidenceWindow, HybridUnit, Modulation, Transmission,
-                                 coincidence_step_sparse, exponential_kernel,
-                                 exponential_trace_step, quantise, rate_kernel)
+from hnnbio.hybrid.units import (
+    CoincidenceWindow,
+    HybridUnit,
+    Modulation,
+    Transmission,
+    coincidence_step_sparse,
+    exponential_kernel,
+    exponential_trace_step,
+    quantise,
+    rate_kernel,
+)
 
 N = 40000
 
@@ -19,7 +27,7 @@ def _within_binomial(count, n, p, sigmas=5.0):
 
 
 def test_coincidence_window_keep_probabilities_dense():
-    """One spike at step 0 is passed on at ages 0, 1, 2 with probabilities 1, 0.5, 0.25, then never."""
+    """A spike at step 0 is passed on at ages 0, 1, 2 with probability 1, 0.5, 0.25, then never."""
     hu = CoincidenceWindow([1.0, 0.5, 0.25])
     spikes = torch.zeros(N, 5, dtype=torch.bool)
     spikes[:, 0] = True
@@ -87,7 +95,9 @@ def test_step_form_equals_sequence_form():
 
 def test_kernels_by_hand():
     assert torch.allclose(rate_kernel(4), torch.full((4,), 0.25))
-    assert torch.allclose(exponential_kernel(3, 1.0), torch.tensor([math.exp(-2), math.exp(-1), 1.0]))
+    assert torch.allclose(
+        exponential_kernel(3, 1.0), torch.tensor([math.exp(-2), math.exp(-1), 1.0])
+    )
 
 
 def test_quantisers():
@@ -129,15 +139,18 @@ def test_learnable_hybrid_unit_learns_a_kernel():
     assert torch.allclose(effective, target_kernel, atol=0.05)
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    (dict(window_length=0), "window_length"),
-    (dict(window_length=2.5), "window_length"),
-    (dict(window_length=3, kernel="boxcar"), "kernel"),
-    (dict(window_length=3, kernel=torch.ones(2)), "kernel"),
-    (dict(nonlinearity="softplus"), "nonlinearity"),
-    (dict(quantiser="round"), "quantiser"),
-    (dict(window_length=3, kernel="exponential", tau_steps=0), "tau_steps"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        (dict(window_length=0), "window_length"),
+        (dict(window_length=2.5), "window_length"),
+        (dict(window_length=3, kernel="boxcar"), "kernel"),
+        (dict(window_length=3, kernel=torch.ones(2)), "kernel"),
+        (dict(nonlinearity="softplus"), "nonlinearity"),
+        (dict(quantiser="round"), "quantiser"),
+        (dict(window_length=3, kernel="exponential", tau_steps=0), "tau_steps"),
+    ],
+)
 def test_bad_hybrid_unit_arguments(kwargs, name):
     with pytest.raises(ParameterError, match=name):
         HybridUnit(**kwargs)
