@@ -5,7 +5,7 @@ Both run in this process, one torch thread, on the same images; both include the
 Prints images per second of each and their ratio, and the peak memory (RSS) of one batch of 256
 Shapes images (measured in a child process).
 
-    python benchmarks/bench_binding.py --model bars --images 128 --reference-images 8
+    python benchmarks/bench_binding.py --model bars --images 256 --reference-images 8
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--model", default="bars")
     parser.add_argument("--images", type=int, default=128, help="images for hnnbio.bind")
     parser.add_argument("--reference-images", type=int, default=8, help="images for the reference")
-    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--cycles", type=int, default=None)
     parser.add_argument("--rss-cycles", type=int, default=50, help="cycles of the 256-image run")
     parser.add_argument("--no-rss", action="store_true")

@@ -120,8 +120,11 @@ def run_loop(
         recorded.append(idx)
         kept, state["past"] = coincidence_step_sparse(idx, state["past"], keep, rng)
         with torch.no_grad():
-            if sparse_forward is not None:
-                out = sparse_forward(np.unique(kept) if len(keep) > 1 else kept)
+            if sparse_forward is not None:  # OR of the window: each active unit once
+                flat_input[kept] = 1.0
+                active = np.flatnonzero(flat_input)
+                flat_input[active] = 0.0
+                out = sparse_forward(active)
             else:
                 flat_input.fill(0.0)
                 flat_input[kept] = 1.0
