@@ -47,7 +47,8 @@ def compile_model(model, chip: ChipSpec = TIANJIC_LIKE, weights=None,
     mapping = map_to_cores(q, chip)
     rules.check_mapping(mapping, chip)
     manifest = {
-        "model": {"name": graph.name, "dataset": graph.dataset, "image_shape": list(graph.image_shape)},
+        "model": {"name": graph.name, "dataset": graph.dataset,
+                  "image_shape": list(graph.image_shape)},
         "chip": chip.to_dict(),
         "loop": {"steps_per_cycle": graph.steps_per_cycle, "cycles": graph.cycles,
                  "readout_cycles": graph.readout_cycles, "dt_ms": graph.dt_ms},
@@ -82,7 +83,8 @@ def export(model, output, format: str = "hnnc", overwrite: bool = False,
         raise ParameterError(f"format: {format!r} is not one of {', '.join(FORMATS)}")
     output = Path(output)
     if output.exists() and not overwrite:
-        raise ProgramError(f"output: {output} exists; pass overwrite=True (--overwrite) to replace it")
+        raise ProgramError(f"output: {output} exists; pass overwrite=True (--overwrite) to "
+                           f"replace it")
     if format == "nir":
         from hnnbio.chip.nir_export import export_nir
 

@@ -19,11 +19,10 @@ messages), ``spikes``; energy ``macs * pj_per_mac + sops * pj_per_sop`` and a la
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from scipy import sparse
 
+from hnnbio.chip import estimates
 from hnnbio.chip import primitives as P
 from hnnbio.chip.program import Program
 from hnnbio.errors import DataError, ProgramError
@@ -75,8 +74,9 @@ class Emulator:
                 if a == 0:
                     acc = _op(core, None, "accumulate").args
                     lut = _op(core, None, "lut").args
-                    reducers.append((core.neurons, list(acc["sources"]), program.arrays[acc["bias"]],
-                                     int(lut["shift"]), program.arrays[lut["table"]]))
+                    reducers.append((core.neurons, list(acc["sources"]),
+                                     program.arrays[acc["bias"]], int(lut["shift"]),
+                                     program.arrays[lut["table"]]))
             n_out = max(r[0][1] for r in reducers)
             layer = {"name": entry["name"], "tiles": tiles, "reducers": reducers, "n_out": n_out}
             layer["fused"] = _fuse(layer, 1 if not self.layers else 255, self.chip.accumulator_bits)
@@ -86,7 +86,8 @@ class Emulator:
 
     # --- state ----------------------------------------------------------------------------
 
-    def reset(self, images: np.ndarray, attention: np.ndarray, seed: int, first_image: int = 0) -> None:
+    def reset(self, images: np.ndarray, attention: np.ndarray, seed: int,
+              first_image: int = 0) -> None:
         """Load a batch.
 
         Parameters
@@ -114,7 +115,8 @@ class Emulator:
         self.refractory = np.zeros_like(self.v)
         self.age = np.full_like(self.v, 15)
         self.fast = self.fast_sheet and bool(np.isin(self.image, (0, 1)).all())
-        streams = (np.arange(batch)[:, None] + first_image) * self.n_pixels + np.arange(self.n_pixels)
+        images_index = np.arange(batch)[:, None] + first_image
+        streams = images_index * self.n_pixels + np.arange(self.n_pixels)
         self.lfsr = P.lfsr_seed(seed, streams)
         if self.fast:  # narrow types and only the neurons that can spike (see _fast_sheet_step)
             self.ring = self.ring.astype(np.uint8)
@@ -130,7 +132,8 @@ class Emulator:
             self.v = None  # alpha = 0: the membrane carries nothing from step to step
         self.batch = batch
         self.t = 0
-        self.counters = {"steps": 0, "macs": 0, "sops": 0, "packets": 0, "packet_hops": 0, "spikes": 0}
+        keys = ("steps", "macs", "sops", "packets", "packet_hops", "spikes")
+        self.counters = dict.fromkeys(keys, 0)
 
     def step(self) -> np.ndarray:
         """Run one time step; returns the sheet's spikes, shape (batch, n_pixels), bool."""
@@ -252,51 +255,19 @@ class Emulator:
         table[:len(self.keep)] = self.keep
         return self.awake[spikes], self.awake[coin < table[self.age]]
 
-    # --- estimates --------------------------------------------------------------------------
+    # --- estimates (hnnbio.chip.estimates) ---------------------------------------------------
 
     def latency_per_step_s(self) -> float:
-        """Estimated chip time of one step of one image, s.
-
-        Per phase: the slowest core's compute cycles (``ceil(values / macs_per_cycle)``, values =
-        axons x neurons for a matvec, neurons for element-wise work) plus the longest route in
-        cycles (packets + hops). Phases run one after another; images one after another.
-        """
-        chip = self.chip
-        by_phase: dict[int, int] = {}
-        for core in self.program.cores:
-            n_neurons = core.neurons[1] - core.neurons[0]
-            n_axons = core.axons[1] - core.axons[0]
-            for phase, instructions in core.phases.items():
-                work = sum(n_axons * n_neurons if i.op == "matvec" else n_neurons
-                           for i in instructions if i.block != "router")
-                cycles = math.ceil(work / chip.macs_per_cycle)
-                by_phase[phase] = max(by_phase.get(phase, 0), cycles)
-        route_cycles: dict[int, int] = {}
-        for r in self.program.routes:
-            route_cycles[r["phase"]] = max(route_cycles.get(r["phase"], 0), r["packets"] + r["hops"])
-        total = sum(by_phase.values()) + sum(route_cycles.values())
-        return total / chip.clock_hz
+        """Estimated chip time of one step of one image, s (see estimates.latency_per_step_s)."""
+        return estimates.latency_per_step_s(self.program)
 
     def utilisation(self) -> list[dict]:
         """Per core: fraction of axons, neurons and memory used."""
-        chip, memory = self.chip, self.program.manifest["memory"]
-        return [{"core": c.core, "layer": c.layer,
-                 "axons": (c.axons[1] - c.axons[0]) / chip.axons_per_core,
-                 "neurons": (c.neurons[1] - c.neurons[0]) / chip.neurons_per_core,
-                 "memory": memory[str(c.core)] / chip.memory_bytes_per_core}
-                for c in self.program.cores]
+        return estimates.utilisation(self.program)
 
     def summary(self) -> dict:
-        """Counters with energy and latency (per image), for the CLI and BindingResult.info."""
-        c = dict(self.counters)
-        chip = self.chip
-        c["energy_uj"] = (c["macs"] * chip.pj_per_mac + c["sops"] * chip.pj_per_sop) * 1e-6
-        c["latency_us_per_step"] = self.latency_per_step_s() * 1e6
-        util = self.utilisation()
-        c["cores"] = len(util)
-        c["mean_core_neuron_use"] = float(np.mean([u["neurons"] for u in util]))
-        c["max_core_memory_use"] = float(np.max([u["memory"] for u in util]))
-        return c
+        """Counters with energy and latency, for the CLI and BindingResult.info."""
+        return estimates.summary(self.counters, self.program)
 
 
 def _fuse(layer: dict, max_input: int, acc_bits: int) -> dict | None:

@@ -98,6 +98,7 @@ def check_instruction(block: str, op: str, args: dict) -> None:
     if block not in OPS:
         raise ProgramError(f"block: {block!r} is not one of {', '.join(BLOCKS)}")
     if op not in OPS[block]:
-        raise ProgramError(f"op: {op!r} is not an op of the {block} block ({', '.join(OPS[block])})")
+        raise ProgramError(f"op: {op!r} is not an op of the {block} block "
+                           f"({', '.join(OPS[block])})")
     if not isinstance(args, dict) or set(args) != set(OPS[block][op]):
         raise ProgramError(f"args: {block}.{op} needs fields {', '.join(OPS[block][op])}")

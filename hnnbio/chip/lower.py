@@ -10,10 +10,12 @@ run once per time step in this order::
 - ``modulation``: ``m = x * c_t`` (Hadamard product of the binary image and the attention);
 - ``stochastic_unit``: spike when not refractory and ``m + xi > 1``, ``xi ~ U(0, 1)``; then silent
   for ``refractory_steps`` steps;
-- ``window``: the coincidence window, a spike of age ``k`` is passed on with probability ``keep[k]``;
+- ``window``: the coincidence window, a spike of age ``k`` is passed on with probability
+  ``keep[k]``;
 - ``dense_i``: ``z = W_i h + b_i`` (``W_i`` of shape (n_out, n_in) as in ``nn.Linear``);
 - ``lut_i``: ``h = f_i(z)``, ``f_i`` in {sigmoid, relu} (sigmoid for the output layer);
-- ``delay``: a ring of D = steps_per_cycle slots; the output of step t is the attention of step t + D.
+- ``delay``: a ring of D = steps_per_cycle slots; the output of step t is the attention of
+  step t + D.
 
 Weights are read from the spec's weights file (``torch.load(weights_only=True)``, keys ``layers``,
 ``hidden``, ``state_dict`` with ``linears.{i}.weight`` and ``linears.{i}.bias``, possibly float16).
@@ -76,7 +78,7 @@ class Graph:
 
 
 def read_state_dict(path: str | Path) -> dict:
-    """Read an autoencoder weights file: ``{"layers", "hidden", "weights": [...], "biases": [...]}``.
+    """Read an autoencoder weights file into ``{"layers", "hidden", "weights", "biases"}``.
 
     Weights come back as float64 arrays of shape (n_out, n_in); WeightsError if the file is missing,
     corrupt or lacks a key.
@@ -90,7 +92,8 @@ def read_state_dict(path: str | Path) -> dict:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
         raise WeightsError(f"{path}: corrupt weights file ({type(exc).__name__})") from None
-    if not isinstance(payload, dict) or not all(k in payload for k in ("layers", "hidden", "state_dict")):
+    required = ("layers", "hidden", "state_dict")
+    if not isinstance(payload, dict) or not all(k in payload for k in required):
         raise WeightsError(f"{path}: weights file lacks one of 'layers', 'hidden', 'state_dict'")
     layers = [int(n) for n in payload["layers"]]
     state = payload["state_dict"]
@@ -106,7 +109,8 @@ def read_state_dict(path: str | Path) -> dict:
                                f"({layers[i + 1]}, {layers[i]})")
         weights.append(w)
         biases.append(b)
-    return {"layers": layers, "hidden": list(payload["hidden"]), "weights": weights, "biases": biases}
+    return {"layers": layers, "hidden": list(payload["hidden"]), "weights": weights,
+            "biases": biases}
 
 
 def lower(spec, weights: dict | str | Path | None = None) -> Graph:
@@ -127,7 +131,8 @@ def lower(spec, weights: dict | str | Path | None = None) -> Graph:
 
     spec = load_spec(spec)
     if spec.sheet != "reference":
-        raise ModelSpecError(f"sheet: only the 'reference' sheet can be exported, got {spec.sheet!r}")
+        raise ModelSpecError(f"sheet: only the 'reference' sheet can be exported, got "
+                             f"{spec.sheet!r}")
     if spec.top_down["target"] != "drive":
         raise ModelSpecError(f"top_down.target: only 'drive' (modulation of the input) can be "
                              f"exported, got {spec.top_down['target']!r}")
@@ -135,7 +140,8 @@ def lower(spec, weights: dict | str | Path | None = None) -> Graph:
         weights = read_state_dict(weights or spec.weights_path)
     layers, hidden = list(spec.autoencoder["layers"]), list(spec.autoencoder["hidden"])
     if weights["layers"] != layers or list(weights["hidden"]) != hidden:
-        raise WeightsError(f"weights: architecture {weights['layers']} {weights['hidden']} does not "
+        raise WeightsError(f"weights: architecture {weights['layers']} {weights['hidden']} does "
+                           f"not "
                            f"match the spec's {layers} {hidden}")
     n = layers[0]
     side = int(math.isqrt(n))
@@ -154,8 +160,10 @@ def lower(spec, weights: dict | str | Path | None = None) -> Graph:
                           arrays={"weight": np.asarray(w, dtype=np.float64),
                                   "bias": np.asarray(b, dtype=np.float64)}))
         if functions[i] not in FUNCTIONS:
-            raise ModelSpecError(f"autoencoder.hidden: {functions[i]!r} is not one of {', '.join(FUNCTIONS)}")
-        nodes.append(Node(f"lut_{i + 1}", "lut", w.shape[0], w.shape[0], params={"function": functions[i]}))
+            raise ModelSpecError(f"autoencoder.hidden: {functions[i]!r} is not one of "
+                                 f"{', '.join(FUNCTIONS)}")
+        nodes.append(Node(f"lut_{i + 1}", "lut", w.shape[0], w.shape[0],
+                          params={"function": functions[i]}))
     nodes.append(Node("delay", "delay", n, n, params={"delay_steps": spec.delay_steps}))
     return Graph(name=spec.name, dataset=spec.dataset, image_shape=(side, side),
                  steps_per_cycle=spec.steps_per_cycle, cycles=int(spec.loop["cycles"]),

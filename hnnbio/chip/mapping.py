@@ -88,8 +88,9 @@ def map_to_cores(q: QGraph, chip: ChipSpec) -> Mapping:
             return
         hops = abs(src.x - dst.x) + abs(src.y - dst.y)
         packets = math.ceil(values * bits / 8 / chip.packet_bytes)
-        routes.append({"src": src.core, "dst": dst.core, "what": what, "bits": bits, "values": values,
-                       "packets": packets, "hops": hops, "phase": phase, "delay": delay})
+        routes.append({"src": src.core, "dst": dst.core, "what": what, "bits": bits,
+                       "values": values, "packets": packets, "hops": hops, "phase": phase,
+                       "delay": delay})
 
     first = tiles_per_layer[0]
     for core in sheet:
@@ -97,8 +98,8 @@ def map_to_cores(q: QGraph, chip: ChipSpec) -> Mapping:
         memory[core.core] = (hi - lo) * (SHEET_STATE_BYTES + q.delay_steps)
         core.phases[0] = [
             Instruction("axon", "hadamard", {"a": "image", "b": "ring", "shift": 0}),
-            Instruction("soma1", "lif", {"alpha": 0, "v_leak": 0, "v_threshold": 0, "noise_mask": 255,
-                                         "reset_mode": "value", "v_reset": 0,
+            Instruction("soma1", "lif", {"alpha": 0, "v_leak": 0, "v_threshold": 0,
+                                         "noise_mask": 255, "reset_mode": "value", "v_reset": 0,
                                          "refractory_steps": q.refractory_steps})]
         targets = [t for t in first.values() if _overlap(t.axons, core.neurons)]
         for t in targets:

@@ -218,8 +218,9 @@ def lfsr_advance(state: np.ndarray, shifts: int) -> np.ndarray:
 def lfsr_seed(seed: int, stream: np.ndarray) -> np.ndarray:
     """Non-zero 32-bit LFSR start states, one per ``stream`` id (splitmix64 of seed and id)."""
     with np.errstate(over="ignore"):
-        z = np.asarray(stream, dtype=np.uint64) + np.uint64(seed & 0xFFFFFFFF) * np.uint64(0x9E3779B97F4A7C15)
-        z = z + np.uint64(0x9E3779B97F4A7C15)
+        golden = np.uint64(0x9E3779B97F4A7C15)
+        z = np.asarray(stream, dtype=np.uint64) + np.uint64(seed & 0xFFFFFFFF) * golden
+        z = z + golden
         z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         z = z ^ (z >> np.uint64(31))

@@ -79,7 +79,8 @@ def write_program(program: Program, path: str | Path, overwrite: bool = False) -
     """Write a program file; refuses to replace an existing file unless ``overwrite``."""
     path = Path(path)
     if path.exists() and not overwrite:
-        raise ProgramError(f"output: {path} exists; pass overwrite=True (--overwrite) to replace it")
+        raise ProgramError(f"output: {path} exists; pass overwrite=True (--overwrite) to "
+                           "replace it")
     data = to_bytes(program)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_bytes(data)
@@ -112,7 +113,8 @@ def from_bytes(data: bytes, where: str = "program") -> Program:
         with np.load(io.BytesIO(payload[m_len:]), allow_pickle=False) as f:
             arrays = {k: f[k] for k in f.files}
     except Exception as exc:
-        raise ProgramError(f"{where}: malformed manifest or arrays ({type(exc).__name__})") from None
+        raise ProgramError(f"{where}: malformed manifest or arrays "
+                           f"({type(exc).__name__})") from None
     return _checked(manifest, arrays, where)
 
 
@@ -122,7 +124,8 @@ def _checked(manifest, arrays, where: str) -> Program:
     for key, value in arrays.items():
         kind = key.rsplit(".", 1)[-1]
         if kind not in ARRAY_DTYPES or value.dtype != ARRAY_DTYPES[kind]:
-            raise ProgramError(f"{where}: array {key!r} has an unexpected name or dtype {value.dtype}")
+            raise ProgramError(f"{where}: array {key!r} has an unexpected name or dtype "
+                               f"{value.dtype}")
     try:
         program = Program(manifest, arrays)
     except HnnbioError as exc:
@@ -135,7 +138,8 @@ def _checked(manifest, arrays, where: str) -> Program:
                 for field_name in ("weights", "bias", "table"):
                     key = ins.args.get(field_name)
                     if key is not None and key not in arrays:
-                        raise ProgramError(f"{where}: core {core.core} refers to missing array {key!r}")
+                        raise ProgramError(f"{where}: core {core.core} refers to missing array "
+                                           f"{key!r}")
     return program
 
 
@@ -148,31 +152,36 @@ def load_program(path: str | Path) -> Program:
 
 
 def dump(path: str | Path) -> str:
-    """Readable text of a program file: chip, model, quantisation, cores, phases, primitives, routes."""
+    """Readable text of a program: chip, model, quantisation, cores, phases, primitives, routes."""
     program = load_program(path) if not isinstance(path, Program) else path
     m = program.manifest
     chip = program.chip
+    model, loop, sheet = m["model"], m["loop"], m["sheet"]
+    height, width = model["image_shape"]
     lines = [f"hnnbio chip program, format version {FORMAT_VERSION}",
-             f"model   {m['model']['name']} (dataset {m['model']['dataset']}, image "
-             f"{m['model']['image_shape'][0]}x{m['model']['image_shape'][1]})",
-             f"chip    {chip.name}: mesh {chip.mesh_x}x{chip.mesh_y}, {chip.axons_per_core} axons x "
-             f"{chip.neurons_per_core} neurons, {chip.memory_bytes_per_core} B per core",
-             f"loop    D={m['loop']['steps_per_cycle']} steps per cycle, {m['loop']['cycles']} cycles, "
-             f"delay {m['sheet']['delay_steps']}, refractory {m['sheet']['refractory_steps']}",
+             f"model   {model['name']} (dataset {model['dataset']}, image {height}x{width})",
+             f"chip    {chip.name}: mesh {chip.mesh_x}x{chip.mesh_y}, "
+             f"{chip.axons_per_core} axons x {chip.neurons_per_core} neurons, "
+             f"{chip.memory_bytes_per_core} B per core",
+             f"loop    D={loop['steps_per_cycle']} steps per cycle, {loop['cycles']} cycles, "
+             f"delay {sheet['delay_steps']}, refractory {sheet['refractory_steps']}",
              f"cores   {len(program.cores)} used, {m['n_phases']} phases per step, "
-             f"{len(m['routes'])} routes", "", "quantisation (relative RMS error of each layer's output):"]
+             f"{len(m['routes'])} routes",
+             "", "quantisation (relative RMS error of each layer's output):"]
     for name, rep in m["quantization"].items():
         lines.append(f"  {name:<10} error {rep['rel_rms_error']:.4f}  e_w {rep['e_w']}  "
                      f"shift {rep['shift']}  e_out {rep['e_out']}")
     lines.append("")
     for core in program.cores:
+        (alo, ahi), (nlo, nhi) = core.axons, core.neurons
         lines.append(f"core {core.core} ({core.x},{core.y}) layer {core.layer} [{core.role}] "
-                     f"axons {core.axons[0]}:{core.axons[1]} neurons {core.neurons[0]}:{core.neurons[1]}")
+                     f"axons {alo}:{ahi} neurons {nlo}:{nhi}")
         for phase in sorted(core.phases):
             for ins in core.phases[phase]:
                 lines.append(f"  phase {phase:>2}  {ins}")
     lines += ["", "routes (src -> dst: what, values x bits, packets, hops, phase, delay):"]
     for r in m["routes"]:
-        lines.append(f"  {r['src']:>3} -> {r['dst']:<3} {r['what']:<10} {r['values']} x {r['bits']} b, "
-                     f"{r['packets']} packets, {r['hops']} hops, phase {r['phase']}, delay {r['delay']}")
+        lines.append(f"  {r['src']:>3} -> {r['dst']:<3} {r['what']:<10} "
+                     f"{r['values']} x {r['bits']} b, {r['packets']} packets, {r['hops']} hops, "
+                     f"phase {r['phase']}, delay {r['delay']}")
     return "\n".join(lines)

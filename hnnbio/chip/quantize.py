@@ -182,15 +182,17 @@ def quantize(graph: Graph, samples: np.ndarray | None = None, acc_bits: int = 32
     x_float = samples.astype(np.float64)
     for d, f, y in zip(dense, functions, floats, strict=True):
         z = x_float @ d.arrays["weight"].T + d.arrays["bias"]
-        z_max = float(np.percentile(z, relu_percentile)) if relu_percentile < 100 else float(z.max())
-        layer = quantize_layer(d.name, f, d.arrays["weight"], d.arrays["bias"], e_in, z_max, acc_bits)
+        z_max = float(np.percentile(z, relu_percentile)) if relu_percentile < 100 else z.max()
+        layer = quantize_layer(d.name, f, d.arrays["weight"], d.arrays["bias"], e_in,
+                               float(z_max), acc_bits)
         layers.append(layer)
         e_in, x_float = layer.e_out, y
     ints = forward_int(layers, samples, acc_bits)
     report = {}
     for layer, y_float, y_int in zip(layers, floats, ints, strict=True):
         decoded = y_int * 2.0 ** -layer.e_out
-        err = float(np.sqrt(np.mean((decoded - y_float) ** 2)) / max(np.sqrt(np.mean(y_float ** 2)), 1e-12))
+        rms = float(np.sqrt(np.mean(y_float ** 2)))
+        err = float(np.sqrt(np.mean((decoded - y_float) ** 2))) / max(rms, 1e-12)
         report[layer.name] = {"rel_rms_error": err, "e_w": layer.e_w, "shift": layer.shift,
                               "e_out": layer.e_out}
     sheet = graph.node("sheet")

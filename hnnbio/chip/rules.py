@@ -29,7 +29,8 @@ def refractory_counter(qgraph, chip: ChipSpec) -> None:
     r = qgraph.refractory_steps
     if not 0 <= r <= chip.refractory_max:
         raise DesignRuleError("refractory-counter", "sheet",
-                              f"{r} refractory steps do not fit a {chip.refractory_bits}-bit counter "
+                              f"{r} refractory steps do not fit a {chip.refractory_bits}-bit "
+                              f"counter "
                               f"(max {chip.refractory_max})")
 
 
@@ -57,7 +58,8 @@ def core_size(mapping, chip: ChipSpec) -> None:
         n_neurons = core.neurons[1] - core.neurons[0]
         if n_axons > chip.axons_per_core or n_neurons > chip.neurons_per_core:
             raise DesignRuleError("core-size", core.layer,
-                                  f"core {core.core} has {n_axons} axons x {n_neurons} neurons, limit "
+                                  f"core {core.core} has {n_axons} axons x {n_neurons} neurons, "
+                                  f"limit "
                                   f"{chip.axons_per_core} x {chip.neurons_per_core}")
 
 
@@ -74,7 +76,8 @@ def core_count(mapping, chip: ChipSpec) -> None:
     if len(mapping.cores) > chip.n_cores:
         first = mapping.cores[chip.n_cores].layer
         raise DesignRuleError("core-count", first,
-                              f"the model needs {len(mapping.cores)} cores, the mesh has {chip.n_cores} "
+                              f"the model needs {len(mapping.cores)} cores, the mesh has "
+                              f"{chip.n_cores} "
                               f"({chip.mesh_x} x {chip.mesh_y}); layer '{first}' is the first that "
                               f"does not fit")
 
@@ -83,7 +86,8 @@ def phase_count(mapping, chip: ChipSpec) -> None:
     if mapping.n_phases > chip.max_phases:
         last = max(mapping.cores, key=lambda c: max(c.phases, default=0)).layer
         raise DesignRuleError("phase-count", last,
-                              f"one step needs {mapping.n_phases} phases, a core program has at most "
+                              f"one step needs {mapping.n_phases} phases, a core program has at "
+                              f"most "
                               f"{chip.max_phases}")
 
 

@@ -60,7 +60,8 @@ def emulate(program: Program | str | Path, images: np.ndarray, seed: int = 0,
     images = np.asarray(images)
     shape = tuple(m["model"]["image_shape"])
     if images.ndim != 3 or images.shape[1:] != shape or images.shape[0] < 1:
-        raise DataError(f"images: expected shape (n_images, {shape[0]}, {shape[1]}), got {images.shape}")
+        raise DataError(f"images: expected shape (n_images, {shape[0]}, {shape[1]}), got "
+                        f"{images.shape}")
     if not np.isin(images, (0, 1)).all():
         raise DataError("images: must be binary (0 or 1)")
     n_images = images.shape[0]
@@ -101,7 +102,8 @@ def emulate(program: Program | str | Path, images: np.ndarray, seed: int = 0,
         spike_step=np.concatenate([q[1] for q in parts]).astype(np.int64),
         spike_pixel=np.concatenate([q[2] for q in parts]).astype(np.int64),
         n_steps=n_steps, steps_per_cycle=d, dt_ms=float(m["loop"]["dt_ms"]),
-        attention=(np.concatenate(attention).astype(np.float32) / 256.0).reshape(n_images, d, *shape),
+        attention=(np.concatenate(attention).astype(np.float32) / 256.0).reshape(
+            n_images, d, *shape),
         truth=None if truth is None else np.asarray(truth), model=m["model"]["name"],
         backend="emulator",
         info=dict(seed=seed, batch_size=size, cycles=n_cycles, counters=counters,
@@ -119,7 +121,9 @@ def emulate(program: Program | str | Path, images: np.ndarray, seed: int = 0,
 def emulate_program(path: str | Path, n_images: int = 16, seed: int = 0,
                     batch_size: int | None = None, progress: bool = False,
                     cycles: int | None = None) -> BindingResult:
-    """Generate the program's data set (``datasets.generate(dataset, n_images, seed)``), emulate, score.
+    """Generate the program's data set, emulate and score.
+
+    Images come from ``datasets.generate(dataset, n_images, seed)`` of the program's data set.
 
     Returns a BindingResult with backend ``"emulator"`` and the counters in
     ``result.info["counters"]`` (what ``hnnbio emulate`` prints).

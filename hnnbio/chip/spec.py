@@ -86,8 +86,9 @@ class ChipSpec:
     pj_per_packet_hop: float = 1.0
 
     def __post_init__(self):
-        positive = ("mesh_x", "mesh_y", "axons_per_core", "neurons_per_core", "memory_bytes_per_core",
-                    "delay_slots", "max_phases", "packet_bytes", "macs_per_cycle")
+        positive = ("mesh_x", "mesh_y", "axons_per_core", "neurons_per_core",
+                    "memory_bytes_per_core", "delay_slots", "max_phases", "packet_bytes",
+                    "macs_per_cycle")
         for key in positive:
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -95,7 +96,8 @@ class ChipSpec:
         fixed = {"weight_bits": 8, "lut_bits": 8, "lfsr_bits": 32}
         for key, want in fixed.items():
             if getattr(self, key) != want:
-                raise ParameterError(f"{key}: the emulator supports only {want}, got {getattr(self, key)!r}")
+                raise ParameterError(f"{key}: the emulator supports only {want}, got "
+                                     f"{getattr(self, key)!r}")
         ranges = {"accumulator_bits": (16, 32), "membrane_bits": (8, 32), "refractory_bits": (1, 8)}
         for key, (low, high) in ranges.items():
             value = getattr(self, key)
@@ -103,7 +105,8 @@ class ChipSpec:
                 raise ParameterError(f"{key}: must be an integer in [{low}, {high}], got {value!r}")
         for key in ("clock_hz", "pj_per_mac", "pj_per_sop", "pj_per_packet_hop"):
             value = getattr(self, key)
-            if not isinstance(value, (int, float)) or not value >= 0 or (key == "clock_hz" and value == 0):
+            bad = not isinstance(value, (int, float)) or not value >= 0
+            if bad or (key == "clock_hz" and value == 0):
                 raise ParameterError(f"{key}: must be a non-negative number, got {value!r}")
 
     @property
