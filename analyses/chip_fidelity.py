@@ -3,7 +3,8 @@
 For each model: export to a program, run the float loop (``hnnbio.bind``, Brian2) and the emulator
 on the same generated images with the same seed, score both with ``hnnbio.binding.evaluate`` and
 print the mean AMI of each, the paired difference (emulator - float) with its standard error, and
-whether |difference| <= 0.03 (the target). Models whose weights are missing are reported and skipped.
+whether |difference| <= 0.03 (the target). Models whose weights are missing are reported and
+skipped.
 
     python analyses/chip_fidelity.py --models bars shapes --images 500 --json fidelity.json
 """
@@ -37,17 +38,19 @@ def fidelity(model: str, n_images: int, seed: int, batch_size: int, cycles: int 
         program = Path(tmp) / f"{model}.hnnc"
         summary = export(model, program)
         start = time.perf_counter()
-        chip = emulate(program, images, seed=seed, truth=labels, batch_size=batch_size, cycles=cycles)
+        chip = emulate(program, images, seed=seed, truth=labels, batch_size=batch_size,
+                       cycles=cycles)
         chip_s = time.perf_counter() - start
     start = time.perf_counter()
     ref = bind(images, spec, seed=seed, truth=labels, batch_size=batch_size, cycles=cycles)
     float_s = time.perf_counter() - start
     diff = chip.metrics["ami"] - ref.metrics["ami"]
+    sem = float(np.std(diff, ddof=1) / np.sqrt(n_images)) if n_images > 1 else float("nan")
     row = {"model": model, "images": n_images, "seed": seed,
            "ami_float": float(np.mean(ref.metrics["ami"])),
            "ami_emulator": float(np.mean(chip.metrics["ami"])),
            "ami_diff": float(np.mean(diff)),
-           "ami_diff_sem": float(np.std(diff, ddof=1) / np.sqrt(n_images)) if n_images > 1 else float("nan"),
+           "ami_diff_sem": sem,
            "synchrony_float": float(np.nanmean(ref.metrics["synchrony"])),
            "synchrony_emulator": float(np.nanmean(chip.metrics["synchrony"])),
            "rate_float": float(np.nanmean(ref.metrics["rate"])),
@@ -87,8 +90,9 @@ def main(argv=None) -> list[dict]:
                 print(f"{model:<8} {row['status']}")
                 continue
             print(f"{model:<8} n={row['images']}  AMI float {row['ami_float']:.4f}  emulator "
-                  f"{row['ami_emulator']:.4f}  diff {row['ami_diff']:+.4f} +- {row['ami_diff_sem']:.4f}  "
-                  f"within {TOLERANCE}: {row['within_tolerance']}  synchrony {row['synchrony_float']:.3f}"
+                  f"{row['ami_emulator']:.4f}  diff {row['ami_diff']:+.4f} +- "
+                  f"{row['ami_diff_sem']:.4f}  within {TOLERANCE}: {row['within_tolerance']}  "
+                  f"synchrony {row['synchrony_float']:.3f}"
                   f" / {row['synchrony_emulator']:.3f}  rate {row['rate_float']:.3f} / "
                   f"{row['rate_emulator']:.3f}  img/s {row['float_images_per_s']:.2f} / "
                   f"{row['emulator_images_per_s']:.2f}")

@@ -1,4 +1,4 @@
-"""Target: the emulator runs the exported Bars program at >= the float Brian2 loop's images per second.
+"""Target: the emulator runs the exported Bars program at >= the float loop's images per second.
 
 Both run the same images, the same number of cycles and batch size, one after the other in one
 process with one thread each (torch, OpenBLAS). Prints images per second of each, with the shared
@@ -46,10 +46,10 @@ def main(argv=None) -> dict:
         export(args.model, program)
         rows = {"model": args.model, "images": args.images, "batch_size": args.batch_size,
                 "threads": args.threads}
-        for name, run in (("float", lambda: bind(images, spec, seed=args.seed, truth=labels,
-                                                   batch_size=args.batch_size, cycles=args.cycles)),
-                          ("emulator", lambda: emulate(program, images, seed=args.seed, truth=labels,
-                                                       batch_size=args.batch_size, cycles=args.cycles))):
+        settings = dict(seed=args.seed, truth=labels, batch_size=args.batch_size,
+                        cycles=args.cycles)
+        for name, run in (("float", lambda: bind(images, spec, **settings)),
+                          ("emulator", lambda: emulate(program, images, **settings))):
             start = time.perf_counter()
             result = run()
             seconds = time.perf_counter() - start

@@ -30,7 +30,8 @@ def write_tiny_model(folder, layers=(16, 12, 16), hidden=("sigmoid",), refractor
     gen = torch.Generator().manual_seed(seed)
     state = {}
     for i, (n_in, n_out) in enumerate(zip(layers[:-1], layers[1:], strict=True)):
-        state[f"linears.{i}.weight"] = (torch.randn(n_out, n_in, generator=gen) * 2).to(torch.float16)
+        weight = torch.randn(n_out, n_in, generator=gen) * 2
+        state[f"linears.{i}.weight"] = weight.to(torch.float16)
         state[f"linears.{i}.bias"] = torch.randn(n_out, generator=gen) * 0.5
     torch.save({"layers": list(layers), "hidden": list(hidden), "state_dict": state},
                folder / "tiny.pt")

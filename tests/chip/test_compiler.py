@@ -65,13 +65,15 @@ def test_quantize_report_lists_every_layer(tiny_spec, tiny_samples):
 
 def test_partition_splits_784x512_into_4x2_tiles():
     rng = np.random.default_rng(0)
-    layer = quantize_layer("big", "relu", rng.normal(size=(512, 784)), np.zeros(512), e_in=0, z_max=4)
+    layer = quantize_layer("big", "relu", rng.normal(size=(512, 784)), np.zeros(512), e_in=0,
+                           z_max=4)
     from hnnbio.chip.quantize import QGraph
 
     graph = type("G", (), {"node": lambda self, name: type("N", (), {"n_out": 784})()})()
     mapping = map_to_cores(QGraph(graph, [layer], 6, [256, 128, 64], 32), TIANJIC_LIKE)
     grid = mapping.layers[1]["grid"]
-    assert len(grid) == 8 and {(a, b) for a, b, _ in grid} == {(a, b) for a in range(4) for b in range(2)}
+    assert len(grid) == 8
+    assert {(a, b) for a, b, _ in grid} == {(a, b) for a in range(4) for b in range(2)}
     shapes = sorted(mapping.arrays[f"c{c}.weight"].shape for _, _, c in grid)
     assert shapes == [(16, 256)] * 2 + [(256, 256)] * 6
     # partial sums of tiles a > 0 are routed to the reducing tile (0, b), with XY hop counts
@@ -90,7 +92,8 @@ def test_partition_splits_784x512_into_4x2_tiles():
 ])
 def test_design_rules_name_rule_and_layer(tiny_spec, small_chip, tiny_samples, change, rule, layer):
     chip = dataclasses.replace(small_chip, **change)
-    with pytest.raises(DesignRuleError, match=f"design rule '{rule}' violated by layer '{layer}'") as err:
+    message = f"design rule '{rule}' violated by layer '{layer}'"
+    with pytest.raises(DesignRuleError, match=message) as err:
         compile_model(tiny_spec, chip, samples=tiny_samples)
     assert err.value.rule == rule and err.value.layer == layer
 

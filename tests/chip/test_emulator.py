@@ -146,7 +146,8 @@ def test_emulator_bit_exact_against_reference(tiny_program, extreme, leaky):
     assert emu.fast == (not leaky)
     got = np.array([emu.step() for _ in range(12)])  # (steps, batch, pixels)
     for i in range(3):
-        spikes, final_ring = reference_run(tiny_program, images[i].tolist(), ring[i].tolist(), 7, i, 12)
+        spikes, final_ring = reference_run(tiny_program, images[i].tolist(), ring[i].tolist(),
+                                           7, i, 12)
         assert got[:, i].tolist() == spikes
         assert emu.ring[i].tolist() == final_ring
     assert got.any() and not got.all()
@@ -172,7 +173,8 @@ def test_deterministic_and_independent_of_batch_size(tiny_program):
 
 def test_spike_probability_is_attention_code_over_256(tiny_program):
     # Constant attention (every ring slot written back by the network is overwritten here each
-    # step), refractory 2: a unit with drive p spikes at rate p / (1 + 2 p) (renewal, geometric wait)
+    # step), refractory 2: a unit with drive p spikes at rate p / (1 + 2 p) (renewal process:
+    # r silent steps, then a geometric wait of mean 1 / p)
     emu = Emulator(tiny_program)
     n = 400
     images = np.ones((n, 16), dtype=np.int64)

@@ -1,5 +1,6 @@
-"""Float vs fixed point: one LIF layer on the chip's integer LIF primitive against Brian2 (float64,
-exact integration, numpy target): >= 95% of Brian2's spikes have an emulator spike within one step."""
+"""Float vs fixed point: one LIF layer on the chip's integer LIF primitive against Brian2
+(float64, exact integration, numpy target): >= 95% of Brian2's spikes have an emulator spike
+within one step."""
 
 import math
 

@@ -16,7 +16,8 @@ def test_nir_export_reads_back(tmp_path, tiny_spec):
     assert rows["format"] == "nir" and rows["dropped"] == len(DROPPED)
     graph = nir.read(str(out))
     assert set(graph.nodes) == {"input", "drive", "sheet", "output"}
-    assert sorted(graph.edges) == sorted([("input", "drive"), ("drive", "sheet"), ("sheet", "output")])
+    edges = [("input", "drive"), ("drive", "sheet"), ("sheet", "output")]
+    assert sorted(graph.edges) == sorted(edges)
     lif = graph.nodes["sheet"]
     assert isinstance(lif, nir.LIF) and lif.tau.shape == (16,)
     assert np.allclose(graph.nodes["drive"].bias, 0.5)

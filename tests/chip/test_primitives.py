@@ -70,8 +70,8 @@ def test_matvec_exact_and_saturating(batch, n_axons, n_neurons, signed, data):
     lo = -128 if signed else 0
     x = [[data.draw(st.integers(lo, 255 if not signed else 127)) for _ in range(n_axons)]
          for _ in range(batch)]
-    w = [[data.draw(st.sampled_from([-128, 127, 0]) | st.integers(-128, 127)) for _ in range(n_neurons)]
-         for _ in range(n_axons)]
+    weight = st.sampled_from([-128, 127, 0]) | st.integers(-128, 127)
+    w = [[data.draw(weight) for _ in range(n_neurons)] for _ in range(n_axons)]
     for bits in (32, 16):  # 16 bits: a narrow accumulator makes saturation reachable
         got = P.matvec(np.array(x), np.array(w, dtype=np.int8), bits)
         assert got.tolist() == ref_matvec(x, w, bits)
@@ -111,7 +111,8 @@ def test_lut_index_clamps(acc, shift):
 
 def test_lut_golden():
     table = np.arange(256)
-    # -300 >> 2 = -75 (floor), index 53; 1000 >> 2 = 250 -> clamp 127, index 255; -1 >> 3 = -1 -> 127
+    # -300 >> 2 = -75 (floor), index 53; 1000 >> 2 = 250 -> clamp 127, index 255;
+    # -1 >> 3 = -1 (floor, not 0), index 127
     assert P.lut(np.array([-300, 1000]), 2, table).tolist() == [53, 255]
     assert P.lut(np.array([-1]), 3, table).tolist() == [127]
 
@@ -129,9 +130,9 @@ def test_lif_step_matches_reference(data, mode):
     vth = data.draw(st.integers(*M28))
     v_reset = data.draw(st.integers(-1000, 1000))
     r = data.draw(st.integers(0, 15))
-    gv, gref, gspk = P.lif_step(np.array(v), np.array(ref), np.array(inp), alpha=alpha, v_leak=v_leak,
-                                v_threshold=vth, threshold_noise=np.array(noise), reset_mode=mode,
-                                v_reset=v_reset, refractory_steps=r)
+    gv, gref, gspk = P.lif_step(np.array(v), np.array(ref), np.array(inp), alpha=alpha,
+                                v_leak=v_leak, v_threshold=vth, threshold_noise=np.array(noise),
+                                reset_mode=mode, v_reset=v_reset, refractory_steps=r)
     for i in range(n):
         want = ref_lif(v[i], ref[i], inp[i], noise[i], alpha, v_leak, vth, mode, v_reset, r)
         assert (int(gv[i]), int(gref[i]), bool(gspk[i])) == want
