@@ -75,7 +75,8 @@ class Emulator:
                     acc = _op(core, None, "accumulate").args
                     lut = _op(core, None, "lut").args
                     reducers.append((core.neurons, list(acc["sources"]),
-                                     program.arrays[acc["bias"]], int(lut["shift"]),
+                                     program.arrays[acc["bias"]],
+                                     program.arrays[lut["shift"]].astype(np.int64),
                                      program.arrays[lut["table"]]))
             n_out = max(r[0][1] for r in reducers)
             layer = {"name": entry["name"], "tiles": tiles, "reducers": reducers, "n_out": n_out}
@@ -290,13 +291,16 @@ def _fuse(layer: dict, max_input: int, acc_bits: int) -> dict | None:
     if bound >= 1 << (acc_bits - 1) or bound >= 1 << 53:
         return None
     dtype = np.float32 if bound < 1 << 24 else np.float64
+    shift = np.zeros(layer["n_out"], dtype=np.int64)
+    for (nlo, nhi), _, _, s, _ in layer["reducers"]:
+        shift[nlo:nhi] = s
     first = layer["reducers"][0]
-    same = all(r[3] == first[3] and np.array_equal(r[4], first[4]) for r in layer["reducers"])
-    lut = (first[3], first[4]) if same else None
+    same = all(np.array_equal(r[4], first[4]) for r in layer["reducers"])
+    lut = (shift, first[4]) if same else None
     float32_lut = None
     if dtype == np.float32 and lut is not None:
         float32_lut = (weight.astype(np.float32), bias.astype(np.float32),
-                       np.float32(2.0 ** -lut[0]), lut[1].astype(np.float32))
+                       (2.0 ** -lut[0]).astype(np.float32), lut[1].astype(np.float32))
     return {"weight": weight.astype(dtype), "bias": bias, "dtype": dtype, "lut": lut,
             "float32_lut": float32_lut}
 

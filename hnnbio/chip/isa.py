@@ -13,7 +13,7 @@ axon      ``matvec``      ``weights`` (array key), ``axons`` (first, last): int8
 axon      ``accumulate``  ``sources`` (cores), ``bias`` (array key): saturating partial-sum add
 soma      ``lif``         ``alpha, v_leak, v_threshold, noise_mask, reset_mode, v_reset,
                           refractory_steps``: extended LIF with LFSR threshold offset
-soma      ``lut``         ``shift``, ``table`` (array key): 8-bit look-up non-linearity
+soma      ``lut``         ``shift``, ``table`` (array keys): per-neuron shift, 8-bit table
 soma      ``window``      ``keep`` (list of 0..256), ``rand_shift``: coincidence window
 router    ``send``        ``what`` (buffer), ``to`` (cores), ``bits`` per value, ``delay`` (steps)
 ========  ==============  =====================================================================

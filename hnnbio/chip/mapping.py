@@ -131,6 +131,7 @@ def map_to_cores(q: QGraph, chip: ChipSpec) -> Mapping:
             nb = core.neurons
             arrays[f"{key}.bias"] = layer.bias[nb[0]:nb[1]].astype(np.int32)
             arrays[f"{key}.table"] = layer.table.copy()
+            arrays[f"{key}.shift"] = layer.shift[nb[0]:nb[1]].astype(np.uint8)
             sources = [grid[k].core for k in sorted(grid) if k[1] == b]
             what = "attention" if last else "activation"
             axes = (lambda t: t.neurons) if last else (lambda t: t.axons)
@@ -140,9 +141,9 @@ def map_to_cores(q: QGraph, chip: ChipSpec) -> Mapping:
                 route(core, t, what, 8, _overlap(axes(t), nb), p + 1, delay)
             core.phases[p + 1] = [
                 Instruction("axon", "accumulate", {"sources": sources, "bias": f"{key}.bias"}),
-                Instruction("soma1", "lut", {"shift": layer.shift, "table": f"{key}.table"}),
+                Instruction("soma1", "lut", {"shift": f"{key}.shift", "table": f"{key}.table"}),
                 Instruction("router", "send", {"what": what, "to": [t.core for t in targets],
                                                "bits": 8, "delay": delay})]
-            memory[core.core] += 4 * (nb[1] - nb[0]) * (1 + len(sources)) + 256
+            memory[core.core] += 5 * (nb[1] - nb[0]) + 4 * (nb[1] - nb[0]) * len(sources) + 256
     n_phases = 2 + 2 * len(q.layers)
     return Mapping(cores, routes, arrays, memory, n_phases, layers)

@@ -12,7 +12,8 @@ Layout (little endian)::
     56      M     manifest: UTF-8 JSON (chip spec, model settings, cores with their phases and
                   primitives, routes, layers, quantisation report)
     56 + M  L - M arrays: an uncompressed ``.npz`` of the per-core integer arrays
-                  (``c{core}.weight`` int8, ``c{core}.bias`` int32, ``c{core}.table`` uint8)
+                  (``c{core}.weight`` int8, ``c{core}.bias`` int32, ``c{core}.table`` uint8,
+                  ``c{core}.shift`` uint8: the LUT shift of each neuron)
 
 :func:`load_program` refuses a file whose size, magic, version, flags, lengths or digest do not
 match, or whose manifest or arrays are malformed, with :class:`hnnbio.errors.ProgramError`.
@@ -38,7 +39,7 @@ FORMAT_VERSION = 1
 HEADER = struct.Struct("<8sHHIQ32s")
 MANIFEST_KEYS = ("model", "chip", "loop", "sheet", "layers", "cores", "routes", "n_phases",
                  "lfsr_shifts_per_step", "quantization")
-ARRAY_DTYPES = {"weight": np.int8, "bias": np.int32, "table": np.uint8}
+ARRAY_DTYPES = {"weight": np.int8, "bias": np.int32, "table": np.uint8, "shift": np.uint8}
 
 
 @dataclass
@@ -135,9 +136,9 @@ def _checked(manifest, arrays, where: str) -> Program:
     for core in program.cores:
         for instructions in core.phases.values():
             for ins in instructions:
-                for field_name in ("weights", "bias", "table"):
+                for field_name in ("weights", "bias", "table", "shift"):
                     key = ins.args.get(field_name)
-                    if key is not None and key not in arrays:
+                    if isinstance(key, str) and key not in arrays:
                         raise ProgramError(f"{where}: core {core.core} refers to missing array "
                                            f"{key!r}")
     return program

@@ -6,15 +6,18 @@ output: 8, i.e. ``q / 256``):
 
 .. math::
 
-    e_w = \\lfloor \\log_2(127 / \\max|W|) \\rfloor, \\quad
+    e_{w,j} = \\lfloor \\log_2(127 / \\max_i|W_{ji}|) \\rfloor, \\quad
     W_q = \\mathrm{clamp}(\\mathrm{round}(W 2^{e_w}), -128, 127), \\quad
     b_q = \\mathrm{clamp}(\\mathrm{round}(b\\, 2^{e_{in} + e_w}), \\mathrm{int32})
 
-so the int32 accumulator ``acc = x_q W_q + b_q`` is ``z * 2**(e_in + e_w)``. The look-up table reads
-``k = clamp(acc >> s, -128, 127)``, i.e. ``z`` in bins of width ``dz = 2**(s - e_in - e_w)``
+with one exponent per output neuron j (per-channel scaling: a row of small weights keeps its
+precision), so the int32 accumulator ``acc_j = x_q W_q + b_q`` is ``z_j * 2**(e_in + e_w,j)``.
+The look-up table reads ``k = clamp(acc_j >> s_j, -128, 127)`` with a per-neuron shift
+``s_j = e_in + e_w,j + log2(dz)``, i.e. ``z`` in bins of one width ``dz`` for all neurons
 (sigmoid: ``dz = 1/16``, a range of +-8; relu: the smallest power of two with
-``127 dz >= max z`` on sample inputs), and stores ``round(f((k + 1/2) dz) * 2**e_out)`` clamped to
-[0, 255] (sigmoid: ``e_out = 8``; relu: ``e_out = floor(log2(255 / max f))``).
+``127 dz >= max z`` on sample inputs; coarser if a shift would be negative), and one table stores
+``round(f((k + 1/2) dz) * 2**e_out)`` clamped to [0, 255] (sigmoid: ``e_out = 8``; relu:
+``e_out = floor(log2(255 / max f))``).
 
 The stochastic unit ``u = x c + xi > 1`` becomes ``m = x * c_q`` (``c_q = round(256 c)``, 8 bits)
 and a spike when ``m > r`` with ``r`` 8 uniform random bits: probability ``m / 256``.
@@ -40,6 +43,7 @@ class QLayer:
     weight : ndarray, shape (n_in, n_out), int8 (transposed: ``acc = x @ weight``)
     bias : ndarray, shape (n_out,), int32
     table : ndarray, shape (256,), uint8
+    e_w, shift : ndarray, shape (n_out,), int (per output neuron)
     """
 
     name: str
@@ -48,8 +52,8 @@ class QLayer:
     bias: np.ndarray
     table: np.ndarray
     e_in: int
-    e_w: int
-    shift: int
+    e_w: np.ndarray
+    shift: np.ndarray
     e_out: int
 
     @property
@@ -94,17 +98,21 @@ def quantize_layer(name: str, function: str, weight: np.ndarray, bias: np.ndarra
     z_max : float
         Largest pre-activation to cover (relu only; sigmoid covers [-8, 8)).
     """
-    w_max = float(np.max(np.abs(weight))) if weight.size else 0.0
-    e_w = int(math.floor(math.log2(127.0 / w_max))) if w_max > 0 else 0
-    wq = np.clip(np.rint(weight * 2.0 ** e_w), -128, 127).astype(np.int8).T.copy()
+    w_max = np.max(np.abs(weight), axis=1) if weight.size else np.zeros(weight.shape[0])
+    with np.errstate(divide="ignore"):
+        e_w = np.where(w_max > 0, np.floor(np.log2(127.0 / np.where(w_max > 0, w_max, 1.0))), 0)
+    e_w = e_w.astype(np.int64)  # one exponent per output neuron (per-channel scaling)
+    wq = np.clip(np.rint(weight * 2.0 ** e_w[:, None]), -128, 127).astype(np.int8).T.copy()
     lo, hi = -(1 << (acc_bits - 1)), (1 << (acc_bits - 1)) - 1
     bq = np.clip(np.rint(bias * 2.0 ** (e_in + e_w)), lo, hi).astype(np.int32)
     if function == "sigmoid":
         dz_exp = SIGMOID_BIN_EXPONENT
     else:
         dz_exp = int(math.ceil(math.log2(max(z_max, 1e-6) / 127.0)))
-    shift = max(0, e_in + e_w + dz_exp)
-    dz = 2.0 ** (shift - e_in - e_w)
+    # one bin width for all neurons (one table): no neuron's shift may be negative
+    dz_exp = max(dz_exp, -(e_in + int(e_w.min()))) if e_w.size else dz_exp
+    shift = e_in + e_w + dz_exp
+    dz = 2.0 ** dz_exp
     k = np.arange(-128, 128)
     y = _function(function)((k + 0.5) * dz)
     if function == "sigmoid":
@@ -193,7 +201,9 @@ def quantize(graph: Graph, samples: np.ndarray | None = None, acc_bits: int = 32
         decoded = y_int * 2.0 ** -layer.e_out
         rms = float(np.sqrt(np.mean(y_float ** 2)))
         err = float(np.sqrt(np.mean((decoded - y_float) ** 2))) / max(rms, 1e-12)
-        report[layer.name] = {"rel_rms_error": err, "e_w": layer.e_w, "shift": layer.shift,
+        report[layer.name] = {"rel_rms_error": err,
+                              "e_w": [int(layer.e_w.min()), int(layer.e_w.max())],
+                              "shift": [int(layer.shift.min()), int(layer.shift.max())],
                               "e_out": layer.e_out}
     sheet = graph.node("sheet")
     keep = [int(np.clip(round(k * 256), 0, 256)) for k in graph.node("window").params["keep"]]

@@ -38,16 +38,19 @@ def test_lower_reads_the_state_dict(tiny_spec):
 def test_quantize_layer_weights_and_lut_within_derived_bounds():
     rng = np.random.default_rng(0)
     w = rng.normal(size=(6, 10))
-    w[0, 0] = 1.0 / 0.75  # max |w| = 1.33: e_w = floor(log2(127 / 1.33)) = 6
-    w = np.clip(w, -1.0 / 0.75, 1.0 / 0.75)
+    w[0, 0] = 1.0 / 0.75  # row 0: max |w| = 1.33: e_w = floor(log2(127 / 1.33)) = 6
+    w[1] *= 0.01          # row 1: small weights keep their precision (per-channel exponent)
     b = rng.normal(size=6)
     layer = quantize_layer("d", "sigmoid", w, b, e_in=8)
-    assert layer.e_w == 6
-    assert np.array_equal(layer.weight, np.clip(np.rint(w * 64), -128, 127).astype(np.int8).T)
-    assert np.array_equal(layer.bias, np.rint(b * 2.0 ** 14).astype(np.int32))
+    e_w = np.floor(np.log2(127 / np.abs(w).max(axis=1))).astype(int)
+    assert layer.e_w[0] == 6 and layer.e_w.tolist() == e_w.tolist() and e_w[1] >= 12
+    want = np.clip(np.rint(w * 2.0 ** e_w[:, None]), -128, 127).astype(np.int8).T
+    assert np.array_equal(layer.weight, want)
+    assert np.array_equal(layer.bias, np.rint(b * 2.0 ** (8 + e_w)).astype(np.int32))
+    assert layer.shift.tolist() == (8 + e_w - 4).tolist()  # bins of 1/16
     # LUT: z in bins of 1/16; decoded output within slope/4 * half a bin + half an LSB of sigmoid
-    acc = rng.integers(-(2 ** 20), 2 ** 20, size=5000)
-    z = acc * 2.0 ** -(8 + 6)
+    acc = rng.integers(-(2 ** 20), 2 ** 20, size=(5000, 6))
+    z = acc * 2.0 ** -(8 + e_w)
     decoded = layer.table[np.clip(acc >> layer.shift, -128, 127) + 128] / 256.0
     inside = np.abs(z) < 8
     bound = 0.25 * (1 / 32) + 0.5 / 256

@@ -106,7 +106,7 @@ def reference_run(program, image, ring, seed, image_index, n_steps):
                     for src in acc_args["sources"][1:]:
                         acc = sat(acc + partial[src][j], acc_bits)
                     acc = sat(acc + bias[j], acc_bits)
-                    index = min(127, max(-128, acc >> lut_args["shift"])) + 128
+                    index = min(127, max(-128, acc >> arr[lut_args["shift"]][j])) + 128
                     y[lo + j] = table[index]
             x = y
         ring[slot] = x
