@@ -125,8 +125,9 @@ def _images(n, seed=3):
     return images
 
 
-@pytest.mark.parametrize("extreme, leaky", [(False, False), (True, False), (False, True)])
-def test_emulator_bit_exact_against_reference(tiny_program, extreme, leaky):
+@pytest.mark.parametrize("extreme, leaky, drive", [(False, False, 0), (True, False, 0),
+                                                   (False, True, 0), (False, False, 5)])
+def test_emulator_bit_exact_against_reference(tiny_program, extreme, leaky, drive):
     if extreme:  # biases at the int32 edges: the accumulator must saturate, LUT index clamp
         for key in tiny_program.arrays:
             if key.endswith(".bias"):
@@ -137,10 +138,17 @@ def test_emulator_bit_exact_against_reference(tiny_program, extreme, leaky):
             for ins in core.phases.get(0, []):
                 if ins.op == "lif":
                     ins.args.update(alpha=200, v_leak=-20, v_threshold=60, reset_mode="subtract")
+    if drive:  # v_leak > v_threshold: pixels off in the image can fire too (no clock gating)
+        for core in tiny_program.cores:
+            for ins in core.phases.get(0, []):
+                if ins.op == "lif":
+                    ins.args.update(v_leak=drive)
     images = _images(3)
     ring = initial_attention(3, 5, 16, seed=7)
     emu = Emulator(tiny_program)
     emu.reset(images, ring, seed=7)
+    if emu.fast:
+        assert emu.awake.size == (images.size if drive else images.sum())
     # the fast paths (one matmul per layer, narrow sheet) are taken exactly when they are provable
     assert all(layer["fused"] is None for layer in emu.layers) == extreme
     assert emu.fast == (not leaky)
