@@ -165,7 +165,7 @@ def run_loop(
 
 def _sparse_input_forward(autoencoder, n_images: int, n_pixels: int):
     """For a DenoisingAutoencoder with a deterministic latent: a function of the active flat
-    indices (image * N + pixel, unique) returning the reconstruction (B, N); otherwise None."""
+    indices (image * N + pixel, unique, sorted) returning the reconstruction (B, N); else None."""
     from hnnbio.ann.autoencoder import ACTIVATIONS, DenoisingAutoencoder, autoencoder_forward
 
     if type(autoencoder) is not DenoisingAutoencoder:
@@ -180,10 +180,13 @@ def _sparse_input_forward(autoencoder, n_images: int, n_pixels: int):
         weights=params.weights[1:], biases=params.biases[1:], hidden=params.hidden[1:]
     )
 
+    starts = np.arange(n_images) * n_pixels
+
     def forward(active: np.ndarray) -> torch.Tensor:
-        z = b1.expand(n_images, -1).clone()
-        index = torch.from_numpy(active)
-        z.index_add_(0, index // n_pixels, w1t[index % n_pixels])
+        # active is sorted, so each image's pixels are one contiguous bag: z_b = b_1 + sum W_1[:, p]
+        index = torch.from_numpy(active % n_pixels)
+        offsets = torch.from_numpy(np.searchsorted(active, starts))
+        z = torch.nn.functional.embedding_bag(index, w1t, offsets, mode="sum") + b1
         return autoencoder_forward(rest, activation(z))
 
     return forward
