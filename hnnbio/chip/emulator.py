@@ -129,6 +129,8 @@ class Emulator:
             self.image_awake = flat[self.awake].astype(np.uint8)
             self.lfsr = self.lfsr.ravel()[self.awake]
             self.refractory = np.zeros(self.awake.size, dtype=np.int8)
+            self.keep_table = np.zeros(16, dtype=np.int16)
+            self.keep_table[:len(self.keep)] = self.keep
             self.age = np.full(self.awake.size, 15, dtype=np.int8)
             self.v = None  # alpha = 0: the membrane carries nothing from step to step
         self.batch = batch
@@ -177,8 +179,9 @@ class Emulator:
                 c["macs"] += batch * sum(t[3].size for t in layer["tiles"])
             fused = layer["fused"]
             if fused is not None and fused["float32_lut"] is not None:
-                # everything below 2**24: float32 adds, power-of-two scaling and floor are exact
-                weight, bias, scale, table = fused["float32_lut"]
+                # weights and bias pre-scaled by 2**-shift (per neuron): every partial sum is an
+                # integer below 2**24 times a power of two, exact in float32, and so is its floor
+                weight, bias, table = fused["float32_lut"]
                 if binary:  # event-driven: only the active window bits are accumulated
                     rows, cols = np.divmod(fired, n)
                     indptr = np.zeros(batch + 1, dtype=np.int64)
@@ -189,11 +192,9 @@ class Emulator:
                 else:
                     acc = np.matmul(x, weight)
                 acc += bias
-                acc *= scale
                 np.floor(acc, out=acc)
                 np.clip(acc, -128, 127, out=acc)
-                acc += 128
-                y = np.take(table, acc.astype(np.intp))
+                y = np.take(table, acc.astype(np.intp))  # table rolled: index -128 .. 127
             elif fused is not None:  # one matmul for all tiles: provably equal (see _fuse)
                 acc = np.matmul(x.astype(fused["dtype"]), fused["weight"]).astype(np.int64)
                 acc += fused["bias"]
@@ -244,17 +245,23 @@ class Emulator:
         lif = self.lif
         self.lfsr = P.lfsr_advance(self.lfsr, self.shifts)
         code = np.take(self.ring.reshape(-1), self.ring_index + slot * self.n_pixels)
-        m = (self.image_awake * code) >> self.hadamard_shift
-        noise = (self.lfsr & np.uint32(lif["noise_mask"])).astype(np.int32)
-        active = self.refractory == 0
-        spikes = active & (m.astype(np.int32) > noise + (lif["v_threshold"] - lif["v_leak"]))
-        self.refractory = np.where(spikes, np.int8(lif["refractory_steps"]),
-                                   np.maximum(self.refractory - np.int8(1), np.int8(0)))
-        self.age = np.where(spikes, np.int8(0), np.minimum(self.age + np.int8(1), np.int8(15)))
+        m = (self.image_awake * code) >> self.hadamard_shift  # uint8: image bit x code <= 255
+        noise = (self.lfsr & np.uint32(lif["noise_mask"])).astype(np.uint8)  # mask <= 255
+        offset = lif["v_threshold"] - lif["v_leak"]
+        if offset == 0:
+            over = m > noise
+        else:
+            over = m.astype(np.int32) > noise.astype(np.int32) + offset
+        spikes = over & (self.refractory == 0)
+        ref, age = self.refractory, self.age
+        np.subtract(ref, 1, out=ref)
+        np.maximum(ref, 0, out=ref)
+        ref[spikes] = lif["refractory_steps"]
+        np.add(age, 1, out=age)
+        np.minimum(age, 15, out=age)
+        age[spikes] = 0
         coin = ((self.lfsr >> np.uint32(self.rand_shift)) & np.uint32(255)).astype(np.int16)
-        table = np.zeros(16, dtype=np.int16)
-        table[:len(self.keep)] = self.keep
-        return self.awake[spikes], self.awake[coin < table[self.age]]
+        return self.awake[spikes], self.awake[coin < self.keep_table[age]]
 
     # --- estimates (hnnbio.chip.estimates) ---------------------------------------------------
 
@@ -299,8 +306,9 @@ def _fuse(layer: dict, max_input: int, acc_bits: int) -> dict | None:
     lut = (shift, first[4]) if same else None
     float32_lut = None
     if dtype == np.float32 and lut is not None:
-        float32_lut = (weight.astype(np.float32), bias.astype(np.float32),
-                       (2.0 ** -lut[0]).astype(np.float32), lut[1].astype(np.float32))
+        scale = 2.0 ** -lut[0].astype(np.float64)
+        float32_lut = ((weight * scale).astype(np.float32), (bias * scale).astype(np.float32),
+                       np.roll(lut[1].astype(np.float32), -128))
     return {"weight": weight.astype(dtype), "bias": bias, "dtype": dtype, "lut": lut,
             "float32_lut": float32_lut}
 
