@@ -8,9 +8,7 @@ import numpy as np
 
 
 def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    # the backend is the caller's (inline in notebooks; Agg without a display)
     import matplotlib.pyplot as plt
 
     return plt
