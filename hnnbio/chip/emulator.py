@@ -27,6 +27,9 @@ from hnnbio.chip import primitives as P
 from hnnbio.chip.program import Program
 from hnnbio.errors import DataError, ProgramError
 
+#: Below this fraction of non-zero inputs a layer's product skips the zeros (sparse product).
+SPARSE_FRACTION = 0.25
+
 
 class Emulator:
     """State and step of one program for a batch of images.
@@ -184,11 +187,11 @@ class Emulator:
                 weight, bias, table = fused["float32_lut"]
                 if binary:  # event-driven: only the active window bits are accumulated
                     rows, cols = np.divmod(fired, n)
-                    indptr = np.zeros(batch + 1, dtype=np.int64)
-                    np.cumsum(np.bincount(rows, minlength=batch), out=indptr[1:])
-                    events = sparse.csr_matrix((np.ones(cols.size, dtype=np.float32), cols, indptr),
-                                               shape=(batch, n))
-                    acc = np.asarray(events @ weight)
+                    acc = _events_matmul(rows, cols, np.ones(cols.size, dtype=np.float32),
+                                         (batch, n), weight)
+                elif np.count_nonzero(x) < SPARSE_FRACTION * x.size:  # mostly zeros (relu)
+                    rows, cols = np.nonzero(x)
+                    acc = _events_matmul(rows, cols, x[rows, cols], x.shape, weight)
                 else:
                     acc = np.matmul(x, weight)
                 acc += bias
@@ -276,6 +279,18 @@ class Emulator:
     def summary(self) -> dict:
         """Counters with energy and latency, for the CLI and BindingResult.info."""
         return estimates.summary(self.counters, self.program)
+
+
+def _events_matmul(rows, cols, values, shape, weight) -> np.ndarray:
+    """``X @ weight`` for a sparse X given by its non-zero entries (rows in increasing order).
+
+    Zero inputs contribute nothing to an integer dot product, so skipping them (an event-driven
+    axon) is exact; scipy accumulates in float32, exact for the integers bounded by _fuse.
+    """
+    indptr = np.zeros(shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=shape[0]), out=indptr[1:])
+    events = sparse.csr_matrix((values, cols, indptr), shape=shape)
+    return np.asarray(events @ weight)
 
 
 def _fuse(layer: dict, max_input: int, acc_bits: int) -> dict | None:

@@ -125,9 +125,15 @@ def _images(n, seed=3):
     return images
 
 
-@pytest.mark.parametrize("extreme, leaky, drive", [(False, False, 0), (True, False, 0),
-                                                   (False, True, 0), (False, False, 5)])
-def test_emulator_bit_exact_against_reference(tiny_program, extreme, leaky, drive):
+@pytest.mark.parametrize("extreme, leaky, drive, sparse", [
+    (False, False, 0, False), (True, False, 0, False), (False, True, 0, False),
+    (False, False, 5, False), (False, False, 0, True)])
+def test_emulator_bit_exact_against_reference(tiny_program, monkeypatch, extreme, leaky, drive,
+                                              sparse):
+    if sparse:  # every layer's product through the zero-skipping sparse path
+        import hnnbio.chip.emulator as emulator_module
+
+        monkeypatch.setattr(emulator_module, "SPARSE_FRACTION", 2.0)
     if extreme:  # biases at the int32 edges: the accumulator must saturate, LUT index clamp
         for key in tiny_program.arrays:
             if key.endswith(".bias"):
