@@ -27,7 +27,9 @@ from hnnbio.chip import primitives as P
 from hnnbio.chip.program import Program
 from hnnbio.errors import DataError, ProgramError
 
-#: Below this fraction of non-zero inputs a layer's product skips the zeros (sparse product).
+#: A layer's product drops the inputs that are zero in every image of the batch when at most this
+#: fraction of inputs is left, else skips zeros one by one (sparse product) below this density.
+COLUMN_FRACTION = 0.5
 SPARSE_FRACTION = 0.25
 
 
@@ -189,11 +191,16 @@ class Emulator:
                     rows, cols = np.divmod(fired, n)
                     acc = _events_matmul(rows, cols, np.ones(cols.size, dtype=np.float32),
                                          (batch, n), weight)
-                elif np.count_nonzero(x) < SPARSE_FRACTION * x.size:  # mostly zeros (relu)
-                    rows, cols = np.nonzero(x)
-                    acc = _events_matmul(rows, cols, x[rows, cols], x.shape, weight)
-                else:
-                    acc = np.matmul(x, weight)
+                else:  # zero inputs (relu outputs) contribute nothing: skip them
+                    nonzero = x != 0
+                    used = np.flatnonzero(nonzero.any(axis=0))
+                    if used.size <= COLUMN_FRACTION * x.shape[1]:  # inputs zero in every image
+                        acc = np.matmul(x[:, used], weight[used])
+                    elif (flat := np.flatnonzero(nonzero.ravel())).size < SPARSE_FRACTION * x.size:
+                        rows, cols = np.divmod(flat, x.shape[1])
+                        acc = _events_matmul(rows, cols, x.ravel()[flat], x.shape, weight)
+                    else:
+                        acc = np.matmul(x, weight)
                 acc += bias
                 np.floor(acc, out=acc)
                 np.clip(acc, -128, 127, out=acc)

@@ -126,14 +126,15 @@ def _images(n, seed=3):
 
 
 @pytest.mark.parametrize("extreme, leaky, drive, sparse", [
-    (False, False, 0, False), (True, False, 0, False), (False, True, 0, False),
-    (False, False, 5, False), (False, False, 0, True)])
+    (False, False, 0, ""), (True, False, 0, ""), (False, True, 0, ""), (False, False, 5, ""),
+    (False, False, 0, "events"), (False, False, 0, "columns")])
 def test_emulator_bit_exact_against_reference(tiny_program, monkeypatch, extreme, leaky, drive,
                                               sparse):
-    if sparse:  # every layer's product through the zero-skipping sparse path
-        import hnnbio.chip.emulator as emulator_module
+    import hnnbio.chip.emulator as emulator_module
 
-        monkeypatch.setattr(emulator_module, "SPARSE_FRACTION", 2.0)
+    # force every later layer's product through one zero-skipping path
+    monkeypatch.setattr(emulator_module, "COLUMN_FRACTION", 2.0 if sparse == "columns" else -1.0)
+    monkeypatch.setattr(emulator_module, "SPARSE_FRACTION", 2.0 if sparse == "events" else -1.0)
     if extreme:  # biases at the int32 edges: the accumulator must saturate, LUT index clamp
         for key in tiny_program.arrays:
             if key.endswith(".bias"):
