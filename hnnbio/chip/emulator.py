@@ -19,6 +19,8 @@ messages), ``spikes``; energy ``macs * pj_per_mac + sops * pj_per_sop`` and a la
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 from scipy import sparse
 
@@ -255,8 +257,16 @@ class Emulator:
         lif = self.lif
         self.lfsr = P.lfsr_advance(self.lfsr, self.shifts)
         code = np.take(self.ring.reshape(-1), self.ring_index + slot * self.n_pixels)
-        m = (self.image_awake * code) >> self.hadamard_shift  # uint8: image bit x code <= 255
-        noise = (self.lfsr & np.uint32(lif["noise_mask"])).astype(np.uint8)  # mask <= 255
+        if self.image_awake.all() and self.hadamard_shift == 0:
+            m = code  # 1 * code >> 0
+        else:
+            m = (self.image_awake * code) >> self.hadamard_shift  # uint8: bit x code <= 255
+        byte = self.lfsr.view(np.uint8).reshape(-1, 4)  # bytes of each LFSR, in memory order
+        little = sys.byteorder == "little"
+        if lif["noise_mask"] == 255 and little:
+            noise = byte[:, 0]  # = lfsr & 255
+        else:
+            noise = (self.lfsr & np.uint32(lif["noise_mask"])).astype(np.uint8)  # mask <= 255
         offset = lif["v_threshold"] - lif["v_leak"]
         if offset == 0:
             over = m > noise
@@ -270,7 +280,10 @@ class Emulator:
         np.add(age, 1, out=age)
         np.minimum(age, 15, out=age)
         age[spikes] = 0
-        coin = ((self.lfsr >> np.uint32(self.rand_shift)) & np.uint32(255)).astype(np.int16)
+        if self.rand_shift == 8 and little:
+            coin = byte[:, 1]  # = (lfsr >> 8) & 255
+        else:
+            coin = ((self.lfsr >> np.uint32(self.rand_shift)) & np.uint32(255)).astype(np.uint8)
         return self.awake[spikes], self.awake[coin < self.keep_table[age]]
 
     # --- estimates (hnnbio.chip.estimates) ---------------------------------------------------

@@ -21,6 +21,7 @@ Random numbers
 from __future__ import annotations
 
 import functools
+import sys
 
 import numpy as np
 
@@ -208,11 +209,11 @@ def _jump_tables(shifts: int) -> np.ndarray:
 
 def lfsr_advance(state: np.ndarray, shifts: int) -> np.ndarray:
     """The LFSR state after ``shifts`` single shifts (equal to ``shifts`` calls of lfsr_step)."""
-    state = np.asarray(state, dtype=np.uint32)
+    state = np.ascontiguousarray(state, dtype=np.uint32)
     t = _jump_tables(shifts)
-    low = (state & np.uint32(0xFFFF)).astype(np.intp)
-    high = (state >> np.uint32(16)).astype(np.intp)
-    return np.take(t[0], low) ^ np.take(t[1], high)
+    halves = state.view(np.uint16).reshape(-1, 2)  # the two 16-bit halves, in memory order
+    low, high = (0, 1) if sys.byteorder == "little" else (1, 0)
+    return (t[0][halves[:, low]] ^ t[1][halves[:, high]]).reshape(state.shape)
 
 
 def lfsr_seed(seed: int, stream: np.ndarray) -> np.ndarray:
