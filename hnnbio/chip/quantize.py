@@ -170,6 +170,8 @@ def quantize(graph: Graph, samples: np.ndarray | None = None, acc_bits: int = 32
     graph : Graph
     samples : ndarray, shape (n, n_pixels), {0, 1}, optional
         Window maps to calibrate relu ranges and measure the error (default: :func:`sample_inputs`).
+    relu_percentile : float
+        Percentile of the sample pre-activations a relu table must cover (100: the maximum).
 
     Returns
     -------
