@@ -87,7 +87,8 @@ def cmd_emulate(args) -> int:
     from hnnbio.chip.run import emulate_program
 
     result = emulate_program(args.program, n_images=args.images, seed=args.seed,
-                             batch_size=args.batch_size, progress=not args.quiet)
+                             batch_size=args.batch_size, progress=not args.quiet,
+                             cycles=args.cycles)
     rows = result.summary()
     rows.update(result.info.get("counters", {}))
     _report(rows, args.json, f"emulator: {args.program}")
@@ -173,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--images", type=int, default=16, help="number of images (default: 16)")
     p.add_argument("--seed", type=int, default=0, help="seed of the images and the run (default: 0)")
     p.add_argument("--batch-size", type=int, default=None, help="images emulated together")
+    p.add_argument("--cycles", type=int, default=None, help="override the program's number of cycles")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = add("chip", None, "chip program tools")
@@ -203,6 +205,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # e.g. `hnnbio chip dump X | head`
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

@@ -151,9 +151,11 @@ def _kind_nospike(spec, images, truth, seed, shard):
 
 
 def _kind_emulate(spec, images, truth, seed, shard):
-    from hnnbio.chip.run import emulate_spec
+    from hnnbio.chip.compiler import compile_model
+    from hnnbio.chip.run import emulate
 
-    return emulate_spec(spec, images, truth=truth, seed=seed, cycles=shard.cycles)
+    return emulate(compile_model(spec), images, seed=seed, batch_size=shard.batch_size,
+                   truth=truth, cycles=shard.cycles)
 
 
 _KIND_FUNCTIONS = {"bind": _kind_bind, "nospike": _kind_nospike, "emulate": _kind_emulate}
