@@ -12,9 +12,7 @@ from hnnbio.analysis.scores import pearson_with
 
 
 def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
+    # the backend is the caller's (inline in notebooks; Agg without a display)
     import matplotlib.pyplot as plt
 
     return plt

@@ -113,10 +113,7 @@ def run_column_demo(image: str = "shapes", steps: int = 200, plot: str | None = 
 
 def _plot_raster(path: str, spikes: dict, x: np.ndarray, labels: np.ndarray, steps: int,
                  image: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # the caller's backend (Agg without a display)
 
     foreground = np.flatnonzero(x > 0)
     order = foreground[np.argsort(labels[foreground], kind="stable")]

@@ -1,0 +1,26 @@
+"""The wheel a user installs carries the model specs and their weights (not only editable installs)."""
+
+import subprocess
+import sys
+import tomllib
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.slow
+def test_wheel_ships_every_model_spec_and_its_weights(tmp_path):
+    run = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                          "-q", "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr[-2000:]
+    wheel = next(tmp_path.glob("hnnbio-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    specs = sorted((ROOT / "models").glob("*.toml"))
+    assert specs
+    for spec in specs:
+        assert f"hnnbio/shipped_models/{spec.name}" in names
+        weights = tomllib.loads(spec.read_text())["autoencoder"]["weights"]
+        assert f"hnnbio/shipped_models/{weights}" in names, f"{weights} of {spec.name} not shipped"
