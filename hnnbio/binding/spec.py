@@ -41,7 +41,7 @@ SHEETS = ("reference", "column")
 SCHEMA: dict[str, dict] = {
     "": {"name": None, "dataset": None, "sheet": "reference", "description": ""},
     "loop": {"steps_per_cycle": None, "cycles": 50, "readout_cycles": 10, "dt_ms": 1.0,
-             "batch_size": 128},
+             "batch_size": 256},
     # Sheet parameters: the reference sheet reads refractory_steps; the column sheet reads the
     # rest (see hnnbio.circuits.column.ColumnParams, which validates its own keys).
     "sheet_params": {"refractory_steps": None},
