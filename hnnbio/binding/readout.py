@@ -49,9 +49,39 @@ def spike_features(
     """
     if readout_cycles < 1:
         raise ParameterError(f"readout_cycles: must be >= 1, got {readout_cycles}")
+    kernel = np.asarray(smoothing, dtype=np.float32)
+    if kernel.ndim != 1 or kernel.size < 1:
+        raise ParameterError(
+            f"smoothing: must be a non-empty list of weights, got {kernel.tolist()}"
+        )
     first = max(0, result.n_steps - readout_cycles * result.steps_per_cycle)
-    rasters = select_rasters(result, first, result.n_steps, images)  # (B, T, N)
-    return np.ascontiguousarray(smooth(rasters, smoothing).transpose(0, 2, 1))
+    n_steps = result.n_steps - first
+    start, stop, _ = images.indices(result.n_images)
+    image, step, pixel = _select_spikes(result, first, result.n_steps, start, stop)
+    # straight from the sparse spikes: f[p, t] = sum_k h[k] s[p, t - k], the same float32 values
+    # as smooth() of the dense rasters (a repeated spike counts once there and here: a buffered
+    # fancy-index update adds once per distinct element)
+    out = np.zeros((stop - start, result.n_pixels, n_steps), dtype=np.float32)
+    out[image, pixel, step] = kernel[0]
+    for k in range(1, kernel.size):
+        inside = step + k < n_steps
+        out[image[inside], pixel[inside], step[inside] + k] += kernel[k]
+    return out
+
+
+def _select_spikes(result, first_step: int, last_step: int, start: int, stop: int):
+    """(image - start, step - first_step, pixel) of the spikes in the given ranges."""
+    keep = (
+        (result.spike_image >= start)
+        & (result.spike_image < stop)
+        & (result.spike_step >= first_step)
+        & (result.spike_step < last_step)
+    )
+    return (
+        result.spike_image[keep] - start,
+        result.spike_step[keep] - first_step,
+        result.spike_pixel[keep],
+    )
 
 
 def select_rasters(
@@ -59,18 +89,9 @@ def select_rasters(
 ) -> np.ndarray:
     """Dense rasters (n_selected, last_step - first_step, n_pixels), bool, of a range of images."""
     start, stop, _ = images.indices(result.n_images)
-    keep = (
-        (result.spike_image >= start)
-        & (result.spike_image < stop)
-        & (result.spike_step >= first_step)
-        & (result.spike_step < last_step)
-    )
+    image, step, pixel = _select_spikes(result, first_step, last_step, start, stop)
     out = np.zeros((stop - start, last_step - first_step, result.n_pixels), dtype=bool)
-    out[
-        result.spike_image[keep] - start,
-        result.spike_step[keep] - first_step,
-        result.spike_pixel[keep],
-    ] = True
+    out[image, step, pixel] = True
     return out
 
 
