@@ -89,6 +89,7 @@ class Emulator:
             layer = {"name": entry["name"], "tiles": tiles, "reducers": reducers, "n_out": n_out}
             layer["fused"] = _fuse(layer, 1 if not self.layers else 255, self.chip.accumulator_bits)
             self.layers.append(layer)
+        self._buffers = {}
         self.packets_per_step = sum(r["packets"] for r in m["routes"])
         self.packet_hops_per_step = sum(r["packets"] * r["hops"] for r in m["routes"])
 
@@ -198,15 +199,20 @@ class Emulator:
                     used = np.flatnonzero(nonzero.any(axis=0))
                     if used.size <= COLUMN_FRACTION * x.shape[1]:  # inputs zero in every image
                         acc = np.matmul(x[:, used], weight[used])
-                    elif (flat := np.flatnonzero(nonzero.ravel())).size < SPARSE_FRACTION * x.size:
+                    elif np.count_nonzero(nonzero) < SPARSE_FRACTION * x.size:
+                        flat = np.flatnonzero(nonzero.ravel())
                         rows, cols = np.divmod(flat, x.shape[1])
                         acc = _events_matmul(rows, cols, x.ravel()[flat], x.shape, weight)
-                    else:
-                        acc = np.matmul(x, weight)
+                    else:  # into a kept buffer: a fresh one costs page faults every step
+                        acc = np.matmul(x, weight, out=self._buffer("acc", layer, x.shape[0],
+                                                                    np.float32))
                 acc += bias
                 np.floor(acc, out=acc)
                 np.clip(acc, -128, 127, out=acc)
-                y = np.take(table, acc.astype(np.intp))  # table rolled: index -128 .. 127
+                # table rolled: index -128 .. 127
+                index = self._buffer("index", layer, acc.shape[0], np.intp)
+                np.copyto(index, acc, casting="unsafe")  # exact: acc holds integers
+                y = table[index]  # fancy indexing: several times faster than np.take here
             elif fused is not None:  # one matmul for all tiles: provably equal (see _fuse)
                 acc = np.matmul(x.astype(fused["dtype"]), fused["weight"]).astype(np.int64)
                 acc += fused["bias"]
@@ -236,6 +242,14 @@ class Emulator:
         c["spikes"] += int(self.last_spikes.size)
         self.t += 1
         return spikes
+
+    def _buffer(self, name: str, layer: dict, batch: int, dtype) -> np.ndarray:
+        """A kept work array of shape (batch, layer's n_out), reused from step to step."""
+        key = (name, layer["name"])
+        array = self._buffers.get(key)
+        if array is None or array.shape[0] != batch:
+            array = self._buffers[key] = np.empty((batch, layer["n_out"]), dtype=dtype)
+        return array
 
     def _fast_sheet_step(self, slot: int):
         """Phases 0 and 1 of the sheet for binary images and a memoryless LIF (alpha = 0).
@@ -284,7 +298,8 @@ class Emulator:
             coin = byte[:, 1]  # = (lfsr >> 8) & 255
         else:
             coin = ((self.lfsr >> np.uint32(self.rand_shift)) & np.uint32(255)).astype(np.uint8)
-        return self.awake[spikes], self.awake[coin < self.keep_table[age]]
+        window = _window_bits(age, coin, self.keep_table, len(self.keep))
+        return self.awake.compress(spikes), self.awake.compress(window)
 
     # --- estimates (hnnbio.chip.estimates) ---------------------------------------------------
 
@@ -299,6 +314,23 @@ class Emulator:
     def summary(self) -> dict:
         """Counters with energy and latency, for the CLI and BindingResult.info."""
         return estimates.summary(self.counters, self.program)
+
+
+def _window_bits(age: np.ndarray, coin: np.ndarray, keep_table: np.ndarray,
+                 n_keep: int) -> np.ndarray:
+    """``coin < keep_table[age]``: the window's output bits (as primitives.window_step).
+
+    ``keep_table`` (16 entries) is zero from ``n_keep`` on, and ``coin < 0`` never holds for a
+    uint8 coin, so for a short keep list a few compares (``age == a and coin < keep[a]``) give
+    the same bits faster than a table lookup.
+    """
+    if n_keep > 4:
+        return coin < np.take(keep_table, age)
+    window = age == 0
+    window &= coin < keep_table[0]
+    for a in range(1, n_keep):
+        window |= (age == a) & (coin < keep_table[a])
+    return window
 
 
 def _events_matmul(rows, cols, values, shape, weight) -> np.ndarray:

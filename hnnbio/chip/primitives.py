@@ -213,7 +213,11 @@ def lfsr_advance(state: np.ndarray, shifts: int) -> np.ndarray:
     t = _jump_tables(shifts)
     halves = state.view(np.uint16).reshape(-1, 2)  # the two 16-bit halves, in memory order
     low, high = (0, 1) if sys.byteorder == "little" else (1, 0)
-    return (t[0][halves[:, low]] ^ t[1][halves[:, high]]).reshape(state.shape)
+    if shifts == 16:
+        # the high half reaches bit 0 only after 16 shifts, so it feeds nothing back: it just
+        # moves down (T[1][h] == h), and one table lookup is enough
+        return (np.take(t[0], halves[:, low]) ^ halves[:, high]).reshape(state.shape)
+    return (np.take(t[0], halves[:, low]) ^ np.take(t[1], halves[:, high])).reshape(state.shape)
 
 
 def lfsr_seed(seed: int, stream: np.ndarray) -> np.ndarray:

@@ -1,0 +1,74 @@
+"""Speed work on the emulator changes no bit: checksums of small runs, pinned before that work.
+
+The digests were computed with the emulator of commit d852789 (before the issue-5 speed-ups:
+one-table LFSR jump, fancy-indexed LUT, kept work buffers, compare-chain window). They cover the
+spike trains (image, step, pixel) and the recorded attention of each run. A change of the program
+compiler, the model weights or the data generator also changes them; a change of the emulator
+alone must not.
+"""
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from hnnbio.chip.compiler import compile_model, export
+from hnnbio.chip.run import emulate
+
+pytestmark = pytest.mark.emulator
+
+
+def _digest(result) -> tuple[int, str]:
+    h = hashlib.sha256()
+    for a in (result.spike_image, result.spike_step, result.spike_pixel):
+        h.update(np.ascontiguousarray(a, dtype=np.int64).tobytes())
+    h.update(np.ascontiguousarray(result.attention, dtype=np.float32).tobytes())
+    return int(result.spike_step.size), h.hexdigest()
+
+
+def test_tiny_program_run_is_unchanged(tiny_spec, small_chip, tiny_samples):
+    program = compile_model(tiny_spec, small_chip, samples=tiny_samples)
+    images = (np.random.default_rng(3).random((6, 16)) < 0.6).astype(np.int64).reshape(6, 4, 4)
+    result = emulate(program, images, seed=7, batch_size=4, cycles=6)
+    assert _digest(result) == (
+        311, "f1eb577a6b24f588541bd91da8ac3fa845a573f2b743a71c3d9522161b340399")
+
+
+def test_bars_program_run_is_unchanged(tmp_path):
+    from hnnbio.binding import datasets
+
+    path = tmp_path / "bars.hnnc"
+    export("bars", path)
+    images, _ = datasets.generate("bars", 12, 3)
+    result = emulate(path, images, seed=5, batch_size=5, cycles=4)
+    assert _digest(result) == (
+        17851, "c78d68b40754eb37c428d080306922774cc1375e4216d951f3cf1deee92fb462")
+
+
+@pytest.mark.parametrize("n_keep", [0, 1, 3, 4, 5, 15])
+def test_window_bits_equal_the_window_primitive(n_keep):
+    from hnnbio.chip import primitives as P
+    from hnnbio.chip.emulator import _window_bits
+
+    rng = np.random.default_rng(n_keep)
+    keep = rng.integers(0, 257, n_keep)
+    table = np.zeros(16, dtype=np.int16)
+    table[:n_keep] = keep
+    age = rng.integers(0, 16, 5000).astype(np.int8)
+    coin = rng.integers(0, 256, 5000).astype(np.uint8)
+    # window_step ages first: a spike gives age 0, else it gets age - 1 and adds one
+    expected, aged = P.window_step(age == 0, np.maximum(age.astype(np.int64) - 1, 0), coin, keep)
+    assert np.array_equal(aged, age)
+    assert np.array_equal(_window_bits(age, coin, table, n_keep), expected)
+
+
+def test_lfsr_jump_of_16_equals_16_single_shifts():
+    from hnnbio.chip import primitives as P
+
+    states = P.lfsr_seed(9, np.arange(3000))
+    expected = []
+    for s in states.tolist():
+        for _ in range(16):
+            s = (s >> 1) ^ (0x80200003 if s & 1 else 0)
+        expected.append(s)
+    assert P.lfsr_advance(states, 16).tolist() == expected
