@@ -9,7 +9,9 @@ then k-means (k-means++) over all pixels of the image with ``K = n_objects + 1``
 cluster takes the silent background; the background pixels, all at 0, enter as one weighted
 point). k-means minimises ``sum_p min_k |f_p - mu_k|^2``; here it runs on a whole batch of images
 at once in torch (:func:`batched_kmeans`: greedy k-means++ seeding, then Lloyd iterations, each a
-batched matrix product), the best of ``n_init`` seedings per image.
+batched matrix product with the points' Gram matrix ``G = X X^T``: the centres are weighted means of
+the points, ``mu_k = sum_j A_jk x_j``, so ``|x_i - mu_k|^2 = G_ii - 2 (G A)_ik + (A^T G A)_kk``),
+the best of ``n_init`` seedings per image.
 
 Automatic readout (no object count): Ward linkage over the foreground pixels' features, cut at every
 ``K`` in ``2 .. k_max``; the ``K`` of the highest silhouette (Euclidean) wins.
@@ -122,6 +124,12 @@ def batched_kmeans(
     Returns
     -------
     labels : ndarray, shape (n_sets, n_points), int64 in 0..K-1
+
+    Notes
+    -----
+    Works on the Gram matrices of the sets (``n_sets * n_points**2`` floats): centres are kept as
+    weights over the points, so each Lloyd step is one (n, n) x (n, K) product per set whatever
+    the number of features, and the seeding's distances are rows of the Gram matrix.
     """
     x = torch.as_tensor(features, dtype=torch.float32)
     n_sets, n_points, _ = x.shape
@@ -137,41 +145,37 @@ def batched_kmeans(
     k_max = int(k_per.max())
     gen = torch.Generator().manual_seed(int(seed))
     n_trials = 2 + int(np.log(max(k_max, 2)))
-    sq = (x * x).sum(-1)  # (S, n)
+    # kernel form: every centre is a weighted mean of points, mu_k = sum_j A[j, k] x_j, so with the
+    # Gram matrix G = X X^T (computed once) |x_i - mu_k|^2 = G_ii - 2 (G A)_ik + (A^T G A)_kk
+    gram = torch.bmm(x, x.transpose(1, 2))  # (S, n, n)
+    sq = gram.diagonal(dim1=1, dim2=2)  # (S, n)
     rows = torch.arange(n_sets)
     invalid = torch.arange(k_max)[None, :] >= k_per[:, None]  # (S, K)
     best_lab = torch.zeros(n_sets, n_points, dtype=torch.long)
     best_inertia = torch.full((n_sets,), float("inf"))
     for _ in range(max(1, n_init)):
         # k-means++ seeding: next centre drawn with probability proportional to D^2
-        centres = torch.empty(n_sets, k_max, x.shape[2])
+        seeds = torch.empty(n_sets, k_max, dtype=torch.long)
         first = torch.multinomial(w, 1, generator=gen)[:, 0]
-        centres[:, 0] = x[rows, first]
-        d2 = (
-            sq - 2 * torch.einsum("snf,sf->sn", x, centres[:, 0]) + sq[rows, first][:, None]
-        ).clamp_min(0)
+        seeds[:, 0] = first
+        d2 = (sq - 2 * gram[rows, first] + sq[rows, first][:, None]).clamp_min(0)
         for k in range(1, k_max):  # greedy: the best of n_trials draws (as scikit-learn)
             prob = w * d2 + 1e-12 * w
             cand = torch.multinomial(
                 prob / prob.sum(1, keepdim=True), n_trials, replacement=True, generator=gen
             )  # (S, L)
-            xc = x[rows[:, None], cand]  # (S, L, F)
             new = (
-                sq[:, None, :]
-                - 2 * torch.bmm(xc, x.transpose(1, 2))
-                + sq[rows[:, None], cand][..., None]
+                sq[:, None, :] - 2 * gram[rows[:, None], cand] + sq[rows[:, None], cand][..., None]
             ).clamp_min(0)  # (S, L, n)
             new = torch.minimum(d2[:, None, :], new)
             best = (new * w[:, None, :]).sum(-1).argmin(1)
-            centres[:, k] = xc[rows, best]
+            seeds[:, k] = cand[rows, best]
             d2 = new[rows, best]
+        mix = torch.nn.functional.one_hot(seeds, n_points).transpose(1, 2).float()  # A (S, n, K)
         labels = None
         for _ in range(max_iter):
-            dist = (
-                sq[:, :, None]
-                - 2 * torch.bmm(x, centres.transpose(1, 2))
-                + (centres * centres).sum(-1)[:, None, :]
-            )
+            cross = torch.bmm(gram, mix)  # (S, n, K): x_i . mu_k
+            dist = sq[:, :, None] - 2 * cross + (mix * cross).sum(1)[:, None, :]
             dist.masked_fill_(invalid[:, None, :], float("inf"))
             new_labels = dist.argmin(-1)
             if labels is not None and torch.equal(new_labels, labels):
@@ -179,9 +183,8 @@ def batched_kmeans(
             labels = new_labels
             onehot = torch.nn.functional.one_hot(labels, k_max).float() * w[..., None]  # (S, n, K)
             counts = onehot.sum(1)  # (S, K)
-            sums = torch.bmm(onehot.transpose(1, 2), x)
-            filled = counts > 0
-            centres = torch.where(filled[..., None], sums / counts.clamp_min(1)[..., None], centres)
+            filled = counts > 0  # an empty cluster keeps its centre
+            mix = torch.where(filled[:, None, :], onehot / counts.clamp_min(1)[:, None, :], mix)
         inertia = (w * dist.gather(2, labels[..., None])[..., 0].clamp_min(0)).sum(1)
         better = inertia < best_inertia
         best_lab[better] = labels[better]
