@@ -128,18 +128,22 @@ class Emulator:
         streams = images_index * self.n_pixels + np.arange(self.n_pixels)
         self.lfsr = P.lfsr_seed(seed, streams)
         if self.fast:  # narrow types and only the neurons that can spike (see _fast_sheet_step)
-            self.ring = self.ring.astype(np.uint8)
+            # ring stored slot-major, (D, batch, n): one slot is one contiguous plane;
+            # self.ring is a (batch, D, n) view of it, as on the general path
+            self.ring_planes = np.ascontiguousarray(attention.transpose(1, 0, 2), dtype=np.uint8)
+            self.ring = self.ring_planes.transpose(1, 0, 2)
             quiet = self.lif["v_threshold"] - self.lif["v_leak"] >= 0
             flat = self.image.ravel()
             self.awake = np.flatnonzero(flat == 1) if quiet else np.arange(flat.size)
-            b, p = np.divmod(self.awake, self.n_pixels)
-            self.ring_index = b * (self.ring_length * self.n_pixels) + p
             self.image_awake = flat[self.awake].astype(np.uint8)
             self.lfsr = self.lfsr.ravel()[self.awake]
-            self.refractory = np.zeros(self.awake.size, dtype=np.int8)
+            # step of each neuron's last spike; "never" is far enough back that the neuron is
+            # not refractory and its window age is 15 (see _fast_sheet_step)
+            never = -(max(15, self.lif["refractory_steps"]) + 1)
+            self.last = np.full(self.awake.size, never, dtype=np.int32)
             self.keep_table = np.zeros(16, dtype=np.int16)
             self.keep_table[:len(self.keep)] = self.keep
-            self.age = np.full(self.awake.size, 15, dtype=np.int8)
+            self.refractory = self.age = None  # both follow from self.last
             self.v = None  # alpha = 0: the membrane carries nothing from step to step
         self.batch = batch
         self.t = 0
@@ -262,6 +266,10 @@ class Emulator:
         Only the "awake" neurons are updated: when ``v_threshold >= v_leak`` a neuron whose image
         bit is 0 has ``m = 0`` and can never fire, and its window (age 15 at reset) never outputs,
         so skipping it (clock gating) changes no spike and no routed value.
+        Refractory counter and window age both follow from the step ``s`` of the last spike: at
+        step t the counter read before the update is ``max(r - (t - 1 - s), 0)`` (set to r at s,
+        then decremented) and the age after the update is ``min(t - s, 15)``; so a neuron is free
+        when ``s <= t - 1 - r`` and its window age is ``a < 15`` when ``s == t - a``.
 
         Returns
         -------
@@ -270,7 +278,7 @@ class Emulator:
         """
         lif = self.lif
         self.lfsr = P.lfsr_advance(self.lfsr, self.shifts)
-        code = np.take(self.ring.reshape(-1), self.ring_index + slot * self.n_pixels)
+        code = np.take(self.ring_planes[slot].reshape(-1), self.awake)
         if self.image_awake.all() and self.hadamard_shift == 0:
             m = code  # 1 * code >> 0
         else:
@@ -286,19 +294,14 @@ class Emulator:
             over = m > noise
         else:
             over = m.astype(np.int32) > noise.astype(np.int32) + offset
-        spikes = over & (self.refractory == 0)
-        ref, age = self.refractory, self.age
-        np.subtract(ref, 1, out=ref)
-        np.maximum(ref, 0, out=ref)
-        ref[spikes] = lif["refractory_steps"]
-        np.add(age, 1, out=age)
-        np.minimum(age, 15, out=age)
-        age[spikes] = 0
+        t = self.t
+        spikes = over & (self.last <= t - 1 - lif["refractory_steps"])
+        np.copyto(self.last, t, where=spikes)
         if self.rand_shift == 8 and little:
             coin = byte[:, 1]  # = (lfsr >> 8) & 255
         else:
             coin = ((self.lfsr >> np.uint32(self.rand_shift)) & np.uint32(255)).astype(np.uint8)
-        window = _window_bits(age, coin, self.keep_table, len(self.keep))
+        window = _window_bits(self.last, t, coin, self.keep_table, len(self.keep))
         return self.awake.compress(spikes), self.awake.compress(window)
 
     # --- estimates (hnnbio.chip.estimates) ---------------------------------------------------
@@ -316,20 +319,21 @@ class Emulator:
         return estimates.summary(self.counters, self.program)
 
 
-def _window_bits(age: np.ndarray, coin: np.ndarray, keep_table: np.ndarray,
+def _window_bits(last: np.ndarray, t: int, coin: np.ndarray, keep_table: np.ndarray,
                  n_keep: int) -> np.ndarray:
-    """``coin < keep_table[age]``: the window's output bits (as primitives.window_step).
+    """``coin < keep_table[age]`` with ``age = min(t - last, 15)``: the window's output bits.
 
-    ``keep_table`` (16 entries) is zero from ``n_keep`` on, and ``coin < 0`` never holds for a
-    uint8 coin, so for a short keep list a few compares (``age == a and coin < keep[a]``) give
-    the same bits faster than a table lookup.
+    As primitives.window_step. ``keep_table`` (16 entries) is zero from ``n_keep`` on, and
+    ``coin < 0`` never holds for a uint8 coin, so for a short keep list a few compares
+    (``last == t - a and coin < keep[a]``) give the same bits faster than a table lookup.
     """
     if n_keep > 4:
+        age = np.minimum(t - last, 15)
         return coin < np.take(keep_table, age)
-    window = age == 0
+    window = last == t
     window &= coin < keep_table[0]
     for a in range(1, n_keep):
-        window |= (age == a) & (coin < keep_table[a])
+        window |= (last == t - a) & (coin < keep_table[a])
     return window
 
 

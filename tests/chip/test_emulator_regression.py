@@ -59,7 +59,9 @@ def test_window_bits_equal_the_window_primitive(n_keep):
     # window_step ages first: a spike gives age 0, else it gets age - 1 and adds one
     expected, aged = P.window_step(age == 0, np.maximum(age.astype(np.int64) - 1, 0), coin, keep)
     assert np.array_equal(aged, age)
-    assert np.array_equal(_window_bits(age, coin, table, n_keep), expected)
+    t = 1000  # a spike at step t - age; age 15 stands for any older spike (or none)
+    last = np.where(age < 15, t - age.astype(np.int32), t - 15 - rng.integers(0, 100, age.size))
+    assert np.array_equal(_window_bits(last.astype(np.int32), t, coin, table, n_keep), expected)
 
 
 def test_lfsr_jump_of_16_equals_16_single_shifts():
