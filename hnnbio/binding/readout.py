@@ -64,10 +64,12 @@ def spike_features(
     # as smooth() of the dense rasters (a repeated spike counts once there and here: a buffered
     # fancy-index update adds once per distinct element)
     out = np.zeros((stop - start, result.n_pixels, n_steps), dtype=np.float32)
-    out[image, pixel, step] = kernel[0]
+    flat = out.reshape(-1)
+    at = (image * result.n_pixels + pixel) * n_steps + step  # flat index of (image, pixel, step)
+    flat[at] = kernel[0]
     for k in range(1, kernel.size):
-        inside = step + k < n_steps
-        out[image[inside], pixel[inside], step[inside] + k] += kernel[k]
+        inside = step < n_steps - k
+        flat[at[inside] + k] += kernel[k]
     return out
 
 

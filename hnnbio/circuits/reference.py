@@ -88,6 +88,7 @@ class ReferenceSheet:
             threshold="rand() < x*c",
             refractory=(self.refractory_steps + 1) * self.dt * ms,
             dt=self.dt * ms,
+            dtype={"c": np.float32},  # the attention is float32 (the autoencoder's output)
         )
         self.output = self.group
         self.objects = [self.group]
@@ -112,7 +113,17 @@ class ReferenceSheet:
 
     def set_attention(self, attention: np.ndarray) -> None:
         flat = np.reshape(attention, -1)
-        self._c.get_value()[:] = flat if self.units is None else flat[self.units]
+        if flat.size != self.n_images * self.n_pixels:
+            raise ParameterError(
+                f"attention: {flat.size} values != {self.n_images} x {self.n_pixels}"
+            )
+        c = self._c.get_value()
+        if self.units is None:
+            c[:] = flat
+        elif flat.dtype == c.dtype:  # gather straight into the group's array
+            np.take(flat, self.units, out=c, mode="clip")  # units < n_images * n_pixels
+        else:
+            c[:] = flat[self.units]
 
     def step_indices(self) -> np.ndarray:
         """Flat indices (image * N + pixel) of the units that spiked in the step just simulated."""

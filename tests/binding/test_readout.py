@@ -68,3 +68,40 @@ def test_weighted_kmeans_equals_repeated_points(rng):
     w = np.r_[np.ones(18), 0, 0][None]
     labels = batched_kmeans(pad[None], 3, weights=w)
     assert adjusted_rand_score(truth, labels[0, :18]) == 1.0
+
+
+def test_spike_features_by_hand():
+    from hnnbio.binding.readout import spike_features
+    from hnnbio.binding.result import BindingResult
+
+    # 2 images of 3 pixels, 2 cycles of 4 steps; readout of the last cycle (steps 4..7)
+    spikes = [(0, 3, 1), (0, 4, 1), (0, 7, 2), (1, 5, 0), (1, 6, 0), (1, 1, 2)]
+    image, step, pixel = (np.array(v) for v in zip(*spikes, strict=True))
+    result = BindingResult(
+        images=np.ones((2, 1, 3), np.uint8),
+        spike_image=image,
+        spike_step=step,
+        spike_pixel=pixel,
+        n_steps=8,
+        steps_per_cycle=4,
+    )
+    f = spike_features(result, readout_cycles=1, smoothing=(1.0, 0.5))
+    assert f.shape == (2, 3, 4) and f.dtype == np.float32
+    # f[p, t] = s[p, t] + 0.5 s[p, t - 1] inside the window (the spike at step 3 is outside it)
+    assert f[0].tolist() == [[0, 0, 0, 0], [1, 0.5, 0, 0], [0, 0, 0, 1]]
+    assert f[1].tolist() == [[0, 1, 1.5, 0.5], [0, 0, 0, 0], [0, 0, 0, 0]]
+    assert spike_features(result, 1, (1.0, 0.5), images=slice(1, 2))[0].tolist() == f[1].tolist()
+    with pytest.raises(ParameterError, match="smoothing"):
+        spike_features(result, 1, [])
+
+
+def test_batched_kmeans_ends_at_a_lloyd_fixed_point(rng):
+    # every point is nearest to the mean of its own cluster, checked in float64 with explicit means
+    x = rng.integers(0, 3, size=(5, 40, 12)).astype(float) * 0.5
+    labels = batched_kmeans(x, 4, seed=3)
+    for points, lab in zip(x, labels, strict=True):
+        used = np.unique(lab)
+        means = np.stack([points[lab == k].mean(0) for k in used])
+        d2 = ((points[:, None, :] - means[None]) ** 2).sum(-1)
+        own = d2[np.arange(len(points)), np.searchsorted(used, lab)]
+        assert np.all(own <= d2.min(1) + 1e-9)

@@ -104,3 +104,14 @@ def test_foreground_only_sheet_speaks_flat_indices():
         ReferenceSheet(2, 4, 0, foreground=np.zeros((2, 4), bool))
     with pytest.raises(ParameterError, match="foreground"):
         ReferenceSheet(2, 4, 0, foreground=np.ones((4, 2), bool))
+
+
+def test_attention_reaches_the_foreground_units_in_any_dtype():
+    x = np.array([[1, 0, 1, 0], [0, 0, 0, 1]], float)
+    sheet = ReferenceSheet(2, 4, 0, foreground=x > 0)
+    for dtype in (np.float32, np.float64):  # the direct gather (float32) and the converting one
+        attention = np.array([[0.25, 9, 0.5, 9], [9, 9, 9, 0.75]], dtype)
+        sheet.set_attention(attention)
+        assert sheet.group.c[:].tolist() == [0.25, 0.5, 0.75]
+    with pytest.raises(ParameterError, match="attention"):
+        sheet.set_attention(np.ones(7, np.float32))
