@@ -89,6 +89,10 @@ class Emulator:
             layer = {"name": entry["name"], "tiles": tiles, "reducers": reducers, "n_out": n_out}
             layer["fused"] = _fuse(layer, 1 if not self.layers else 255, self.chip.accumulator_bits)
             self.layers.append(layer)
+        for layer in self.layers[:-1]:  # only the last layer's codes go to the ring as uint8
+            if layer["fused"] is not None and layer["fused"]["offset_lut"] is not None:
+                bias, table = layer["fused"]["offset_lut"]
+                layer["fused"]["offset_lut"] = (bias, table.astype(np.float32))
         self._buffers = {}
         self.packets_per_step = sum(r["packets"] for r in m["routes"])
         self.packet_hops_per_step = sum(r["packets"] * r["hops"] for r in m["routes"])
@@ -210,13 +214,21 @@ class Emulator:
                     else:  # into a kept buffer: a fresh one costs page faults every step
                         acc = np.matmul(x, weight, out=self._buffer("acc", layer, x.shape[0],
                                                                     np.float32))
-                acc += bias
-                np.floor(acc, out=acc)
-                np.clip(acc, -128, 127, out=acc)
-                # table rolled: index -128 .. 127
-                index = self._buffer("index", layer, acc.shape[0], np.intp)
-                np.copyto(index, acc, casting="unsafe")  # exact: acc holds integers
-                y = table[index]  # fancy indexing: several times faster than np.take here
+                if fused["offset_lut"] is not None:  # index = acc + 128, see _fuse
+                    bias, table = fused["offset_lut"]
+                    acc += bias
+                    np.clip(acc, 0, 255, out=acc)
+                    index = self._buffer("index", layer, acc.shape[0], np.int32)
+                    np.copyto(index, acc, casting="unsafe")  # truncation: floor for acc >= 0
+                    y = np.take(table, index, mode="clip",  # indices in range: no clipping
+                                out=self._buffer("y", layer, acc.shape[0], table.dtype))
+                else:
+                    acc += bias
+                    np.floor(acc, out=acc)
+                    np.clip(acc, -128, 127, out=acc)
+                    index = self._buffer("index", layer, acc.shape[0], np.intp)
+                    np.copyto(index, acc, casting="unsafe")  # exact: acc holds integers
+                    y = table[index]  # table rolled: index -128 .. 127
             elif fused is not None:  # one matmul for all tiles: provably equal (see _fuse)
                 acc = np.matmul(x.astype(fused["dtype"]), fused["weight"]).astype(np.int64)
                 acc += fused["bias"]
@@ -237,7 +249,8 @@ class Emulator:
                         acc = P.add_sat(acc, partial[src], chip.accumulator_bits)
                     acc = P.add_sat(acc, bias, chip.accumulator_bits)
                     y[:, nlo:nhi] = P.lut(acc, shift, table)
-            x, binary = y.astype(np.float32, copy=False), False
+            if layer is not self.layers[-1]:
+                x, binary = y.astype(np.float32, copy=False), False
         # the last layer's routers write the delay ring (read again ring_length steps later)
         self.ring[:, slot] = y
         c["steps"] += 1
@@ -375,13 +388,24 @@ def _fuse(layer: dict, max_input: int, acc_bits: int) -> dict | None:
     first = layer["reducers"][0]
     same = all(np.array_equal(r[4], first[4]) for r in layer["reducers"])
     lut = (shift, first[4]) if same else None
-    float32_lut = None
+    float32_lut = offset_lut = None
     if dtype == np.float32 and lut is not None:
         scale = 2.0 ** -lut[0].astype(np.float64)
         float32_lut = ((weight * scale).astype(np.float32), (bias * scale).astype(np.float32),
                        np.roll(lut[1].astype(np.float32), -128))
+        # clamp(floor(a), -128, 127) + 128 = trunc(clip(a + 128, 0, 255)): with the 128 folded
+        # into the bias the index needs no floor and is never negative (a faster lookup). Exact
+        # when the biased bias is exact in float32 and every shift is <= 16: a + 128 is then exact
+        # while its integer numerator (units 2**-shift) is below 2**24, and beyond that
+        # |a + 128| >= 2**(24 - shift) >= 256, where monotone rounding keeps it out of [0, 256)
+        offset = (bias + 128.0 * 2.0 ** lut[0]) * scale
+        if np.max(lut[0]) <= 16 and np.array_equal(offset.astype(np.float32), offset):
+            table = lut[1].astype(np.float32)
+            if np.array_equal(np.clip(np.rint(table), 0, 255), table):  # 8-bit codes
+                table = table.astype(np.uint8)  # (a last layer writes them to the ring as is)
+            offset_lut = (offset.astype(np.float32), table)
     return {"weight": weight.astype(dtype), "bias": bias, "dtype": dtype, "lut": lut,
-            "float32_lut": float32_lut}
+            "float32_lut": float32_lut, "offset_lut": offset_lut}
 
 
 def _op(core, phase, op):

@@ -26,7 +26,15 @@ def _digest(result) -> tuple[int, str]:
     return int(result.spike_step.size), h.hexdigest()
 
 
-def test_tiny_program_run_is_unchanged(tiny_spec, small_chip, tiny_samples):
+@pytest.mark.parametrize("offset_lut", [True, False])
+def test_tiny_program_run_is_unchanged(tiny_spec, small_chip, tiny_samples, monkeypatch,
+                                       offset_lut):
+    import hnnbio.chip.emulator as emulator_module
+
+    if not offset_lut:  # the floor-and-clamp LUT path, taken when the offset is not provable
+        fuse = emulator_module._fuse
+        monkeypatch.setattr(emulator_module, "_fuse",
+                            lambda *a: None if (f := fuse(*a)) is None else {**f, "offset_lut": None})
     program = compile_model(tiny_spec, small_chip, samples=tiny_samples)
     images = (np.random.default_rng(3).random((6, 16)) < 0.6).astype(np.int64).reshape(6, 4, 4)
     result = emulate(program, images, seed=7, batch_size=4, cycles=6)
