@@ -123,11 +123,12 @@ class Emulator:
             raise DataError("attention: codes must be in [0, 255]")
         batch = images.shape[0]
         self.image = np.clip(images.astype(np.int64), 0, 255)
-        self.ring = attention.astype(np.int64).copy()
-        self.v = np.zeros((batch, self.n_pixels), dtype=np.int64)
-        self.refractory = np.zeros_like(self.v)
-        self.age = np.full_like(self.v, 15)
         self.fast = self.fast_sheet and bool(np.isin(self.image, (0, 1)).all())
+        if not self.fast:
+            self.ring = attention.astype(np.int64).copy()
+            self.v = np.zeros((batch, self.n_pixels), dtype=np.int64)
+            self.refractory = np.zeros_like(self.v)
+            self.age = np.full_like(self.v, 15)
         images_index = np.arange(batch)[:, None] + first_image
         streams = images_index * self.n_pixels + np.arange(self.n_pixels)
         self.lfsr = P.lfsr_seed(seed, streams)
@@ -150,6 +151,7 @@ class Emulator:
             self.refractory = self.age = None  # both follow from self.last
             self.v = None  # alpha = 0: the membrane carries nothing from step to step
         self.batch = batch
+        self._ones = np.ones(batch * self.n_pixels, dtype=np.float32)  # event values
         self.t = 0
         keys = ("steps", "macs", "sops", "packets", "packet_hops", "spikes")
         self.counters = dict.fromkeys(keys, 0)
@@ -200,8 +202,7 @@ class Emulator:
                 weight, bias, table = fused["float32_lut"]
                 if binary:  # event-driven: only the active window bits are accumulated
                     rows, cols = np.divmod(fired, n)
-                    acc = _events_matmul(rows, cols, np.ones(cols.size, dtype=np.float32),
-                                         (batch, n), weight)
+                    acc = _events_matmul(rows, cols, self._ones[:cols.size], (batch, n), weight)
                 else:  # zero inputs (relu outputs) contribute nothing: skip them
                     nonzero = x != 0
                     used = np.flatnonzero(nonzero.any(axis=0))
