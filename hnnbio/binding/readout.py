@@ -65,7 +65,7 @@ def spike_features(
     # fancy-index update adds once per distinct element)
     out = np.zeros((stop - start, result.n_pixels, n_steps), dtype=np.float32)
     flat = out.reshape(-1)
-    at = (image * result.n_pixels + pixel) * n_steps + step  # flat index of (image, pixel, step)
+    at = (image.astype(np.int64) * result.n_pixels + pixel) * n_steps + step  # (image, pixel, step)
     flat[at] = kernel[0]
     for k in range(1, kernel.size):
         inside = step < n_steps - k

@@ -66,7 +66,8 @@ def run_loop(
     Returns
     -------
     dict
-        ``spike_image``, ``spike_step``, ``spike_pixel`` (int arrays, one row per spike),
+        ``spike_image``, ``spike_step``, ``spike_pixel`` (int arrays, one row per spike; int32
+        when ``B * N`` and the step count fit it, which halves the memory of millions of spikes),
         ``attention`` (B, D, N) float32 (attention applied at each step of the last cycle),
         ``n_steps`` (int) and ``steps_per_cycle`` (int).
     """
@@ -110,7 +111,8 @@ def run_loop(
             return np.flatnonzero(sheet.step_spikes())
 
     recorded: list[np.ndarray] = []
-    past = [np.zeros(0, dtype=np.int64)] * (len(keep) - 1)
+    index_type = np.int32 if max(n_images * n_pixels, n_steps) < 2**31 else np.int64
+    past = [np.zeros(0, dtype=index_type)] * (len(keep) - 1)
     state = {"t": 0, "past": past}
     bar = _progress(n_cycles, progress)
     autoencoder.eval()
@@ -118,7 +120,7 @@ def run_loop(
 
     def operation():
         t = state["t"]
-        idx = np.array(step_index(), dtype=np.int64)
+        idx = np.array(step_index(), dtype=index_type)
         recorded.append(idx)
         kept, state["past"] = coincidence_step_sparse(idx, state["past"], keep, rng)
         slot = slots[t % delay_steps]
@@ -153,10 +155,10 @@ def run_loop(
         raise RuntimeError(f"loop ran {state['t']} of {n_steps} steps")
 
     counts = np.fromiter((r.size for r in recorded), dtype=np.int64, count=len(recorded))
-    flat = np.concatenate(recorded) if recorded else np.zeros(0, dtype=np.int64)
+    flat = np.concatenate(recorded) if recorded else np.zeros(0, dtype=index_type)
     return dict(
         spike_image=flat // n_pixels,
-        spike_step=np.repeat(np.arange(n_steps), counts),
+        spike_step=np.repeat(np.arange(n_steps, dtype=index_type), counts),
         spike_pixel=flat % n_pixels,
         attention=attention,
         n_steps=n_steps,
