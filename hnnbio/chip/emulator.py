@@ -86,7 +86,8 @@ class Emulator:
                                      program.arrays[lut["shift"]].astype(np.int64),
                                      program.arrays[lut["table"]]))
             n_out = max(r[0][1] for r in reducers)
-            layer = {"name": entry["name"], "tiles": tiles, "reducers": reducers, "n_out": n_out}
+            layer = {"name": entry["name"], "tiles": tiles, "reducers": reducers, "n_out": n_out,
+                     "weights": sum(t[3].size for t in tiles)}
             layer["fused"] = _fuse(layer, 1 if not self.layers else 255, self.chip.accumulator_bits)
             self.layers.append(layer)
         for layer in self.layers[:-1]:  # only the last layer's codes go to the ring as uint8
@@ -194,7 +195,7 @@ class Emulator:
             if binary:
                 c["sops"] += int(fired.size) * layer["n_out"]
             else:
-                c["macs"] += batch * sum(t[3].size for t in layer["tiles"])
+                c["macs"] += batch * layer["weights"]
             fused = layer["fused"]
             if fused is not None and fused["float32_lut"] is not None:
                 # weights and bias pre-scaled by 2**-shift (per neuron): every partial sum is an
@@ -345,7 +346,8 @@ def _window_bits(last: np.ndarray, t: int, coin: np.ndarray, keep_table: np.ndar
         age = np.minimum(t - last, 15)
         return coin < np.take(keep_table, age)
     window = last == t
-    window &= coin < keep_table[0]
+    if keep_table[0] < 256:  # (a keep of 256 always passes)
+        window &= coin < keep_table[0]
     for a in range(1, n_keep):
         window |= (last == t - a) & (coin < keep_table[a])
     return window
