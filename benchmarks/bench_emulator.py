@@ -3,9 +3,10 @@
 Both run the same images, the same number of cycles and batch size, one after the other in one
 process with one thread each (torch, OpenBLAS). Prints images per second of each, with the shared
 readout and scoring (k-means, AMI, Victor-Purpura silhouettes) and of the loop alone, and the
-ratios emulator / float.
+ratios emulator / float. With ``--repeat N`` both run N times, alternating, and the medians are
+printed (the ratios are of the medians).
 
-    python benchmarks/bench_emulator.py --images 128 --batch-size 128 --cycles 50
+    python benchmarks/bench_emulator.py --images 256 --batch-size 256 --repeat 3
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--cycles", type=int, default=None, help="default: the spec's 50")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each, medians printed")
     args = parser.parse_args(argv)
 
+    import numpy as np
     import torch
     from threadpoolctl import threadpool_limits
 
@@ -45,17 +48,22 @@ def main(argv=None) -> dict:
         program = Path(tmp) / f"{args.model}.hnnc"
         export(args.model, program)
         rows = {"model": args.model, "images": args.images, "batch_size": args.batch_size,
-                "threads": args.threads}
+                "threads": args.threads, "repeat": args.repeat}
         settings = dict(seed=args.seed, truth=labels, batch_size=args.batch_size,
                         cycles=args.cycles)
-        for name, run in (("float", lambda: bind(images, spec, **settings)),
-                          ("emulator", lambda: emulate(program, images, **settings))):
-            start = time.perf_counter()
-            result = run()
-            seconds = time.perf_counter() - start
-            rows[f"{name}_images_per_s"] = args.images / seconds
-            rows[f"{name}_loop_images_per_s"] = args.images / result.info["loop_seconds"]
-            rows[f"{name}_ami"] = float(result.metrics["ami"].mean())
+        runs = {"float": [], "emulator": []}
+        for _ in range(args.repeat):
+            for name, run in (("float", lambda: bind(images, spec, **settings)),
+                              ("emulator", lambda: emulate(program, images, **settings))):
+                start = time.perf_counter()
+                result = run()
+                runs[name].append((args.images / (time.perf_counter() - start),
+                                   args.images / result.info["loop_seconds"]))
+                rows[f"{name}_ami"] = float(result.metrics["ami"].mean())
+        for name, values in runs.items():
+            total, loop = np.median(np.array(values), axis=0)
+            rows[f"{name}_images_per_s"] = float(total)
+            rows[f"{name}_loop_images_per_s"] = float(loop)
     rows["ratio_emulator_over_float"] = rows["emulator_images_per_s"] / rows["float_images_per_s"]
     rows["ratio_loop_only"] = rows["emulator_loop_images_per_s"] / rows["float_loop_images_per_s"]
     for key, value in rows.items():

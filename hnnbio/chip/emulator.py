@@ -157,17 +157,23 @@ class Emulator:
         keys = ("steps", "macs", "sops", "packets", "packet_hops", "spikes")
         self.counters = dict.fromkeys(keys, 0)
 
-    def step(self) -> np.ndarray:
-        """Run one time step; returns the sheet's spikes, shape (batch, n_pixels), bool."""
+    def step(self, dense: bool = True) -> np.ndarray | None:
+        """Run one time step; returns the sheet's spikes, shape (batch, n_pixels), bool.
+
+        With ``dense=False`` the fast sheet path skips building that array and returns None;
+        ``last_spikes`` (flat indices ``image * n_pixels + pixel``) holds them either way.
+        """
         chip, lif, c = self.chip, self.lif, self.counters
         batch, n = self.batch, self.n_pixels
         slot = self.t % self.ring_length
         # phase 0: sheet cores, hadamard -> lif
         if self.fast:
             spiked, fired = self._fast_sheet_step(slot)
-            spikes = np.zeros(batch * n, dtype=bool)
-            spikes[spiked] = True
-            spikes = spikes.reshape(batch, n)
+            spikes = None
+            if dense:
+                spikes = np.zeros(batch * n, dtype=bool)
+                spikes[spiked] = True
+                spikes = spikes.reshape(batch, n)
             bits = None
         else:
             self.lfsr = P.lfsr_advance(self.lfsr, self.shifts)
@@ -205,12 +211,11 @@ class Emulator:
                     rows, cols = np.divmod(fired, n)
                     acc = _events_matmul(rows, cols, self._ones[:cols.size], (batch, n), weight)
                 else:  # zero inputs (relu outputs) contribute nothing: skip them
-                    nonzero = x != 0
-                    used = np.flatnonzero(nonzero.any(axis=0))
+                    used = np.flatnonzero(x.any(axis=0))
                     if used.size <= COLUMN_FRACTION * x.shape[1]:  # inputs zero in every image
                         acc = np.matmul(x[:, used], weight[used])
-                    elif np.count_nonzero(nonzero) < SPARSE_FRACTION * x.size:
-                        flat = np.flatnonzero(nonzero.ravel())
+                    elif np.count_nonzero(x) < SPARSE_FRACTION * x.size:
+                        flat = np.flatnonzero(x.ravel())
                         rows, cols = np.divmod(flat, x.shape[1])
                         acc = _events_matmul(rows, cols, x.ravel()[flat], x.shape, weight)
                     else:  # into a kept buffer: a fresh one costs page faults every step

@@ -85,8 +85,9 @@ def emulate(program: Program | str | Path, images: np.ndarray, seed: int = 0,
         for t in range(n_steps):
             if t >= n_steps - d:
                 att[:, t - (n_steps - d)] = emulator.ring[:, t % emulator.ring_length]
-            emulator.step()
-            spikes.append(emulator.last_spikes + first * emulator.n_pixels)  # flat, in order
+            emulator.step(dense=False)
+            flat_spikes = emulator.last_spikes  # a fresh array each step
+            spikes.append(flat_spikes + first * emulator.n_pixels if first else flat_spikes)
             counts.append(emulator.last_spikes.size)
             bar.update(1)
         attention.append(att)
