@@ -19,8 +19,15 @@ from hnnbio.chip.program import Program, load_program
 from hnnbio.errors import DataError, ParameterError
 
 
-def initial_attention(n_images: int, ring_length: int, n_pixels: int, seed: int) -> np.ndarray:
-    """Initial delay-ring codes, shape (n_images, ring_length, n_pixels), int64 in [0, 255]."""
+def initial_attention(n_images: int, ring_length: int, n_pixels: int, seed: int,
+                      dtype=np.int64) -> np.ndarray:
+    """Initial delay-ring codes, shape (n_images, ring_length, n_pixels), in [0, 255].
+
+    ``dtype`` (int64 by default; emulate asks for uint8) changes the type, never the codes.
+    """
+    dtype = np.dtype(dtype)
+    if not np.issubdtype(dtype, np.integer) or np.iinfo(dtype).max < 255:
+        raise ParameterError(f"dtype: must be an integer type holding 0 .. 255, got {dtype}")
     rng = np.random.default_rng([seed, 1])
     c = rng.standard_normal((n_images, ring_length, n_pixels))
     np.abs(c, out=c)  # in place: the same operations, no temporaries
@@ -28,7 +35,7 @@ def initial_attention(n_images: int, ring_length: int, n_pixels: int, seed: int)
     c *= 256
     np.rint(c, out=c)
     np.clip(c, 0, 255, out=c)
-    return c.astype(np.int64)
+    return c.astype(dtype)
 
 
 def _positive(name: str, value) -> int:
@@ -75,7 +82,8 @@ def emulate(program: Program | str | Path, images: np.ndarray, seed: int = 0,
     n_steps = n_cycles * d
     emulator = Emulator(program)
     flat = images.reshape(n_images, -1)
-    ring0 = initial_attention(n_images, emulator.ring_length, emulator.n_pixels, seed)
+    ring0 = initial_attention(n_images, emulator.ring_length, emulator.n_pixels, seed,
+                             dtype=np.uint8)
     start = time.perf_counter()
     spikes, counts, attention, totals = [], [], [], {}
     bar = tqdm(total=n_steps * ((n_images + size - 1) // size), disable=not progress, unit="step")

@@ -83,3 +83,18 @@ def test_lfsr_jump_of_16_equals_16_single_shifts():
             s = (s >> 1) ^ (0x80200003 if s & 1 else 0)
         expected.append(s)
     assert P.lfsr_advance(states, 16).tolist() == expected
+
+
+def test_initial_attention_type_changes_no_code():
+    from hnnbio.chip.run import initial_attention
+    from hnnbio.errors import ParameterError
+
+    wide = initial_attention(3, 54, 10, seed=4)
+    narrow = initial_attention(3, 54, 10, seed=4, dtype=np.uint8)
+    assert wide.dtype == np.int64 and narrow.dtype == np.uint8
+    assert np.array_equal(wide, narrow)
+    # codes round(256 c) of weights c summing to 1 over the 54 slots: sums within 27 of 256
+    assert np.all(np.abs(wide.sum(axis=1) - 256) <= 27)
+    for bad in (np.float32, np.int8, bool):
+        with pytest.raises(ParameterError, match="dtype"):
+            initial_attention(3, 54, 10, seed=4, dtype=bad)
