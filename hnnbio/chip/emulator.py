@@ -22,6 +22,7 @@ from __future__ import annotations
 import sys
 
 import numpy as np
+import torch
 from scipy import sparse
 
 from hnnbio.chip import estimates
@@ -90,6 +91,9 @@ class Emulator:
                      "weights": sum(t[3].size for t in tiles)}
             layer["fused"] = _fuse(layer, 1 if not self.layers else 255, self.chip.accumulator_bits)
             self.layers.append(layer)
+        for layer in self.layers:  # the scaled weights as a tensor (shares memory), for _bits_matmul
+            if layer["fused"] is not None and layer["fused"]["float32_lut"] is not None:
+                layer["fused"]["weight_rows"] = torch.from_numpy(layer["fused"]["float32_lut"][0])
         for layer in self.layers[:-1]:  # only the last layer's codes go to the ring as uint8
             if layer["fused"] is not None and layer["fused"]["offset_lut"] is not None:
                 bias, table = layer["fused"]["offset_lut"]
@@ -152,7 +156,6 @@ class Emulator:
             self.refractory = self.age = None  # both follow from self.last
             self.v = None  # alpha = 0: the membrane carries nothing from step to step
         self.batch = batch
-        self._ones = np.ones(batch * self.n_pixels, dtype=np.float32)  # event values
         self.t = 0
         keys = ("steps", "macs", "sops", "packets", "packet_hops", "spikes")
         self.counters = dict.fromkeys(keys, 0)
@@ -208,8 +211,7 @@ class Emulator:
                 # integer below 2**24 times a power of two, exact in float32, and so is its floor
                 weight, bias, table = fused["float32_lut"]
                 if binary:  # event-driven: only the active window bits are accumulated
-                    rows, cols = np.divmod(fired, n)
-                    acc = _events_matmul(rows, cols, self._ones[:cols.size], (batch, n), weight)
+                    acc = _bits_matmul(fired, batch, n, fused["weight_rows"])
                 else:  # zero inputs (relu outputs) contribute nothing: skip them
                     used = np.flatnonzero(x.any(axis=0))
                     if used.size <= COLUMN_FRACTION * x.shape[1]:  # inputs zero in every image
@@ -356,6 +358,18 @@ def _window_bits(last: np.ndarray, t: int, coin: np.ndarray, keep_table: np.ndar
     for a in range(1, n_keep):
         window |= (last == t - a) & (coin < keep_table[a])
     return window
+
+
+def _bits_matmul(fired: np.ndarray, batch: int, n: int, weight: torch.Tensor) -> np.ndarray:
+    """``X @ weight`` for a binary X (batch, n) given by its 1s, flat indices in increasing order.
+
+    Row b of the product is the sum of the weight rows of image b's active inputs: torch's
+    embedding_bag (sum mode; an empty bag gives zeros). Exact in float32 in any order for the
+    integers bounded by _fuse, as _events_matmul.
+    """
+    offsets = np.searchsorted(fired, np.arange(batch) * n)
+    return torch.nn.functional.embedding_bag(torch.from_numpy(fired % n), weight,
+                                             torch.from_numpy(offsets), mode="sum").numpy()
 
 
 def _events_matmul(rows, cols, values, shape, weight) -> np.ndarray:

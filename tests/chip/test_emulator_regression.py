@@ -98,3 +98,19 @@ def test_initial_attention_type_changes_no_code():
     for bad in (np.float32, np.int8, bool):
         with pytest.raises(ParameterError, match="dtype"):
             initial_attention(3, 54, 10, seed=4, dtype=bad)
+
+
+def test_bits_matmul_sums_the_rows_of_active_inputs():
+    import torch
+
+    from hnnbio.chip.emulator import _bits_matmul
+
+    rng = np.random.default_rng(2)
+    weight = rng.integers(-2000, 2000, (30, 7))
+    bits = rng.random((6, 30)) < 0.2
+    bits[[1, 4]] = False  # images without any active input
+    got = _bits_matmul(np.flatnonzero(bits), 6, 30,
+                       torch.from_numpy(weight.astype(np.float32) / 4))
+    expected = [[sum(int(weight[i, j]) for i in range(30) if bits[b, i]) / 4 for j in range(7)]
+                for b in range(6)]
+    assert got.tolist() == expected
