@@ -106,4 +106,7 @@ def test_sparse_first_layer_equals_the_dense_network():
             torch.testing.assert_close(
                 forward(active), net(dense.view(4, 30)), atol=1e-6, rtol=1e-5
             )
+            slot = torch.full((4, 30), -1.0)  # written in place (the delay slot)
+            forward(active, out=slot)
+            torch.testing.assert_close(slot, net(dense.view(4, 30)), atol=1e-6, rtol=1e-5)
     assert _sparse_input_forward(Counter(), 4, 30) is None
