@@ -24,8 +24,13 @@ def main() -> None:
     parser.add_argument("--shard-images", type=int, default=8)
     parser.add_argument("--cycles", type=int, default=20)
     args = parser.parse_args()
-    spec = {"models": [args.model], "seeds": [1], "images": args.images,
-            "shard_images": args.shard_images, "cycles": args.cycles}
+    spec = {
+        "models": [args.model],
+        "seeds": [1],
+        "images": args.images,
+        "shard_images": args.shard_images,
+        "cycles": args.cycles,
+    }
     rates = {}
     with tempfile.TemporaryDirectory() as tmp:
         for workers in (1, 2):
@@ -33,10 +38,21 @@ def main() -> None:
             rows = sweep(dict(spec), Path(tmp) / f"w{workers}", progress=False, n_workers=workers)
             seconds = time.perf_counter() - start
             rates[workers] = args.images / seconds
-            print(f"{workers} worker(s): {seconds:.1f} s, {rates[workers]:.2f} images/s, "
-                  f"AMI {rows[0]['ami']:.3f}")
-    print(json.dumps({"model": args.model, "images": args.images, "images_per_s_1": rates[1],
-                      "images_per_s_2": rates[2], "speedup_2_vs_1": rates[2] / rates[1]}))
+            print(
+                f"{workers} worker(s): {seconds:.1f} s, {rates[workers]:.2f} images/s, "
+                f"AMI {rows[0]['ami']:.3f}"
+            )
+    print(
+        json.dumps(
+            {
+                "model": args.model,
+                "images": args.images,
+                "images_per_s_1": rates[1],
+                "images_per_s_2": rates[2],
+                "speedup_2_vs_1": rates[2] / rates[1],
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -14,18 +14,31 @@ from hnnbio.cli import build_parser
 
 def render() -> str:
     parser = build_parser()
-    out = ["# CLI reference", "",
-           "Generated from the parser by `python docs/make_cli_reference.py`; every subcommand's",
-           "`--help` prints the same text. `python -m hnnbio` works like `hnnbio`.", "",
-           "```text", _help(parser, "hnnbio"), "```", ""]
+    out = [
+        "# CLI reference",
+        "",
+        "Generated from the parser by `python docs/make_cli_reference.py`; every subcommand's",
+        "`--help` prints the same text. `python -m hnnbio` works like `hnnbio`.",
+        "",
+        "```text",
+        _help(parser, "hnnbio"),
+        "```",
+        "",
+    ]
     sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     for name, child in sub.choices.items():
         out += [f"## hnnbio {name}", "", "```text", _help(child, f"hnnbio {name}"), "```", ""]
         nested = [a for a in child._actions if isinstance(a, argparse._SubParsersAction)]
         for action in nested:
             for sub_name, grandchild in action.choices.items():
-                out += [f"### hnnbio {name} {sub_name}", "", "```text",
-                        _help(grandchild, f"hnnbio {name} {sub_name}"), "```", ""]
+                out += [
+                    f"### hnnbio {name} {sub_name}",
+                    "",
+                    "```text",
+                    _help(grandchild, f"hnnbio {name} {sub_name}"),
+                    "```",
+                    "",
+                ]
     return "\n".join(out)
 
 

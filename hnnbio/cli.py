@@ -51,9 +51,15 @@ def cmd_column(args) -> int:
 def cmd_train(args) -> int:
     from hnnbio.ann.train import train_model
 
-    rows = train_model(args.model or args.dataset, out=args.out, epochs=args.epochs,
-                       seed=args.seed, n_images=args.n_images, progress=not args.quiet,
-                       device=args.device)
+    rows = train_model(
+        args.model or args.dataset,
+        out=args.out,
+        epochs=args.epochs,
+        seed=args.seed,
+        n_images=args.n_images,
+        progress=not args.quiet,
+        device=args.device,
+    )
     _report(rows, args.json, "training")
     return 0
 
@@ -61,8 +67,15 @@ def cmd_train(args) -> int:
 def cmd_bind(args) -> int:
     from hnnbio.binding.bind import run_bind
 
-    result = run_bind(args.model, n_images=args.images, seed=args.seed, out=args.out,
-                      batch_size=args.batch_size, cycles=args.cycles, progress=not args.quiet)
+    result = run_bind(
+        args.model,
+        n_images=args.images,
+        seed=args.seed,
+        out=args.out,
+        batch_size=args.batch_size,
+        cycles=args.cycles,
+        progress=not args.quiet,
+    )
     _report(result.summary(), args.json, f"binding: {args.model}")
     return 0
 
@@ -86,9 +99,14 @@ def cmd_export(args) -> int:
 def cmd_emulate(args) -> int:
     from hnnbio.chip.run import emulate_program
 
-    result = emulate_program(args.program, n_images=args.images, seed=args.seed,
-                             batch_size=args.batch_size, progress=not args.quiet,
-                             cycles=args.cycles)
+    result = emulate_program(
+        args.program,
+        n_images=args.images,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        progress=not args.quiet,
+        cycles=args.cycles,
+    )
     rows = result.summary()
     rows.update(result.info.get("counters", {}))
     _report(rows, args.json, f"emulator: {args.program}")
@@ -105,8 +123,9 @@ def cmd_chip_dump(args) -> int:
 def cmd_sweep(args) -> int:
     from hnnbio.sweep import run_sweep
 
-    rows = run_sweep(args.spec, args.out, scheduler=args.scheduler, resume=args.resume,
-                     progress=not args.quiet)
+    rows = run_sweep(
+        args.spec, args.out, scheduler=args.scheduler, resume=args.resume, progress=not args.quiet
+    )
     _report(rows, args.json, "sweep")
     return 0
 
@@ -118,43 +137,63 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hnnbio",
         description="Hybrid neural networks: Brian2 spiking sheets + PyTorch networks through "
-                    "hybrid units; cortical binding by synchrony; chip export and emulation.")
+        "hybrid units; cortical binding by synchrony; chip export and emulation.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(name, func, help_text):
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(func=func)
-        p.add_argument("--json", action="store_true",
-                       help="also print the result as one JSON object on the last line")
+        p.add_argument(
+            "--json",
+            action="store_true",
+            help="also print the result as one JSON object on the last line",
+        )
         return p
 
-    add("info", cmd_info, "print versions of hnnbio, Brian2, PyTorch, Elephant, Neo and the Brian2 target")
+    add(
+        "info",
+        cmd_info,
+        "print versions of hnnbio, Brian2, PyTorch, Elephant, Neo and the Brian2 target",
+    )
 
     p = add("column", cmd_column, "run a cortical column sheet on a sample image and plot a raster")
-    p.add_argument("--image", default="shapes", help="data set of the sample image (default: shapes)")
+    p.add_argument(
+        "--image", default="shapes", help="data set of the sample image (default: shapes)"
+    )
     p.add_argument("--steps", type=int, default=200, help="time steps to simulate (default: 200)")
     p.add_argument("--plot", default=None, metavar="PNG", help="write the spike raster to this PNG")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
 
     p = add("train", cmd_train, "train a denoising autoencoder on single-object images")
-    p.add_argument("--dataset", default=None, help="data set (bars, shapes, corners); the shipped "
-                                                  "model of that name gives the settings")
-    p.add_argument("--model", default=None, help="model spec (name or .toml) whose autoencoder to train")
+    p.add_argument(
+        "--dataset",
+        default=None,
+        help="data set (bars, shapes, corners); the shipped model of that name gives the settings",
+    )
+    p.add_argument(
+        "--model", default=None, help="model spec (name or .toml) whose autoencoder to train"
+    )
     p.add_argument("--out", default=None, help="weights file to write (default: beside the spec)")
     p.add_argument("--epochs", type=int, default=None, help="override the spec's epochs")
     p.add_argument("--n-images", type=int, default=None, help="override the spec's training images")
     p.add_argument("--seed", type=int, default=None, help="override the spec's training seed")
-    p.add_argument("--device", default="cpu",
-                   help="torch device to train on, e.g. cpu or cuda (default: cpu)")
+    p.add_argument(
+        "--device", default="cpu", help="torch device to train on, e.g. cpu or cuda (default: cpu)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = add("bind", cmd_bind, "run binding by synchrony on generated multi-object images")
     p.add_argument("--model", default="bars", help="model spec name or .toml path (default: bars)")
     p.add_argument("--images", type=int, default=16, help="number of images (default: 16)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the images and the run (default: 0)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the images and the run (default: 0)"
+    )
     p.add_argument("--batch-size", type=int, default=None, help="images simulated together")
     p.add_argument("--cycles", type=int, default=None, help="override the spec's number of cycles")
-    p.add_argument("--out", default=None, metavar="DIR", help="write the result, a NIX file and figures here")
+    p.add_argument(
+        "--out", default=None, metavar="DIR", help="write the result, a NIX file and figures here"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = add("analyze", cmd_analyze, "write a synchrony report (markdown + PNG) for a saved result")
@@ -172,23 +211,38 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("emulate", cmd_emulate, "run a chip program on the bundled emulator and score binding")
     p.add_argument("program", help="a program file written by `hnnbio export`")
     p.add_argument("--images", type=int, default=16, help="number of images (default: 16)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the images and the run (default: 0)")
+    p.add_argument(
+        "--seed", type=int, default=0, help="seed of the images and the run (default: 0)"
+    )
     p.add_argument("--batch-size", type=int, default=None, help="images emulated together")
-    p.add_argument("--cycles", type=int, default=None, help="override the program's number of cycles")
+    p.add_argument(
+        "--cycles", type=int, default=None, help="override the program's number of cycles"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = add("chip", None, "chip program tools")
     chip_sub = p.add_subparsers(dest="chip_command", required=True, metavar="CHIP_COMMAND")
-    d = chip_sub.add_parser("dump", help="print a program file as readable text",
-                            description="print a program file as readable text")
+    d = chip_sub.add_parser(
+        "dump",
+        help="print a program file as readable text",
+        description="print a program file as readable text",
+    )
     d.add_argument("program", help="a program file written by `hnnbio export`")
     d.set_defaults(func=cmd_chip_dump)
 
     p = add("sweep", cmd_sweep, "run many binding/emulation/analysis jobs on Dask")
-    p.add_argument("spec", help="sweep spec (TOML), e.g. models = [\"bars\"], seeds = [1, 2], images = 8")
-    p.add_argument("--out", required=True, metavar="DIR", help="results folder (one file per shard)")
-    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="address of a running dask.distributed scheduler (default: a LocalCluster)")
+    p.add_argument(
+        "spec", help='sweep spec (TOML), e.g. models = ["bars"], seeds = [1, 2], images = 8'
+    )
+    p.add_argument(
+        "--out", required=True, metavar="DIR", help="results folder (one file per shard)"
+    )
+    p.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="address of a running dask.distributed scheduler (default: a LocalCluster)",
+    )
     p.add_argument("--resume", action="store_true", help="continue a sweep already in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser

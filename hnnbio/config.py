@@ -2,8 +2,8 @@
 
 Simulation settings (time step, seed, code-generation target, batch size) are kept apart from model
 parameters and state (house style, Rockpool's SimulationParameter). The code-generation target is
-chosen once: the ``HNNBIO_TARGET`` environment variable if set, else ``cython`` when a C compiler and
-Cython work, else ``numpy``.
+chosen once: the ``HNNBIO_TARGET`` environment variable if set, else ``cython`` when a C compiler
+and Cython work, else ``numpy``.
 """
 
 from __future__ import annotations

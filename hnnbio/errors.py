@@ -12,7 +12,7 @@ class HnnbioError(Exception):
 
 
 class ParameterError(HnnbioError, ValueError):
-    """A neuron, circuit or hybrid-unit parameter is missing, unknown, of the wrong unit or out of range."""
+    """A neuron, circuit or hybrid-unit parameter is missing, unknown, of a wrong unit or range."""
 
 
 class ModelSpecError(HnnbioError, ValueError):

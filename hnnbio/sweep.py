@@ -6,16 +6,17 @@ A sweep spec is a TOML file. The smallest::
     seeds = [1, 2]
     images = 8
 
-Other keys: ``kind`` (``"bind"``, ``"nospike"`` or ``"emulate"``; default ``"bind"``), ``shard_images``
-(images per Dask task, default ``images``), ``cycles`` (override the models' cycles), ``batch_size``,
-and a ``[grid]`` table of spec keys to values, each a list, e.g. ``"loop.cycles" = [20, 50]``: every
-combination is a job.
+Other keys: ``kind`` (``"bind"``, ``"nospike"`` or ``"emulate"``; default ``"bind"``),
+``shard_images`` (images per Dask task, default ``images``), ``cycles`` (override the models'
+cycles), ``batch_size``, and a ``[grid]`` table of spec keys to values, each a list, e.g.
+``"loop.cycles" = [20, 50]``: every combination is a job.
 
 Each shard is one Dask task; the client writes one JSON file per finished shard under
-``OUT/shards/`` (written to a temporary name and renamed, so a killed sweep leaves no half file) and a
-summary table (``summary.csv``, ``summary.md``) at the end. A sweep run again with ``resume=True``
-skips the shards already on disk. By default the tasks run on a ``LocalCluster`` on this machine; give
-``scheduler="tcp://host:8786"`` to use a running ``dask.distributed`` cluster (see docs/sweeps.md).
+``OUT/shards/`` (written to a temporary name and renamed, so a killed sweep leaves no half file)
+and a summary table (``summary.csv``, ``summary.md``) at the end. A sweep run again with
+``resume=True`` skips the shards already on disk. By default the tasks run on a ``LocalCluster``
+on this machine; give ``scheduler="tcp://host:8786"`` to use a running ``dask.distributed``
+cluster (see docs/sweeps.md).
 """
 
 from __future__ import annotations
@@ -99,15 +100,30 @@ def check_sweep_spec(raw: dict, where: str = "sweep spec") -> dict:
 def plan_shards(spec: dict) -> list[Shard]:
     """Every (model, seed, grid point) is a job; every job is split into shards of images."""
     grid_keys = sorted(spec["grid"])
-    points = [dict(zip(grid_keys, values))
-              for values in itertools.product(*(spec["grid"][k] for k in grid_keys))] or [{}]
+    points = [
+        dict(zip(grid_keys, values, strict=True))
+        for values in itertools.product(*(spec["grid"][k] for k in grid_keys))
+    ] or [{}]
     shards = []
     jobs = itertools.product(spec["models"], spec["seeds"], points)
     for job, (model, seed, params) in enumerate(jobs):
         for index, first in enumerate(range(0, spec["images"], spec["shard_images"])):
             n = min(spec["shard_images"], spec["images"] - first)
-            shards.append(Shard(job, index, model, int(seed), spec["images"], first, n,
-                                spec["kind"], params, spec["cycles"], spec["batch_size"]))
+            shards.append(
+                Shard(
+                    job,
+                    index,
+                    model,
+                    int(seed),
+                    spec["images"],
+                    first,
+                    n,
+                    spec["kind"],
+                    params,
+                    spec["cycles"],
+                    spec["batch_size"],
+                )
+            )
     return shards
 
 
@@ -131,31 +147,38 @@ def run_shard(shard: Shard) -> dict:
     start = time.perf_counter()
     result = _KIND_FUNCTIONS[shard.kind](spec, images[part], truth[part], seed, shard)
     metrics = {k: np.asarray(v, dtype=float).tolist() for k, v in result.metrics.items()}
-    return {"shard": asdict(shard), "metrics": metrics,
-            "seconds": time.perf_counter() - start}
+    return {"shard": asdict(shard), "metrics": metrics, "seconds": time.perf_counter() - start}
 
 
 def _kind_bind(spec, images, truth, seed, shard):
     from hnnbio.binding.bind import bind
 
-    return bind(images, model=spec, seed=seed, truth=truth, cycles=shard.cycles,
-                batch_size=shard.batch_size)
+    return bind(
+        images, model=spec, seed=seed, truth=truth, cycles=shard.cycles, batch_size=shard.batch_size
+    )
 
 
 def _kind_nospike(spec, images, truth, seed, shard):
     from hnnbio.ann.autoencoder import load_autoencoder
     from hnnbio.binding.nospike import run_nospike
 
-    return run_nospike(images, load_autoencoder(spec), spec, seed=seed, truth=truth,
-                       cycles=shard.cycles)
+    return run_nospike(
+        images, load_autoencoder(spec), spec, seed=seed, truth=truth, cycles=shard.cycles
+    )
 
 
 def _kind_emulate(spec, images, truth, seed, shard):
     from hnnbio.chip.compiler import compile_model
     from hnnbio.chip.run import emulate
 
-    return emulate(compile_model(spec), images, seed=seed, batch_size=shard.batch_size,
-                   truth=truth, cycles=shard.cycles)
+    return emulate(
+        compile_model(spec),
+        images,
+        seed=seed,
+        batch_size=shard.batch_size,
+        truth=truth,
+        cycles=shard.cycles,
+    )
 
 
 _KIND_FUNCTIONS = {"bind": _kind_bind, "nospike": _kind_nospike, "emulate": _kind_emulate}
@@ -208,23 +231,35 @@ def _connect(scheduler: str | None, n_workers: int | None):
             _import_brian2_in_main_thread()
 
     if scheduler is None:
-        cluster = LocalCluster(n_workers=n_workers or min(2, os.cpu_count() or 1),
-                               threads_per_worker=1, processes=True, dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=n_workers or min(2, os.cpu_count() or 1),
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+        )
         client = Client(cluster)
     else:
         cluster = None
         try:
             client = Client(scheduler, timeout="5s")
         except (OSError, TimeoutError) as exc:
-            raise SweepError(f"cannot reach the Dask scheduler at {scheduler} "
-                             f"({exc.__class__.__name__}); start one with `dask scheduler` or "
-                             "leave --scheduler out") from None
+            raise SweepError(
+                f"cannot reach the Dask scheduler at {scheduler} "
+                f"({exc.__class__.__name__}); start one with `dask scheduler` or "
+                "leave --scheduler out"
+            ) from None
     client.register_plugin(ImportBrian2())
     return client, cluster
 
 
-def sweep(spec: dict | str | Path, out, scheduler: str | None = None, resume: bool = False,
-          progress: bool = True, n_workers: int | None = None) -> list[dict]:
+def sweep(
+    spec: dict | str | Path,
+    out,
+    scheduler: str | None = None,
+    resume: bool = False,
+    progress: bool = True,
+    n_workers: int | None = None,
+) -> list[dict]:
     """Run a sweep and return its summary rows (one per job).
 
     Parameters
@@ -271,14 +306,22 @@ def sweep(spec: dict | str | Path, out, scheduler: str | None = None, resume: bo
 
 
 def summarize(out) -> list[dict]:
-    """Summary rows (one per job, in job order) from the shard files in ``out``; writes the tables."""
+    """Summary rows (one per job, in job order) from the shard files in ``out``; writes tables."""
     out = Path(out)
     jobs: dict[int, dict] = {}
     for path in sorted((out / "shards").glob("*.json")):
         row = json.loads(path.read_text())
         shard = row["shard"]
-        job = jobs.setdefault(shard["job"], {"model": shard["model"], "seed": shard["seed"],
-                                             **shard["params"], "metrics": {}, "seconds": 0.0})
+        job = jobs.setdefault(
+            shard["job"],
+            {
+                "model": shard["model"],
+                "seed": shard["seed"],
+                **shard["params"],
+                "metrics": {},
+                "seconds": 0.0,
+            },
+        )
         for key, values in row["metrics"].items():
             job["metrics"].setdefault(key, []).extend(values)
         job["seconds"] += row["seconds"]

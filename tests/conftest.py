@@ -1,7 +1,7 @@
 """Shared fixtures: every test is seeded (numpy, torch, Brian2) and runs Brian2 on one target.
 
-Tests default to Brian2's numpy target (no compiler wait on a fresh machine); set HNNBIO_TARGET=cython
-to run them on Cython.
+Tests default to Brian2's numpy target (no compiler wait on a fresh machine); set
+HNNBIO_TARGET=cython to run them on Cython.
 """
 
 import os

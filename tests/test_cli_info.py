@@ -21,9 +21,10 @@ def test_python_dash_m_works():
 
 
 def test_unknown_model_is_one_line_error(capsys):
+    import pytest
+
     from hnnbio.binding.spec import load_spec
     from hnnbio.errors import ModelSpecError
-    import pytest
 
     with pytest.raises(ModelSpecError, match="unknown model 'nope'"):
         load_spec("nope")

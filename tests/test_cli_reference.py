@@ -7,8 +7,11 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def test_cli_reference_is_current():
-    spec = importlib.util.spec_from_file_location("make_cli_reference", DOCS / "make_cli_reference.py")
+    spec = importlib.util.spec_from_file_location(
+        "make_cli_reference", DOCS / "make_cli_reference.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert (DOCS / "cli.md").read_text() == module.render(), \
+    assert (DOCS / "cli.md").read_text() == module.render(), (
         "docs/cli.md is stale: run python docs/make_cli_reference.py"
+    )

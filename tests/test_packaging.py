@@ -1,4 +1,4 @@
-"""The wheel a user installs carries the model specs and their weights (not only editable installs)."""
+"""The wheel a user installs carries the model specs and their weights (not only editable ones)."""
 
 import subprocess
 import sys
@@ -13,8 +13,22 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_wheel_ships_every_model_spec_and_its_weights(tmp_path):
-    run = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                          "-q", "-w", str(tmp_path), str(ROOT)], capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path),
+            str(ROOT),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     wheel = next(tmp_path.glob("hnnbio-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())

@@ -153,16 +153,19 @@ def bind(
         raw = run_loop(
             sheet, autoencoder, batch, spec, seed=batch_seed, cycles=n_cycles, progress=progress
         )
-        raw["spike_image"] = raw["spike_image"] + first
+        if first:
+            raw["spike_image"] += first
         parts.append(raw)
-    attention = np.concatenate([p["attention"] for p in parts]).reshape(
-        n_images, spec.steps_per_cycle, height, width
-    )
+
+    def join(key):  # one batch: no copy of millions of spikes
+        return parts[0][key] if len(parts) == 1 else np.concatenate([p[key] for p in parts])
+
+    attention = join("attention").reshape(n_images, spec.steps_per_cycle, height, width)
     result = BindingResult(
         images=images,
-        spike_image=np.concatenate([p["spike_image"] for p in parts]),
-        spike_step=np.concatenate([p["spike_step"] for p in parts]),
-        spike_pixel=np.concatenate([p["spike_pixel"] for p in parts]),
+        spike_image=join("spike_image"),
+        spike_step=join("spike_step"),
+        spike_pixel=join("spike_pixel"),
         n_steps=parts[0]["n_steps"],
         steps_per_cycle=spec.steps_per_cycle,
         dt_ms=float(spec.loop["dt_ms"]),

@@ -83,7 +83,9 @@ class BindingResult:
             ``raster[t, p]`` is True when pixel ``p`` spiked at step ``first_step + t``.
         """
         last = self.n_steps if last_step is None else last_step
-        keep = (self.spike_image == image) & (self.spike_step >= first_step) & (self.spike_step < last)
+        keep = (
+            (self.spike_image == image) & (self.spike_step >= first_step) & (self.spike_step < last)
+        )
         out = np.zeros((last - first_step, self.n_pixels), dtype=bool)
         out[self.spike_step[keep] - first_step, self.spike_pixel[keep]] = True
         return out
@@ -93,36 +95,51 @@ class BindingResult:
         last = self.n_steps if last_step is None else last_step
         keep = (self.spike_step >= first_step) & (self.spike_step < last)
         out = np.zeros((self.n_images, last - first_step, self.n_pixels), dtype=bool)
-        out[self.spike_image[keep], self.spike_step[keep] - first_step, self.spike_pixel[keep]] = True
+        out[self.spike_image[keep], self.spike_step[keep] - first_step, self.spike_pixel[keep]] = (
+            True
+        )
         return out
 
     def summary(self) -> dict:
         """Mean of each metric over images, plus counts and time (what the CLI prints)."""
         out = {k: float(np.nanmean(v)) for k, v in self.metrics.items()}
-        out.update(images=self.n_images, seconds=float(self.seconds), model=self.model,
-                   backend=self.backend)
+        out.update(
+            images=self.n_images,
+            seconds=float(self.seconds),
+            model=self.model,
+            backend=self.backend,
+        )
         return out
 
     def __repr__(self) -> str:
         means = ", ".join(f"{k}={np.nanmean(v):.3f}" for k, v in self.metrics.items())
-        return (f"BindingResult(model={self.model!r}, backend={self.backend!r}, "
-                f"images={self.n_images}, shape={self.shape}, steps={self.n_steps}, "
-                f"spikes={self.spike_step.size}{', ' + means if means else ''})")
+        return (
+            f"BindingResult(model={self.model!r}, backend={self.backend!r}, "
+            f"images={self.n_images}, shape={self.shape}, steps={self.n_steps}, "
+            f"spikes={self.spike_step.size}{', ' + means if means else ''})"
+        )
 
     def save(self, path) -> None:
         """Write the result to a compressed ``.npz`` file (see :meth:`load`)."""
         import json
 
-        arrays = {k: getattr(self, k) for k in
-                  ("images", "spike_image", "spike_step", "spike_pixel")}
+        arrays = {
+            k: getattr(self, k) for k in ("images", "spike_image", "spike_step", "spike_pixel")
+        }
         for k in ("attention", "labels", "truth"):
             if getattr(self, k) is not None:
                 arrays[k] = getattr(self, k)
         for k, v in self.metrics.items():
             arrays[f"metric_{k}"] = np.asarray(v)
-        meta = dict(n_steps=self.n_steps, steps_per_cycle=self.steps_per_cycle, dt_ms=self.dt_ms,
-                    model=self.model, backend=self.backend, seconds=self.seconds,
-                    info=_jsonable(self.info))
+        meta = dict(
+            n_steps=self.n_steps,
+            steps_per_cycle=self.steps_per_cycle,
+            dt_ms=self.dt_ms,
+            model=self.model,
+            backend=self.backend,
+            seconds=self.seconds,
+            info=_jsonable(self.info),
+        )
         np.savez_compressed(path, meta=np.array(json.dumps(meta)), **arrays)
 
     @classmethod
@@ -139,8 +156,12 @@ class BindingResult:
         except FileNotFoundError:
             raise DataError(f"result file not found: {path}") from None
         except Exception as exc:  # zip, json or key errors: the file is not a result
-            raise DataError(f"not a binding result file: {path} ({exc.__class__.__name__})") from None
-        metrics = {k[len("metric_"):]: arrays.pop(k) for k in list(arrays) if k.startswith("metric_")}
+            raise DataError(
+                f"not a binding result file: {path} ({exc.__class__.__name__})"
+            ) from None
+        metrics = {
+            k[len("metric_") :]: arrays.pop(k) for k in list(arrays) if k.startswith("metric_")
+        }
         return cls(metrics=metrics, **arrays, **meta)
 
 

@@ -1,8 +1,8 @@
 """Model specs: one TOML file per experiment (models/*.toml, or a user's own file).
 
 A spec says which data set, which sheet (``reference`` stochastic gated units or ``column`` cortical
-columns), the loop's timing, the two hybrid units and the autoencoder with its weights. Every section
-and key is checked: an unknown key is an error that names it, never silently ignored.
+columns), the loop's timing, the two hybrid units and the autoencoder with its weights. Every
+sectionand key is checked: an unknown key is an error that names it, never silently ignored.
 
 Example (``models/bars.toml``)::
 
@@ -40,17 +40,31 @@ SHEETS = ("reference", "column")
 #: Allowed keys per section, with defaults (``None``: required).
 SCHEMA: dict[str, dict] = {
     "": {"name": None, "dataset": None, "sheet": "reference", "description": ""},
-    "loop": {"steps_per_cycle": None, "cycles": 50, "readout_cycles": 10, "dt_ms": 1.0,
-             "batch_size": 256},
+    "loop": {
+        "steps_per_cycle": None,
+        "cycles": 50,
+        "readout_cycles": 10,
+        "dt_ms": 1.0,
+        "batch_size": 256,
+    },
     # Sheet parameters: the reference sheet reads refractory_steps; the column sheet reads the
     # rest (see hnnbio.circuits.column.ColumnParams, which validates its own keys).
     "sheet_params": {"refractory_steps": None},
     "bottom_up": {"kind": "coincidence_window", "keep": [1.0, 0.5, 0.25]},
     "top_down": {"kind": "delay_modulation", "delay_steps": None, "target": "drive"},
     "autoencoder": {"layers": None, "hidden": None, "latent": "deterministic", "weights": None},
-    "training": {"seed": 0, "n_images": 60000, "epochs": 300, "batch_size": 1024, "lr": 0.01,
-                 "noise": [0.6, 0.8], "validation": 0.1, "patience": 10, "lr_step": 100,
-                 "lr_gamma": 0.5},
+    "training": {
+        "seed": 0,
+        "n_images": 60000,
+        "epochs": 300,
+        "batch_size": 1024,
+        "lr": 0.01,
+        "noise": [0.6, 0.8],
+        "validation": 0.1,
+        "patience": 10,
+        "lr_step": 100,
+        "lr_gamma": 0.5,
+    },
     "readout": {"method": "kmeans", "smoothing": [1.0, 0.5]},
 }
 #: Sections whose keys are checked by another module (left open here).
@@ -95,7 +109,7 @@ class ModelSpec:
         return w
 
     def replace(self, **sections) -> ModelSpec:
-        """A copy with sections (or top-level keys) updated, e.g. ``replace(loop={"cycles": 5})``."""
+        """A copy with sections (or top-level keys) updated: ``replace(loop={"cycles": 5})``."""
         raw = self.to_dict()
         for key, value in sections.items():
             if isinstance(value, dict):
@@ -105,21 +119,27 @@ class ModelSpec:
         return _from_dict(raw, self.path)
 
     def to_dict(self) -> dict:
-        out = {"name": self.name, "dataset": self.dataset, "sheet": self.sheet,
-               "description": self.description}
+        out = {
+            "name": self.name,
+            "dataset": self.dataset,
+            "sheet": self.sheet,
+            "description": self.description,
+        }
         for section in SCHEMA:
             if section:
                 out[section] = copy.deepcopy(getattr(self, section))
         return out
 
     def __repr__(self) -> str:
-        return (f"ModelSpec(name={self.name!r}, dataset={self.dataset!r}, sheet={self.sheet!r}, "
-                f"D={self.steps_per_cycle}, cycles={self.loop['cycles']}, "
-                f"autoencoder={self.autoencoder['layers']})")
+        return (
+            f"ModelSpec(name={self.name!r}, dataset={self.dataset!r}, sheet={self.sheet!r}, "
+            f"D={self.steps_per_cycle}, cycles={self.loop['cycles']}, "
+            f"autoencoder={self.autoencoder['layers']})"
+        )
 
 
 def model_dir() -> Path:
-    """The folder of the shipped model specs and weights (installed as ``hnnbio.shipped_models``)."""
+    """The folder of the shipped model specs and weights (``hnnbio.shipped_models``)."""
     try:
         path = Path(str(resources.files("hnnbio.shipped_models")))
         if path.is_dir():
@@ -143,7 +163,9 @@ def load_spec(model: str | Path | ModelSpec) -> ModelSpec:
         candidate = model_dir() / f"{model}.toml"
         if not candidate.exists():
             known = ", ".join(available_models())
-            raise ModelSpecError(f"unknown model {str(model)!r}: choose one of {known} or give a .toml path")
+            raise ModelSpecError(
+                f"unknown model {str(model)!r}: choose one of {known} or give a .toml path"
+            )
         path = candidate
     if not path.exists():
         raise ModelSpecError(f"model spec file not found: {path}")
@@ -161,21 +183,27 @@ def _from_dict(raw: dict, path: Path | None) -> ModelSpec:
     out = _fill(where, "", top, SCHEMA[""])
     for name in sections:
         if name not in SCHEMA or name == "":
-            raise ModelSpecError(f"{where}: unknown section [{name}]; known: "
-                                 f"{', '.join(s for s in SCHEMA if s)}")
+            raise ModelSpecError(
+                f"{where}: unknown section [{name}]; known: {', '.join(s for s in SCHEMA if s)}"
+            )
     for name, schema in SCHEMA.items():
         if name:
-            out[name] = _fill(where, name, sections.get(name, {}), schema,
-                              open_keys=name in OPEN_SECTIONS)
+            out[name] = _fill(
+                where, name, sections.get(name, {}), schema, open_keys=name in OPEN_SECTIONS
+            )
     if out["sheet"] not in SHEETS:
         raise ModelSpecError(f"{where}: sheet = {out['sheet']!r} is not one of {', '.join(SHEETS)}")
     loop = out["loop"]
     for key in ("steps_per_cycle", "cycles", "readout_cycles"):
         if not isinstance(loop[key], int) or loop[key] < 1:
-            raise ModelSpecError(f"{where}: loop.{key} must be a positive integer, got {loop[key]!r}")
+            raise ModelSpecError(
+                f"{where}: loop.{key} must be a positive integer, got {loop[key]!r}"
+            )
     if loop["readout_cycles"] > loop["cycles"]:
-        raise ModelSpecError(f"{where}: loop.readout_cycles ({loop['readout_cycles']}) exceeds "
-                             f"loop.cycles ({loop['cycles']})")
+        raise ModelSpecError(
+            f"{where}: loop.readout_cycles ({loop['readout_cycles']}) exceeds "
+            f"loop.cycles ({loop['cycles']})"
+        )
     if out["top_down"]["target"] not in ("drive", "distal", "threshold"):
         raise ModelSpecError(f"{where}: top_down.target must be drive, distal or threshold")
     return ModelSpec(path=path, **out)
@@ -185,8 +213,9 @@ def _fill(where: str, section: str, given: dict, schema: dict, open_keys: bool =
     label = f"[{section}]" if section else "top level"
     unknown = [k for k in given if k not in schema]
     if unknown and not open_keys:
-        raise ModelSpecError(f"{where}: unknown key {unknown[0]!r} in {label}; known: "
-                             f"{', '.join(schema)}")
+        raise ModelSpecError(
+            f"{where}: unknown key {unknown[0]!r} in {label}; known: {', '.join(schema)}"
+        )
     out = copy.deepcopy(schema)
     out.update(copy.deepcopy(given))
     missing = [k for k, v in out.items() if v is None and k not in ("delay_steps",)]

@@ -91,7 +91,7 @@ class Emulator:
                      "weights": sum(t[3].size for t in tiles)}
             layer["fused"] = _fuse(layer, 1 if not self.layers else 255, self.chip.accumulator_bits)
             self.layers.append(layer)
-        for layer in self.layers:  # the scaled weights as a tensor (shares memory), for _bits_matmul
+        for layer in self.layers:  # scaled weights as a tensor (shared memory), for _bits_matmul
             if layer["fused"] is not None and layer["fused"]["float32_lut"] is not None:
                 layer["fused"]["weight_rows"] = torch.from_numpy(layer["fused"]["float32_lut"][0])
         for layer in self.layers[:-1]:  # only the last layer's codes go to the ring as uint8

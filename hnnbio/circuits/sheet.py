@@ -23,7 +23,7 @@ class Sheet(Protocol):
 
     n_images: int
     n_pixels: int
-    #: Every Brian2 object of the sheet (groups, synapses, monitors of its own), to add to a Network.
+    #: Every Brian2 object of the sheet (groups, synapses, own monitors), to add to a Network.
     objects: list
     #: The population whose spikes are the sheet's output (fed to the bottom-up hybrid unit).
     output: object

@@ -4,7 +4,7 @@
 module                 model
 =====================  ============================================================================
 ``lif``                leaky integrate-and-fire, current-based exponential synapses (NIR names)
-``self_inhibiting``    HIFI: autapse self-inhibition; continuous form and the published discrete step
+``self_inhibiting``    HIFI: autapse self-inhibition; continuous and published discrete step
 ``coincidence``        exact coincidence detector: k inputs within a window (box potentials)
 ``pyramidal``          two compartments, distal (apical) input multiplies the proximal gain
 ``stochastic``         stochastic gated unit, P(spike) = drive x gain, r refractory steps

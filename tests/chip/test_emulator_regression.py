@@ -33,8 +33,12 @@ def test_tiny_program_run_is_unchanged(tiny_spec, small_chip, tiny_samples, monk
 
     if not offset_lut:  # the floor-and-clamp LUT path, taken when the offset is not provable
         fuse = emulator_module._fuse
-        monkeypatch.setattr(emulator_module, "_fuse",
-                            lambda *a: None if (f := fuse(*a)) is None else {**f, "offset_lut": None})
+
+        def fuse_without_offset(*args):
+            fused = fuse(*args)
+            return None if fused is None else {**fused, "offset_lut": None}
+
+        monkeypatch.setattr(emulator_module, "_fuse", fuse_without_offset)
     program = compile_model(tiny_spec, small_chip, samples=tiny_samples)
     images = (np.random.default_rng(3).random((6, 16)) < 0.6).astype(np.int64).reshape(6, 4, 4)
     result = emulate(program, images, seed=7, batch_size=4, cycles=6)
