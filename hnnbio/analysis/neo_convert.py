@@ -22,6 +22,7 @@ import neo
 import numpy as np
 import quantities as pq
 
+from hnnbio.analysis.trains import positive_time
 from hnnbio.binding.result import BindingResult
 from hnnbio.errors import DataError, ParameterError
 
@@ -295,15 +296,7 @@ def from_neo(block: neo.Block, dt=None, steps_per_cycle: int | None = None) -> B
 
 def _grid_ms(block: neo.Block, first: neo.SpikeTrain, dt) -> float:
     if dt is not None:
-        if not isinstance(dt, pq.Quantity):
-            raise ParameterError(f"dt: must be a time quantity such as 1 * pq.ms, got {dt!r}")
-        try:
-            value = float(dt.rescale(pq.ms).magnitude)
-        except ValueError:
-            raise ParameterError(f"dt: {dt} is not a time") from None
-        if not value > 0:
-            raise ParameterError(f"dt: must be > 0, got {dt}")
-        return value
+        return positive_time(dt, "dt", pq.ms)
     if "dt_ms" in block.annotations:
         return float(block.annotations["dt_ms"])
     rate = getattr(first, "sampling_rate", None)

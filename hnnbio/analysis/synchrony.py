@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import quantities as pq
 
-from hnnbio.analysis.trains import check_spiketrains, positive_time
+from hnnbio.analysis.trains import check_spiketrains, positive_frequency, positive_time
 from hnnbio.errors import DataError, ParameterError
 
 
@@ -89,16 +89,7 @@ def synchronous_events(
     from elephant.spike_train_synchrony import Synchrotool
 
     ts = check_spiketrains(spiketrains)
-    if not isinstance(sampling_rate, pq.Quantity):
-        raise ParameterError(
-            f"sampling_rate: must be a frequency such as 1 * pq.kHz, got {sampling_rate!r}"
-        )
-    try:
-        rate_hz = float(sampling_rate.rescale(pq.Hz).magnitude)
-    except ValueError:
-        raise ParameterError(f"sampling_rate: {sampling_rate} is not a frequency") from None
-    if not rate_hz > 0:
-        raise ParameterError(f"sampling_rate: must be > 0, got {sampling_rate}")
+    positive_frequency(sampling_rate, "sampling_rate")
     if isinstance(spread, bool) or not isinstance(spread, (int, np.integer)) or spread < 0:
         raise ParameterError(f"spread: must be a non-negative integer, got {spread!r}")
     if isinstance(min_size, bool) or not isinstance(min_size, (int, np.integer)) or min_size < 2:

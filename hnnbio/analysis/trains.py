@@ -107,20 +107,31 @@ def check_spiketrains(spiketrains, name: str = "spiketrains", min_trains: int = 
     return TrainSet(times=times, units=units, t_start=t_start, t_stop=t_stop)
 
 
-def positive_time(value, name: str, units: pq.Quantity) -> float:
-    """Return a positive time quantity as a float in ``units``.
+def positive_quantity(value, name: str, units: pq.Quantity, what: str = "time",
+                      example: str = "5 * pq.ms") -> float:
+    """Return one positive quantity of the kind ``what`` as a float in ``units``.
 
     Raises
     ------
     ParameterError
-        ``value`` is not a time quantity or is not > 0.
+        ``value`` is not a quantity of that kind or is not > 0 (the message names ``name``).
     """
     if not isinstance(value, pq.Quantity):
-        raise ParameterError(f"{name}: must be a time quantity such as 5 * pq.ms, got {value!r}")
+        raise ParameterError(f"{name}: must be a {what} quantity such as {example}, got {value!r}")
     try:
         out = value.rescale(units)
     except ValueError:
-        raise ParameterError(f"{name}: {value} is not a time") from None
+        raise ParameterError(f"{name}: {value} is not a {what}") from None
     if out.size != 1 or not float(out.magnitude) > 0:
-        raise ParameterError(f"{name}: must be one positive time, got {value}")
+        raise ParameterError(f"{name}: must be one positive {what}, got {value}")
     return float(out.item())
+
+
+def positive_time(value, name: str, units: pq.Quantity) -> float:
+    """Return a positive time quantity as a float in ``units`` (see :func:`positive_quantity`)."""
+    return positive_quantity(value, name, units)
+
+
+def positive_frequency(value, name: str, units: pq.Quantity = pq.Hz) -> float:
+    """Return a positive frequency quantity as a float in ``units`` (default Hz)."""
+    return positive_quantity(value, name, units, what="frequency", example="1 * pq.kHz")
