@@ -30,8 +30,8 @@ def analyse_model(
 ) -> dict | None:
     import hnnbio
     from hnnbio.analysis.scores import pearson_with, scores_by_cycle
-    from hnnbio.binding import datasets
     from hnnbio.binding.spec import load_spec
+    from hnnbio.data import datasets
 
     spec = load_spec(model)
     if not spec.weights_path.exists():

@@ -34,10 +34,10 @@ def run_model(
     model: str, n_images: int, seed: int, cycles: int | None, batch_size: int | None, progress: bool
 ) -> dict | None:
     from hnnbio.ann.autoencoder import load_autoencoder
-    from hnnbio.binding import datasets
     from hnnbio.binding.bind import bind
     from hnnbio.binding.nospike import run_nospike
     from hnnbio.binding.spec import load_spec
+    from hnnbio.data import datasets
 
     spec = load_spec(model)
     if not spec.weights_path.exists():

@@ -30,7 +30,7 @@ from reference_loop import reference_bind  # noqa: E402
 RSS_CHILD = """
 import os, resource, sys, numpy as np, torch
 torch.set_num_threads(1)
-from hnnbio.binding import datasets
+from hnnbio.data import datasets
 from hnnbio.binding.bind import bind
 images, labels = datasets.generate("shapes", 256, seed=5)
 bind(images, "shapes", seed=5, batch_size=256, truth=labels, cycles=int(sys.argv[1]))
@@ -66,9 +66,9 @@ def main(argv=None) -> dict:
     os.environ.setdefault("HNNBIO_TARGET", "numpy")
 
     from hnnbio.ann.autoencoder import load_autoencoder
-    from hnnbio.binding import datasets
     from hnnbio.binding.bind import bind
     from hnnbio.binding.spec import load_spec
+    from hnnbio.data import datasets
     from hnnbio.hybrid import loop  # noqa: F401  (imports Brian2 before the clock starts)
 
     if args.threads < 1:

@@ -34,12 +34,12 @@ def main(argv=None) -> dict:
     from threadpoolctl import threadpool_limits
 
     torch.set_num_threads(args.threads)
-    from hnnbio.binding import datasets
     from hnnbio.binding.bind import bind
     from hnnbio.binding.spec import load_spec
     from hnnbio.chip.compiler import export
     from hnnbio.chip.run import emulate
     from hnnbio.config import use_target
+    from hnnbio.data import datasets
 
     use_target()
     spec = load_spec(args.model)

@@ -22,7 +22,7 @@ def __getattr__(name):
     if name == "bind":
         return importlib.import_module("hnnbio.binding.bind").bind
     if name == "datasets":
-        return importlib.import_module("hnnbio.binding.datasets")
+        return importlib.import_module("hnnbio.data.datasets")
     if name == "BindingResult":
         return importlib.import_module("hnnbio.binding.result").BindingResult
     if name == "load_spec":

@@ -49,7 +49,7 @@ def cmd_column(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from hnnbio.ann.train import train_model
+    from hnnbio.binding.training import train_model
 
     rows = train_model(
         args.model or args.dataset,

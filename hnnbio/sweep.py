@@ -131,8 +131,8 @@ def run_shard(shard: Shard) -> dict:
     """Run one shard (in a Dask worker) and return its per-image metrics as plain lists."""
     import time
 
-    from hnnbio.binding.datasets import generate
     from hnnbio.binding.spec import load_spec
+    from hnnbio.data.datasets import generate
 
     spec = load_spec(shard.model)
     if shard.params:

@@ -2,5 +2,6 @@
 
 - :mod:`hnnbio.ann.autoencoder`: ``DenoisingAutoencoder``, ``autoencoder_forward``, weights files
   (``save_autoencoder``, ``load_weights``, ``load_autoencoder(spec)``).
-- :mod:`hnnbio.ann.train`: pepper-noise training (``train_autoencoder``, ``train_model``).
+- :mod:`hnnbio.ann.train`: pepper-noise training (``TrainingSettings``, ``train_autoencoder``,
+  ``fit``); :mod:`hnnbio.binding.training` trains a model spec's autoencoder from its settings.
 """

@@ -16,23 +16,24 @@ The loss is the binary cross-entropy of the reconstruction to the clean image, a
 minimised with Adam (lr 0.01, batch 1024) and a step decay of the learning rate (``lr_gamma``
 every ``lr_step`` epochs). A fixed 10% of the images is held out; training stops when the
 validation loss (on corruptions drawn once, so it is comparable across epochs) has not improved
-for ``patience`` epochs, and the best epoch's weights are kept. Settings come from the spec's
-``[training]`` section.
+for ``patience`` epochs, and the best epoch's weights are kept. Settings are a
+:class:`TrainingSettings`; :mod:`hnnbio.binding.training` reads them from a model spec's
+``[training]`` section and writes the weights file (what ``hnnbio train`` runs).
 """
 
 from __future__ import annotations
 
 import copy
 import time
-from pathlib import Path
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from hnnbio.ann.autoencoder import DenoisingAutoencoder, from_spec, save_autoencoder
-from hnnbio.binding import datasets
-from hnnbio.binding.spec import load_spec
+from hnnbio.ann.autoencoder import DenoisingAutoencoder
+from hnnbio.data import datasets
 from hnnbio.errors import ParameterError
 
 #: A validation loss counts as an improvement when it is lower than the best by this fraction.
@@ -55,39 +56,105 @@ def corrupt(
     return x * keep
 
 
-def _settings(spec, n_images, epochs, seed) -> dict:
-    s = dict(spec.training)
-    for key, value in (("n_images", n_images), ("epochs", epochs), ("seed", seed)):
-        if value is not None:
-            s[key] = value
-    for key in ("n_images", "epochs", "batch_size", "patience", "lr_step"):
-        v = s[key]
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ParameterError(f"{key}: must be an integer >= 1, got {v!r}")
-    if not isinstance(s["seed"], int) or isinstance(s["seed"], bool):
-        raise ParameterError(f"seed: must be an integer, got {s['seed']!r}")
-    if not s["lr"] > 0:
-        raise ParameterError(f"lr: must be > 0, got {s['lr']!r}")
-    if not 0 < s["lr_gamma"] <= 1:
-        raise ParameterError(f"lr_gamma: must be in (0, 1], got {s['lr_gamma']!r}")
-    low, high = s["noise"]
-    if not 0 <= low <= high < 1:
-        raise ParameterError(f"noise: need 0 <= low <= high < 1, got {s['noise']!r}")
-    if not 0 < s["validation"] < 1:
-        raise ParameterError(f"validation: must be in (0, 1), got {s['validation']!r}")
-    n_val = int(round(s["n_images"] * s["validation"]))
-    if n_val < 1 or n_val >= s["n_images"]:
-        raise ParameterError(
-            f"n_images: {s['n_images']} images leave no training or validation "
-            f"set at validation = {s['validation']}"
-        )
-    return s
+@dataclass(frozen=True)
+class TrainingSettings:
+    """Settings of one training run, checked on construction (the defaults train the shipped nets).
+
+    Attributes
+    ----------
+    seed : int
+        Seeds the initial weights, the data set's images, the split order and the noise.
+    n_images : int >= 1
+        Single-object images generated for training and validation together.
+    epochs : int >= 1
+        At most this many passes over the training images.
+    batch_size : int >= 1
+    lr : float > 0
+        Adam's initial learning rate.
+    noise : (float, float)
+        ``(low, high)`` of the drop probability ``p ~ U(low, high)``, ``0 <= low <= high < 1``.
+    validation : float in (0, 1)
+        Fraction of the images held out (the last ones) for early stopping.
+    patience : int >= 1
+        Epochs without a better validation loss before training stops.
+    lr_step : int >= 1
+        Epochs between two learning-rate decays.
+    lr_gamma : float in (0, 1]
+        Factor of each decay.
+
+    Example
+    -------
+    >>> TrainingSettings(epochs=5, n_images=500).epochs
+    5
+    """
+
+    seed: int = 0
+    n_images: int = 60000
+    epochs: int = 300
+    batch_size: int = 1024
+    lr: float = 0.01
+    noise: tuple[float, float] = (0.6, 0.8)
+    validation: float = 0.1
+    patience: int = 10
+    lr_step: int = 100
+    lr_gamma: float = 0.5
+
+    def __post_init__(self):
+        for key in ("n_images", "epochs", "batch_size", "patience", "lr_step"):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ParameterError(f"{key}: must be an integer >= 1, got {v!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise ParameterError(f"seed: must be an integer, got {self.seed!r}")
+        if not self.lr > 0:
+            raise ParameterError(f"lr: must be > 0, got {self.lr!r}")
+        if not 0 < self.lr_gamma <= 1:
+            raise ParameterError(f"lr_gamma: must be in (0, 1], got {self.lr_gamma!r}")
+        try:
+            low, high = self.noise
+        except (TypeError, ValueError):
+            raise ParameterError(
+                f"noise: need two numbers (low, high), got {self.noise!r}"
+            ) from None
+        object.__setattr__(self, "noise", (low, high))  # a TOML file's list, stored as a tuple
+        if not 0 <= low <= high < 1:
+            raise ParameterError(f"noise: need 0 <= low <= high < 1, got {self.noise!r}")
+        if not 0 < self.validation < 1:
+            raise ParameterError(f"validation: must be in (0, 1), got {self.validation!r}")
+        n_val = int(round(self.n_images * self.validation))
+        if n_val < 1 or n_val >= self.n_images:
+            raise ParameterError(
+                f"n_images: {self.n_images} images leave no training or validation "
+                f"set at validation = {self.validation}"
+            )
+
+    @classmethod
+    def from_dict(cls, settings: Mapping, **overrides) -> TrainingSettings:
+        """Settings from a mapping (e.g. a model file's ``[training]`` section).
+
+        ``overrides`` that are ``None`` are ignored; unknown keys raise :class:`ParameterError`.
+        """
+        values = dict(settings)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        known = {f.name for f in fields(cls)}
+        unknown = [k for k in values if k not in known]
+        if unknown:
+            raise ParameterError(
+                f"{unknown[0]}: not a training setting; known: {', '.join(sorted(known))}"
+            )
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        """The settings as a plain dict in field order, ``noise`` a list (as in weights files)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["noise"] = list(self.noise)
+        return out
 
 
 def fit(
     model: DenoisingAutoencoder,
     images: np.ndarray,
-    settings: dict,
+    settings: TrainingSettings | Mapping,
     progress: bool = True,
     device: str | torch.device = "cpu",
 ) -> dict:
@@ -97,9 +164,9 @@ def fit(
     ----------
     model : DenoisingAutoencoder
     images : ndarray, shape (n_images, height, width) or (n_images, n_pixels), {0, 1}
-    settings : dict
-        The ``[training]`` keys: seed, epochs, batch_size, lr, noise, validation, patience,
-        lr_step, lr_gamma.
+    settings : TrainingSettings or dict
+        Read: seed, epochs, batch_size, lr, noise, validation, patience, lr_step, lr_gamma
+        (``n_images`` is not read: every image given is used). A dict is used as given, unchecked.
     device : str or torch.device
         Where to train (``"cpu"`` or ``"cuda"``); the model is returned on the CPU.
 
@@ -109,6 +176,8 @@ def fit(
     (1-based), ``epochs_run``, ``val_loss_best``, ``stopped_early``, ``seconds``.
     """
     start = time.perf_counter()
+    if isinstance(settings, TrainingSettings):
+        settings = settings.to_dict()
     torch.manual_seed(settings["seed"])
     gen = torch.Generator(device=device).manual_seed(settings["seed"])
     x = torch.as_tensor(images.reshape(len(images), -1), dtype=torch.float32, device=device)
@@ -173,20 +242,31 @@ def fit(
 
 
 def train_autoencoder(
-    spec,
-    n_images: int | None = None,
-    epochs: int | None = None,
-    seed: int | None = None,
+    dataset: str,
+    layers: Sequence[int],
+    hidden: Sequence[str],
+    latent: str = "deterministic",
+    settings: TrainingSettings | None = None,
     progress: bool = True,
     device: str | torch.device = "cpu",
 ) -> tuple[DenoisingAutoencoder, dict]:
-    """Train the autoencoder of a model spec on its data set's single-object images.
+    """Train a new autoencoder on single-object images of a data set.
+
+    The images are ``hnnbio.data.datasets.generate(dataset, settings.n_images,
+    seed=settings.seed, single=True)``; the initial weights are drawn after
+    ``torch.manual_seed(settings.seed)``, so the same arguments give the same weights.
 
     Parameters
     ----------
-    spec : ModelSpec, or a shipped model name / .toml path
-    n_images, epochs, seed : int, optional
-        Override the spec's ``[training]`` values.
+    dataset : {"bars", "shapes", "corners"}
+        A data set with single-object images (:func:`hnnbio.data.datasets.generate`).
+    layers : list of int
+        Layer sizes, input first; ``layers[0]`` must be the data set's pixels (e.g. 400 for bars).
+    hidden : list of str
+        Activation of each hidden layer ("sigmoid" / "relu").
+    latent : {"deterministic", "stochastic"}
+    settings : TrainingSettings, optional
+        Default ``TrainingSettings()``.
     progress : bool
         Show a tqdm progress bar (one step per epoch).
     device : str or torch.device
@@ -196,64 +276,25 @@ def train_autoencoder(
     -------
     model : DenoisingAutoencoder
     history : dict
-        See :func:`fit`, plus ``settings`` (the training settings used).
-    """
-    spec = load_spec(spec)
-    settings = _settings(spec, n_images, epochs, seed)
-    images, _ = datasets.generate(
-        spec.dataset, settings["n_images"], seed=settings["seed"], single=True
-    )
-    torch.manual_seed(settings["seed"])
-    model = from_spec(spec)
-    history = fit(model, images, settings, progress=progress, device=device)
-    history["settings"] = settings
-    return model, history
+        See :func:`fit`, plus ``settings`` (``settings.to_dict()``).
 
-
-def train_model(
-    model,
-    out: str | Path | None = None,
-    epochs: int | None = None,
-    seed: int | None = None,
-    n_images: int | None = None,
-    progress: bool = True,
-    device: str | torch.device = "cpu",
-) -> dict:
-    """Train a spec's autoencoder and write its weights file (what ``hnnbio train`` runs).
-
-    Parameters
-    ----------
-    model : ModelSpec, or a shipped model name / .toml path
-    out : str or Path, optional
-        Weights file to write; default the spec's ``weights`` (beside the spec).
-
-    Returns
+    Example
     -------
-    dict : one summary row: model, epochs run, best epoch, best validation BCE, seconds, path.
+    >>> model, history = train_autoencoder(
+    ...     "bars", [400, 16, 400], ["sigmoid"],
+    ...     settings=TrainingSettings(n_images=200, epochs=1), progress=False)
+    >>> history["epochs_run"]
+    1
     """
-    spec = load_spec(model)
-    net, history = train_autoencoder(
-        spec, n_images=n_images, epochs=epochs, seed=seed, progress=progress, device=device
-    )
-    path = Path(out) if out is not None else spec.weights_path
-    record = {
-        "settings": history["settings"],
-        "seed": history["settings"]["seed"],
-        "dataset": spec.dataset,
-        "epochs_run": history["epochs_run"],
-        "best_epoch": history["best_epoch"],
-        "val_loss": history["val_loss_best"],
-        "seconds": history["seconds"],
-        "device": str(device),
-        "torch": str(torch.__version__),
-        "val_curve": history["val_loss"],
-    }
-    save_autoencoder(net, path, training=record)
-    return {
-        "model": spec.name,
-        "epochs": history["epochs_run"],
-        "best_epoch": history["best_epoch"],
-        "val_loss": history["val_loss_best"],
-        "seconds": round(history["seconds"], 1),
-        "path": str(path),
-    }
+    settings = TrainingSettings() if settings is None else settings
+    if not isinstance(settings, TrainingSettings):
+        raise ParameterError(
+            f"settings: expected a TrainingSettings, got {type(settings).__name__}; "
+            "use TrainingSettings.from_dict(...)"
+        )
+    images, _ = datasets.generate(dataset, settings.n_images, seed=settings.seed, single=True)
+    torch.manual_seed(settings.seed)
+    model = DenoisingAutoencoder(list(layers), list(hidden), latent)
+    history = fit(model, images, settings, progress=progress, device=device)
+    history["settings"] = settings.to_dict()
+    return model, history

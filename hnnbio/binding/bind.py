@@ -186,7 +186,7 @@ def bind(
     if truth is not None:
         evaluate(result, seed=seed, **({} if scores is None else {"scores": tuple(scores)}))
     else:
-        from hnnbio.binding.datasets import N_OBJECTS
+        from hnnbio.data.datasets import N_OBJECTS
 
         if spec.dataset in N_OBJECTS:
             evaluate(result, n_objects=N_OBJECTS[spec.dataset], seed=seed)
@@ -211,7 +211,7 @@ def run_bind(
     everything is written to a temporary folder first and moved into place at the end, so an error
     leaves no partial files. ``nix=False`` skips the NIX file.
     """
-    from hnnbio.binding import datasets
+    from hnnbio.data import datasets
 
     spec = load_spec(model)
     if isinstance(n_images, bool) or not isinstance(n_images, (int, np.integer)) or n_images < 1:

@@ -152,7 +152,7 @@ def sample_inputs(graph: Graph, n: int = 64, seed: int = 0) -> np.ndarray:
     Multi-object images of the model's data set with each on-pixel kept with a probability drawn
     per image from U(0.05, 0.5) (a partial, noisy subset of pixels, as in one slot of a cycle).
     """
-    from hnnbio.binding.datasets import generate
+    from hnnbio.data.datasets import generate
 
     images, _ = generate(graph.dataset, n, seed=seed)
     rng = np.random.default_rng(seed)

@@ -142,7 +142,7 @@ def emulate_program(path: str | Path, n_images: int = 16, seed: int = 0,
     Returns a BindingResult with backend ``"emulator"`` and the counters in
     ``result.info["counters"]`` (what ``hnnbio emulate`` prints).
     """
-    from hnnbio.binding import datasets
+    from hnnbio.data import datasets
 
     program = load_program(path)
     n_images = _positive("n_images", n_images)

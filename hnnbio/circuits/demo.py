@@ -68,7 +68,7 @@ def run_column_demo(image: str = "shapes", steps: int = 200, plot: str | None = 
         ``sync_attended`` (fraction of output spikes of object pixels that fall in their object's
         attention phase, shifted by the sheet's 2-step latency), ``seconds``.
     """
-    from hnnbio.binding.datasets import generate
+    from hnnbio.data.datasets import generate
 
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ParameterError(f"steps: must be an integer >= 1, got {steps!r}")

@@ -5,8 +5,8 @@ import pytest
 
 import hnnbio
 from hnnbio.analysis.summary import summarise
-from hnnbio.binding import datasets
 from hnnbio.binding.spec import load_spec
+from hnnbio.data import datasets
 
 
 @pytest.mark.slow

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from hnnbio.ann.autoencoder import load_autoencoder
-from hnnbio.binding import datasets
 from hnnbio.binding.spec import load_spec
+from hnnbio.data import datasets
 
 
 @pytest.mark.parametrize("name", ["bars", "shapes", "corners"])

@@ -1,15 +1,18 @@
-"""Training: pepper noise statistics, loss against a per-pixel baseline, weights file, CLI."""
+"""Training: pepper noise statistics, loss against a per-pixel baseline, settings, seeding.
 
-import json
+The spec-reading adapter, the weights file and the CLI are tested in tests/binding/test_training.py.
+"""
+
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import torch
 
-from hnnbio.ann.autoencoder import DenoisingAutoencoder, load_weights
-from hnnbio.ann.train import corrupt, fit, train_autoencoder, train_model
-from hnnbio.binding import datasets
-from hnnbio.binding.spec import load_spec
+from hnnbio.ann.autoencoder import DenoisingAutoencoder
+from hnnbio.ann.train import TrainingSettings, corrupt, fit, train_autoencoder
+from hnnbio.data import datasets
 from hnnbio.errors import ParameterError
 
 SMALL = {
@@ -97,47 +100,45 @@ def test_same_seed_same_weights():
         assert torch.equal(pa, pb)
 
 
-def test_train_model_writes_a_loadable_weights_file(tmp_path):
-    spec = load_spec("bars").replace(
-        autoencoder={"layers": [400, 32, 400]}, training={"batch_size": 128}
-    )
-    row = train_model(spec, out=tmp_path / "bars.pt", epochs=2, n_images=300, progress=False)
-    assert row["epochs"] == 2 and row["path"] == str(tmp_path / "bars.pt")
-    model = load_weights(DenoisingAutoencoder([400, 32, 400], ["sigmoid"]), tmp_path / "bars.pt")
-    info = model.training_info
-    assert info["seed"] == 0 and info["epochs_run"] == 2 and info["settings"]["n_images"] == 300
-    assert info["val_loss"] == pytest.approx(row["val_loss"])
+def test_train_autoencoder_same_arguments_same_weights():
+    settings = TrainingSettings(n_images=200, epochs=2, batch_size=64)
+    a, ha = train_autoencoder("bars", [400, 8, 400], ["sigmoid"], settings=settings, progress=False)
+    b, hb = train_autoencoder("bars", [400, 8, 400], ["sigmoid"], settings=settings, progress=False)
+    assert ha["val_loss"] == hb["val_loss"] and ha["settings"] == settings.to_dict()
+    for pa, pb in zip(a.parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb)
+    assert a.layers == [400, 8, 400] and not a.training
 
 
-def test_cli_train(tmp_path, capsys):
-    from hnnbio.cli import main
+def test_train_autoencoder_is_fit_on_the_generated_single_objects():
+    # what train_autoencoder documents: generate(dataset, n_images, seed, single=True), then the
+    # initial weights after torch.manual_seed(seed), then fit
+    settings = TrainingSettings(seed=4, n_images=150, epochs=2, batch_size=32)
+    model, history = train_autoencoder(
+        "bars", [400, 8, 400], ["relu"], settings=settings, progress=False
+    )
+    images, _ = datasets.generate("bars", 150, seed=4, single=True)
+    torch.manual_seed(4)
+    by_hand = DenoisingAutoencoder([400, 8, 400], ["relu"])
+    expected = fit(by_hand, images, settings.to_dict(), progress=False)
+    assert history["val_loss"] == expected["val_loss"]
+    for pa, pb in zip(model.parameters(), by_hand.parameters(), strict=True):
+        assert torch.equal(pa, pb)
 
-    spec = tmp_path / "tiny.toml"
-    text = (
-        load_spec("bars")
-        .path.read_text()
-        .replace("layers = [400, 256, 400]", "layers = [400, 16, 400]")
+
+def test_settings_defaults_and_dict_round_trip():
+    s = TrainingSettings()
+    assert (s.seed, s.n_images, s.epochs, s.batch_size, s.lr) == (0, 60000, 300, 1024, 0.01)
+    assert s.to_dict()["noise"] == [0.6, 0.8]
+    assert list(s.to_dict()) == [
+        "seed", "n_images", "epochs", "batch_size", "lr", "noise", "validation", "patience",
+        "lr_step", "lr_gamma",
+    ]  # fmt: skip
+    assert TrainingSettings.from_dict(s.to_dict()) == s
+    assert TrainingSettings.from_dict({"epochs": 3}, epochs=None, seed=7) == TrainingSettings(
+        epochs=3, seed=7
     )
-    spec.write_text(text)
-    out = tmp_path / "tiny.pt"
-    code = main(
-        [
-            "train",
-            "--model",
-            str(spec),
-            "--epochs",
-            "1",
-            "--n-images",
-            "200",
-            "--out",
-            str(out),
-            "--quiet",
-            "--json",
-        ]
-    )
-    assert code == 0 and out.exists()
-    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert row["epochs"] == 1 and row["model"] == "bars"
+    assert TrainingSettings(noise=[0.1, 0.2]).noise == (0.1, 0.2)
 
 
 @pytest.mark.parametrize(
@@ -147,29 +148,47 @@ def test_cli_train(tmp_path, capsys):
         ({"n_images": 0}, "n_images"),
         ({"n_images": 5}, "n_images"),
         ({"seed": 1.5}, "seed"),
-    ],
-)
-def test_nonsense_training_arguments_raise(kwargs, parameter):
-    with pytest.raises(ParameterError, match=parameter):
-        train_autoencoder("bars", progress=False, **kwargs)
-
-
-@pytest.mark.parametrize(
-    "training, parameter",
-    [
+        ({"seed": True}, "seed"),
         ({"lr": 0.0}, "lr"),
         ({"noise": [0.8, 0.6]}, "noise"),
         ({"noise": [0.5, 1.0]}, "noise"),
+        ({"noise": 0.5}, "noise"),
         ({"validation": 1.5}, "validation"),
         ({"batch_size": 0}, "batch_size"),
+        ({"batch_size": 2.0}, "batch_size"),
         ({"patience": 0}, "patience"),
+        ({"lr_step": 0}, "lr_step"),
         ({"lr_gamma": 0.0}, "lr_gamma"),
+        ({"lr_gamma": 1.5}, "lr_gamma"),
     ],
 )
-def test_nonsense_training_settings_raise(training, parameter):
-    spec = load_spec("bars").replace(training=training)
+def test_nonsense_training_settings_raise(kwargs, parameter):
     with pytest.raises(ParameterError, match=parameter):
-        train_autoencoder(spec, progress=False)
+        TrainingSettings(**kwargs)
+
+
+def test_unknown_setting_and_wrong_settings_type_raise():
+    with pytest.raises(ParameterError, match="learning_rate"):
+        TrainingSettings.from_dict({"learning_rate": 0.1})
+    with pytest.raises(ParameterError, match="settings"):
+        train_autoencoder("bars", [400, 8, 400], ["sigmoid"], settings={"epochs": 1})
+
+
+def test_train_autoencoder_passes_nonsense_architecture_and_data_set_errors():
+    settings = TrainingSettings(n_images=20, epochs=1)
+    with pytest.raises(ParameterError, match="images"):
+        train_autoencoder("bars", [784, 8, 784], ["sigmoid"], settings=settings, progress=False)
+    with pytest.raises(ParameterError, match="hidden"):
+        train_autoencoder("bars", [400, 8, 400], ["tanh"], settings=settings, progress=False)
+
+
+def test_training_imports_no_binding():
+    code = (
+        "import sys, hnnbio.ann.train; "
+        "print(sorted(m for m in sys.modules if m.startswith('hnnbio.binding')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_images_of_the_wrong_size_raise():

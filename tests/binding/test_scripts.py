@@ -39,8 +39,8 @@ def test_bench_binding_small(capsys):
 def test_reference_loop_binds_bars():
     """The one-image-at-a-time baseline is a faithful loop: it binds Bars like the paper (0.965)."""
     from hnnbio.ann.autoencoder import load_autoencoder
-    from hnnbio.binding import datasets
     from hnnbio.binding.spec import load_spec
+    from hnnbio.data import datasets
 
     reference = _load(ROOT / "benchmarks" / "reference_loop.py")
     spec = load_spec("bars")

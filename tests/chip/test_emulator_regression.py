@@ -47,7 +47,7 @@ def test_tiny_program_run_is_unchanged(tiny_spec, small_chip, tiny_samples, monk
 
 
 def test_bars_program_run_is_unchanged(tmp_path):
-    from hnnbio.binding import datasets
+    from hnnbio.data import datasets
 
     path = tmp_path / "bars.hnnc"
     export("bars", path)

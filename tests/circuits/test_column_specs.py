@@ -22,7 +22,7 @@ def test_column_spec_builds_a_sheet(name):
 @pytest.mark.slow
 def test_bars_column_binds_a_small_batch():
     from hnnbio.binding.bind import bind
-    from hnnbio.binding.datasets import generate
+    from hnnbio.data.datasets import generate
 
     images, labels = generate("bars", 2, seed=5, cache=False)
     result = bind(images, "bars-column", seed=0, truth=labels, cycles=20)

@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from hnnbio.binding import _mnist, datasets
+from hnnbio.data import datasets, idx
 from hnnbio.errors import DataError
 
 
@@ -41,13 +41,13 @@ def test_read_idx_raw_and_gzip(tmp_path):
     digits = _digits()
     raw = _write_idx(tmp_path / "a-idx3-ubyte", digits)
     gz = _write_idx(tmp_path / "b-idx3-ubyte.gz", digits, compress=True)
-    np.testing.assert_array_equal(_mnist.read_idx(raw), digits)
-    np.testing.assert_array_equal(_mnist.read_idx(gz), digits)
+    np.testing.assert_array_equal(idx.read_idx(raw), digits)
+    np.testing.assert_array_equal(idx.read_idx(gz), digits)
     # a 1-d int32 IDX file (type 0x0C, big-endian) reads back too
     values = np.array([1, -2, 70000], dtype=">i4")
     path = tmp_path / "c-idx1-int"
     path.write_bytes(struct.pack(">BBBBI", 0, 0, 0x0C, 1, 3) + values.tobytes())
-    np.testing.assert_array_equal(_mnist.read_idx(path), [1, -2, 70000])
+    np.testing.assert_array_equal(idx.read_idx(path), [1, -2, 70000])
 
 
 def test_mnist_shape_digit_is_thresholded_at_half(mnist_file):
@@ -69,7 +69,7 @@ def test_mnist_shape_digit_is_thresholded_at_half(mnist_file):
 
 def test_multi_mnist_cropped_digits_with_bounded_overlap(mnist_file):
     rng = np.random.default_rng(0)
-    masks = _mnist.multi_mnist_masks(rng, 60, mnist_file)
+    masks = idx.multi_mnist_masks(rng, 60, mnist_file)
     assert masks.shape == (60, 3, 48, 48)
     crops = []
     for d in _digits() > 127:
@@ -109,11 +109,11 @@ def test_bad_idx_files_raise(tmp_path):
     bad = tmp_path / "bad"
     bad.write_bytes(b"\x12\x34\x08\x03")
     with pytest.raises(DataError, match="not an IDX file"):
-        _mnist.read_idx(bad)
+        idx.read_idx(bad)
     short = _write_idx(tmp_path / "short", _digits())
     short.write_bytes(short.read_bytes()[:-10])
     with pytest.raises(DataError, match="data bytes"):
-        _mnist.read_idx(short)
+        idx.read_idx(short)
     wrong = _write_idx(tmp_path / "wrong-idx3-ubyte", np.zeros((2, 5, 5), dtype=np.uint8))
     with pytest.raises(DataError, match="mnist_path"):
         datasets.generate("mnist_shape", 2, mnist_path=wrong)

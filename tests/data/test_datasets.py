@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from hnnbio.binding import datasets
+from hnnbio.data import datasets
 from hnnbio.errors import DataError
 
 SQUARE_ROWS = ["1111111", "1111111", "1100011", "1100011", "1100011", "1111111", "1111111"]
@@ -236,7 +236,7 @@ def test_nonsense_arguments_raise(call, parameter):
 
 def test_label_convention_against_plain_python(rng):
     """images_from_masks on random masks equals a pixel-by-pixel plain-Python rule."""
-    from hnnbio.binding._shapes import images_from_masks
+    from hnnbio.data.shapes import images_from_masks
 
     masks = rng.random((3, 4, 5, 6)) < 0.3
     images, labels = images_from_masks(masks)

@@ -4,7 +4,7 @@ All sets are generated procedurally (vectorised numpy, about a second for 10,000
 deterministically for a seed, and cached on disk after the first generation.
 
 Label convention: objects are numbered 1..K in the order they are drawn; a pixel covered by more
-than one object gets label 0, like the background (see :mod:`hnnbio.binding._shapes`).
+than one object gets label 0, like the background (see :mod:`hnnbio.data.shapes`).
 
 ========================  ========  ====  ================================================
 name                      size      K     objects
@@ -35,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hnnbio.binding import _mnist, _shapes
+from hnnbio.data import idx, shapes
 from hnnbio.errors import DataError
 
 #: Bumped whenever generation changes, so stale cache files are never read.
@@ -137,7 +137,7 @@ def generate(
         raise DataError(f"single: no single-object set for {name!r}; use bars, shapes or corners")
     key = [name, n_images, int(seed), int(bool(single)), GENERATOR_VERSION]
     if name in ("mnist_shape", "multi_mnist"):
-        path = _mnist.find_mnist(mnist_path)
+        path = idx.find_mnist(mnist_path)
         key.append(f"{path.resolve()}:{path.stat().st_size}:{path.stat().st_mtime_ns}")
     else:
         path = None
@@ -154,7 +154,7 @@ def generate_moving(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Moving Shapes sequences: a new shape every 15 frames (up to 3), moving one pixel per frame in
     a random direction, clamped at the borders
-    (see :func:`hnnbio.binding._shapes.moving_shapes_masks`).
+    (see :func:`hnnbio.data.shapes.moving_shapes_masks`).
 
     Returns
     -------
@@ -166,8 +166,8 @@ def generate_moving(
 
     def make():
         rng = np.random.default_rng([int(seed), len(DATASETS), 0])
-        masks = _shapes.moving_shapes_masks(rng, n_sequences, n_frames)
-        images, labels = _shapes.images_from_masks(masks)
+        masks = shapes.moving_shapes_masks(rng, n_sequences, n_frames)
+        images, labels = shapes.images_from_masks(masks)
         shape = (n_sequences, n_frames, 28, 28)
         return images.reshape(shape), labels.reshape(shape)
 
@@ -191,22 +191,20 @@ def _check_count(what: str, value) -> int:
 
 def _generate(rng: np.random.Generator, name: str, n: int, single: bool, mnist_path):
     if name == "bars":
-        draw = _shapes.single_bar_masks if single else _shapes.bars_masks
+        draw = shapes.single_bar_masks if single else shapes.bars_masks
     elif name == "shapes":
         draw = (
-            (lambda r, m: _shapes.shapes_masks(r, m, n_objects=1))
-            if single
-            else _shapes.shapes_masks
+            (lambda r, m: shapes.shapes_masks(r, m, n_objects=1)) if single else shapes.shapes_masks
         )
     elif name == "corners":
-        draw = _shapes.single_corners_masks if single else _shapes.corners_masks
+        draw = shapes.single_corners_masks if single else shapes.corners_masks
     elif name == "mnist_shape":
-        draw = lambda r, m: _mnist.mnist_shape_masks(r, m, mnist_path)  # noqa: E731
+        draw = lambda r, m: idx.mnist_shape_masks(r, m, mnist_path)  # noqa: E731
     else:
-        draw = lambda r, m: _mnist.multi_mnist_masks(r, m, mnist_path)  # noqa: E731
+        draw = lambda r, m: idx.multi_mnist_masks(r, m, mnist_path)  # noqa: E731
     images, labels = [], []
     for start in range(0, n, CHUNK):
-        im, lab = _shapes.images_from_masks(draw(rng, min(CHUNK, n - start)))
+        im, lab = shapes.images_from_masks(draw(rng, min(CHUNK, n - start)))
         images.append(im)
         labels.append(lab)
     return np.concatenate(images), np.concatenate(labels)

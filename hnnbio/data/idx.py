@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hnnbio.binding import _shapes
+from hnnbio.data import shapes
 from hnnbio.errors import DataError
 
 #: Environment variable naming the MNIST image file (or a folder holding it).
@@ -128,10 +128,10 @@ def mnist_shape_masks(rng: np.random.Generator, n: int, mnist_path=None) -> np.n
     digits = load_digits(mnist_path)
     masks = np.zeros((n, 2, 28, 28), dtype=bool)
     masks[:, 0] = digits[rng.integers(0, len(digits), n)]
-    kinds = rng.integers(0, len(_shapes.SHAPE_TEMPLATES), n)
-    rows, cols = _shapes.shape_corners(rng, kinds, 28)
-    _shapes.stamp_choice(
-        masks, np.arange(n), np.ones(n, dtype=np.int64), kinds, _shapes.SHAPE_TEMPLATES, rows, cols
+    kinds = rng.integers(0, len(shapes.SHAPE_TEMPLATES), n)
+    rows, cols = shapes.shape_corners(rng, kinds, 28)
+    shapes.stamp_choice(
+        masks, np.arange(n), np.ones(n, dtype=np.int64), kinds, shapes.SHAPE_TEMPLATES, rows, cols
     )
     return masks
 
