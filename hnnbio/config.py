@@ -8,6 +8,7 @@ and Cython work, else ``numpy``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 from dataclasses import dataclass
@@ -87,10 +88,28 @@ def seed_everything(seed: int) -> None:
     brian_seed(seed)
 
 
-def use_target(requested: str | None = None) -> str:
-    """Set Brian2's ``prefs.codegen.target`` to :func:`codegen_target` and return it.
+@contextlib.contextmanager
+def brian_target(requested: str | None = None):
+    """Use :func:`codegen_target` as Brian2's ``prefs.codegen.target`` inside the block only.
 
-    Builders call this before creating Brian2 objects, so every group of one run uses one target.
+    hnnbio's engine builds and runs its networks inside this block; the caller's own preference
+    is restored afterwards, whatever happens (hnnbio never changes it behind the user's back).
+    """
+    from brian2 import prefs
+
+    before = prefs.codegen.target
+    prefs.codegen.target = codegen_target(requested)
+    try:
+        yield prefs.codegen.target
+    finally:
+        prefs.codegen.target = before
+
+
+def use_target(requested: str | None = None) -> str:
+    """Set Brian2's ``prefs.codegen.target`` to :func:`codegen_target`, globally, and return it.
+
+    For a user (or a test) who wants hnnbio's choice for their own Brian2 objects; hnnbio's own
+    code never calls it (it uses :func:`brian_target`, which restores the preference).
     """
     from brian2 import prefs
 

@@ -38,6 +38,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -256,6 +257,61 @@ def load_weights(model: DenoisingAutoencoder, path: str | Path) -> DenoisingAuto
     return model
 
 
+def autoencoder_from_file(path: str | Path) -> DenoisingAutoencoder:
+    """The autoencoder a weights file describes (architecture and weights), in eval mode."""
+    payload = read_weights(path)
+    try:
+        model = DenoisingAutoencoder(list(payload["layers"]), list(payload["hidden"]),
+                                     payload.get("latent", "deterministic"))
+    except ParameterError as exc:
+        raise WeightsError(f"{path}: architecture in the file is not valid ({exc})") from None
+    return load_weights(model, path).eval()
+
+
 def load_autoencoder(spec) -> DenoisingAutoencoder:
     """The trained autoencoder of a ModelSpec, in eval mode, read from ``spec.weights_path``."""
     return load_weights(from_spec(spec), spec.weights_path).eval()
+
+
+def sparse_input_forward(autoencoder, n_images: int, n_pixels: int):
+    """For a DenoisingAutoencoder with a deterministic latent, on binary input: a function of
+    the active flat indices (image * N + pixel, unique, sorted) returning the reconstruction
+    (B, N), the same value as the dense forward; else None.
+
+    The first layer is computed from the active inputs only, ``z = b_1 + sum_{p active} W_1[:, p]``
+    (a few active pixels per image instead of N), with ``embedding_bag``; with one output layer
+    the reconstruction is written in place into ``out``.
+    """
+
+    if type(autoencoder) is not DenoisingAutoencoder:
+        return None
+    params = autoencoder.params()
+    if params.latent != "deterministic" or len(params.weights) < 2:
+        return None
+    w1t = params.weights[0].detach().t().contiguous()  # (N, H)
+    b1 = params.biases[0].detach()
+    activation = ACTIVATIONS[params.hidden[0]]
+    rest = params._replace(
+        weights=params.weights[1:], biases=params.biases[1:], hidden=params.hidden[1:]
+    )
+
+    starts = np.arange(n_images) * n_pixels
+    last = None
+    if len(rest.weights) == 1:  # one output layer: r = sigmoid(b_2 + h W_2^T), written in place
+        w2t = rest.weights[0].detach().t().contiguous()  # (H, N)
+        b2 = rest.biases[0].detach()
+
+        def last(h: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+            return torch.sigmoid_(torch.addmm(b2, h, w2t, out=out))
+
+    def forward(active: np.ndarray, out: torch.Tensor | None = None) -> torch.Tensor:
+        # active is sorted, so each image's pixels are one contiguous bag: z_b = b_1 + sum W_1[:, p]
+        index = torch.from_numpy(active % n_pixels)
+        offsets = torch.from_numpy(np.searchsorted(active, starts))
+        z = torch.nn.functional.embedding_bag(index, w1t, offsets, mode="sum") + b1
+        if last is not None and out is not None:
+            return last(activation(z), out)
+        r = autoencoder_forward(rest, activation(z))
+        return r if out is None else out.copy_(r)
+
+    return forward

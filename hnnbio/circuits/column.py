@@ -51,7 +51,6 @@ from dataclasses import dataclass
 import numpy as np
 from brian2 import Synapses, ms
 
-from hnnbio.config import use_target
 from hnnbio.errors import ParameterError
 from hnnbio.neurons.coincidence import build_coincidence, connect_coincidence
 from hnnbio.neurons.pyramidal import PyramidalParams, build_pyramidal
@@ -181,7 +180,6 @@ class ColumnSheet:
             raise ParameterError(f"dt: must be > 0 ms, got {dt!r}")
         if params is not None and not isinstance(params, ColumnParams):
             raise ParameterError(f"params: expected ColumnParams, got {type(params).__name__}")
-        use_target()
         self.params = p = params or ColumnParams()
         self.n_images, self.n_pixels, self.dt = int(n_images), int(n_pixels), float(dt)
         n = self.n_images * self.n_pixels

@@ -22,7 +22,6 @@ from __future__ import annotations
 import numpy as np
 from brian2 import NeuronGroup, ms
 
-from hnnbio.config import use_target
 from hnnbio.errors import ParameterError
 
 EQUATIONS = """
@@ -65,7 +64,6 @@ class ReferenceSheet:
                 raise ParameterError(f"{name}: must be an integer >= {low}, got {value!r}")
         if not dt > 0:
             raise ParameterError(f"dt: must be > 0 ms, got {dt}")
-        use_target()
         self.n_images, self.n_pixels = int(n_images), int(n_pixels)
         self.refractory_steps = int(refractory_steps)
         self.dt = float(dt)

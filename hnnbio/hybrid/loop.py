@@ -116,7 +116,9 @@ def run_loop(
     state = {"t": 0, "past": past}
     bar = _progress(n_cycles, progress)
     autoencoder.eval()
-    sparse_forward = _sparse_input_forward(autoencoder, n_images, n_pixels)
+    from hnnbio.ann.autoencoder import sparse_input_forward
+
+    sparse_forward = sparse_input_forward(autoencoder, n_images, n_pixels)
 
     def operation():
         t = state["t"]
@@ -164,45 +166,6 @@ def run_loop(
         n_steps=n_steps,
         steps_per_cycle=steps_per_cycle,
     )
-
-
-def _sparse_input_forward(autoencoder, n_images: int, n_pixels: int):
-    """For a DenoisingAutoencoder with a deterministic latent: a function of the active flat
-    indices (image * N + pixel, unique, sorted) returning the reconstruction (B, N); else None."""
-    from hnnbio.ann.autoencoder import ACTIVATIONS, DenoisingAutoencoder, autoencoder_forward
-
-    if type(autoencoder) is not DenoisingAutoencoder:
-        return None
-    params = autoencoder.params()
-    if params.latent != "deterministic" or len(params.weights) < 2:
-        return None
-    w1t = params.weights[0].detach().t().contiguous()  # (N, H)
-    b1 = params.biases[0].detach()
-    activation = ACTIVATIONS[params.hidden[0]]
-    rest = params._replace(
-        weights=params.weights[1:], biases=params.biases[1:], hidden=params.hidden[1:]
-    )
-
-    starts = np.arange(n_images) * n_pixels
-    last = None
-    if len(rest.weights) == 1:  # one output layer: r = sigmoid(b_2 + h W_2^T), written in place
-        w2t = rest.weights[0].detach().t().contiguous()  # (H, N)
-        b2 = rest.biases[0].detach()
-
-        def last(h: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-            return torch.sigmoid_(torch.addmm(b2, h, w2t, out=out))
-
-    def forward(active: np.ndarray, out: torch.Tensor | None = None) -> torch.Tensor:
-        # active is sorted, so each image's pixels are one contiguous bag: z_b = b_1 + sum W_1[:, p]
-        index = torch.from_numpy(active % n_pixels)
-        offsets = torch.from_numpy(np.searchsorted(active, starts))
-        z = torch.nn.functional.embedding_bag(index, w1t, offsets, mode="sum") + b1
-        if last is not None and out is not None:
-            return last(activation(z), out)
-        r = autoencoder_forward(rest, activation(z))
-        return r if out is None else out.copy_(r)
-
-    return forward
 
 
 def _soft_assignment(n_slots: int, shape: tuple, rng: np.random.Generator) -> np.ndarray:

@@ -38,7 +38,6 @@ from dataclasses import dataclass
 import numpy as np
 from brian2 import NeuronGroup, Synapses, ms, mV
 
-from hnnbio.config import use_target
 from hnnbio.neurons._params import (
     check_integer,
     check_lengths,
@@ -114,7 +113,6 @@ def build_coincidence(n_neurons: int, params: CoincidenceParams | None = None, *
     n = check_n_neurons(n_neurons)
     p = resolve(CoincidenceParams, params, overrides)
     check_lengths(p, n)
-    use_target()
     group = NeuronGroup(n, EQUATIONS, threshold="v >= v_threshold", reset="",
                         refractory="v >= v_threshold", namespace={}, dt=dt,
                         name=name or "coincidence*")
@@ -149,7 +147,6 @@ def connect_coincidence(source, target: NeuronGroup, i=None, j=None, *,
         Pathways ``up`` (no delay, ``v += w_in``) and ``down`` (delay ``window`` of the target,
         ``v -= w_in``).
     """
-    use_target()
     on_pre = {"up": "v_post += w_in_post", "down": "v_post -= w_in_post"}
     syn = Synapses(source, target, on_pre=on_pre,
                    namespace={}, dt=target.clock.dt, name=name or "coincidence_synapses*")

@@ -30,7 +30,6 @@ from dataclasses import dataclass
 
 from brian2 import Mohm, NeuronGroup, ms, mV, nA
 
-from hnnbio.config import use_target
 from hnnbio.neurons._params import (
     check_lengths,
     check_n_neurons,
@@ -127,7 +126,6 @@ def build_lif(n_neurons: int, params: LIFParams | None = None, *, name: str | No
     n = check_n_neurons(n_neurons)
     p = resolve(LIFParams, params, overrides)
     check_lengths(p, n)
-    use_target()
     group = NeuronGroup(n, EQUATIONS, threshold="v > v_threshold", reset="v = v_reset",
                         refractory="t_ref", method="exponential_euler", namespace={}, dt=dt,
                         name=name or "lif*")

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 
 from brian2 import Mohm, NeuronGroup, ms, mV, nA
 
-from hnnbio.config import use_target
 from hnnbio.neurons._params import (
     check_lengths,
     check_n_neurons,
@@ -139,7 +138,6 @@ def build_pyramidal(n_neurons: int, params: PyramidalParams | None = None, *,
     n = check_n_neurons(n_neurons)
     p = resolve(PyramidalParams, params, overrides)
     check_lengths(p, n)
-    use_target()
     group = NeuronGroup(n, EQUATIONS, threshold="v > v_threshold", reset="v = v_reset",
                         refractory="t_ref", method="exponential_euler", namespace={}, dt=dt,
                         name=name or "pyramidal*")

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 
 from brian2 import Mohm, NeuronGroup, ms, mV, nA
 
-from hnnbio.config import use_target
 from hnnbio.neurons._params import (
     check_lengths,
     check_n_neurons,
@@ -180,7 +179,6 @@ def build_self_inhibiting(n_neurons: int, params: SelfInhibitingParams | None = 
     n = check_n_neurons(n_neurons)
     p = resolve(SelfInhibitingParams, params, overrides)
     check_lengths(p, n)
-    use_target()
     group = NeuronGroup(n, EQUATIONS, threshold="v > v_threshold",
                         reset="v = v_reset\ni_self += w_self", method="exponential_euler",
                         namespace={}, dt=dt, name=name or "self_inhibiting*")
@@ -215,7 +213,6 @@ def build_self_inhibiting_discrete(n_neurons: int,
     n = check_n_neurons(n_neurons)
     p = resolve(DiscreteSelfInhibitingParams, params, overrides)
     check_lengths(p, n)
-    use_target()
     group = NeuronGroup(n, DISCRETE_EQUATIONS, threshold="s > 0.5", reset="", namespace={}, dt=dt,
                         name=name or "self_inhibiting_discrete*")
     group.run_regularly(DISCRETE_UPDATE, when="start", order=0)

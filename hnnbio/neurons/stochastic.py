@@ -26,7 +26,6 @@ from dataclasses import dataclass
 
 from brian2 import NeuronGroup
 
-from hnnbio.config import use_target
 from hnnbio.neurons._params import (
     check_integer,
     check_lengths,
@@ -96,7 +95,6 @@ def build_stochastic(n_neurons: int, params: StochasticParams | None = None, *,
     n = check_n_neurons(n_neurons)
     p = resolve(StochasticParams, params, overrides)
     check_lengths(p, n)
-    use_target()
     group = NeuronGroup(n, EQUATIONS, threshold="rand() < drive * gain", reset="",
                         refractory="(refractory_steps + 1) * dt", namespace={}, dt=dt,
                         name=name or "stochastic*")
