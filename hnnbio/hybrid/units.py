@@ -21,6 +21,17 @@ spikes at ``t - k`` for ``k < len(keep)``, where a spike of age ``k`` is kept wi
 
     y_t = OR_k ( s_{t-k} AND [u_{t,k} < keep[k]] )
 
+With ``nested=True`` the coins are nested, as in the reference binding code (``s_prre = s_pre *
+coin; s_pre = s * coin``): a spike is kept at age 0 with probability ``keep[0]`` and a spike kept
+at age ``a - 1`` is kept at age ``a`` with probability ``keep[a] / keep[a - 1]`` (0 where
+``keep[a - 1] = 0``); ``keep`` must be non-increasing. The marginal is still ``keep[a]``, but the
+kept sets shrink with age (a spike kept at age 2 was kept at age 1) and the state holds the kept
+sets, not the raw spikes::
+
+    K_{t,0} = s_t AND [u_{t,0} < keep[0]]
+    K_{t,a} = K_{t-1,a-1} AND [u_{t,a} < keep[a] / keep[a-1]]
+    y_t     = OR_a K_{t,a}
+
 ANN -> SNN: transmission adds the HU output to the target's state (a current ``i = gain * y``, or
 Bernoulli spikes); modulation changes the target's parameters (a multiplicative gain on a drive,
 ``drive * y``, or a threshold shift ``theta - scale * y``).
@@ -46,6 +57,7 @@ NONLINEARITIES: dict[str, Callable] = {
     "tanh": torch.tanh,
 }
 QUANTISERS = ("bernoulli", "threshold", "fixed_point")
+SURROGATES = ("sigmoid", "straight_through")
 
 
 # --- kernels ---------------------------------------------------------------------------------
@@ -112,11 +124,57 @@ def quantise(
     raise ParameterError(f"quantiser: {kind!r} is not one of {', '.join(QUANTISERS)}")
 
 
+def nested_coins(keep) -> np.ndarray:
+    """Per-age coin probabilities of the nested window: ``keep[0]``, then ``keep[a] / keep[a-1]``.
+
+    ``keep[a] / keep[a - 1]`` is 0 where ``keep[a - 1] = 0``. Raises :class:`ParameterError`
+    unless ``keep`` is a non-empty, non-increasing list of probabilities in [0, 1].
+    """
+    keep = np.asarray(keep, dtype=float)
+    if (
+        keep.ndim != 1
+        or keep.size < 1
+        or not np.all((keep >= 0) & (keep <= 1))
+        or np.any(np.diff(keep) > 0)
+    ):
+        raise ParameterError(
+            "keep: nested coins need a non-increasing list of probabilities in [0, 1], "
+            f"got {keep.tolist()}"
+        )
+    coins = keep.copy()
+    older, younger = keep[1:], keep[:-1]
+    coins[1:] = np.divide(older, younger, out=np.zeros_like(older), where=younger > 0)
+    return coins
+
+
+def threshold_surrogate(
+    y: torch.Tensor,
+    theta: torch.Tensor | float,
+    temperature: float,
+    kind: str = "sigmoid",
+) -> torch.Tensor:
+    """The threshold quantiser ``[y >= theta]`` as used while training a learnable HU.
+
+    ``sigmoid``: the value is the soft step ``sigmoid((y - theta) / temperature)`` (a probability
+    in (0, 1), which tends to the hard step as ``temperature -> 0``), and so is the gradient.
+    ``straight_through``: the value is the hard step, the gradient that of the soft step (a
+    straight-through estimator).
+    """
+    if kind not in SURROGATES:
+        raise ParameterError(f"surrogate: {kind!r} is not one of {', '.join(SURROGATES)}")
+    soft = torch.sigmoid((y - theta) / temperature)
+    if kind == "sigmoid":
+        return soft
+    return (y >= theta).to(soft.dtype) + (soft - soft.detach())
+
+
 def coincidence_step(
     spikes: torch.Tensor,
     history: torch.Tensor,
     keep: torch.Tensor,
     generator: torch.Generator | None = None,
+    *,
+    nested: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Leaky coincidence window, dense form.
 
@@ -125,9 +183,13 @@ def coincidence_step(
     spikes : Tensor, shape (...,), bool
         Spikes of this step.
     history : Tensor, shape (L - 1, ...), bool
-        Spikes of the previous ``L - 1`` steps, ``history[k - 1]`` is step ``t - k``.
+        Spikes of the previous ``L - 1`` steps, ``history[k - 1]`` is step ``t - k``; with
+        ``nested``, ``history[k - 1]`` holds the spikes of step ``t - k`` still kept at age
+        ``k - 1``.
     keep : Tensor, shape (L,)
         Probability that a spike of age ``k`` is passed on (``keep[0]`` for this step).
+    nested : bool
+        Nested coins (see the module docstring); ``keep`` must be non-increasing.
 
     Returns
     -------
@@ -135,7 +197,14 @@ def coincidence_step(
         OR of the kept spikes, in {0, 1}.
     history : Tensor, shape (L - 1, ...), bool
         The new state.
+
+    Notes
+    -----
+    Independent and nested coins both draw ``L`` uniform tensors of ``spikes.shape`` per step,
+    age 0 first.
     """
+    if nested:
+        return _coincidence_step_nested(spikes, history, keep, generator)
     out = spikes & (torch.rand(spikes.shape, generator=generator) < keep[0])
     for k in range(1, keep.numel()):
         out |= history[k - 1] & (torch.rand(spikes.shape, generator=generator) < keep[k])
@@ -143,8 +212,25 @@ def coincidence_step(
     return out.float(), new_history
 
 
+def _coincidence_step_nested(spikes, history, keep, generator):
+    coins = nested_coins(keep.cpu() if isinstance(keep, torch.Tensor) else keep).tolist()
+    kept = [spikes & (torch.rand(spikes.shape, generator=generator) < coins[0])]
+    for a in range(1, len(coins)):
+        kept.append(history[a - 1] & (torch.rand(spikes.shape, generator=generator) < coins[a]))
+    out = kept[0].clone()
+    for k in kept[1:]:
+        out |= k
+    new_history = torch.stack(kept[:-1]) if len(kept) > 1 else history
+    return out.float(), new_history
+
+
 def coincidence_step_sparse(
-    spike_index: np.ndarray, past: list[np.ndarray], keep: np.ndarray, rng: np.random.Generator
+    spike_index: np.ndarray,
+    past: list[np.ndarray],
+    keep: np.ndarray,
+    rng: np.random.Generator,
+    *,
+    nested: bool = False,
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """Leaky coincidence window on spike indices (the fast form of :func:`coincidence_step`).
 
@@ -153,10 +239,13 @@ def coincidence_step_sparse(
     spike_index : ndarray, shape (n_spikes,), int
         Flat indices of the neurons that spiked this step.
     past : list of ndarray
-        ``past[k - 1]`` the indices that spiked at step ``t - k``, ``k = 1 .. L - 1``.
+        ``past[k - 1]`` the indices that spiked at step ``t - k``, ``k = 1 .. L - 1``; with
+        ``nested``, those of them still kept at age ``k - 1``.
     keep : ndarray, shape (L,)
         Keep probability per age.
     rng : numpy Generator
+    nested : bool
+        Nested coins (see the module docstring); ``keep`` must be non-increasing.
 
     Returns
     -------
@@ -164,13 +253,32 @@ def coincidence_step_sparse(
         Flat indices whose window output is 1 (may repeat).
     past : list of ndarray
         The new state.
+
+    Notes
+    -----
+    Draws, per step and age 0 first: independent, one uniform per index of each age except at
+    age 0 when ``keep[0] >= 1``; nested, one uniform per index for each coin strictly between 0
+    and 1 (a coin of 1 keeps all, a coin of 0 none, without a draw).
     """
+    if nested:
+        coins = nested_coins(keep)
+        kept = [_toss(spike_index, coins[0], rng)]
+        kept += [_toss(past[a - 1], coins[a], rng) for a in range(1, coins.size)]
+        return np.concatenate(kept), kept[:-1]
     parts = [spike_index if keep[0] >= 1 else spike_index[rng.random(spike_index.size) < keep[0]]]
     for k in range(1, len(keep)):
         idx = past[k - 1]
         parts.append(idx[rng.random(idx.size) < keep[k]])
     new_past = [spike_index] + past[:-1] if past else past
     return np.concatenate(parts), new_past
+
+
+def _toss(index: np.ndarray, coin: float, rng) -> np.ndarray:
+    if coin >= 1:
+        return index
+    if coin <= 0:
+        return index[:0]
+    return index[rng.random(index.size) < coin]
 
 
 def gain_modulation(drive: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -212,10 +320,31 @@ class HybridUnit(nn.Module):
     tau_steps : float
         Time constant of the exponential kernel, in steps.
     learnable : bool
-        Make the kernel and an affine gain/bias before F trainable (``nn.Parameter``).
+        Make the kernel and an affine gain/bias before F trainable (``nn.Parameter``), and with
+        the threshold quantiser also ``theta``.
     nonlinearity : {"sigmoid", "relu", "tanh"}, callable or None
     quantiser : {"bernoulli", "threshold", "fixed_point"} or None
-        Q is skipped while training (``self.training``) so that gradients flow.
+        Q is skipped while training (``self.training``) so that gradients flow, except for a
+        learnable threshold, which is trained through ``surrogate``.
+    theta : float
+        Threshold of the threshold quantiser (in the units of F's output).
+    bits : int
+        Fractional bits of the fixed-point quantiser.
+    temperature : float
+        Width of the soft step that stands for a learnable threshold while training (> 0, in the
+        units of F's output).
+    surrogate : {"sigmoid", "straight_through"}
+        How a learnable threshold is trained, see :func:`threshold_surrogate`: the soft step
+        itself (default), or the hard step forward with the soft step's gradient.
+
+    Examples
+    --------
+    >>> hu = HybridUnit(window_length=2, kernel=[0.5, 1.0], learnable=True,
+    ...                 quantiser="threshold", theta=1.2)
+    >>> hu.eval()(torch.tensor([1.0, 1.0, 0.0])).tolist()
+    [0.0, 1.0, 0.0]
+    >>> sorted(hu.export())
+    ['bias', 'bits', 'gain', 'kernel', 'nonlinearity', 'quantiser', 'theta', 'window_length']
     """
 
     def __init__(
@@ -228,6 +357,8 @@ class HybridUnit(nn.Module):
         quantiser: str | None = None,
         theta: float = 0.5,
         bits: int = 8,
+        temperature: float = 0.1,
+        surrogate: str = "sigmoid",
     ):
         super().__init__()
         length = 1 if window_length is None else window_length
@@ -255,10 +386,15 @@ class HybridUnit(nn.Module):
             nonlinearity = NONLINEARITIES[nonlinearity]
         if quantiser is not None and quantiser not in QUANTISERS:
             raise ParameterError(f"quantiser: {quantiser!r} is not one of {', '.join(QUANTISERS)}")
+        if not temperature > 0:
+            raise ParameterError(f"temperature: must be > 0, got {temperature}")
+        if surrogate not in SURROGATES:
+            raise ParameterError(f"surrogate: {surrogate!r} is not one of {', '.join(SURROGATES)}")
         self.window_length = length
         self.nonlinearity = nonlinearity
         self.quantiser = quantiser
-        self.theta, self.bits = theta, bits
+        self.bits = bits
+        self.temperature, self.surrogate = float(temperature), surrogate
         if learnable:
             self.kernel = nn.Parameter(k.clone())
             self.gain = nn.Parameter(torch.ones(()))
@@ -266,6 +402,10 @@ class HybridUnit(nn.Module):
         else:
             self.register_buffer("kernel", k.clone())
             self.gain, self.bias = None, None
+        if learnable and quantiser == "threshold":
+            self.theta = nn.Parameter(torch.tensor(float(theta)))
+        else:
+            self.theta = theta
 
     def _post(self, h: torch.Tensor, generator=None) -> torch.Tensor:
         if self.gain is not None:
@@ -274,7 +414,38 @@ class HybridUnit(nn.Module):
             h = self.nonlinearity(h)
         if self.quantiser is not None and not self.training:
             h = quantise(h, self.quantiser, theta=self.theta, bits=self.bits, generator=generator)
+        elif self.quantiser == "threshold" and isinstance(self.theta, nn.Parameter):
+            h = threshold_surrogate(h, self.theta, self.temperature, self.surrogate)
         return h
+
+    def export(self) -> dict:
+        """The unit frozen to plain numbers, e.g. for a Brian2 network operation.
+
+        Returns
+        -------
+        dict
+            ``window_length`` (int); ``kernel`` (ndarray of float64, shape (L,), oldest step
+            first); ``gain`` and ``bias`` (float, the affine map before F: 1 and 0 when not
+            learnable); ``nonlinearity`` (``"sigmoid"``, ``"relu"``, ``"tanh"`` or None);
+            ``quantiser`` (str or None); ``theta`` (float); ``bits`` (int). The unit computes
+            ``Q(F(gain * sum_k kernel[k] * window[k] + bias))``; see
+            :func:`hnnbio.hybrid.learn.apply_exported`.
+        """
+        names = {id(f): name for name, f in NONLINEARITIES.items()}
+        if self.nonlinearity is not None and id(self.nonlinearity) not in names:
+            raise ParameterError(
+                "nonlinearity: a custom callable cannot be exported; use sigmoid, relu or tanh"
+            )
+        return {
+            "window_length": int(self.window_length),
+            "kernel": self.kernel.detach().cpu().double().numpy().copy(),
+            "gain": 1.0 if self.gain is None else float(self.gain.detach()),
+            "bias": 0.0 if self.bias is None else float(self.bias.detach()),
+            "nonlinearity": None if self.nonlinearity is None else names[id(self.nonlinearity)],
+            "quantiser": self.quantiser,
+            "theta": float(self.theta.detach() if torch.is_tensor(self.theta) else self.theta),
+            "bits": int(self.bits),
+        }
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """Apply the HU to a whole sequence ``x`` of shape (..., T); returns shape (..., T)."""
@@ -299,23 +470,37 @@ class CoincidenceWindow(nn.Module):
     ----------
     keep : sequence of float, length L
         Keep probability of a spike of age 0 .. L-1 steps, each in [0, 1] (default [1, 0.5, 0.25]).
+    nested : bool
+        Nested coins (a spike kept at age ``a`` was kept at every younger age), as in the
+        reference binding code; ``keep`` must then be non-increasing. Default: independent coins.
     """
 
-    def __init__(self, keep=(1.0, 0.5, 0.25)):
+    def __init__(self, keep=(1.0, 0.5, 0.25), nested: bool = False):
         super().__init__()
         keep = np.asarray(keep, dtype=float)
         if keep.ndim != 1 or keep.size < 1 or not np.all((keep >= 0) & (keep <= 1)):
             raise ParameterError(
                 f"keep: must be a non-empty list of probabilities in [0, 1], got {keep.tolist()}"
             )
+        if nested:
+            nested_coins(keep)  # refuses a keep that grows with age
         self.keep_np = keep
+        self.nested = bool(nested)
         self.register_buffer("keep", torch.as_tensor(keep, dtype=torch.float32))
 
+    def extra_repr(self) -> str:
+        return f"keep={self.keep_np.tolist()}, nested={self.nested}"
+
     def initial_state(self, shape: tuple) -> torch.Tensor:
+        """Empty window, shape (L - 1, *shape), bool.
+
+        ``state[k - 1]`` holds the spikes of ``k`` steps ago; with ``nested``, only those still
+        kept at age ``k - 1`` (the kept sets, not the raw spikes). Both start empty.
+        """
         return torch.zeros((self.keep.numel() - 1, *shape), dtype=torch.bool)
 
     def step(self, spikes: torch.Tensor, state: torch.Tensor, generator=None):
-        return coincidence_step(spikes.bool(), state, self.keep, generator)
+        return coincidence_step(spikes.bool(), state, self.keep, generator, nested=self.nested)
 
     def forward(self, spikes: torch.Tensor, generator=None) -> torch.Tensor:
         """Whole sequence: ``spikes`` shape (..., T) -> window output shape (..., T), float."""
