@@ -31,7 +31,13 @@ PUBLISHED = {
 
 
 def run_model(
-    model: str, n_images: int, seed: int, cycles: int | None, batch_size: int | None, progress: bool
+    model: str,
+    n_images: int,
+    seed: int,
+    cycles: int | None,
+    batch_size: int | None,
+    progress: bool,
+    coins: str | None = None,
 ) -> dict | None:
     from hnnbio.ann.autoencoder import load_autoencoder
     from hnnbio.binding.bind import bind
@@ -40,6 +46,8 @@ def run_model(
     from hnnbio.data import datasets
 
     spec = load_spec(model)
+    if coins is not None:  # the window's coins: nested (reference code) or independent per age
+        spec = spec.replace(bottom_up={"nested": coins == "nested"})
     if not spec.weights_path.exists():
         print(f"{model}: skipped, weights {spec.weights_path.name} not found")
         return None
@@ -83,17 +91,18 @@ def run_model(
         "published_nospike_ami": published[1] / 100,
         "seconds": seconds,
         "cycles": result.info["cycles"],
+        "coins": "nested" if spec.bottom_up["nested"] else "independent",
     }
 
 
 def markdown(rows: list[dict]) -> str:
     head = (
-        "| data set | sheet | images | AMI (± s.e.m.) | AMI, auto K | synchrony | rate | "
+        "| data set | sheet | coins | images | AMI (± s.e.m.) | AMI, auto K | synchrony | rate | "
         "no-spike AMI | published AMI | published no-spike |\n"
-        "|---|---|---|---|---|---|---|---|---|---|\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = [
-        f"| {r['dataset']} | {r['sheet']} | {r['images']} | {r['ami']:.3f} ± {r['ami_sem']:.3f} | "
+        f"| {r['dataset']} | {r['sheet']} | {r['coins']} | {r['images']} | {r['ami']:.3f} ± {r['ami_sem']:.3f} | "
         f"{r['ami_auto']:.3f} | {r['synchrony']:.3f} | {r['rate']:.3f} | {r['nospike_ami']:.3f} | "
         f"{r['published_ami']:.3f} | {r['published_nospike_ami']:.3f} |"
         for r in rows
@@ -142,13 +151,25 @@ def main(argv=None) -> list[dict]:
     parser.add_argument("--cycles", type=int, default=None, help="override the specs' cycles")
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--out", default="table1")
+    parser.add_argument(
+        "--coins",
+        choices=("nested", "independent"),
+        default=None,
+        help="coincidence window coins (default: each model file's)",
+    )
     parser.add_argument("--quiet", action="store_true")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     rows = []
     for model in args.models or available_models():
         row = run_model(
-            model, args.images, args.seed, args.cycles, args.batch_size, progress=not args.quiet
+            model,
+            args.images,
+            args.seed,
+            args.cycles,
+            args.batch_size,
+            progress=not args.quiet,
+            coins=args.coins,
         )
         if row is not None:
             rows.append(row)

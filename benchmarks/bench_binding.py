@@ -69,7 +69,7 @@ def main(argv=None) -> dict:
     from hnnbio.binding.bind import bind
     from hnnbio.binding.spec import load_spec
     from hnnbio.data import datasets
-    from hnnbio.hybrid import loop  # noqa: F401  (imports Brian2 before the clock starts)
+    from hnnbio.hnn import engine  # noqa: F401  (imports Brian2 before the clock starts)
 
     if args.threads < 1:
         raise SystemExit(f"--threads: must be >= 1, got {args.threads}")

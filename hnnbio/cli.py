@@ -40,6 +40,22 @@ def cmd_info(args) -> int:
     return 0
 
 
+def cmd_run(args) -> int:
+    from hnnbio.run import run_file
+
+    rows = run_file(args.file, steps=args.steps, input=args.input, backend=args.backend,
+                    out=args.out, seed=args.seed, device=args.device, images=args.images)
+    counts = rows.pop("spike_counts", None)
+    _print_table(rows, f"run: {args.file}")
+    if counts is not None:
+        for name, c in counts.items():
+            print(f"  spike_counts.{name}  {c}")
+        rows["spike_counts"] = counts
+    if args.json:
+        print(json.dumps(rows, default=float))
+    return 0
+
+
 def cmd_column(args) -> int:
     from hnnbio.circuits.demo import run_column_demo
 
@@ -156,6 +172,22 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_info,
         "print versions of hnnbio, Brian2, PyTorch, Elephant, Neo and the Brian2 target",
     )
+
+    p = add("run", cmd_run, "run any HNN file (models/*.toml or your own) on its default input "
+            "or yours")
+    p.add_argument("file", help="an HNN file (.toml), e.g. models/bars.toml")
+    p.add_argument("--steps", type=int, default=None,
+                   help="run length in steps (binding: rounded up to whole cycles)")
+    p.add_argument("--input", default=None, metavar="X.npy",
+                   help="input array: (B, size) or (B, T, size); binding: (B, H, W) images")
+    p.add_argument("--backend", default="brian2", choices=("brian2",),
+                   help="back end (default: brian2, the Brian2 + PyTorch engine)")
+    p.add_argument("--out", default=None, metavar="DIR",
+                   help="write result.npz and result.nix into this new folder")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--device", default="cpu", help="torch device of the networks (default: cpu)")
+    p.add_argument("--images", type=int, default=16,
+                   help="binding models: images of the model's data set (default: 16)")
 
     p = add("column", cmd_column, "run a cortical column sheet on a sample image and plot a raster")
     p.add_argument(

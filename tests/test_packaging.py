@@ -36,5 +36,5 @@ def test_wheel_ships_every_model_spec_and_its_weights(tmp_path):
     assert specs
     for spec in specs:
         assert f"hnnbio/shipped_models/{spec.name}" in names
-        weights = tomllib.loads(spec.read_text())["autoencoder"]["weights"]
+        weights = tomllib.loads(spec.read_text())["networks"]["autoencoder"]["weights"]
         assert f"hnnbio/shipped_models/{weights}" in names, f"{weights} of {spec.name} not shipped"

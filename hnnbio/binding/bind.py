@@ -1,8 +1,8 @@
 """Binding by synchrony on images: the public entry points ``bind`` and ``run_bind``.
 
-``bind`` checks the images, splits them into batches, runs the closed loop
-(:func:`hnnbio.hybrid.loop.run_loop`) on a sheet chosen by the spec (``reference`` stochastic gated
-units or ``column`` cortical columns) with the spec's autoencoder, and returns one
+``bind`` checks the images, builds the model's HNN graph (:meth:`ModelSpec.graph`: the sheet
+population, the autoencoder, the window and attention units), runs it on the engine
+(:class:`hnnbio.hnn.engine.Simulation`) batch by batch, B images as one group, and returns one
 :class:`~hnnbio.binding.result.BindingResult`, read out and scored when the ground truth is given.
 ``run_bind`` generates the spec's data set and writes the result, figures and a NIX file.
 """
@@ -19,41 +19,7 @@ import numpy as np
 from hnnbio.binding.evaluate import evaluate
 from hnnbio.binding.result import BindingResult
 from hnnbio.binding.spec import ModelSpec, load_spec
-from hnnbio.errors import DataError, ModelSpecError, ParameterError
-
-
-def make_sheet(spec: ModelSpec, n_images: int, n_pixels: int, images: np.ndarray | None = None):
-    """The spec's sheet for ``n_images`` images of ``n_pixels`` pixels.
-
-    Given the (n_images, n_pixels) images, the sheet simulates only foreground units.
-    """
-    dt = float(spec.loop["dt_ms"])
-    if spec.sheet == "reference":
-        from hnnbio.circuits.reference import ReferenceSheet
-
-        return ReferenceSheet(
-            n_images,
-            n_pixels,
-            int(spec.sheet_params["refractory_steps"]),
-            dt,
-            foreground=None if images is None else images > 0,
-        )
-    if spec.sheet == "column":
-        try:
-            from hnnbio.circuits.column import ColumnParams, ColumnSheet
-        except ImportError:
-            raise ModelSpecError(
-                "sheet = 'column' needs hnnbio.circuits.column, which is not "
-                "installed in this version"
-            ) from None
-        return ColumnSheet(
-            n_images,
-            n_pixels,
-            ColumnParams.from_dict(spec.sheet_params),
-            dt,
-            foreground=None if images is None else images > 0,
-        )
-    raise ModelSpecError(f"sheet: {spec.sheet!r} is not reference or column")
+from hnnbio.errors import DataError, ParameterError
 
 
 def check_images(images, n_pixels: int) -> np.ndarray:
@@ -97,7 +63,8 @@ def bind(
     ----------
     images : array, shape (n_images, height, width), binary
     model : str, path or ModelSpec
-        A shipped model name (``"bars"``), a .toml path or a loaded spec.
+        A shipped model name (``"bars"``), a .toml path (an HNN file with a binding experiment)
+        or a loaded spec.
     seed : int
         Seed of the run (batch ``b`` is seeded from ``(seed, b)``).
     batch_size : int, optional
@@ -120,11 +87,11 @@ def bind(
         Spikes and last-cycle attention; labels and metrics when ``truth`` is given (otherwise
         labels with the data set's object count).
     """
-    import torch
-
-    from hnnbio.hybrid.loop import run_loop
+    from hnnbio.circuits import CIRCUITS
+    from hnnbio.hnn.engine import Simulation, check_seed
 
     spec = load_spec(model)
+    check_seed(seed)
     n_pixels = int(spec.autoencoder["layers"][0])
     images = check_images(images, n_pixels)
     n_images, height, width = images.shape
@@ -132,30 +99,33 @@ def bind(
         truth = np.asarray(truth)
         if truth.shape != images.shape:
             raise DataError(f"truth: shape {truth.shape} != images {images.shape}")
-    size = int(batch_size or spec.loop["batch_size"])
-    if size < 1:
-        raise ParameterError(f"batch_size: must be >= 1, got {size}")
-    if cycles is not None and (not isinstance(cycles, (int, np.integer)) or cycles < 1):
+    size = batch_size if batch_size is not None else spec.loop["batch_size"]
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
+        raise ParameterError(f"batch_size: must be a positive integer, got {size!r}")
+    if cycles is not None and (isinstance(cycles, bool) or
+                               not isinstance(cycles, (int, np.integer)) or cycles < 1):
         raise ParameterError(f"cycles: must be a positive integer, got {cycles!r}")
     n_cycles = int(cycles or spec.loop["cycles"])
     if autoencoder is None:
         from hnnbio.ann.autoencoder import load_autoencoder
 
         autoencoder = load_autoencoder(spec)
+    graph = spec.graph(autoencoder)
+    sheet, attention_unit = spec.sheet_name, spec.attention_name
+    n_steps = n_cycles * spec.steps_per_cycle
     start = time.perf_counter()
     flat = images.reshape(n_images, -1)
     parts = []
     for b, first in enumerate(range(0, n_images, size)):
         batch = flat[first : first + size]
         batch_seed = int(np.random.SeedSequence([seed, b]).generate_state(1)[0])
-        torch.manual_seed(batch_seed)
-        sheet = make_sheet(spec, batch.shape[0], n_pixels, batch)
-        raw = run_loop(
-            sheet, autoencoder, batch, spec, seed=batch_seed, cycles=n_cycles, progress=progress
-        )
+        sim = Simulation(graph, batch, seed=batch_seed, circuits=CIRCUITS)
+        out = sim.run(n_steps, progress=progress)
+        spikes = out.spikes[sheet]
         if first:
-            raw["spike_image"] += first
-        parts.append(raw)
+            spikes.sample += first
+        parts.append(dict(spike_image=spikes.sample, spike_step=spikes.step,
+                          spike_pixel=spikes.neuron, attention=out.applied[attention_unit]))
 
     def join(key):  # one batch: no copy of millions of spikes
         return parts[0][key] if len(parts) == 1 else np.concatenate([p[key] for p in parts])
@@ -166,7 +136,7 @@ def bind(
         spike_image=join("spike_image"),
         spike_step=join("spike_step"),
         spike_pixel=join("spike_pixel"),
-        n_steps=parts[0]["n_steps"],
+        n_steps=n_steps,
         steps_per_cycle=spec.steps_per_cycle,
         dt_ms=float(spec.loop["dt_ms"]),
         attention=attention,

@@ -1,28 +1,33 @@
-"""Model specs: one TOML file per experiment (models/*.toml, or a user's own file).
+"""Binding models: HNN files (``models/*.toml``) with an ``[experiment]`` of ``kind = "binding"``.
 
-A spec says which data set, which sheet (``reference`` stochastic gated units or ``column`` cortical
-columns), the loop's timing, the two hybrid units and the autoencoder with its weights. Every
-sectionand key is checked: an unknown key is an error that names it, never silently ignored.
+A binding model is an HNN graph (:mod:`hnnbio.hnn.files`: a sheet population, an autoencoder
+network, an SNN -> ANN window unit and a delayed ANN -> SNN attention unit) plus the experiment's
+settings, which this module reads and checks (:data:`EXPERIMENT_SCHEMA`; an unknown key is an
+error naming it). :class:`ModelSpec` is the binding's view of such a file: the graph's settings
+that binding, training, the no-spike baseline and the chip read (cycle length, refractoriness,
+keep probabilities, delay, architecture), each taken from its one place in the file, and
+:meth:`ModelSpec.graph` builds the graph the engine runs.
 
-Example (``models/bars.toml``)::
+Example (``models/bars.toml``, abridged)::
 
     name = "bars"
-    dataset = "bars"
-    sheet = "reference"
-    [loop]
-    steps_per_cycle = 54
-    cycles = 50
-    readout_cycles = 10
-    [sheet_params]
-    refractory_steps = 6
-    [bottom_up]
-    keep = [1.0, 0.5, 0.25]
-    [top_down]
-    target = "drive"
-    [autoencoder]
-    layers = [400, 256, 400]
-    hidden = ["sigmoid"]
+    [inputs.image]
+    size = 400
+    [populations.sheet]      # stochastic gated units, P(spike) = x * c, r silent steps
+    ...
+    [networks.autoencoder]
     weights = "bars.pt"
+    inputs = ["window"]
+    [units.window]           # SNN -> ANN coincidence window
+    ...
+    [units.attention]        # ANN -> SNN, delay D
+    ...
+    [experiment]
+    kind = "binding"
+    dataset = "bars"
+    sheet = "sheet"
+    attention = "attention"
+    steps_per_cycle = 54
 """
 
 from __future__ import annotations
@@ -33,50 +38,35 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from hnnbio.errors import ModelSpecError
+from hnnbio.errors import HnnbioError, ModelSpecError
 
-SHEETS = ("reference", "column")
-
-#: Allowed keys per section, with defaults (``None``: required).
-SCHEMA: dict[str, dict] = {
-    "": {"name": None, "dataset": None, "sheet": "reference", "description": ""},
-    "loop": {
-        "steps_per_cycle": None,
-        "cycles": 50,
-        "readout_cycles": 10,
-        "dt_ms": 1.0,
-        "batch_size": 256,
-    },
-    # Sheet parameters: the reference sheet reads refractory_steps; the column sheet reads the
-    # rest (see hnnbio.circuits.column.ColumnParams, which validates its own keys).
-    "sheet_params": {"refractory_steps": None},
-    "bottom_up": {"kind": "coincidence_window", "keep": [1.0, 0.5, 0.25]},
-    "top_down": {"kind": "delay_modulation", "delay_steps": None, "target": "drive"},
-    "autoencoder": {"layers": None, "hidden": None, "latent": "deterministic", "weights": None},
-    "training": {
-        "seed": 0,
-        "n_images": 60000,
-        "epochs": 300,
-        "batch_size": 1024,
-        "lr": 0.01,
-        "noise": [0.6, 0.8],
-        "validation": 0.1,
-        "patience": 10,
-        "lr_step": 100,
-        "lr_gamma": 0.5,
-    },
-    "readout": {"method": "kmeans", "smoothing": [1.0, 0.5]},
+#: Keys of a binding ``[experiment]``: key -> (what it takes, default, meaning); None: required.
+EXPERIMENT_SCHEMA: dict[str, tuple] = {
+    "kind": ("binding", None, "this experiment"),
+    "dataset": ("bars, shapes, corners, multi_mnist, mnist_shape", None, "the data set"),
+    "sheet": ("population name", None, "the population whose spikes are read out"),
+    "attention": ("unit name", None, "the ANN -> SNN unit whose last cycle is kept"),
+    "steps_per_cycle": ("integer >= 1", None, "D, the cycle length in steps"),
+    "cycles": ("integer >= 1", 50, "cycles simulated"),
+    "readout_cycles": ("integer >= 1, <= cycles", 10, "last cycles the readout uses"),
+    "readout": ("table", {}, "method (kmeans) and smoothing (causal kernel)"),
+    "autoencoder": ("table", None, "layers, hidden, latent: the architecture `hnnbio train` "
+                    "trains (checked against the weights file)"),
+    "training": ("table", {}, "settings of `hnnbio train` (hnnbio.ann.train.TrainingSettings)"),
 }
-#: Sections whose keys are checked by another module (left open here).
-OPEN_SECTIONS = {"sheet_params"}
+READOUT = {"method": "kmeans", "smoothing": [1.0, 0.5]}
+AUTOENCODER = {"layers": None, "hidden": None, "latent": "deterministic"}
+SHEETS = ("reference", "column")
 
 
 @dataclass(frozen=True, eq=False)
 class ModelSpec:
-    """A validated model spec.
+    """A binding model: the file's parsed TOML (``raw``) and the binding's view of it.
 
-    Attributes mirror the TOML sections; ``path`` is the file it came from, so weights are found
-    beside it.
+    ``loop`` (steps_per_cycle, cycles, readout_cycles, dt_ms, batch_size), ``sheet``
+    ("reference" or "column", from the sheet population), ``sheet_params``, ``bottom_up``
+    (keep, nested), ``top_down`` (delay_steps, target), ``autoencoder`` (layers, hidden, latent,
+    weights), ``training`` and ``readout`` are derived from the file on loading.
     """
 
     name: str
@@ -89,8 +79,9 @@ class ModelSpec:
     autoencoder: dict
     training: dict
     readout: dict
+    raw: dict = field(repr=False)
     description: str = ""
-    path: Path | None = field(default=None)
+    path: Path | None = None
 
     @property
     def steps_per_cycle(self) -> int:
@@ -98,48 +89,65 @@ class ModelSpec:
 
     @property
     def delay_steps(self) -> int:
-        return int(self.top_down["delay_steps"] or self.loop["steps_per_cycle"])
+        return int(self.top_down["delay_steps"])
 
     @property
     def weights_path(self) -> Path:
-        """Where the autoencoder weights are: relative to the spec's own folder."""
+        """Where the autoencoder weights are: relative to the file's own folder."""
         w = Path(self.autoencoder["weights"])
         if not w.is_absolute() and self.path is not None:
             w = self.path.parent / w
         return w
 
+    @property
+    def sheet_name(self) -> str:
+        return self.raw["experiment"]["sheet"]
+
+    @property
+    def attention_name(self) -> str:
+        return self.raw["experiment"]["attention"]
+
+    @property
+    def window_name(self) -> str:
+        return _window_unit(self.raw, self.sheet_name)
+
+    @property
+    def network_name(self) -> str:
+        return self.raw["units"][self.attention_name]["source"]
+
+    def graph(self, autoencoder=None):
+        """The HNN graph of the file (:func:`hnnbio.hnn.files.from_dict`), with ``autoencoder``
+        used for the network instead of loading the weights file when given."""
+        from hnnbio.hnn.files import from_dict
+
+        networks = {} if autoencoder is None else {self.network_name: autoencoder}
+        try:
+            return from_dict(self.raw, self.path, networks)
+        except HnnbioError as exc:
+            raise type(exc)(f"{self.path.name if self.path else self.name}: {exc}") from None
+
     def replace(self, **sections) -> ModelSpec:
-        """A copy with sections (or top-level keys) updated: ``replace(loop={"cycles": 5})``."""
-        raw = self.to_dict()
-        for key, value in sections.items():
-            if isinstance(value, dict):
-                raw.setdefault(key, {}).update(value)
-            else:
-                raw[key] = value
-        return _from_dict(raw, self.path)
+        """A copy with view keys changed, each written to its place in the file:
+        ``replace(loop={"cycles": 5})``, ``replace(sheet_params={"refractory_steps": 4})``."""
+        raw = copy.deepcopy(self.raw)
+        for section, values in sections.items():
+            if not isinstance(values, dict):
+                values = {None: values}
+            for key, value in values.items():
+                _set(raw, section, key, value, self)
+        return _from_raw(raw, self.path)
 
     def to_dict(self) -> dict:
-        out = {
-            "name": self.name,
-            "dataset": self.dataset,
-            "sheet": self.sheet,
-            "description": self.description,
-        }
-        for section in SCHEMA:
-            if section:
-                out[section] = copy.deepcopy(getattr(self, section))
-        return out
+        return copy.deepcopy(self.raw)
 
     def __repr__(self) -> str:
-        return (
-            f"ModelSpec(name={self.name!r}, dataset={self.dataset!r}, sheet={self.sheet!r}, "
-            f"D={self.steps_per_cycle}, cycles={self.loop['cycles']}, "
-            f"autoencoder={self.autoencoder['layers']})"
-        )
+        return (f"ModelSpec(name={self.name!r}, dataset={self.dataset!r}, sheet={self.sheet!r}, "
+                f"D={self.steps_per_cycle}, cycles={self.loop['cycles']}, "
+                f"autoencoder={self.autoencoder['layers']})")
 
 
 def model_dir() -> Path:
-    """The folder of the shipped model specs and weights (``hnnbio.shipped_models``)."""
+    """The folder of the shipped model files and weights (``hnnbio.shipped_models``)."""
     try:
         path = Path(str(resources.files("hnnbio.shipped_models")))
         if path.is_dir():
@@ -150,12 +158,13 @@ def model_dir() -> Path:
 
 
 def available_models() -> list[str]:
-    """Names of the shipped model specs."""
-    return sorted(p.stem for p in model_dir().glob("*.toml"))
+    """Names of the shipped binding models."""
+    return sorted(p.stem for p in model_dir().glob("*.toml")
+                  if "kind = \"binding\"" in p.read_text())
 
 
 def load_spec(model: str | Path | ModelSpec) -> ModelSpec:
-    """Load and validate a model spec by shipped name (``"bars"``) or by path to a TOML file."""
+    """Load and check a binding model by shipped name (``"bars"``) or by path to a TOML file."""
     if isinstance(model, ModelSpec):
         return model
     path = Path(model)
@@ -163,62 +172,223 @@ def load_spec(model: str | Path | ModelSpec) -> ModelSpec:
         candidate = model_dir() / f"{model}.toml"
         if not candidate.exists():
             known = ", ".join(available_models())
-            raise ModelSpecError(
-                f"unknown model {str(model)!r}: choose one of {known} or give a .toml path"
-            )
+            raise ModelSpecError(f"unknown model {str(model)!r}: choose one of {known} or give "
+                                 f"a .toml path")
         path = candidate
-    if not path.exists():
-        raise ModelSpecError(f"model spec file not found: {path}")
+    if not path.is_file():
+        raise ModelSpecError(f"model file not found: {path}")
     try:
         raw = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as exc:
-        raise ModelSpecError(f"{path}: not valid TOML ({exc})") from None
-    return _from_dict(raw, path.resolve())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ModelSpecError(f"{path.name}: not valid TOML ({exc})") from None
+    try:
+        return _from_raw(raw, path.resolve())
+    except HnnbioError as exc:
+        message = str(exc)
+        raise ModelSpecError(message if message.startswith(path.name)
+                             else f"{path.name}: {message}") from None
 
 
-def _from_dict(raw: dict, path: Path | None) -> ModelSpec:
-    where = path.name if path else "spec"
-    top = {k: v for k, v in raw.items() if not isinstance(v, dict)}
-    sections = {k: v for k, v in raw.items() if isinstance(v, dict)}
-    out = _fill(where, "", top, SCHEMA[""])
-    for name in sections:
-        if name not in SCHEMA or name == "":
-            raise ModelSpecError(
-                f"{where}: unknown section [{name}]; known: {', '.join(s for s in SCHEMA if s)}"
-            )
-    for name, schema in SCHEMA.items():
-        if name:
-            out[name] = _fill(
-                where, name, sections.get(name, {}), schema, open_keys=name in OPEN_SECTIONS
-            )
-    if out["sheet"] not in SHEETS:
-        raise ModelSpecError(f"{where}: sheet = {out['sheet']!r} is not one of {', '.join(SHEETS)}")
-    loop = out["loop"]
+def _from_raw(raw: dict, path: Path | None) -> ModelSpec:
+    from hnnbio.hnn.files import check_raw, parse_time_ms
+    from hnnbio.hnn.nodes import check_int
+
+    check_raw(raw)
+    exp = raw.get("experiment")
+    if not exp or exp.get("kind") != "binding":
+        raise ModelSpecError("not a binding model: [experiment] kind = \"binding\" is missing")
+    _check_table("[experiment]", exp, EXPERIMENT_SCHEMA)
     for key in ("steps_per_cycle", "cycles", "readout_cycles"):
-        if not isinstance(loop[key], int) or loop[key] < 1:
-            raise ModelSpecError(
-                f"{where}: loop.{key} must be a positive integer, got {loop[key]!r}"
-            )
-    if loop["readout_cycles"] > loop["cycles"]:
-        raise ModelSpecError(
-            f"{where}: loop.readout_cycles ({loop['readout_cycles']}) exceeds "
-            f"loop.cycles ({loop['cycles']})"
-        )
-    if out["top_down"]["target"] not in ("drive", "distal", "threshold"):
-        raise ModelSpecError(f"{where}: top_down.target must be drive, distal or threshold")
-    return ModelSpec(path=path, **out)
+        exp.setdefault(key, EXPERIMENT_SCHEMA[key][1])
+        check_int("[experiment]", key, exp[key], 1)
+    if exp["readout_cycles"] > exp["cycles"]:
+        raise ModelSpecError(f"[experiment]: readout_cycles ({exp['readout_cycles']}) exceeds "
+                             f"cycles ({exp['cycles']})")
+    from hnnbio.data.datasets import DATASETS
+
+    if exp["dataset"] not in DATASETS:
+        raise ModelSpecError(f"[experiment]: dataset {exp['dataset']!r} is not one of "
+                             f"{', '.join(DATASETS)}")
+    readout = _fill("[experiment.readout]", exp.get("readout", {}), READOUT)
+    if readout["method"] != "kmeans":
+        raise ModelSpecError(f"[experiment.readout]: method must be kmeans, got "
+                             f"{readout['method']!r}")
+    autoencoder = _fill("[experiment.autoencoder]", exp["autoencoder"], AUTOENCODER)
+    from hnnbio.ann.train import TrainingSettings
+
+    try:
+        training = TrainingSettings.from_dict(exp.get("training", {})).to_dict()
+    except HnnbioError as exc:
+        raise ModelSpecError(f"[experiment.training]: {exc}") from None
+    pops, units, nets = (raw.get(k, {}) for k in ("populations", "units", "networks"))
+    sheet = _named(pops, exp["sheet"], "sheet", "population")
+    attention = _named(units, exp["attention"], "attention", "unit")
+    window = units[_window_unit(raw, exp["sheet"])]
+    if attention.get("target") != exp["sheet"]:
+        raise ModelSpecError(f"[experiment]: attention unit {exp['attention']!r} must target "
+                             f"the sheet {exp['sheet']!r}")
+    net = _named(nets, attention.get("source"), "attention's source", "network")
+    if "weights" not in net:
+        raise ModelSpecError(f"[networks.{attention['source']}]: a binding model's autoencoder "
+                             f"is given by weights")
+    kind = "column" if sheet.get("circuit") == "column" else "reference"
+    if kind == "column":
+        from hnnbio.circuits.column import ColumnParams
+        from hnnbio.errors import ParameterError
+
+        try:
+            ColumnParams.from_dict(dict(sheet.get("params", {})))
+        except (ParameterError, TypeError) as exc:
+            raise ModelSpecError(f"[populations.{exp['sheet']}]: params: {exc}") from None
+        sheet_params = dict(sheet.get("params", {}))
+    elif sheet.get("model") == "stochastic":
+        sheet_params = {"refractory_steps": sheet.get("params", {}).get("refractory_steps", 0)}
+    else:
+        raise ModelSpecError(f"[populations.{exp['sheet']}]: a binding sheet is model = "
+                             f"\"stochastic\" (the reference sheet) or circuit = \"column\"")
+    sim = raw.get("simulation", {})
+    return ModelSpec(
+        name=raw["name"], dataset=exp["dataset"], sheet=kind,
+        loop=dict(steps_per_cycle=exp["steps_per_cycle"], cycles=exp["cycles"],
+                  readout_cycles=exp["readout_cycles"],
+                  dt_ms=parse_time_ms(sim.get("dt", "1 ms"), "[simulation]: dt"),
+                  batch_size=sim.get("batch_size", 256)),
+        sheet_params=sheet_params,
+        bottom_up=dict(keep=list(window.get("keep", [1.0, 0.5, 0.25])),
+                       nested=window.get("nested", False)),
+        top_down=dict(delay_steps=attention.get("delay_steps", 1),
+                      target="distal" if kind == "column" else "drive"),
+        autoencoder=dict(autoencoder, weights=net["weights"]),
+        training=training, readout=readout, raw=raw, description=raw.get("description", ""),
+        path=path)
 
 
-def _fill(where: str, section: str, given: dict, schema: dict, open_keys: bool = False) -> dict:
-    label = f"[{section}]" if section else "top level"
-    unknown = [k for k in given if k not in schema]
-    if unknown and not open_keys:
-        raise ModelSpecError(
-            f"{where}: unknown key {unknown[0]!r} in {label}; known: {', '.join(schema)}"
-        )
-    out = copy.deepcopy(schema)
-    out.update(copy.deepcopy(given))
-    missing = [k for k, v in out.items() if v is None and k not in ("delay_steps",)]
-    if missing and (given or not section or section in ("loop", "autoencoder")):
-        raise ModelSpecError(f"{where}: missing key {missing[0]!r} in {label}")
-    return out
+def _window_unit(raw: dict, sheet: str) -> str:
+    ups = [n for n, u in raw.get("units", {}).items() if u.get("source") == sheet]
+    if len(ups) != 1:
+        raise ModelSpecError(f"[experiment]: the sheet {sheet!r} must feed exactly one unit "
+                             f"(the coincidence window), found {len(ups)}")
+    return ups[0]
+
+
+def _named(table: dict, name, key: str, what: str) -> dict:
+    if not isinstance(name, str) or name not in table:
+        raise ModelSpecError(f"[experiment]: {key} names no {what}: {name!r}")
+    return table[name]
+
+
+def _check_table(where: str, given: dict, schema: dict) -> None:
+    for key in given:
+        if key not in schema:
+            raise ModelSpecError(f"{where}: unknown key {key!r}; known: {', '.join(schema)}")
+    for key, (_, default, _) in schema.items():
+        if default is None and key not in given:
+            raise ModelSpecError(f"{where}: missing key {key!r}")
+
+
+def _fill(where: str, given, defaults: dict) -> dict:
+    if not isinstance(given, dict):
+        raise ModelSpecError(f"{where}: must be a table")
+    _check_table(where, given, {k: (None, v, None) for k, v in defaults.items()})
+    return dict(copy.deepcopy(defaults), **copy.deepcopy(given))
+
+
+#: Where each key of the view lives in the file: (view section, key) -> path in the raw dict.
+def _set(raw: dict, section: str, key, value, spec: ModelSpec) -> None:
+    exp = raw["experiment"]
+    sheet, attention = spec.sheet_name, spec.attention_name
+    places = {
+        ("loop", "steps_per_cycle"): ("experiment", "steps_per_cycle"),
+        ("loop", "cycles"): ("experiment", "cycles"),
+        ("loop", "readout_cycles"): ("experiment", "readout_cycles"),
+        ("loop", "batch_size"): ("simulation", "batch_size"),
+        ("bottom_up", "keep"): ("units", spec.window_name, "keep"),
+        ("bottom_up", "nested"): ("units", spec.window_name, "nested"),
+        ("top_down", "delay_steps"): ("units", attention, "delay_steps"),
+        ("autoencoder", "weights"): ("networks", spec.network_name, "weights"),
+    }
+    if section == "loop" and key == "dt_ms":
+        raw.setdefault("simulation", {})["dt"] = f"{value} ms"
+    elif (section, key) in places:
+        where = raw
+        *path, last = places[(section, key)]
+        for p in path:
+            where = where.setdefault(p, {})
+        where[last] = value
+    elif section == "sheet_params":
+        pop = raw["populations"][sheet]
+        if spec.sheet == "column" or key == "refractory_steps":
+            pop.setdefault("params", {})[key] = value
+        else:
+            raise ModelSpecError(f"sheet_params.{key}: the reference sheet has only "
+                                 f"refractory_steps")
+    elif section in ("autoencoder", "training", "readout"):
+        exp.setdefault(section, {})[key] = value
+    elif section in ("dataset", "description", "name") and key is None:
+        (raw if section != "dataset" else exp)[section] = value
+    else:
+        raise ModelSpecError(f"replace: {section}.{key} is not a setting of a binding model")
+
+
+def binding_toml(name: str, dataset: str, layers, hidden, weights: str, steps_per_cycle: int,
+                 refractory_steps: int, cycles: int = 50, readout_cycles: int = 10,
+                 keep=(1.0, 0.5, 0.25), nested: bool = False, delay_steps: int | None = None,
+                 batch_size: int = 256) -> str:
+    """The text of a binding model file on the reference sheet (as ``models/bars.toml``), for a
+    variant of a shipped model: another data set, cycle, refractoriness or autoencoder."""
+
+    def toml_list(values):
+        return "[" + ", ".join(f'"{v}"' if isinstance(v, str) else repr(v) for v in values) + "]"
+
+    n = int(layers[0])
+    return f'''name = "{name}"
+
+[simulation]
+batch_size = {batch_size}
+
+[inputs.image]
+size = {n}
+
+[populations.sheet]
+size = {n}
+model = "stochastic"
+params = {{ refractory_steps = {refractory_steps} }}
+input = "image"
+input_variable = "drive"
+drop_undriven = true
+
+[networks.autoencoder]
+weights = "{weights}"
+inputs = ["window"]
+
+[units.window]
+source = "sheet"
+target = "autoencoder"
+window = {len(keep)}
+kernel = "coincidence"
+keep = {toml_list(keep)}
+nested = {str(nested).lower()}
+
+[units.attention]
+source = "autoencoder"
+target = "sheet"
+kind = "modulation"
+variable = "gain"
+operation = "set"
+delay_steps = {delay_steps or steps_per_cycle}
+initial = "soft_assignment"
+record_steps = {steps_per_cycle}
+
+[experiment]
+kind = "binding"
+dataset = "{dataset}"
+sheet = "sheet"
+attention = "attention"
+steps_per_cycle = {steps_per_cycle}
+cycles = {cycles}
+readout_cycles = {readout_cycles}
+
+[experiment.autoencoder]
+layers = {toml_list(layers)}
+hidden = {toml_list(hidden)}
+'''

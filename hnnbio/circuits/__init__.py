@@ -1,5 +1,20 @@
-"""Circuits built from neurons: spiking sheets for the binding loop (B images as one group).
+"""Circuits built from neurons: reusable sub-graphs (B samples as one group).
 
-``sheet`` holds the protocol; ``reference`` the stochastic gated units of the reference model;
-``column`` the cortical column sheet; ``demo`` the column demo behind ``hnnbio column``.
+``sheet`` holds the sheet protocol; ``reference`` the stochastic gated units of the reference
+binding model; ``column`` the cortical column sheet (and :class:`ColumnPopulation`, the column as
+a population of an HNN graph); ``demo`` the column demo behind ``hnnbio column``.
+
+:data:`CIRCUITS` maps the circuit names an HNN file may give (``circuit = "column"``) to their
+factories ``(node, n_samples, dt_ms, driven) -> population``; pass it to the engine
+(``Simulation(..., circuits=CIRCUITS)``).
 """
+
+
+def _column(node, n_samples, dt_ms, driven):
+    from hnnbio.circuits.column import ColumnPopulation
+
+    return ColumnPopulation(node, n_samples, dt_ms, driven)
+
+
+#: Circuit name -> factory, for ``hnnbio.hnn.engine.Simulation(circuits=...)``.
+CIRCUITS = {"column": _column}

@@ -140,7 +140,7 @@ class ColumnParams:
 
 
 class ColumnSheet:
-    """Cortical columns implementing :class:`hnnbio.circuits.sheet.Sheet`.
+    """Cortical columns: B images as one group of B * N neurons per population.
 
     Parameters
     ----------
@@ -285,3 +285,45 @@ class ColumnSheet:
     def __repr__(self) -> str:
         return (f"ColumnSheet(n_images={self.n_images}, n_pixels={self.n_pixels}, dt={self.dt} ms, "
                 f"output={self.params.output!r}, refractory_steps={self.params.refractory_steps})")
+
+
+class ColumnPopulation:
+    """A column sheet as one population of an HNN graph (``circuit = "column"``).
+
+    The engine speaks to it as to any population (``objects``, ``output``, ``units``, ``write``,
+    ``read``, ``spike_indices``); its variables are ``input`` (the pixels, written into the
+    input units' drive) and ``attention`` (the distal top-down input of the pyramidal neurons).
+    """
+
+    VARIABLES = ("input", "attention")
+
+    def __init__(self, node, n_samples: int, dt_ms: float, driven=None):
+        try:
+            params = ColumnParams.from_dict(dict(node.params))
+        except TypeError as exc:
+            raise ParameterError(f"{node.name}: params: {exc}") from None
+        self.node, self.n_samples = node, n_samples
+        self.sheet = ColumnSheet(n_samples, node.size, params, dt_ms, foreground=driven)
+        self.objects, self.output, self.units = self.sheet.objects, self.sheet.output, \
+            self.sheet.units
+        self._values = {k: np.zeros(n_samples * node.size, dtype=np.float32)
+                        for k in self.VARIABLES}
+
+    def write(self, name: str, flat: np.ndarray) -> None:
+        if name == "input":
+            self.sheet.set_input(np.reshape(flat, (self.n_samples, self.node.size)))
+        elif name == "attention":
+            self.sheet.set_attention(flat)
+        else:
+            raise ParameterError(f"{self.node.name}: a column sheet has variables "
+                                 f"{', '.join(self.VARIABLES)}, not {name!r}")
+        self._values[name][:] = flat
+
+    def read(self, name: str) -> np.ndarray:
+        if name not in self._values:
+            raise ParameterError(f"{self.node.name}: a column sheet has variables "
+                                 f"{', '.join(self.VARIABLES)}, not {name!r}")
+        return self._values[name].copy()
+
+    def spike_indices(self) -> np.ndarray:
+        return self.sheet.step_indices()

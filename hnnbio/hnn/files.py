@@ -129,8 +129,10 @@ def parse_quantity(text, where: str):
     """A Brian2 quantity from ``"10 ms"``, ``"2.5 mV/ms"``, ``"-70 mV"`` or a plain number."""
     if isinstance(text, bool):
         raise ModelSpecError(f"{where}: expected a number or a quantity, got {text!r}")
-    if isinstance(text, (int, float)):
-        return float(text)
+    if isinstance(text, int):
+        return text
+    if isinstance(text, float):
+        return text
     if isinstance(text, list):
         values = [parse_quantity(v, where) for v in text]
         return values[0].__class__(values) if values and hasattr(values[0], "dim") \
@@ -221,37 +223,54 @@ def load_hnn(path, *, networks: dict | None = None) -> HNN:
         raise ModelSpecError(message) from None
 
 
-def from_dict(raw: dict, path: Path | None = None, networks: dict | None = None) -> HNN:
-    """Build the graph of a parsed HNN file (see :func:`load_hnn`)."""
+def check_raw(raw: dict) -> None:
+    """Check the keys and sections of a parsed HNN file without building anything (no weights
+    are read): an unknown or missing key raises ModelSpecError naming it."""
     top = {k: v for k, v in raw.items() if not isinstance(v, dict)}
     _check_keys("top level", "", top)
+    for key in ("name", "description"):
+        if not isinstance(top.get(key, ""), str):
+            raise ModelSpecError(f"{key} must be a string, got {top[key]!r}")
     sections = {k: v for k, v in raw.items() if isinstance(v, dict)}
     for name in sections:
         if name not in SCHEMA or name == "":
             raise ModelSpecError(f"unknown section [{name}]; known: "
                                  f"{', '.join(s for s in SCHEMA if s)}")
-    for key in ("name", "description"):
-        if not isinstance(top.get(key, ""), str):
-            raise ModelSpecError(f"{key} must be a string, got {top[key]!r}")
-    sim = sections.get("simulation", {})
-    _check_keys("[simulation]", "simulation", sim)
-    nodes = {}
+    _check_keys("[simulation]", "simulation", sections.get("simulation", {}))
     for section in NAMED_SECTIONS:
-        nodes[section] = []
         for name, table in sections.get(section, {}).items():
             where = f"[{section}.{name}]"
             if not isinstance(table, dict):
                 raise ModelSpecError(f"{where}: must be a table")
             _check_keys(where, section, table)
-            nodes[section].append(_NODE_READERS[section](name, dict(table), where, path,
-                                                         networks or {}))
     experiment = sections.get("experiment", {})
     if experiment:
-        _check_keys("[experiment]", "experiment", {"kind": experiment.get("kind")} if
-                    "kind" in experiment else {})
+        if "kind" not in experiment:
+            raise ModelSpecError("[experiment]: missing key 'kind'")
         if not isinstance(experiment["kind"], str):
             raise ModelSpecError(f"[experiment]: kind must be a string, got "
                                  f"{experiment['kind']!r}")
+
+
+def from_dict(raw: dict, path: Path | None = None, networks: dict | None = None) -> HNN:
+    """Build the graph of a parsed HNN file (see :func:`load_hnn`)."""
+    check_raw(raw)
+    top = {k: v for k, v in raw.items() if not isinstance(v, dict)}
+    sections = {k: v for k, v in raw.items() if isinstance(v, dict)}
+    sim = sections.get("simulation", {})
+    nodes = {}
+    for section in NAMED_SECTIONS:
+        nodes[section] = []
+        for name, table in sections.get(section, {}).items():
+            where = f"[{section}.{name}]"
+            try:
+                node = _NODE_READERS[section](name, dict(table), where, path, networks or {})
+            except HnnbioError as exc:
+                message = str(exc)
+                raise ModelSpecError(message if message.startswith("[")
+                                     else f"{where}: {message}") from None
+            nodes[section].append(node)
+    experiment = sections.get("experiment", {})
     steps = sim.get("steps")
     for key in ("steps", "batch_size", "n_samples"):
         if key in sim:

@@ -11,7 +11,9 @@ D = 4
 
 
 def _spec():
-    return load_spec("bars").replace(loop={"steps_per_cycle": D, "cycles": 3, "readout_cycles": 1})
+    return load_spec("bars").replace(
+        loop={"steps_per_cycle": D, "cycles": 3, "readout_cycles": 1}, top_down={"delay_steps": D}
+    )
 
 
 class Identity(torch.nn.Module):

@@ -9,7 +9,7 @@ from hnnbio.ann.autoencoder import DenoisingAutoencoder, load_weights
 from hnnbio.ann.train import TrainingSettings, train_autoencoder
 from hnnbio.binding.spec import load_spec
 from hnnbio.binding.training import train_model, train_spec, training_settings
-from hnnbio.errors import ParameterError
+from hnnbio.errors import ModelSpecError, ParameterError
 
 
 @pytest.fixture(autouse=True)
@@ -111,6 +111,6 @@ def test_nonsense_training_arguments_raise(kwargs, parameter):
     ],
 )
 def test_nonsense_spec_training_settings_raise(training, parameter):
-    spec = load_spec("bars").replace(training=training)
-    with pytest.raises(ParameterError, match=parameter):
-        train_spec(spec, progress=False)
+    """Checked when the model file is read, before any training."""
+    with pytest.raises(ModelSpecError, match=parameter):
+        load_spec("bars").replace(training=training)

@@ -4,26 +4,8 @@ import numpy as np
 import pytest
 import torch
 
+from hnnbio.binding.spec import binding_toml
 from hnnbio.chip.spec import ChipSpec
-
-TINY_TOML = """
-name = "tiny"
-dataset = "bars"
-sheet = "reference"
-[loop]
-steps_per_cycle = 5
-cycles = 3
-readout_cycles = 1
-[sheet_params]
-refractory_steps = {refractory}
-[bottom_up]
-keep = [1.0, 0.5, 0.25]
-[autoencoder]
-layers = {layers}
-hidden = {hidden}
-weights = "tiny.pt"
-"""
-
 
 def write_tiny_model(folder, layers=(16, 12, 16), hidden=("sigmoid",), refractory=2, seed=0):
     """A model spec + weights file with random weights; returns the spec path."""
@@ -36,8 +18,9 @@ def write_tiny_model(folder, layers=(16, 12, 16), hidden=("sigmoid",), refractor
     torch.save({"layers": list(layers), "hidden": list(hidden), "state_dict": state},
                folder / "tiny.pt")
     path = folder / "tiny.toml"
-    path.write_text(TINY_TOML.format(refractory=refractory, layers=list(layers),
-                                     hidden=str(list(hidden)).replace("'", '"')))
+    path.write_text(binding_toml("tiny", "bars", list(layers), list(hidden), "tiny.pt",
+                                 steps_per_cycle=5, refractory_steps=refractory, cycles=3,
+                                 readout_cycles=1))
     return path
 
 

@@ -5,7 +5,6 @@ import pytest
 from brian2 import Network, NetworkOperation, SpikeMonitor, ms
 
 from hnnbio.circuits.column import POPULATIONS, ColumnParams, ColumnSheet
-from hnnbio.circuits.sheet import Sheet
 from hnnbio.errors import ParameterError
 
 
@@ -15,7 +14,6 @@ def run(sheet, steps, monitors=()):
 
 def test_batch_is_one_group_per_population():
     sheet = ColumnSheet(3, 7)
-    assert isinstance(sheet, Sheet)
     assert set(sheet.populations) == set(POPULATIONS)
     for group in sheet.populations.values():
         assert group.N == 21

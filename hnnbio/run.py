@@ -1,0 +1,160 @@
+"""``hnnbio run``: run any HNN file on its default input or the user's, print and write the result.
+
+A file whose ``[experiment]`` has ``kind = "binding"`` runs the binding experiment (its data set by
+default, its metrics); any other file runs the graph on the engine. ``--input X.npy`` gives the
+input: shape (B, size) or (B, T, size) for a graph with one input (binding: (B, H, W) binary
+images). Results go to ``--out DIR`` atomically (``result.npz`` and ``result.nix``, written to a
+hidden temporary folder beside DIR and moved into place at the end); the folder is checked before
+the simulation starts.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+import tomllib
+from pathlib import Path
+
+import numpy as np
+
+from hnnbio.errors import DataError, ModelSpecError, ParameterError
+
+BACKENDS = ("brian2",)
+EXPERIMENTS = ("binding",)
+#: Spike counts per neuron are printed when the run has at most this many neurons in all.
+SMALL = 2000
+
+
+def run_file(path, steps: int | None = None, input=None, backend: str = "brian2", out=None,
+             seed: int = 0, device: str = "cpu", images: int = 16) -> dict:
+    """Run an HNN file; return the rows ``hnnbio run`` prints (and writes with ``--json``)."""
+    from hnnbio.hnn.engine import check_seed
+
+    path = Path(path)
+    if backend not in BACKENDS:
+        raise ParameterError(f"backend: {backend!r} is not one of {', '.join(BACKENDS)}")
+    check_seed(seed)
+    if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int) or steps < 1):
+        raise ParameterError(f"steps: must be a positive integer, got {steps!r}")
+    if not path.is_file():
+        raise ModelSpecError(f"{path}: model file not found")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ModelSpecError(f"{path.name}: not valid TOML ({exc})") from None
+    out = check_out(out)
+    kind = raw.get("experiment", {}).get("kind") if isinstance(raw.get("experiment"), dict) \
+        else None
+    if kind is not None and kind not in EXPERIMENTS:
+        raise ModelSpecError(f"{path.name}: [experiment] kind {kind!r} is not one of "
+                             f"{', '.join(EXPERIMENTS)}")
+    values = None if input is None else read_input(input)
+    if kind == "binding":
+        return _run_binding(path, steps, values, out, seed, images)
+    return _run_graph(path, steps, values, out, seed, device)
+
+
+def _run_graph(path, steps, values, out, seed, device) -> dict:
+    from hnnbio.circuits import CIRCUITS
+    from hnnbio.hnn.engine import simulate
+    from hnnbio.hnn.files import load_hnn
+
+    graph = load_hnn(path)
+    steps = steps if steps is not None else graph.steps
+    if steps is None:
+        raise ParameterError(f"{path.name}: no run length: give --steps or [simulation] steps")
+    if graph.inputs and values is None:
+        names = ", ".join(i.name for i in graph.inputs)
+        raise DataError(f"{path.name}: the graph has inputs ({names}): give --input X.npy")
+    result = simulate(graph, values, steps=steps, seed=seed, device=device, circuits=CIRCUITS)
+    rows = result.summary()
+    neurons = result.n_samples * sum(s.size for s in result.spikes.values())
+    if neurons <= SMALL:
+        rows["spike_counts"] = {k: v.sum(axis=0).tolist() for k, v in
+                                result.spike_counts().items()}
+    if out is not None:
+        rows["written"] = [str(p) for p in _write(out, result)]
+    return rows
+
+
+def _run_binding(path, steps, values, out, seed, images) -> dict:
+    from hnnbio.binding.bind import bind, check_images, run_bind, write_outputs
+    from hnnbio.binding.spec import load_spec
+
+    spec = load_spec(path)
+    cycles = None if steps is None else max(1, math.ceil(steps / spec.steps_per_cycle))
+    if cycles is not None:  # the readout needs whole cycles: steps rounded up to cycles of D
+        spec = spec.replace(loop={"readout_cycles": min(spec.loop["readout_cycles"], cycles)})
+    if values is None:
+        result = run_bind(spec, n_images=images, seed=seed, cycles=cycles)
+    else:
+        side = int(round(math.sqrt(spec.autoencoder["layers"][0])))
+        arr = values if values.ndim == 3 else values.reshape(values.shape[0], side, side)
+        result = bind(check_images(arr, spec.autoencoder["layers"][0]), spec, seed=seed,
+                      cycles=cycles)
+    rows = result.summary()
+    rows["steps"] = int(result.n_steps)
+    if out is not None:
+        rows["written"] = [str(p) for p in write_outputs(result, out)]
+    return rows
+
+
+def read_input(file) -> np.ndarray:
+    """An ``.npy`` input array; one line naming the file when it cannot be used."""
+    file = Path(file)
+    if file.suffix != ".npy":
+        raise DataError(f"{file}: --input must be an .npy file")
+    try:
+        arr = np.load(file, allow_pickle=False)
+    except FileNotFoundError:
+        raise DataError(f"{file}: input file not found") from None
+    except (ValueError, OSError) as exc:
+        raise DataError(f"{file}: not a readable .npy array ({exc})") from None
+    if arr.dtype.kind not in "biuf":
+        raise DataError(f"{file}: dtype {arr.dtype} is not numeric")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise DataError(f"{file}: contains NaN or infinite values")
+    return arr
+
+
+def check_out(out) -> Path | None:
+    """Check before any simulation that ``out`` can be written: a folder (new, or existing and
+    empty) whose parent is a writable folder."""
+    if out is None:
+        return None
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise DataError(f"out: {out} exists and is not a folder")
+    if out.is_dir() and any(out.iterdir()):
+        raise DataError(f"out: {out} is not empty; choose a new folder")
+    parent = out.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise DataError(f"out: {parent} is not a folder")
+    try:
+        tempfile.TemporaryDirectory(dir=parent, prefix=".hnnbio-check-").cleanup()
+    except OSError as exc:
+        raise DataError(f"out: cannot write into {parent} ({exc.strerror})") from None
+    return out
+
+
+def _write(out: Path, result) -> list[Path]:
+    """result.npz and result.nix into ``out``, atomically (temporary folder, then move)."""
+    import neo
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".run-", dir=out.parent))
+    try:
+        result.save(tmp / "result.npz")
+        with neo.NixIO(str(tmp / "result.nix"), mode="ow") as io:
+            io.write_block(result.to_neo())
+        out.mkdir(exist_ok=True)
+        written = []
+        for f in sorted(tmp.iterdir()):
+            f.replace(out / f.name)
+            written.append(out / f.name)
+        return written
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
