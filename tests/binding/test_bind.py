@@ -132,3 +132,17 @@ def test_column_sheet_through_bind(bars):
     assert not np.isin(
         result.spike_pixel[result.spike_image == 0], np.flatnonzero(images[0].ravel() == 0)
     ).any()
+
+
+def test_bind_keeps_the_users_brian2_target():
+    """hnnbio sets its code-generation target only while it builds and runs a network."""
+    from brian2 import prefs
+
+    from hnnbio.binding.bind import bind
+    from hnnbio.data import datasets
+
+    images, labels = datasets.generate("bars", 2, 0)
+    for user in ("numpy", "auto"):
+        prefs.codegen.target = user
+        bind(images, "bars", truth=labels, cycles=2)
+        assert prefs.codegen.target == user
