@@ -24,7 +24,7 @@ def __getattr__(name):
     if name == "datasets":
         return importlib.import_module("hnnbio.data.datasets")
     if name == "BindingResult":
-        return importlib.import_module("hnnbio.binding.result").BindingResult
+        return importlib.import_module("hnnbio.analysis.result").BindingResult
     if name == "load_spec":
         return importlib.import_module("hnnbio.binding.spec").load_spec
     if name == "sweep":

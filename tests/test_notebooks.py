@@ -39,4 +39,4 @@ def test_notebook_runs_and_shows_its_figures(path, tmp_path, monkeypatch):
 
 
 def test_there_are_three_tutorials():
-    assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03"]
+    assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04"]

@@ -18,7 +18,7 @@ import numpy as np
 import quantities as pq
 
 from hnnbio.analysis.neo_convert import to_neo
-from hnnbio.binding.result import BindingResult
+from hnnbio.analysis.result import BindingResult
 from hnnbio.errors import DataError
 
 LAYOUT = "population"

@@ -11,7 +11,7 @@ Layout of a Block made by :func:`to_neo`::
 
 A spike at step ``k`` has time ``k * dt_ms`` ms. Silent neurons are kept as empty trains, so train
 ``p`` of a segment is always pixel ``p``. :func:`from_neo` maps any Block of trains on a ``dt`` grid
-back to a :class:`~hnnbio.binding.result.BindingResult`, so the analyses run on recorded data too.
+back to a :class:`~hnnbio.analysis.result.BindingResult`, so the analyses run on recorded data too.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import numpy as np
 import quantities as pq
 
 from hnnbio.analysis.trains import positive_time
-from hnnbio.binding.result import BindingResult
+from hnnbio.analysis.result import BindingResult
 from hnnbio.errors import DataError, ParameterError
 
 #: Session start written when a result has none (NWB needs one); see ``session_start_time``.

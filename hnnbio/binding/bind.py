@@ -3,7 +3,7 @@
 ``bind`` checks the images, builds the model's HNN graph (:meth:`ModelSpec.graph`: the sheet
 population, the autoencoder, the window and attention units), runs it on the engine
 (:class:`hnnbio.hnn.engine.Simulation`) batch by batch, B images as one group, and returns one
-:class:`~hnnbio.binding.result.BindingResult`, read out and scored when the ground truth is given.
+:class:`~hnnbio.analysis.result.BindingResult`, read out and scored when the ground truth is given.
 ``run_bind`` generates the spec's data set and writes the result, figures and a NIX file.
 """
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from hnnbio.binding.evaluate import evaluate
-from hnnbio.binding.result import BindingResult
+from hnnbio.analysis.result import BindingResult
 from hnnbio.binding.spec import ModelSpec, load_spec
 from hnnbio.errors import DataError, ParameterError
 

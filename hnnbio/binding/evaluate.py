@@ -1,4 +1,4 @@
-"""Readout and scoring of a :class:`~hnnbio.binding.result.BindingResult` in place.
+"""Readout and scoring of a :class:`~hnnbio.analysis.result.BindingResult` in place.
 
 ``evaluate`` fills ``result.labels`` (reference readout: k-means with K = objects + 1 on the
 smoothed spikes of the last ``readout_cycles`` cycles, see :mod:`hnnbio.binding.readout`) and
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hnnbio.binding.metrics import ami, spike_silhouette
+from hnnbio.analysis.metrics import ami, spike_silhouette
 from hnnbio.binding.readout import auto_groups, predict_groups, select_rasters, spike_features
 from hnnbio.errors import DataError
 

@@ -18,7 +18,7 @@ import torch
 
 from hnnbio.binding.evaluate import evaluate
 from hnnbio.binding.readout import smooth
-from hnnbio.binding.result import BindingResult
+from hnnbio.analysis.result import BindingResult
 from hnnbio.hybrid.delay import DelayLine, random_soft_assignment
 
 

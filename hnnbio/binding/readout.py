@@ -24,7 +24,7 @@ import torch
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import pdist, squareform
 
-from hnnbio.binding.metrics import silhouette
+from hnnbio.analysis.metrics import silhouette
 from hnnbio.errors import DataError, ParameterError
 
 

@@ -9,7 +9,7 @@ ground truth of every within-versus-across test.
 import numpy as np
 import pytest
 
-from hnnbio.binding.result import BindingResult
+from hnnbio.analysis.result import BindingResult
 
 
 def make_result(

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from hnnbio.binding.bind import bind, run_bind
-from hnnbio.binding.result import BindingResult
+from hnnbio.analysis.result import BindingResult
 from hnnbio.binding.spec import load_spec
 from hnnbio.data import datasets
 from hnnbio.errors import DataError, ModelSpecError, ParameterError, WeightsError

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from hnnbio.binding.evaluate import evaluate
-from hnnbio.binding.result import BindingResult
+from hnnbio.analysis.result import BindingResult
 from hnnbio.errors import DataError
 
 D, CYCLES = 12, 4

@@ -1,4 +1,5 @@
-"""The result of a binding run: one kind of object for Brian2 and for the chip emulator.
+"""The result of a binding run: one kind of object for Brian2 and for the chip emulator, which the
+analyses read (it lives below binding so that analysis never imports binding).
 
 Spikes are stored sparsely (one row per spike: image, step, pixel): a 50-cycle run on a 28x28
 image has a few thousand spikes against 1.2 million raster cells.

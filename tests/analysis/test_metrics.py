@@ -8,7 +8,7 @@ from elephant.spike_train_dissimilarity import victor_purpura_distance
 from scipy.spatial.distance import pdist, squareform
 from sklearn.metrics import silhouette_score
 
-from hnnbio.binding.metrics import ami, silhouette, spike_silhouette, victor_purpura_matrix
+from hnnbio.analysis.metrics import ami, silhouette, spike_silhouette, victor_purpura_matrix
 from hnnbio.errors import ParameterError
 
 
