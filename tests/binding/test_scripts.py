@@ -25,7 +25,7 @@ def test_table1_small(tmp_path):
     assert [r["model"] for r in rows] == ["bars"]
     assert (tmp_path / "table1.png").exists()
     text = (tmp_path / "table1.md").read_text()
-    assert "| bars | reference | independent | 2 |" in text and "0.965" in text
+    assert "| bars | reference | nested | 2 |" in text and "0.965" in text
     assert json.loads((tmp_path / "table1.json").read_text())[0]["images"] == 2
 
 
