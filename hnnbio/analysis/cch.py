@@ -10,8 +10,18 @@ the CCH of trains *i* and *j* at lag :math:`k` bins is
 the count of spike pairs with *j* firing :math:`k` bins after *i* (Elephant's
 ``cross_correlation_histogram`` with ``border_correction=False``, ``binary=False``). :func:`cch`
 calls Elephant for one pair; :func:`cch_pairs` computes many pairs at once with array shifts and is
-tested equal to Elephant. Pixels of one object, firing in one phase of the cycle, have a peak at lag
-0; pixels of two objects peak at the lag of their phase difference. :func:`zero_lag_peak` takes the
+tested equal to Elephant.
+
+Bins are counted from ``t_start`` as in Elephant's ``BinnedSpikeTrain``, but decided by
+:func:`hnnbio.analysis.timebase.bin_indices`: Elephant moves a spike into the next bin only within
+``1e-8`` bins below an edge, while one float64 spacing of a wall-clock time (1.7e9 s) is 2.4e-7 s,
+2.4e-4 of a 1 ms bin, so spikes on bin edges (a simulation grid with bins of whole steps) land in
+the bin before from one shift of the recording to the next. Here the tolerance is the time
+resolution of the recording (equal to Elephant's near t = 0, tested), and the counts do not change
+when the whole recording is shifted.
+
+Pixels of one object, firing in one phase of the cycle, have a peak at lag 0; pixels of two
+objects peak at the lag of their phase difference. :func:`zero_lag_peak` takes the
 largest count within a small window around lag 0.
 """
 
@@ -20,24 +30,28 @@ from __future__ import annotations
 import numpy as np
 import quantities as pq
 
+from hnnbio.analysis.timebase import bin_indices
 from hnnbio.analysis.trains import check_spiketrains, positive_time
 from hnnbio.errors import DataError, ParameterError
 
 
 def binned_counts(spiketrains, bin_size: pq.Quantity) -> np.ndarray:
-    """Spike counts per bin, shape (n_trains, n_bins), int (Elephant's ``BinnedSpikeTrain``)."""
-    from elephant.conversion import BinnedSpikeTrain
+    """Spike counts per bin from ``t_start``, shape (n_trains, n_bins), int64.
 
+    The binning of Elephant's ``BinnedSpikeTrain`` (whole bins from ``t_start``, spikes at or
+    after the last whole bin's end dropped), made independent of where the recording lies in time
+    (see the module docstring).
+    """
     ts = check_spiketrains(spiketrains)
     b = positive_time(bin_size, "bin_size", ts.units)
     if b > ts.t_stop - ts.t_start:
         raise ParameterError(f"bin_size: {bin_size} is longer than the recording")
-    binned = BinnedSpikeTrain(list(spiketrains), bin_size=bin_size, tolerance=1e-8)
-    return binned.to_array().astype(np.int64)
+    bins, n_bins = bin_indices(ts, b)
+    return np.stack([np.bincount(k, minlength=n_bins) for k in bins]).astype(np.int64)
 
 
 def cch(spiketrain_i, spiketrain_j, bin_size: pq.Quantity = 1 * pq.ms, max_lag: int = 20):
-    """CCH of one pair with Elephant.
+    """CCH of one pair with Elephant (on the counts of :func:`binned_counts`).
 
     Parameters
     ----------
@@ -54,10 +68,10 @@ def cch(spiketrain_i, spiketrain_j, bin_size: pq.Quantity = 1 * pq.ms, max_lag: 
     from elephant.conversion import BinnedSpikeTrain
     from elephant.spike_train_correlation import cross_correlation_histogram
 
-    check_spiketrains([spiketrain_i, spiketrain_j])
     _check_lag(max_lag)
-    bi = BinnedSpikeTrain(spiketrain_i, bin_size=bin_size, tolerance=1e-8)
-    bj = BinnedSpikeTrain(spiketrain_j, bin_size=bin_size, tolerance=1e-8)
+    counts = binned_counts([spiketrain_i, spiketrain_j], bin_size)
+    start = 0 * spiketrain_i.units  # counts are relative to t_start: Elephant needs no clock
+    bi, bj = (BinnedSpikeTrain(c[None, :], bin_size=bin_size, t_start=start) for c in counts)
     hist, lags = cross_correlation_histogram(
         bi, bj, window=[-max_lag, max_lag], border_correction=False, binary=False
     )

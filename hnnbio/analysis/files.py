@@ -18,24 +18,36 @@ What survives a round trip (tested in ``tests/analysis/test_files.py``):
   ``session_description`` and restored on reading, and each train's ``pixel`` comes back from its
   name (``"pixel 12"``); per-train ``row``/``col`` are recomputed from ``width``. Lost: per-train
   ``input``/``object``/``group`` and per-image metrics (Segment annotations). Use NIX to keep them.
+
+Integrity (NIX): :func:`write_result_file` stores ``hnnbio_sha256``, a Block annotation holding the
+SHA-256 of what it wrote (:func:`content_digest`: every spike time, ``t_start``/``t_stop``, unit and
+name, every annotation and array annotation of the Block, its Segments, SpikeTrains and Groups), and
+:func:`read_result_file` recomputes it from what it read and refuses a file whose contents no
+longer match (a flipped byte in a spike time or a ``pixel`` property) with a
+:class:`~hnnbio.errors.DataError` naming the file. A NIX file without the annotation (written
+before it existed, or by another tool) is read without the check. NWB files carry no checksum:
+NWBIO converts times to seconds and drops annotations, so what is read is not what was written.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime
 from pathlib import Path
 
 import neo
+import numpy as np
 import quantities as pq
 
 from hnnbio.analysis.compact import from_population_block, to_population_block
 from hnnbio.analysis.neo_convert import DEFAULT_SESSION_START, from_neo, to_neo
-from hnnbio.binding.result import BindingResult
+from hnnbio.analysis.result import BindingResult
 from hnnbio.errors import DataError
 
 FORMATS = {".nix": "nix", ".nwb": "nwb"}
 _NWB_TAG = "hnnbio block annotations: "
+CHECKSUM_KEY = "hnnbio_sha256"
 
 
 def write_result_file(
@@ -111,8 +123,15 @@ def write_result_file(
         if fmt == "nix":
             from neo.io import NixIO
 
-            with NixIO(str(path), mode="ow") as io:
-                io.write_block(block)
+            previous = block.annotations.get(CHECKSUM_KEY)
+            block.annotations[CHECKSUM_KEY] = content_digest(block)
+            try:
+                with NixIO(str(path), mode="ow") as io:
+                    io.write_block(block)
+            finally:  # a caller's Block is left as it was
+                block.annotations.pop(CHECKSUM_KEY)
+                if previous is not None:
+                    block.annotations[CHECKSUM_KEY] = previous
         else:
             _write_nwb(block, path)
     except Exception as exc:
@@ -130,7 +149,8 @@ def read_result_file(path) -> neo.Block:
     Raises
     ------
     DataError
-        Missing file, unknown suffix, or a file that is not valid NIX/NWB (naming the file).
+        Missing file, unknown suffix, a file that is not valid NIX/NWB, or a NIX file whose
+        contents do not match the checksum it was written with (naming the file).
     """
     path = Path(path)
     fmt = _format(path, None)
@@ -150,21 +170,99 @@ def read_result_file(path) -> neo.Block:
         ) from None
     if block is None:
         raise DataError(f"{path}: contains no Neo Block")
+    for obj in _annotated(block):
+        obj.annotations.pop("nix_name", None)
+    stored = block.annotations.pop(CHECKSUM_KEY, None)
+    if stored is not None and str(stored) != content_digest(block):
+        raise DataError(
+            f"{path}: contents do not match the checksum written with them (the file is corrupt "
+            "or was changed after writing); write it again from the result"
+        )
     if block.annotations.get("layout") == "population":
         block = _expand(block)
-    block.annotations.pop("nix_name", None)
-    for obj in [
-        *block.segments,
-        *block.groups,
-        *(st for s in block.segments for st in s.spiketrains),
-    ]:
-        obj.annotations.pop("nix_name", None)
     if "dt_ms" in block.annotations:
         rate = (1.0 / (float(block.annotations["dt_ms"]) * pq.ms)).rescale(pq.Hz)
         for seg in block.segments:
             for st in seg.spiketrains:
                 st.sampling_rate = rate
     return block
+
+
+def content_digest(block: neo.Block) -> str:
+    """SHA-256 (hex) of a Block's spike trains and annotations, as a file stores them.
+
+    Covers, in order, the Block's name and annotations; each Segment's name and annotations and
+    each of its SpikeTrains' name, unit, ``t_start``, ``t_stop``, spike times (float64 bytes),
+    annotations and array annotations; each Group's name, annotations and number of trains.
+    Values are taken in a form that survives NIX (numpy scalars as Python numbers, arrays as
+    float64, int64 or text), so the digest of a Block read back equals that of the Block written.
+    ``nix_name`` and the checksum annotation itself are left out.
+    """
+    digest = hashlib.sha256()
+
+    def add(*values):
+        digest.update(json.dumps(_canonical(values), sort_keys=True).encode())
+        digest.update(b"\x00")
+
+    add("block", block.name, _annotations_of(block))
+    for seg in block.segments:
+        add("segment", seg.name, _annotations_of(seg))
+        for st in seg.spiketrains:
+            add(
+                "spiketrain",
+                st.name,
+                st.dimensionality.string,
+                float(st.t_start.magnitude),
+                float(st.t_stop.magnitude),
+                _annotations_of(st),
+                sorted(st.array_annotations),
+            )
+            digest.update(np.ascontiguousarray(st.magnitude, dtype="<f8").tobytes())
+            for key in sorted(st.array_annotations):
+                digest.update(_array_bytes(st.array_annotations[key]))
+    for group in block.groups:
+        add("group", group.name, _annotations_of(group), len(group.spiketrains))
+    return digest.hexdigest()
+
+
+def _annotated(block: neo.Block) -> list:
+    return [
+        block,
+        *block.segments,
+        *block.groups,
+        *(st for s in block.segments for st in s.spiketrains),
+    ]
+
+
+def _annotations_of(obj) -> dict:
+    return {
+        k: v for k, v in obj.annotations.items() if k not in ("nix_name", CHECKSUM_KEY)
+    }
+
+
+def _canonical(obj):
+    if isinstance(obj, dict):
+        return {str(k): _canonical(v) for k, v in obj.items()}
+    if isinstance(obj, pq.Quantity):
+        return [_canonical(obj.magnitude), obj.dimensionality.string]
+    if isinstance(obj, np.ndarray):
+        return _canonical(obj.tolist())
+    if isinstance(obj, (list, tuple)):
+        return [_canonical(v) for v in obj]
+    if isinstance(obj, datetime):
+        return obj.isoformat()
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj
+
+
+def _array_bytes(values) -> bytes:
+    a = np.asarray(values)
+    if a.dtype.kind in "iub":
+        return np.ascontiguousarray(a, dtype="<i8").tobytes()
+    if a.dtype.kind == "f":
+        return np.ascontiguousarray(a, dtype="<f8").tobytes()
+    return json.dumps([str(v) for v in a.ravel()]).encode()
 
 
 def _expand(compact: neo.Block) -> neo.Block:
@@ -267,4 +365,4 @@ def _parse_time(text) -> datetime:
         return DEFAULT_SESSION_START
 
 
-__all__ = ["write_result_file", "read_result_file", "FORMATS"]
+__all__ = ["write_result_file", "read_result_file", "content_digest", "FORMATS", "CHECKSUM_KEY"]

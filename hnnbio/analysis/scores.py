@@ -3,7 +3,7 @@ r"""Synchrony and rate scores cycle by cycle, and how they track binding quality
 The synchrony score of a cycle is the silhouette of the final predicted groups over object pixels
 with the Victor-Purpura distance at :math:`q = 1/3` per step on that cycle's spikes; the rate score
 is the same at :math:`q = 0` (spike counts only). Both come from
-:func:`hnnbio.binding.metrics.spike_silhouette` (the binding metrics, not re-implemented here);
+:func:`hnnbio.analysis.metrics.spike_silhouette` (the binding metrics, not re-implemented here);
 this module only applies them to every cycle, which shows synchrony building up over the loop's
 iterations while the rate score stays near 0.
 """
@@ -39,7 +39,7 @@ def scores_by_cycle(result, cycles=None, images=None, progress: bool = False) ->
     """
     from tqdm.auto import tqdm
 
-    from hnnbio.binding.metrics import spike_silhouette
+    from hnnbio.analysis.metrics import spike_silhouette
 
     if result.labels is None or result.truth is None:
         raise DataError("result: needs predicted labels and ground truth (run bind with truth=...)")

@@ -12,6 +12,17 @@ r"""Population synchrony with Elephant: spike contrast, synchronous events, unit
 - Unitary events (Gruen et al. 2002, ``elephant.unitary_event_analysis.jointJ_window_analysis``):
   in sliding windows over trials, the surprise :math:`J = \log_{10}((1 - p) / p)` of the number of
   coincidences of a pattern of neurons against its expectation from the rates.
+
+Elephant computes on absolute times: spike contrast lays its bin edges with
+``np.arange(t_start, ...)``, Synchrotool and ``BinnedSpikeTrain`` bin with a tolerance of 1e-8 bins,
+and the unitary-event windows are indexed by ``floor(window_start / bin_size)`` counted from 0, not
+from ``t_start``. Far from t = 0 the first two move spikes across edges (one float64 spacing at
+1.7e9 s is 2.4e-7 s), and the third looks up the wrong bins: every window is empty (NaN) as soon as
+``t_start != 0``. Each wrapper therefore hands Elephant the recording shifted to start at 0
+(:func:`hnnbio.analysis.timebase.shifted_spiketrains`), with grid spikes snapped to their ticks
+(synchronous events) or spikes placed at the centres of their bins (unitary events, which use the
+bins only); the results do not depend on where the recording lies in time (tested at 1e4 s and
+1.7e9 s).
 """
 
 from __future__ import annotations
@@ -19,6 +30,15 @@ from __future__ import annotations
 import numpy as np
 import quantities as pq
 
+from hnnbio.analysis.timebase import (
+    bin_indices,
+    duration,
+    grid_length,
+    grid_ticks,
+    relative_times,
+    shifted_spiketrains,
+    time_resolution,
+)
 from hnnbio.analysis.trains import check_spiketrains, positive_frequency, positive_time
 from hnnbio.errors import DataError, ParameterError
 
@@ -49,7 +69,8 @@ def spike_contrast(spiketrains, min_bin: pq.Quantity = 10 * pq.ms, return_trace:
         raise DataError("spiketrains: spike contrast needs a train with at least 2 spikes")
     if min_bin.rescale(ts.units).item() * 2 > ts.t_stop - ts.t_start:
         raise ParameterError(f"min_bin: {min_bin} is more than half the recording")
-    value, trace = elephant_spike_contrast(list(spiketrains), min_bin=min_bin, return_trace=True)
+    trains = shifted_spiketrains(ts, relative_times(ts))
+    value, trace = elephant_spike_contrast(trains, min_bin=min_bin, return_trace=True)
     if not return_trace:
         return float(value)
     curve = {
@@ -69,7 +90,8 @@ def synchronous_events(
     Parameters
     ----------
     spiketrains : list of neo.SpikeTrain
-        Trains whose spike times lie on the grid of ``sampling_rate``.
+        Trains whose spike times lie on the grid ``t_start + k / sampling_rate`` (within the time
+        resolution of the recording, :func:`hnnbio.analysis.timebase.time_resolution`).
     sampling_rate : quantities.Quantity, frequency
         ``1 / dt`` of the simulation.
     spread : int
@@ -81,8 +103,9 @@ def synchronous_events(
     -------
     dict
         ``complexity``: list of ndarray (n_spikes_i,), the complexity of each spike of each train;
-        ``event_times`` (ms, grid time of the event's first spike) and ``event_sizes``: the events
-        with complexity >= ``min_size``;
+        ``event_times`` (ms, grid time of the event's first spike), ``event_steps`` (the same as
+        an exact integer count of sampling periods from ``t_start``) and ``event_sizes``: the
+        events with complexity >= ``min_size``;
         ``histogram``: ndarray, count of events per complexity 0..n_trains;
         ``fraction_synchronous``: fraction of spikes in events of size >= ``min_size``.
     """
@@ -95,31 +118,36 @@ def synchronous_events(
     if isinstance(min_size, bool) or not isinstance(min_size, (int, np.integer)) or min_size < 2:
         raise ParameterError(f"min_size: must be an integer >= 2, got {min_size!r}")
     step = (1 / sampling_rate).rescale(ts.units).item()
-    for i, t in enumerate(ts.times):
-        if t.size and np.abs(t / step - np.rint(t / step)).max() > 1e-6:
+    ticks = grid_ticks(ts, step)
+    for i, k in enumerate(ticks):
+        if k is None:
             raise DataError(
-                f"spiketrains[{i}]: spike times are not on the grid of "
-                f"sampling_rate = {sampling_rate}"
+                f"spiketrains[{i}]: spike times are not on the grid t_start + k / sampling_rate "
+                f"of sampling_rate = {sampling_rate}"
             )
-    copies = [st.copy() for st in spiketrains]  # Synchrotool annotates in place
-    tool = Synchrotool(copies, sampling_rate=sampling_rate.rescale(pq.Hz), spread=spread)
+    n_steps = grid_length(ts, step)
+    stop = duration(ts) if n_steps is None else n_steps * step
+    trains = shifted_spiketrains(ts, [k * step for k in ticks], stop)  # annotated in place
+    tool = Synchrotool(trains, sampling_rate=sampling_rate.rescale(pq.Hz), spread=spread)
     tool.annotate_synchrofacts()
     complexity = [
         np.asarray(st.array_annotations.get("complexity", np.zeros(0)), dtype=np.int64)
-        for st in copies
+        for st in trains
     ]
     epoch = tool.epoch
     sizes = np.asarray(epoch.array_annotations["complexity"], dtype=np.int64)
     # an epoch starts half a sampling period before the grid time of its first spike (at 0 for 0)
-    period = (1 / sampling_rate).rescale(pq.ms).item()
-    start = np.asarray(epoch.times.rescale(pq.ms).magnitude, dtype=float).ravel()
-    times = np.ceil(start / period - 1e-9) * period
+    start = np.asarray(epoch.times.rescale(ts.units).magnitude, dtype=float).ravel()
+    steps = np.ceil(start / step - 1e-9).astype(np.int64)
+    to_ms = float(pq.Quantity(1.0, ts.units).rescale(pq.ms).magnitude)
+    times = (ts.t_start + steps * step) * to_ms
     keep = sizes >= min_size
     n_spikes = int(ts.counts.sum())
     in_events = sum(int((c >= min_size).sum()) for c in complexity)
     return {
         "complexity": complexity,
         "event_times": times[keep],
+        "event_steps": steps[keep],
         "event_sizes": sizes[keep],
         "histogram": np.bincount(sizes, minlength=ts.n_trains + 1),
         "fraction_synchronous": in_events / n_spikes if n_spikes else float("nan"),
@@ -177,8 +205,9 @@ def unitary_events(
     if pattern.shape != (n_neurons,) or not np.isin(pattern, (0, 1)).all():
         raise ParameterError(f"pattern: must be {n_neurons} values of 0 or 1, got {pattern!r}")
     pattern_hash = hash_from_pattern(pattern.reshape(-1, 1))
+    shifted = [_bin_centre_trains(s, bin_size.rescale(units).item()) for s in sets]
     out = jointJ_window_analysis(
-        trials,
+        shifted,
         bin_size=bin_size,
         win_size=win_size,
         win_step=win_step,
@@ -190,3 +219,18 @@ def unitary_events(
         units.rescale(pq.ms).magnitude
     )
     return out
+
+
+def _bin_centre_trains(ts, bin_size: float) -> list:
+    """The recording shifted to start at 0, each spike at the centre of its bin.
+
+    Unitary-event analysis uses the spikes only through their bins, so this changes nothing but
+    makes Elephant's binning (1e-8 bins of tolerance, on whatever times it gets) agree with
+    :func:`hnnbio.analysis.timebase.bin_indices`. ``t_stop`` is snapped to a whole number of bins
+    when it lies on a bin edge, so the number of bins and windows does not depend on rounding.
+    """
+    bins, n_bins = bin_indices(ts, bin_size)
+    length = duration(ts)
+    if abs(length - n_bins * bin_size) <= time_resolution(ts):
+        length = n_bins * bin_size
+    return shifted_spiketrains(ts, [(b + 0.5) * bin_size for b in bins], length)

@@ -126,3 +126,91 @@ def test_population_layout_needs_nix(synthetic, tmp_path):
         write_result_file(r, tmp_path / "r.nwb", layout="population")
     with pytest.raises(DataError, match="layout"):
         write_result_file(r, tmp_path / "r.nix", layout="rows")
+
+
+# --- integrity: a flipped byte is refused, not read as a different result ------------------
+
+
+def flip_a_stored_value(path, name_ends_with):
+    """Flip one bit inside the first non-empty HDF5 dataset whose name ends so; return its name.
+
+    NIX stores every array (spike times, ``pixel`` properties) as a chunked, uncompressed dataset:
+    the byte offset of its first chunk is where the values lie in the file. The flip is checked to
+    have changed the value h5py reads (not only padding).
+    """
+    import h5py
+
+    found = []
+    with h5py.File(path, "r") as f:
+        f.visititems(
+            lambda name, obj: found.append(name)
+            if isinstance(obj, h5py.Dataset) and name.endswith(name_ends_with) and obj.size
+            else None
+        )
+        name = found[0]
+        dset = f[name]
+        before = dset[()].copy()
+        offset = dset.id.get_offset()
+        if offset is None:
+            offset = dset.id.get_chunk_info(0).byte_offset
+    with open(path, "r+b") as fh:
+        fh.seek(offset + 1)  # the second byte: a low mantissa byte of a float, bits 8-15 of an int
+        byte = fh.read(1)[0]
+        fh.seek(offset + 1)
+        fh.write(bytes([byte ^ 0x01]))
+    with h5py.File(path, "r") as f:
+        after = f[name][()]
+    assert not np.array_equal(before, after) and np.isfinite(after).all()
+    return name
+
+
+@pytest.mark.parametrize(
+    "layout, target",
+    [
+        ("neurons", ".times/data"),  # a spike time
+        ("neurons", "/properties/pixel"),  # a pixel property of one train
+        ("population", ".times/data"),
+        ("population", "/properties/pixel"),  # the per-spike pixel array annotation
+    ],
+)
+def test_a_flipped_byte_is_refused(synthetic, tmp_path, layout, target):
+    r = synthetic(**SMALL)
+    path = write_result_file(r, tmp_path / "result.nix", layout=layout)
+    assert trains_of(read_result_file(path)) == trains_of(to_neo(r))  # untouched: reads
+    flip_a_stored_value(path, target)
+    with pytest.raises(DataError, match=r"result\.nix: contents do not match the checksum"):
+        read_result_file(path)
+
+
+def test_checksum_is_stored_and_the_callers_block_is_left_alone(synthetic, tmp_path):
+    from neo.io import NixIO
+
+    from hnnbio.analysis.files import CHECKSUM_KEY, content_digest
+
+    block = to_neo(synthetic(**SMALL))
+    path = write_result_file(block, tmp_path / "b.nix")
+    assert CHECKSUM_KEY not in block.annotations  # (NixIO itself adds nix_name)
+    with NixIO(str(path), mode="ro") as io:
+        raw = io.read_block()
+    assert raw.annotations[CHECKSUM_KEY] == content_digest(block)
+    assert CHECKSUM_KEY not in read_result_file(path).annotations
+    # a NIX file written without hnnbio (no checksum) is read without the check
+    plain_path = tmp_path / "plain.nix"
+    with NixIO(str(plain_path), mode="ow") as io:
+        io.write_block(to_neo(synthetic(**SMALL)))
+    assert trains_of(read_result_file(plain_path)) == trains_of(block)
+
+
+def test_digest_sees_times_and_annotations(synthetic):
+    from hnnbio.analysis.files import content_digest
+
+    r = synthetic(**SMALL)
+    base = content_digest(to_neo(r))
+    assert content_digest(to_neo(r)) == base
+    moved = to_neo(r)
+    st = next(st for st in moved.segments[0].spiketrains if st.size)
+    st[0] = st[0] + 1e-9 * pq.ms
+    assert content_digest(moved) != base
+    relabelled = to_neo(r)
+    relabelled.segments[1].spiketrains[2].annotations["pixel"] = 99
+    assert content_digest(relabelled) != base

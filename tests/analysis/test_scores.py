@@ -45,3 +45,46 @@ def test_bad_arguments_raise(synthetic):
     r.labels = None
     with pytest.raises(DataError, match="labels"):
         scores_by_cycle(r)
+
+
+def test_scores_do_not_depend_on_which_cycle_a_pattern_falls_in(synthetic):
+    # the scores count steps from each cycle's start (integers): the same spikes one, two, ...
+    # cycles later give the same scores exactly
+    from dataclasses import replace
+
+    r = synthetic(n_images=2, height=6, width=6, n_objects=3, cycles=1, jitter=2, p_fire=0.8)
+    d, cycles = r.steps_per_cycle, 5
+    repeated = replace(
+        r,
+        spike_image=np.tile(r.spike_image, cycles),
+        spike_step=np.concatenate([r.spike_step + c * d for c in range(cycles)]),
+        spike_pixel=np.tile(r.spike_pixel, cycles),
+        n_steps=cycles * d,
+    )
+    out = scores_by_cycle(repeated)
+    assert np.isfinite(out["synchrony"]).all()
+    for key in ("synchrony", "rate"):
+        np.testing.assert_array_equal(out[key], np.repeat(out[key][:, :1], cycles, axis=1))
+
+
+@pytest.mark.parametrize("shift_s", [1e4, 1.7e9])
+def test_victor_purpura_under_a_time_shift(rng, shift_s):
+    from hnnbio.analysis.metrics import victor_purpura_matrix
+
+    q = 1.0 / 3.0
+    steps = [np.unique(rng.integers(0, 400, rng.integers(1, 12))) for _ in range(8)]
+    ref = victor_purpura_matrix(steps, q)
+    # in steps of dt = 0.1 ms the shift is an integer (1.7e13 < 2**53): exact, bit for bit
+    offset = int(round(shift_s * 1e4))
+    np.testing.assert_array_equal(victor_purpura_matrix([s + offset for s in steps], q), ref)
+    # in ms, shift + 0.1 * k is rounded: each |a - b| is off by at most 2u (u = one spacing at
+    # the shift), a distance sums at most min(n, m) shift costs q_ms |a - b| (q_ms = q / 0.1 ms),
+    # and the sum's own roundings are below (n + m) spacings of the largest distance
+    shift_ms, q_ms = shift_s * 1e3, q / 0.1
+    ms = [shift_ms + 0.1 * s for s in steps]
+    u = float(np.spacing(shift_ms + 40.0))
+    counts = np.array([s.size for s in steps])
+    tol = q_ms * 2 * u * np.minimum.outer(counts, counts) + np.add.outer(
+        counts, counts
+    ) * np.spacing(ref.max())
+    assert (np.abs(victor_purpura_matrix(ms, q_ms) - ref) <= tol).all()
