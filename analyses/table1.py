@@ -102,7 +102,8 @@ def markdown(rows: list[dict]) -> str:
         "|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     lines = [
-        f"| {r['dataset']} | {r['sheet']} | {r['coins']} | {r['images']} | {r['ami']:.3f} ± {r['ami_sem']:.3f} | "
+        f"| {r['dataset']} | {r['sheet']} | {r['coins']} | {r['images']} | "
+        f"{r['ami']:.3f} ± {r['ami_sem']:.3f} | "
         f"{r['ami_auto']:.3f} | {r['synchrony']:.3f} | {r['rate']:.3f} | {r['nospike_ami']:.3f} | "
         f"{r['published_ami']:.3f} | {r['published_nospike_ami']:.3f} |"
         for r in rows

@@ -7,7 +7,8 @@ trains, timed side by side in this run, with the largest difference of the two p
 Trains are Poisson at ``--rate`` Hz on a 1 ms grid (as Brian2 records them at dt = 1 ms); window
 dt = 5 ms (Elephant's default). The recording is 1 s from t = 0, where Elephant's STTC is right and
 the difference must be 0; on long recordings or far from t = 0 Elephant's ``np.isclose`` rtol widens
-its window and the reference is the definition instead (``tests/analysis/test_sttc.py``). Run: ``python benchmarks/bench_sttc.py [--quick]``.
+its window and the reference is the definition instead (``tests/analysis/test_sttc.py``).
+Run: ``python benchmarks/bench_sttc.py [--quick]``.
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ import neo
 import numpy as np
 import quantities as pq
 
-from hnnbio.analysis.trains import positive_time
 from hnnbio.analysis.result import BindingResult
+from hnnbio.analysis.trains import positive_time
 from hnnbio.errors import DataError, ParameterError
 
 #: Session start written when a result has none (NWB needs one); see ``session_start_time``.

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from hnnbio.binding.evaluate import evaluate
 from hnnbio.analysis.result import BindingResult
+from hnnbio.binding.evaluate import evaluate
 from hnnbio.binding.spec import ModelSpec, load_spec
 from hnnbio.errors import DataError, ParameterError
 

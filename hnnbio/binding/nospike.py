@@ -16,9 +16,9 @@ import time
 import numpy as np
 import torch
 
+from hnnbio.analysis.result import BindingResult
 from hnnbio.binding.evaluate import evaluate
 from hnnbio.binding.readout import smooth
-from hnnbio.analysis.result import BindingResult
 from hnnbio.hybrid.delay import DelayLine, random_soft_assignment
 
 

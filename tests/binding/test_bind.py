@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from hnnbio.binding.bind import bind, run_bind
 from hnnbio.analysis.result import BindingResult
+from hnnbio.binding.bind import bind, run_bind
 from hnnbio.binding.spec import load_spec
 from hnnbio.data import datasets
 from hnnbio.errors import DataError, ModelSpecError, ParameterError, WeightsError

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from hnnbio.binding.evaluate import evaluate
 from hnnbio.analysis.result import BindingResult
+from hnnbio.binding.evaluate import evaluate
 from hnnbio.errors import DataError
 
 D, CYCLES = 12, 4

@@ -71,8 +71,8 @@ def test_weighted_kmeans_equals_repeated_points(rng):
 
 
 def test_spike_features_by_hand():
-    from hnnbio.binding.readout import spike_features
     from hnnbio.analysis.result import BindingResult
+    from hnnbio.binding.readout import spike_features
 
     # 2 images of 3 pixels, 2 cycles of 4 steps; readout of the last cycle (steps 4..7)
     spikes = [(0, 3, 1), (0, 4, 1), (0, 7, 2), (1, 5, 0), (1, 6, 0), (1, 1, 2)]
