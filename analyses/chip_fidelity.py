@@ -25,9 +25,9 @@ TOLERANCE = 0.03
 def fidelity(model: str, n_images: int, seed: int, batch_size: int, cycles: int | None) -> dict:
     """Run one model both ways on the same images; returns the row of the table."""
     from hnnbio.binding.bind import bind
+    from hnnbio.binding.emulate import emulate
     from hnnbio.binding.spec import load_spec
     from hnnbio.chip.compiler import export
-    from hnnbio.chip.run import emulate
     from hnnbio.data import datasets
 
     spec = load_spec(model)

@@ -35,9 +35,9 @@ def main(argv=None) -> dict:
 
     torch.set_num_threads(args.threads)
     from hnnbio.binding.bind import bind
+    from hnnbio.binding.emulate import emulate
     from hnnbio.binding.spec import load_spec
     from hnnbio.chip.compiler import export
-    from hnnbio.chip.run import emulate
     from hnnbio.config import use_target
     from hnnbio.data import datasets
 

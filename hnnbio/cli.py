@@ -113,7 +113,7 @@ def cmd_export(args) -> int:
 
 
 def cmd_emulate(args) -> int:
-    from hnnbio.chip.run import emulate_program
+    from hnnbio.binding.emulate import emulate_program
 
     result = emulate_program(
         args.program,

@@ -168,11 +168,11 @@ def _kind_nospike(spec, images, truth, seed, shard):
 
 
 def _kind_emulate(spec, images, truth, seed, shard):
+    from hnnbio.binding.emulate import emulate
     from hnnbio.chip.compiler import compile_model
-    from hnnbio.chip.run import emulate
 
     return emulate(
-        compile_model(spec),
+        compile_model(spec.graph()),
         images,
         seed=seed,
         batch_size=shard.batch_size,

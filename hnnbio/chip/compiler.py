@@ -1,5 +1,9 @@
 """The export pipeline: lower -> quantise -> check -> map -> emit (house style 9).
 
+The input is an HNN graph (:class:`hnnbio.hnn.graph.HNN`), an HNN file or a shipped model name;
+:mod:`hnnbio.chip.lower` reads everything from the graph, and :mod:`hnnbio.chip.rules` refuses
+what the chip cannot run, naming the rule and the node.
+
 >>> from hnnbio.chip.compiler import export
 >>> export("bars", "bars.hnnc")                                    # doctest: +SKIP
 {'output': 'bars.hnnc', 'cores': 6, 'phases': 6, ...}
@@ -22,38 +26,37 @@ from hnnbio.errors import ParameterError, ProgramError
 FORMATS = ("hnnc", "nir")
 
 
-def compile_model(model, chip: ChipSpec = TIANJIC_LIKE, weights=None,
+def compile_model(model, chip: ChipSpec = TIANJIC_LIKE,
                   samples: np.ndarray | None = None) -> Program:
-    """Compile a binding model spec into a chip program (in memory).
+    """Compile an HNN graph into a chip program (in memory).
 
     Parameters
     ----------
-    model : str, Path, ModelSpec or Graph
-        A model spec (name, path or object) or an already lowered graph.
+    model : HNN, str, Path or Graph
+        An HNN graph, an HNN file, a shipped model name, or an already lowered IR graph.
     chip : ChipSpec
-    weights : dict or path, optional
-        Autoencoder weights (see :func:`hnnbio.chip.lower.read_state_dict`); default: the spec's.
     samples : ndarray, shape (n, n_pixels), {0, 1}, optional
         Inputs for calibration and the quantisation report.
 
     Raises
     ------
     DesignRuleError
-        The model does not fit the chip (the message names the rule and the layer).
+        The model does not fit the chip (the message names the rule and the node or layer).
     """
-    graph = model if isinstance(model, Graph) else lower(model, weights)
+    graph = model if isinstance(model, Graph) else lower(model)
     q = quantize(graph, samples, chip.accumulator_bits)
     rules.check_model(q, chip)
     mapping = map_to_cores(q, chip)
     rules.check_mapping(mapping, chip)
     manifest = {
         "model": {"name": graph.name, "dataset": graph.dataset,
-                  "image_shape": list(graph.image_shape)},
+                  "image_shape": list(graph.image_shape), "nodes": dict(graph.names)},
         "chip": chip.to_dict(),
         "loop": {"steps_per_cycle": graph.steps_per_cycle, "cycles": graph.cycles,
                  "readout_cycles": graph.readout_cycles, "dt_ms": graph.dt_ms},
         "sheet": {"n_pixels": graph.node("sheet").n_out, "refractory_steps": q.refractory_steps,
-                  "keep": q.keep, "delay_steps": q.delay_steps, "attention_exponent": 8},
+                  "keep": q.keep, "nested": q.nested, "delay_steps": q.delay_steps,
+                  "attention_exponent": 8},
         "layers": mapping.layers,
         "cores": [c.to_dict() for c in mapping.cores],
         "routes": mapping.routes,
@@ -66,13 +69,13 @@ def compile_model(model, chip: ChipSpec = TIANJIC_LIKE, weights=None,
 
 
 def export(model, output, format: str = "hnnc", overwrite: bool = False,
-           chip: ChipSpec = TIANJIC_LIKE, weights=None) -> dict:
+           chip: ChipSpec = TIANJIC_LIKE) -> dict:
     """Compile ``model`` and write it to ``output``; returns a summary (what the CLI prints).
 
     Parameters
     ----------
-    model : str, Path or ModelSpec
-        Model spec name (``"bars"``) or path.
+    model : HNN, str or Path
+        An HNN graph, an HNN file or a shipped model name (``"bars"``).
     output : str or Path
         File to write (``.hnnc`` program or ``.nir`` graph).
     format : {"hnnc", "nir"}
@@ -88,8 +91,8 @@ def export(model, output, format: str = "hnnc", overwrite: bool = False,
     if format == "nir":
         from hnnbio.chip.nir_export import export_nir
 
-        return export_nir(model, output, weights=weights)
-    program = compile_model(model, chip, weights)
+        return export_nir(model, output)
+    program = compile_model(model, chip)
     write_program(program, output, overwrite=overwrite)
     m = program.manifest
     errors = {k: v["rel_rms_error"] for k, v in m["quantization"].items()}

@@ -5,7 +5,8 @@ in order; cores of one phase are independent, so the emulator runs all cores of 
 
 - phase 0, sheet cores: advance each neuron's LFSR by ``lfsr_shifts_per_step`` shifts;
   ``m = hadamard(image, ring[t mod D])``; ``lif`` with threshold offset ``lfsr & noise_mask``;
-- phase 1, sheet cores: ``window`` with the coin ``(lfsr >> rand_shift) & 255``; send;
+- phase 1, sheet cores: ``window`` with the coin ``(lfsr >> rand_shift) & 255`` (independent
+  or nested coins; with nested ones the state holds each neuron's kept bit); send;
 - per dense layer: every tile ``matvec``, partial sums sent to the reducing tile, which does
   ``accumulate`` (saturating, sources in program order, then the bias) and ``lut``; the last
   layer's output is written to ``ring[t mod D]`` (read again D steps later).
@@ -62,6 +63,7 @@ class Emulator:
         self.lif = dict(lif[0])
         self.keep = np.asarray(window[0]["keep"], dtype=np.int64)
         self.rand_shift = int(window[0]["rand_shift"])
+        self.nested = bool(window[0].get("nested", False))  # absent: a program of before the field
         self.hadamard_shift = int(_op(sheet[0], 0, "hadamard").args["shift"])
         lif = self.lif
         limit = (1 << (self.chip.membrane_bits - 1)) - 256
@@ -134,6 +136,7 @@ class Emulator:
             self.v = np.zeros((batch, self.n_pixels), dtype=np.int64)
             self.refractory = np.zeros_like(self.v)
             self.age = np.full_like(self.v, 15)
+            self.kept = np.zeros(self.v.shape, dtype=bool)  # nested coins: the kept sets
         images_index = np.arange(batch)[:, None] + first_image
         streams = images_index * self.n_pixels + np.arange(self.n_pixels)
         self.lfsr = P.lfsr_seed(seed, streams)
@@ -154,6 +157,8 @@ class Emulator:
             self.keep_table = np.zeros(16, dtype=np.int16)
             self.keep_table[:len(self.keep)] = self.keep
             self.refractory = self.age = None  # both follow from self.last
+            # nested coins: whether each neuron's last spike is still kept (its window bit)
+            self.kept = np.zeros(self.awake.size, dtype=bool) if self.nested else None
             self.v = None  # alpha = 0: the membrane carries nothing from step to step
         self.batch = batch
         self.t = 0
@@ -164,7 +169,8 @@ class Emulator:
         """Run one time step; returns the sheet's spikes, shape (batch, n_pixels), bool.
 
         With ``dense=False`` the fast sheet path skips building that array and returns None;
-        ``last_spikes`` (flat indices ``image * n_pixels + pixel``) holds them either way.
+        ``last_spikes`` (flat indices ``image * n_pixels + pixel``) holds them either way, and
+        ``last_window`` the window bits that are 1.
         """
         chip, lif, c = self.chip, self.lif, self.counters
         batch, n = self.batch, self.n_pixels
@@ -189,7 +195,10 @@ class Emulator:
                 membrane_bits=chip.membrane_bits)
             # phase 1: sheet cores, window -> send
             coin = ((self.lfsr >> np.uint32(self.rand_shift)) & np.uint32(255)).astype(np.int64)
-            bits, self.age = P.window_step(spikes, self.age, coin, self.keep)
+            bits, self.age = P.window_step(spikes, self.age, coin, self.keep, nested=self.nested,
+                                           kept=self.kept)
+            if self.nested:
+                self.kept = bits
             fired = np.flatnonzero(bits)
         if bits is None and not (self.layers[0]["fused"] or {}).get("float32_lut"):
             bits = np.zeros(batch * n, dtype=bool)
@@ -198,6 +207,7 @@ class Emulator:
         x = bits
         binary = True
         self.last_spikes = spiked if self.fast else np.flatnonzero(spikes)
+        self.last_window = fired  # flat indices of the window bits that are 1 (sent on)
         c["macs"] += batch * self.n_pixels
         # dense layers: matvec on every tile, accumulate + lut on the reducing tiles
         for layer in self.layers:
@@ -323,7 +333,11 @@ class Emulator:
             coin = byte[:, 1]  # = (lfsr >> 8) & 255
         else:
             coin = ((self.lfsr >> np.uint32(self.rand_shift)) & np.uint32(255)).astype(np.uint8)
-        window = _window_bits(self.last, t, coin, self.keep_table, len(self.keep))
+        if self.nested:
+            window = _nested_window_bits(self.last, t, coin, self.keep_table, self.kept)
+            self.kept = window
+        else:
+            window = _window_bits(self.last, t, coin, self.keep_table, len(self.keep))
         return self.awake.compress(spikes), self.awake.compress(window)
 
     # --- estimates (hnnbio.chip.estimates) ---------------------------------------------------
@@ -358,6 +372,16 @@ def _window_bits(last: np.ndarray, t: int, coin: np.ndarray, keep_table: np.ndar
     for a in range(1, n_keep):
         window |= (last == t - a) & (coin < keep_table[a])
     return window
+
+
+def _nested_window_bits(last: np.ndarray, t: int, coin: np.ndarray, keep_table: np.ndarray,
+                        kept: np.ndarray) -> np.ndarray:
+    """Nested coins: ``coin < keep_table[age] and (age == 0 or kept)``, ``age = min(t - last, 15)``.
+
+    As primitives.window_step with ``nested=True``; ``kept`` is the previous step's output.
+    """
+    age = np.minimum(t - last, 15)
+    return (coin < np.take(keep_table, age)) & ((age == 0) | kept)
 
 
 def _bits_matmul(fired: np.ndarray, batch: int, n: int, weight: torch.Tensor) -> np.ndarray:

@@ -14,7 +14,8 @@ axon      ``accumulate``  ``sources`` (cores), ``bias`` (array key): saturating 
 soma      ``lif``         ``alpha, v_leak, v_threshold, noise_mask, reset_mode, v_reset,
                           refractory_steps``: extended LIF with LFSR threshold offset
 soma      ``lut``         ``shift``, ``table`` (array keys): per-neuron shift, 8-bit table
-soma      ``window``      ``keep`` (list of 0..256), ``rand_shift``: coincidence window
+soma      ``window``      ``keep`` (list of 0..256), ``rand_shift``, optional ``nested``
+                          (default false): coincidence window, independent or nested coins
 router    ``send``        ``what`` (buffer), ``to`` (cores), ``bits`` per value, ``delay`` (steps)
 ========  ==============  =====================================================================
 
@@ -36,6 +37,9 @@ _SOMA = {"lif": ("alpha", "v_leak", "v_threshold", "noise_mask", "reset_mode", "
                  "refractory_steps"),
          "lut": ("shift", "table"),
          "window": ("keep", "rand_shift")}
+#: Optional fields per op, with the value an instruction without them means (a program written
+#: before the field existed reads as it did).
+OPTIONAL: dict[str, dict[str, object]] = {"window": {"nested": False}}
 OPS: dict[str, dict[str, tuple[str, ...]]] = {
     "axon": {"hadamard": ("a", "b", "shift"), "matvec": ("weights", "axons"),
              "accumulate": ("sources", "bias")},
@@ -100,5 +104,11 @@ def check_instruction(block: str, op: str, args: dict) -> None:
     if op not in OPS[block]:
         raise ProgramError(f"op: {op!r} is not an op of the {block} block "
                            f"({', '.join(OPS[block])})")
-    if not isinstance(args, dict) or set(args) != set(OPS[block][op]):
-        raise ProgramError(f"args: {block}.{op} needs fields {', '.join(OPS[block][op])}")
+    optional = OPTIONAL.get(op, {})
+    if not isinstance(args, dict) or set(args) - set(optional) != set(OPS[block][op]):
+        extra = f" (optional: {', '.join(optional)})" if optional else ""
+        raise ProgramError(f"args: {block}.{op} needs fields {', '.join(OPS[block][op])}{extra}")
+    for key, default in optional.items():
+        if key in args and type(args[key]) is not type(default):
+            raise ProgramError(f"args: {block}.{op} field {key} must be a "
+                               f"{type(default).__name__}, got {args[key]!r}")

@@ -1,38 +1,51 @@
-"""Lowering: a binding model spec -> a small graph of chip-level nodes (the compiler's IR).
+"""Lowering: an HNN graph -> a small graph of chip-level nodes (the compiler's IR).
 
-The binding loop of a model spec (hnnbio/binding/spec.py, reference sheet) becomes a ring of nodes,
-run once per time step in this order::
+The chip runs one loop of the HNN graph (:mod:`hnnbio.hnn`): an input image drives a sheet of
+stochastic gated units (``model = "stochastic"``), an SNN -> ANN coincidence window feeds a fully
+connected autoencoder (:class:`hnnbio.ann.autoencoder.DenoisingAutoencoder`), and a delayed
+ANN -> SNN modulation unit sets the sheet's ``gain``. Lowered, the loop is a ring of nodes run once
+per time step in this order::
 
     modulation -> stochastic_unit -> window -> dense_1 -> lut_1 -> ... -> dense_L -> lut_L -> delay
         ^                                                                                   |
         +-------------------- attention c_t (the delay's output, D steps later) ------------+
 
 - ``modulation``: ``m = x * c_t`` (Hadamard product of the binary image and the attention);
-- ``stochastic_unit``: spike when not refractory and ``m + xi > 1``, ``xi ~ U(0, 1)``; then silent
-  for ``refractory_steps`` steps;
-- ``window``: the coincidence window, a spike of age ``k`` is passed on with probability
-  ``keep[k]``;
+- ``stochastic_unit``: spike with probability ``m`` when not refractory; then silent for
+  ``refractory_steps`` steps (the population's ``params.refractory_steps``);
+- ``window``: the coincidence window (the window unit's ``keep`` and ``nested``): a spike of age
+  ``k`` is passed on with probability ``keep[k]``, by independent or nested coins;
 - ``dense_i``: ``z = W_i h + b_i`` (``W_i`` of shape (n_out, n_in) as in ``nn.Linear``);
 - ``lut_i``: ``h = f_i(z)``, ``f_i`` in {sigmoid, relu} (sigmoid for the output layer);
-- ``delay``: a ring of D = steps_per_cycle slots; the output of step t is the attention of
-  step t + D.
+- ``delay``: a ring of the attention unit's ``delay_steps`` slots; the output of step t is the
+  attention of step t + delay_steps.
 
-Weights are read from the spec's weights file (``torch.load(weights_only=True)``, keys ``layers``,
-``hidden``, ``state_dict`` with ``linears.{i}.weight`` and ``linears.{i}.bias``, possibly float16).
+Everything is read from the graph's nodes and its ``[experiment]`` table: ``steps_per_cycle`` (D,
+default the attention unit's delay), ``cycles`` (default the graph's steps / D, else 50),
+``readout_cycles`` (default min(10, cycles)) and ``dataset`` (the images the quantiser calibrates
+on and ``emulate_program`` generates). Layers, activations and weights come from the network's
+module (its ``linears``), cast to float64. What the chip cannot run is refused by the graph rules
+of :mod:`hnnbio.chip.rules` (:class:`~hnnbio.errors.DesignRuleError` naming the rule and the node).
+
+The IR's node names (``sheet``, ``window``, ``dense_1``, ...) are the chip's; the graph's own names
+of the roles are kept in :attr:`Graph.names` (the emulator reports spikes and attention under them).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 
-import numpy as np
-
-from hnnbio.errors import ModelSpecError, WeightsError
+from hnnbio.chip import rules
+from hnnbio.errors import ModelSpecError
 
 KINDS = ("modulation", "stochastic_unit", "window", "dense", "lut", "delay")
 FUNCTIONS = ("sigmoid", "relu")
+#: Run length of a graph whose [experiment] gives no cycles and that has no steps.
+DEFAULT_CYCLES = 50
+DEFAULT_READOUT_CYCLES = 10
 
 
 @dataclass
@@ -56,16 +69,21 @@ class Node:
 
 @dataclass
 class Graph:
-    """The lowered model: nodes in step order plus the loop's settings."""
+    """The lowered model: nodes in step order plus the loop's settings.
+
+    ``names`` maps the roles ``input``, ``sheet``, ``window``, ``network``, ``attention`` to the
+    HNN graph's node names.
+    """
 
     name: str
-    dataset: str
+    dataset: str | None
     image_shape: tuple[int, int]
     steps_per_cycle: int
     cycles: int
     readout_cycles: int
     dt_ms: float
     nodes: list[Node]
+    names: dict = field(default_factory=dict)
 
     def node(self, name: str) -> Node:
         for n in self.nodes:
@@ -77,95 +95,98 @@ class Graph:
         return [n for n in self.nodes if n.kind == kind]
 
 
-def read_state_dict(path: str | Path) -> dict:
-    """Read an autoencoder weights file into ``{"layers", "hidden", "weights", "biases"}``.
-
-    Weights come back as float64 arrays of shape (n_out, n_in); WeightsError if the file is missing,
-    corrupt or lacks a key.
-    """
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsError(f"{path}: weights file not found; train it with `hnnbio train`")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:
-        raise WeightsError(f"{path}: corrupt weights file ({type(exc).__name__})") from None
-    required = ("layers", "hidden", "state_dict")
-    if not isinstance(payload, dict) or not all(k in payload for k in required):
-        raise WeightsError(f"{path}: weights file lacks one of 'layers', 'hidden', 'state_dict'")
-    layers = [int(n) for n in payload["layers"]]
-    state = payload["state_dict"]
-    weights, biases = [], []
-    for i in range(len(layers) - 1):
-        try:
-            w = state[f"linears.{i}.weight"].to(torch.float64).numpy()
-            b = state[f"linears.{i}.bias"].to(torch.float64).numpy()
-        except KeyError as exc:
-            raise WeightsError(f"{path}: state dict lacks {exc.args[0]!r}") from None
-        if w.shape != (layers[i + 1], layers[i]) or b.shape != (layers[i + 1],):
-            raise WeightsError(f"{path}: linears.{i} has shape {tuple(w.shape)}, expected "
-                               f"({layers[i + 1]}, {layers[i]})")
-        weights.append(w)
-        biases.append(b)
-    return {"layers": layers, "hidden": list(payload["hidden"]), "weights": weights,
-            "biases": biases}
+def shipped_models() -> dict[str, Path]:
+    """The HNN files shipped with hnnbio (package data ``hnnbio.shipped_models``), by name."""
+    folder = Path(str(resources.files("hnnbio.shipped_models")))
+    return {p.stem: p for p in sorted(folder.glob("*.toml"))}
 
 
-def lower(spec, weights: dict | str | Path | None = None) -> Graph:
-    """Lower a binding model spec to the IR.
+def load_graph(model):
+    """An HNN graph from a graph, a ``.toml`` path or the name of a shipped model file."""
+    from hnnbio.hnn.files import load_hnn
+    from hnnbio.hnn.graph import HNN
+
+    if isinstance(model, HNN):
+        return model
+    if not isinstance(model, (str, Path)):
+        raise ModelSpecError(f"model: expected an HNN graph, an HNN file (.toml) or a shipped "
+                             f"model name, got {type(model).__name__}")
+    path = Path(model)
+    if path.suffix != ".toml" and not path.is_file():
+        shipped = shipped_models()
+        if str(model) not in shipped:
+            raise ModelSpecError(f"unknown model {str(model)!r}: give an HNN file (.toml) or one "
+                                 f"of {', '.join(shipped)}")
+        path = shipped[str(model)]
+    return load_hnn(path)
+
+
+def _setting(graph, key: str, default) -> int:
+    from hnnbio.hnn.nodes import check_int
+
+    value = graph.experiment.get(key, default)
+    return check_int("[experiment]", key, value, 1)
+
+
+def lower(model) -> Graph:
+    """Lower an HNN graph to the IR.
 
     Parameters
     ----------
-    spec : ModelSpec or str or Path
-        A model spec (name, path or object); only the ``reference`` sheet can be exported.
-    weights : dict or path, optional
-        A dict as returned by :func:`read_state_dict`, or a weights file; default: the spec's file.
+    model : HNN or str or Path
+        A graph (:class:`hnnbio.hnn.graph.HNN`), an HNN file, or a shipped model name
+        (``"bars"``), loaded with :func:`hnnbio.hnn.files.load_hnn`.
 
     Returns
     -------
     Graph
-    """
-    from hnnbio.binding.spec import load_spec
 
-    spec = load_spec(spec)
-    if spec.sheet != "reference":
-        raise ModelSpecError(f"sheet: only the 'reference' sheet can be exported, got "
-                             f"{spec.sheet!r}")
-    if spec.top_down["target"] != "drive":
-        raise ModelSpecError(f"top_down.target: only 'drive' (modulation of the input) can be "
-                             f"exported, got {spec.top_down['target']!r}")
-    if weights is None or isinstance(weights, (str, Path)):
-        weights = read_state_dict(weights or spec.weights_path)
-    layers, hidden = list(spec.autoencoder["layers"]), list(spec.autoencoder["hidden"])
-    if weights["layers"] != layers or list(weights["hidden"]) != hidden:
-        raise WeightsError(f"weights: architecture {weights['layers']} {weights['hidden']} does "
-                           f"not "
-                           f"match the spec's {layers} {hidden}")
-    n = layers[0]
-    side = int(math.isqrt(n))
+    Raises
+    ------
+    DesignRuleError
+        The graph has a part the chip cannot run (see :data:`hnnbio.chip.rules.GRAPH_RULES`).
+    """
+    graph = load_graph(model)
+    roles = rules.check_graph(graph)
+    sheet, window, network, attention = (roles[k] for k in ("sheet", "window", "network",
+                                                             "attention"))
+    n = sheet.size
+    side = math.isqrt(n)
     if side * side != n:
-        raise ModelSpecError(f"autoencoder.layers: first layer {n} is not a square image")
-    keep = [float(k) for k in spec.bottom_up["keep"]]
+        raise ModelSpecError(f"{sheet.name}: size {n} is not a square image")
+    module = network.module
+    layers, hidden = list(module.layers), list(module.hidden)
+    d = _setting(graph, "steps_per_cycle", attention.delay_steps)
+    steps = graph.steps
+    cycles = _setting(graph, "cycles", math.ceil(steps / d) if steps else DEFAULT_CYCLES)
+    readout_cycles = _setting(graph, "readout_cycles", min(DEFAULT_READOUT_CYCLES, cycles))
+    if readout_cycles > cycles:
+        raise ModelSpecError(f"[experiment]: readout_cycles ({readout_cycles}) exceeds cycles "
+                             f"({cycles})")
     nodes = [
         Node("modulation", "modulation", n, n),
         Node("sheet", "stochastic_unit", n, n,
-             params={"refractory_steps": int(spec.sheet_params["refractory_steps"])}),
-        Node("window", "window", n, n, params={"keep": keep}),
+             params={"refractory_steps": rules.refractory_steps(sheet)}),
+        Node("window", "window", n, n,
+             params={"keep": [float(k) for k in window.keep], "nested": bool(window.nested)}),
     ]
     functions = hidden + ["sigmoid"]
-    for i, (w, b) in enumerate(zip(weights["weights"], weights["biases"], strict=True)):
+    for i, linear in enumerate(module.linears):
+        w = linear.weight.detach().cpu().double().numpy().copy()
+        b = linear.bias.detach().cpu().double().numpy().copy()
+        if w.shape != (layers[i + 1], layers[i]):
+            raise ModelSpecError(f"{network.name}: linears.{i} has shape {w.shape}, expected "
+                                 f"({layers[i + 1]}, {layers[i]})")
         nodes.append(Node(f"dense_{i + 1}", "dense", w.shape[1], w.shape[0],
-                          arrays={"weight": np.asarray(w, dtype=np.float64),
-                                  "bias": np.asarray(b, dtype=np.float64)}))
+                          arrays={"weight": w, "bias": b}))
         if functions[i] not in FUNCTIONS:
-            raise ModelSpecError(f"autoencoder.hidden: {functions[i]!r} is not one of "
-                                 f"{', '.join(FUNCTIONS)}")
+            raise ModelSpecError(f"{network.name}: hidden activation {functions[i]!r} is not one "
+                                 f"of {', '.join(FUNCTIONS)}")
         nodes.append(Node(f"lut_{i + 1}", "lut", w.shape[0], w.shape[0],
                           params={"function": functions[i]}))
-    nodes.append(Node("delay", "delay", n, n, params={"delay_steps": spec.delay_steps}))
-    return Graph(name=spec.name, dataset=spec.dataset, image_shape=(side, side),
-                 steps_per_cycle=spec.steps_per_cycle, cycles=int(spec.loop["cycles"]),
-                 readout_cycles=int(spec.loop["readout_cycles"]), dt_ms=float(spec.loop["dt_ms"]),
-                 nodes=nodes)
+    nodes.append(Node("delay", "delay", n, n, params={"delay_steps": attention.delay_steps}))
+    dataset = graph.experiment.get("dataset")
+    return Graph(name=graph.name, dataset=None if dataset is None else str(dataset),
+                 image_shape=(side, side), steps_per_cycle=d, cycles=cycles,
+                 readout_cycles=readout_cycles, dt_ms=float(graph.dt_ms), nodes=nodes,
+                 names={k: v.name for k, v in roles.items()})

@@ -29,7 +29,8 @@ from hnnbio.chip.spec import ChipSpec
 
 #: LFSR shifts per step: bits 0-7 draw the threshold offset, bits 8-15 the window's coin.
 LFSR_SHIFTS_PER_STEP = 16
-#: Bytes of state per sheet neuron: v (4), refractory (1), window age (1), LFSR (4), image (1).
+#: Bytes of state per sheet neuron: v (4), refractory (1), window age (1: 4 bits, and the kept
+#: bit of nested coins), LFSR (4), image (1).
 SHEET_STATE_BYTES = 11
 
 
@@ -105,7 +106,8 @@ def map_to_cores(q: QGraph, chip: ChipSpec) -> Mapping:
         for t in targets:
             route(core, t, "window", 1, _overlap(t.axons, core.neurons), 1)
         core.phases[1] = [
-            Instruction("soma1", "window", {"keep": list(q.keep), "rand_shift": 8}),
+            Instruction("soma1", "window", {"keep": list(q.keep), "rand_shift": 8,
+                                            "nested": bool(q.nested)}),
             Instruction("router", "send", {"what": "window", "to": [t.core for t in targets],
                                            "bits": 1, "delay": 0})]
     for i, (layer, grid) in enumerate(zip(q.layers, tiles_per_layer, strict=True)):

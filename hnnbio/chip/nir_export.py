@@ -1,4 +1,4 @@
-"""NIR export: the plain spiking part of a binding model, as an interoperability side exit.
+"""NIR export: the plain spiking part of an HNN graph's loop, as an interoperability side exit.
 
 NIR (neuromorphic intermediate representation) has no stochastic thresholds, no multiplicative
 modulation, no refractoriness, no delay rings of tens of steps, no sigmoid/relu look-up tables and
@@ -31,15 +31,21 @@ DROPPED = (
 )
 
 
-def build_graph(spec):
-    """The NIR graph of a spec's sheet (see the module docstring)."""
+def build_graph(model):
+    """The NIR graph of an HNN graph's sheet (see the module docstring).
+
+    ``model``: an HNN graph, an HNN file or a shipped model name; the graph rules of
+    :mod:`hnnbio.chip.rules` apply (the NIR graph stands for the same loop as the program).
+    """
     import nir
 
-    from hnnbio.binding.spec import load_spec
+    from hnnbio.chip import rules
+    from hnnbio.chip.lower import load_graph
 
-    spec = load_spec(spec)
-    n = int(spec.autoencoder["layers"][0])
-    dt_s = float(spec.loop["dt_ms"]) * 1e-3
+    graph = load_graph(model)
+    sheet = rules.check_graph(graph)["sheet"]
+    n = sheet.size
+    dt_s = float(graph.dt_ms) * 1e-3
     ones = np.ones(n, dtype=np.float32)
     nodes = {
         "input": nir.Input(input_type={"input": np.array([n])}),
@@ -49,17 +55,15 @@ def build_graph(spec):
         "output": nir.Output(output_type={"output": np.array([n])}),
     }
     edges = [("input", "drive"), ("drive", "sheet"), ("sheet", "output")]
-    metadata = {"model": spec.name, "refractory_steps": int(spec.sheet_params["refractory_steps"]),
-                "dt_s": dt_s, "dropped": "; ".join(DROPPED)}
+    metadata = {"model": graph.name, "population": sheet.name,
+                "refractory_steps": rules.refractory_steps(sheet), "dt_s": dt_s,
+                "dropped": "; ".join(DROPPED)}
     return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
 
 
-def export_nir(model, output: str | Path, weights=None) -> dict:
-    """Write the NIR graph of ``model`` to ``output`` with ``nir.write``; returns a summary.
-
-    ``weights`` is accepted for symmetry with the native export and unused: the NIR graph holds no
-    autoencoder.
-    """
+def export_nir(model, output: str | Path) -> dict:
+    """Write the NIR graph of ``model`` (an HNN graph, file or shipped name) to ``output`` with
+    ``nir.write``; returns a summary. The NIR graph holds no autoencoder."""
     import nir
 
     graph = build_graph(model)

@@ -13,7 +13,8 @@ Soma primitives
     ``lut``:      ``y = table[clamp(acc >> shift, -128, 127) + 128]``
     ``lif_step``: extended LIF (multiplicative leak, constant, refractory counter, reset modes,
                   threshold plus a random offset)
-    ``window_step``: the bottom-up coincidence window (age counter + survival bit)
+    ``window_step``: the bottom-up coincidence window (age counter + survival bit; independent
+                  or nested coins)
 Random numbers
     ``lfsr_step``/``lfsr_advance``: 32-bit Galois LFSR, x^32 + x^22 + x^2 + x + 1 (mask 0x80200003)
 """
@@ -156,14 +157,25 @@ def lif_step(v: np.ndarray, refractory: np.ndarray, inputs: np.ndarray, *, alpha
 
 
 def window_step(spikes: np.ndarray, age: np.ndarray, rand: np.ndarray, keep: np.ndarray,
-                age_max: int = 15):
+                age_max: int = 15, *, nested: bool = False, kept: np.ndarray | None = None):
     """One step of the coincidence-window soma primitive (bottom-up hybrid unit).
 
     ``age`` counts steps since the neuron's last spike and saturates at ``age_max``: a spike sets
-    it to 0, otherwise ``age = min(age + 1, age_max)``. The output is 1 when the last spike is young
-    enough and passes a fresh coin: ``age < len(keep) and rand < keep[age]``. With a refractory
-    period of at least ``len(keep) - 1`` steps a neuron has at most one spike in the window, so
-    this equals the OR over ages ``k`` of ``s[t-k] and rand_k < keep[k]``.
+    it to 0, otherwise ``age = min(age + 1, age_max)``. One coin ``rand`` per neuron and step.
+
+    Independent coins (``nested=False``): the output is 1 when the last spike is young enough
+    and passes a fresh coin, ``age < len(keep) and rand < keep[age]``. With a refractory period
+    of at least ``len(keep) - 1`` steps a neuron has at most one spike in the window, so this
+    equals the OR over ages ``k`` of ``s[t-k] and rand_k < keep[k]``.
+
+    Nested coins (``nested=True``, the reference binding code): ``keep[a]`` are the thresholds
+    of the conditional probabilities (``keep[0]`` for a new spike, ``keep[a] / keep[a-1]`` for a
+    spike kept at age ``a - 1``, see :func:`hnnbio.chip.quantize.window_codes`), and the state
+    ``kept`` is the kept set of the last spike: 1 when it was kept at its age of the previous
+    step. The output and the new ``kept`` are ``rand < keep[age] and (age == 0 or kept)``: a spike
+    kept at age a was kept at age a - 1. With one spike per window (the same design rule) this
+    is ``K[t, 0] = s[t] and rand < keep[0]``, ``K[t, a] = K[t-1, a-1] and rand < keep[a]``,
+    output ``OR_a K[t, a]``.
 
     Parameters
     ----------
@@ -171,19 +183,28 @@ def window_step(spikes: np.ndarray, age: np.ndarray, rand: np.ndarray, keep: np.
     age : ndarray, int, same shape (state, in [0, age_max])
     rand : ndarray, int in [0, 255], same shape (8 bits of the LFSR)
     keep : ndarray, shape (window,), int in [0, 256]
-        256 x probability that a spike of age k is passed on.
+        Coin thresholds per age (256 always passes).
     age_max : int
         Saturation value of the age counter (4 bits: 15).
+    nested : bool
+    kept : ndarray, bool, same shape, optional
+        Nested coins: the previous output (the state); all False when None.
 
     Returns
     -------
-    (output, age) : bool, int64 arrays
+    (output, age) : bool, int64 arrays (with nested coins the output is also the new ``kept``)
     """
     age = np.where(np.asarray(spikes, dtype=bool), 0,
                    np.minimum(np.asarray(age, dtype=np.int64) + 1, age_max))
     table = np.zeros(age_max + 1, dtype=np.int64)
     table[:len(keep)] = np.asarray(keep, dtype=np.int64)
-    return np.asarray(rand, dtype=np.int64) < table[age], age
+    out = np.asarray(rand, dtype=np.int64) < table[age]
+    if nested:
+        alive = age == 0
+        if kept is not None:
+            alive |= np.asarray(kept, dtype=bool)
+        out &= alive
+    return out, age
 
 
 def lfsr_step(state: np.ndarray) -> np.ndarray:

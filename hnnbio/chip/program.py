@@ -168,6 +168,8 @@ def dump(path: str | Path) -> str:
              f"delay {sheet['delay_steps']}, refractory {sheet['refractory_steps']}",
              f"cores   {len(program.cores)} used, {m['n_phases']} phases per step, "
              f"{len(m['routes'])} routes",
+             f"window  coin thresholds {sheet['keep']}, "
+             f"{'nested' if sheet.get('nested', False) else 'independent'} coins",
              "", "quantisation (relative RMS error of each layer's output):"]
     for name, rep in m["quantization"].items():
         lines.append(f"  {name:<10} error {rep['rel_rms_error']:.4f}  e_w {rep['e_w']}  "

@@ -67,7 +67,10 @@ class QLayer:
 
 @dataclass
 class QGraph:
-    """The quantised model: the float graph's settings plus integer layers and sheet registers."""
+    """The quantised model: the float graph's settings plus integer layers and sheet registers.
+
+    ``keep`` holds the window's coin thresholds (:func:`window_codes`), ``nested`` its coin mode.
+    """
 
     graph: Graph
     layers: list[QLayer]
@@ -75,6 +78,7 @@ class QGraph:
     keep: list[int]
     delay_steps: int
     report: dict = field(default_factory=dict)
+    nested: bool = False
 
 
 def _sigmoid(z):
@@ -153,7 +157,11 @@ def sample_inputs(graph: Graph, n: int = 64, seed: int = 0) -> np.ndarray:
     per image from U(0.05, 0.5) (a partial, noisy subset of pixels, as in one slot of a cycle).
     """
     from hnnbio.data.datasets import generate
+    from hnnbio.errors import ParameterError
 
+    if graph.dataset is None:
+        raise ParameterError(f"samples: the graph {graph.name!r} names no [experiment] dataset "
+                             f"to calibrate on; pass samples")
     images, _ = generate(graph.dataset, n, seed=seed)
     rng = np.random.default_rng(seed)
     flat = images.reshape(n, -1).astype(bool)
@@ -208,9 +216,28 @@ def quantize(graph: Graph, samples: np.ndarray | None = None, acc_bits: int = 32
                               "shift": [int(layer.shift.min()), int(layer.shift.max())],
                               "e_out": layer.e_out}
     sheet = graph.node("sheet")
-    keep = [int(np.clip(round(k * 256), 0, 256)) for k in graph.node("window").params["keep"]]
+    window = graph.node("window").params
+    nested = bool(window.get("nested", False))
     return QGraph(graph=graph, layers=layers, refractory_steps=sheet.params["refractory_steps"],
-                  keep=keep, delay_steps=graph.node("delay").params["delay_steps"], report=report)
+                  keep=window_codes(window["keep"], nested), nested=nested,
+                  delay_steps=graph.node("delay").params["delay_steps"], report=report)
+
+
+def window_codes(keep, nested: bool = False) -> list[int]:
+    """The window primitive's 8-bit coin thresholds (a coin ``r`` in [0, 255] passes when
+    ``r < code``; 256 always passes).
+
+    Independent coins: ``code[a] = round(256 keep[a])``, the probability that a spike of age a is
+    passed on. Nested coins: the conditional probabilities of
+    :func:`hnnbio.hybrid.units.nested_coins`, ``code[0] = round(256 keep[0])`` and
+    ``code[a] = round(256 keep[a] / keep[a - 1])`` (0 where ``keep[a - 1] = 0``), so the
+    marginal of age a is ``prod_{b <= a} code[b] / 256``. Clamped to [0, 256].
+    """
+    if nested:
+        from hnnbio.hybrid.units import nested_coins
+
+        keep = nested_coins(keep).tolist()
+    return [int(np.clip(round(k * 256), 0, 256)) for k in keep]
 
 
 def lif_registers(tau_mem_ms: float, dt_ms: float, v_threshold: float = 1.0, v_reset: float = 0.0,

@@ -1,8 +1,32 @@
-"""Design rules: small named checks that a quantised, mapped model fits the chip.
+"""Design rules: small named checks that a graph, then its quantised and mapped model, fit the
+chip.
 
-Each rule is a function that raises :class:`hnnbio.errors.DesignRuleError` (rule, layer, detail)
-on the first violation, so a user reads which rule failed, for which layer, and by how much
-(Rockpool's Xylo mapper does the same). :func:`check` runs them all, model rules first.
+Each rule is a function that raises :class:`hnnbio.errors.DesignRuleError` (rule, node or layer,
+detail) on the first violation, so a user reads which rule failed, for which node, and why
+(Rockpool's Xylo mapper does the same). :func:`check_graph` runs the graph rules (what the chip's
+loop can run, before lowering); :func:`check_model` and :func:`check_mapping` the rest.
+
+Graph rules (on the HNN graph, :mod:`hnnbio.hnn`):
+
+=====================  ====================================================================
+rule                   what it checks
+=====================  ====================================================================
+populations            exactly one population, the sheet (``[experiment] sheet`` if given)
+sheet-model            the sheet is ``model = "stochastic"`` with one refractory_steps for all
+inputs                 the sheet reads one input node of its size into ``drive``
+synapses               no synapses (the sheet's units are coupled only through the loop)
+networks               exactly one network
+units                  exactly one SNN -> ANN unit (the window) from the sheet to the network
+                       and one ANN -> SNN unit (the attention) from the network to the sheet
+window-unit            the window has ``kernel = "coincidence"``, no non-linearity, no quantiser
+attention-unit         the attention is ``kind = "modulation"``, ``operation = "set"`` of
+                       ``gain`` with gain 1, no non-linearity or quantiser, ``delay_steps >= 1``,
+                       ``initial = "soft_assignment"``
+network-autoencoder    the network is hnnbio's fully connected DenoisingAutoencoder with a
+                       deterministic latent, reading only the window, every step
+=====================  ====================================================================
+
+Model and mapping rules:
 
 =====================  ====================================================================
 rule                   what it checks
@@ -17,12 +41,187 @@ weight-memory          weights, biases, LUT, ring buffer and state fit a core's 
 core-count             the cores needed fit the mesh
 phase-count            the phases of one step fit ``max_phases``
 =====================  ====================================================================
+
+Brian2 monitors of the graph are not lowered (they observe the float run; the emulator reports
+the sheet's spikes and the attention).
 """
 
 from __future__ import annotations
 
+import numpy as np
+
 from hnnbio.chip.spec import ChipSpec
 from hnnbio.errors import DesignRuleError
+
+# --- graph rules ---------------------------------------------------------------------------------
+
+
+def populations(graph) -> None:
+    names = [p.name for p in graph.populations]
+    wanted = graph.experiment.get("sheet")
+    if wanted is not None and wanted not in names:
+        raise DesignRuleError("populations", str(wanted),
+                              f"[experiment] sheet names no population (have {', '.join(names)})")
+    if len(names) != 1:
+        extra = next(n for n in names if n != (wanted or names[0]))
+        raise DesignRuleError("populations", extra,
+                              f"the chip runs one population (the sheet), the graph has "
+                              f"{len(names)}: {', '.join(names)}")
+
+
+def inputs(graph) -> None:
+    sheet = graph.populations[0]
+    if sheet.input is None:
+        raise DesignRuleError("inputs", sheet.name, "the sheet reads no input (the image)")
+    source = graph.node(sheet.input)
+    if source.size != sheet.size:
+        raise DesignRuleError("inputs", source.name,
+                              f"input of {source.size} values for a sheet of {sheet.size}")
+    if sheet.input_variable != "drive":
+        raise DesignRuleError("inputs", sheet.name,
+                              f"the image must drive 'drive', not {sheet.input_variable!r}")
+    extra = [i.name for i in graph.inputs if i.name != source.name]
+    if extra:
+        raise DesignRuleError("inputs", extra[0], "the chip's only input is the sheet's image")
+
+
+def synapses(graph) -> None:
+    if graph.synapses:
+        raise DesignRuleError("synapses", graph.synapses[0].name,
+                              "the chip's sheet has no synapses (its units are coupled only "
+                              "through the window, the network and the attention)")
+
+
+def networks(graph) -> None:
+    if len(graph.networks) != 1:
+        names = [n.name for n in graph.networks]
+        raise DesignRuleError("networks", names[1] if names else graph.name,
+                              f"the chip runs one network, the graph has {len(names)}")
+
+
+def units(graph) -> None:
+    sheet, network = graph.populations[0].name, graph.networks[0].name
+    up = [u for u in graph.units if graph.unit_direction(u) == "snn_to_ann"]
+    down = [u for u in graph.units if graph.unit_direction(u) == "ann_to_snn"]
+    for group, what in ((up, "SNN -> ANN (the window)"), (down, "ANN -> SNN (the attention)")):
+        if len(group) != 1:
+            raise DesignRuleError("units", group[1].name if group else graph.name,
+                                  f"the chip has one {what} unit, the graph has {len(group)}")
+    wanted = graph.experiment.get("attention")
+    if wanted is not None and wanted != down[0].name:
+        raise DesignRuleError("units", str(wanted),
+                              "[experiment] attention names no ANN -> SNN unit")
+    if (up[0].source, up[0].target) != (sheet, network):
+        raise DesignRuleError("units", up[0].name, f"must join the sheet {sheet!r} to the "
+                              f"network {network!r}")
+    if (down[0].source, down[0].target) != (network, sheet):
+        raise DesignRuleError("units", down[0].name, f"must join the network {network!r} to the "
+                              f"sheet {sheet!r}")
+
+
+def refractory_steps(sheet) -> int:
+    """The sheet's refractory steps, one for all units (``sheet-model`` otherwise)."""
+    value = np.asarray(sheet.params.get("refractory_steps", 0))
+    if value.ndim and value.size and not (value == value.flat[0]).all():
+        raise DesignRuleError("sheet-model", sheet.name,
+                              "per-neuron refractory_steps: the chip has one refractory register "
+                              "per core")
+    return int(value.flat[0]) if value.ndim else int(value)
+
+
+def sheet_model(graph) -> None:
+    sheet = graph.populations[0]
+    if sheet.model != "stochastic":
+        if sheet.model:
+            kind = f"model {sheet.model!r}"
+        elif sheet.circuit:
+            kind = f"circuit {sheet.circuit!r}"
+        else:
+            kind = "the user's equations" if sheet.equations else "a Python group"
+        raise DesignRuleError("sheet-model", sheet.name,
+                              f"the chip's sheet is a stochastic model (hadamard + lif with a "
+                              f"random threshold), not {kind}")
+    refractory_steps(sheet)
+
+
+def window_unit(graph) -> None:
+    u = next(u for u in graph.units if graph.unit_direction(u) == "snn_to_ann")
+    if u.kernel != "coincidence":
+        raise DesignRuleError("window-unit", u.name,
+                              f"the chip's window primitive is the coincidence kernel, not "
+                              f"{u.kernel!r}")
+    for key in ("nonlinearity", "quantiser"):
+        if getattr(u, key) is not None:
+            raise DesignRuleError("window-unit", u.name,
+                                  f"{key} {getattr(u, key)!r}: the window sends its bits as they "
+                                  f"are")
+
+
+def attention_unit(graph) -> None:
+    u = next(u for u in graph.units if graph.unit_direction(u) == "ann_to_snn")
+    if u.kind != "modulation" or u.operation != "set" or u.variable != "gain":
+        raise DesignRuleError("attention-unit", u.name,
+                              f"the chip modulates by a Hadamard product: kind 'modulation', "
+                              f"operation 'set' of 'gain', not {u.kind} {u.operation} of "
+                              f"{u.variable!r}")
+    if u.gain != 1.0:
+        raise DesignRuleError("attention-unit", u.name, f"gain {u.gain}: the chip writes the "
+                              f"network's codes as they are (gain 1)")
+    for key in ("nonlinearity", "quantiser"):
+        if getattr(u, key) is not None:
+            raise DesignRuleError("attention-unit", u.name,
+                                  f"{key} {getattr(u, key)!r}: the network's codes go to the delay "
+                                  f"ring as they are")
+    if u.delay_steps < 1:
+        raise DesignRuleError("attention-unit", u.name, "delay_steps 0: the delay ring needs at "
+                              "least one slot")
+    if u.initial != "soft_assignment":
+        raise DesignRuleError("attention-unit", u.name,
+                              f"initial {u.initial!r}: the host loads the ring with a soft "
+                              f"assignment")
+
+
+def network_autoencoder(graph) -> None:
+    from hnnbio.ann.autoencoder import DenoisingAutoencoder
+
+    net = graph.networks[0]
+    module = net.module
+    if not isinstance(module, DenoisingAutoencoder):
+        raise DesignRuleError("network-autoencoder", net.name,
+                              f"the chip's dense layers run hnnbio's fully connected "
+                              f"DenoisingAutoencoder, not {type(module).__name__}")
+    if module.latent != "deterministic":
+        raise DesignRuleError("network-autoencoder", net.name,
+                              f"latent {module.latent!r}: the chip's layers are deterministic")
+    window = next(u for u in graph.units if graph.unit_direction(u) == "snn_to_ann")
+    if tuple(net.inputs) != (window.name,):
+        raise DesignRuleError("network-autoencoder", net.name,
+                              f"inputs {list(net.inputs)}: the chip's network reads only the "
+                              f"window {window.name!r}")
+    if net.every != 1:
+        raise DesignRuleError("network-autoencoder", net.name,
+                              f"every {net.every}: the chip runs the network every step")
+
+
+#: In this order: the later rules rely on one sheet (of the stochastic model), one network and
+#: two units.
+GRAPH_RULES = (populations, sheet_model, inputs, synapses, networks, units, window_unit,
+               attention_unit, network_autoencoder)
+
+
+def check_graph(graph) -> dict:
+    """Run the graph rules on an HNN graph; returns its roles (``input``, ``sheet``, ``window``,
+    ``network``, ``attention``: the nodes)."""
+    for rule in GRAPH_RULES:
+        rule(graph)
+    sheet = graph.populations[0]
+    return {"input": graph.node(sheet.input), "sheet": sheet,
+            "window": next(u for u in graph.units if graph.unit_direction(u) == "snn_to_ann"),
+            "network": graph.networks[0],
+            "attention": next(u for u in graph.units if graph.unit_direction(u) == "ann_to_snn")}
+
+
+# --- model and mapping rules ---------------------------------------------------------------------
 
 
 def refractory_counter(qgraph, chip: ChipSpec) -> None:

@@ -1,9 +1,12 @@
-"""Run a chip program on images: spikes, attention, counters and scores as a BindingResult.
+"""Run a chip program on images: the sheet's spikes and the attention as an HNNResult.
 
-The emulator's result is the same kind of object as the float loop's (backend ``"emulator"``), so
-every readout and analysis works on both. The host loads each batch: the image bits and the initial
-delay ring, ``c[slot, p] = |N(0, 1)|`` normalised over the D slots of each pixel (as the float
-loop), encoded as ``round(256 c)`` clamped to [0, 255].
+The emulator's result is the engine's result type (:class:`hnnbio.hnn.result.HNNResult`): the
+spikes of the sheet population and the attention applied during the last cycle (``applied``, one
+row per step, value = code / 256), under the HNN graph's own node names, plus counters and
+estimates in ``info``. Experiments read it as they read a float run (binding:
+:mod:`hnnbio.binding.emulate`). The host loads each batch: the image bits and the initial delay
+ring, ``c[slot, p] = |N(0, 1)|`` normalised over the D slots of each pixel (as the float loop),
+encoded as ``round(256 c)`` clamped to [0, 255].
 """
 
 from __future__ import annotations
@@ -13,10 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from hnnbio.binding.result import BindingResult
 from hnnbio.chip.emulator import Emulator
 from hnnbio.chip.program import Program, load_program
 from hnnbio.errors import DataError, ParameterError
+from hnnbio.hnn.result import HNNResult, Spikes
+
+#: Images emulated together when the caller gives no batch size.
+BATCH_SIZE = 128
 
 
 def initial_attention(n_images: int, ring_length: int, n_pixels: int, seed: int,
@@ -44,10 +50,19 @@ def _positive(name: str, value) -> int:
     return int(value)
 
 
+def node_names(program: Program) -> dict:
+    """The HNN graph's names of the program's ``sheet`` and ``attention`` (``input``,
+    ``window``, ``network`` too); a program written before they were kept gets the chip's."""
+    names = {"input": "image", "sheet": "sheet", "window": "window", "network": "network",
+             "attention": "attention"}
+    names.update(program.manifest["model"].get("nodes", {}))
+    return names
+
+
 def emulate(program: Program | str | Path, images: np.ndarray, seed: int = 0,
-            batch_size: int | None = None, truth: np.ndarray | None = None,
-            cycles: int | None = None, progress: bool = False) -> BindingResult:
-    """Run a program on images and read out (and score, with ``truth``) as the float loop does.
+            batch_size: int | None = None, cycles: int | None = None,
+            progress: bool = False) -> HNNResult:
+    """Run a program on images.
 
     Parameters
     ----------
@@ -56,13 +71,21 @@ def emulate(program: Program | str | Path, images: np.ndarray, seed: int = 0,
     seed : int
         Seeds the LFSRs (per image, independent of the batch size) and the initial attention.
     batch_size : int, optional
-        Images emulated together (default: the spec's 128).
-    truth : ndarray, shape (n_images, height, width), optional
-        Ground-truth labels; with them metrics are filled.
+        Images emulated together (default 128).
     cycles : int, optional
         Overrides the program's number of cycles.
     progress : bool
         Show a progress bar over steps.
+
+    Returns
+    -------
+    HNNResult
+        ``spikes[sheet]`` (sample, step, neuron as int64, one row per spike, in step order within
+        each batch), ``applied[attention]`` of shape (n_images, steps_per_cycle, n_pixels),
+        float32 (the codes / 256 read from the ring in the last cycle), and in ``info``:
+        ``backend`` ("emulator"), ``seed``, ``batch_size``, ``cycles``, ``steps_per_cycle``,
+        ``readout_cycles``, ``image_shape``, ``counters`` (with energy and latency), ``cores``
+        (utilisation) and ``loop_seconds``.
     """
     from tqdm import tqdm
 
@@ -76,7 +99,7 @@ def emulate(program: Program | str | Path, images: np.ndarray, seed: int = 0,
     if not np.isin(images, (0, 1)).all():
         raise DataError("images: must be binary (0 or 1)")
     n_images = images.shape[0]
-    size = _positive("batch_size", batch_size if batch_size is not None else 128)
+    size = _positive("batch_size", batch_size if batch_size is not None else BATCH_SIZE)
     n_cycles = _positive("cycles", cycles if cycles is not None else m["loop"]["cycles"])
     d = int(m["loop"]["steps_per_cycle"])
     n_steps = n_cycles * d
@@ -109,45 +132,19 @@ def emulate(program: Program | str | Path, images: np.ndarray, seed: int = 0,
                                        + totals["sops"] * program.chip.pj_per_sop) * 1e-6 / n_images
     del counters["energy_uj"]
     counters["latency_ms_per_image"] = counters["latency_us_per_step"] * n_steps * 1e-3
-    spike_image, spike_pixel = np.divmod(np.concatenate(spikes).astype(np.int64, copy=False),
-                                         emulator.n_pixels)
+    sample, neuron = np.divmod(np.concatenate(spikes).astype(np.int64, copy=False),
+                               emulator.n_pixels)
     steps = np.tile(np.arange(n_steps, dtype=np.int64), len(counts) // n_steps)
-    result = BindingResult(
-        images=images.astype(np.uint8),
-        spike_image=spike_image, spike_step=np.repeat(steps, counts), spike_pixel=spike_pixel,
-        n_steps=n_steps, steps_per_cycle=d, dt_ms=float(m["loop"]["dt_ms"]),
-        attention=(np.concatenate(attention).astype(np.float32) / 256.0).reshape(
-            n_images, d, *shape),
-        truth=None if truth is None else np.asarray(truth), model=m["model"]["name"],
-        backend="emulator",
-        info=dict(seed=seed, batch_size=size, cycles=n_cycles, counters=counters,
+    names = node_names(program)
+    result = HNNResult(
+        name=m["model"]["name"], n_samples=n_images, n_steps=n_steps,
+        dt_ms=float(m["loop"]["dt_ms"]),
+        spikes={names["sheet"]: Spikes(sample=sample, step=np.repeat(steps, counts),
+                                       neuron=neuron, size=emulator.n_pixels)},
+        applied={names["attention"]: np.concatenate(attention).astype(np.float32) / 256.0},
+        info=dict(backend="emulator", seed=seed, batch_size=size, cycles=n_cycles,
+                  steps_per_cycle=d,
                   readout_cycles=min(int(m["loop"]["readout_cycles"]), n_cycles),
-                  smoothing=[1.0, 0.5], cores=emulator.utilisation()))
+                  image_shape=list(shape), counters=counters, cores=emulator.utilisation()))
     result.info["loop_seconds"] = time.perf_counter() - start
-    if truth is not None:
-        from hnnbio.binding.evaluate import evaluate
-
-        evaluate(result, seed=seed)
-    result.seconds = time.perf_counter() - start
-    return result
-
-
-def emulate_program(path: str | Path, n_images: int = 16, seed: int = 0,
-                    batch_size: int | None = None, progress: bool = False,
-                    cycles: int | None = None) -> BindingResult:
-    """Generate the program's data set, emulate and score.
-
-    Images come from ``datasets.generate(dataset, n_images, seed)`` of the program's data set.
-
-    Returns a BindingResult with backend ``"emulator"`` and the counters in
-    ``result.info["counters"]`` (what ``hnnbio emulate`` prints).
-    """
-    from hnnbio.data import datasets
-
-    program = load_program(path)
-    n_images = _positive("n_images", n_images)
-    images, labels = datasets.generate(program.manifest["model"]["dataset"], n_images, seed)
-    result = emulate(program, images, seed=seed, batch_size=batch_size, truth=labels,
-                     cycles=cycles, progress=progress)
-    result.info["program"] = str(path)
     return result

@@ -1,4 +1,5 @@
-"""Fixtures of the chip tests: a tiny binding model with random weights and a small chip."""
+"""Fixtures of the chip tests: a tiny binding model (an HNN file) with random weights and a small
+chip. Tests build files with binding's ``binding_toml``; the library chip/ never imports binding."""
 
 import numpy as np
 import pytest
@@ -7,20 +8,24 @@ import torch
 from hnnbio.binding.spec import binding_toml
 from hnnbio.chip.spec import ChipSpec
 
-def write_tiny_model(folder, layers=(16, 12, 16), hidden=("sigmoid",), refractory=2, seed=0):
-    """A model spec + weights file with random weights; returns the spec path."""
+
+def write_tiny_model(folder, layers=(16, 12, 16), hidden=("sigmoid",), refractory=2, seed=0,
+                     keep=(1.0, 0.5, 0.25), nested=False):
+    """An HNN file (binding model) + weights file with random weights; returns the file's path."""
+    from hnnbio.ann.autoencoder import FORMAT, VERSION
+
     gen = torch.Generator().manual_seed(seed)
     state = {}
     for i, (n_in, n_out) in enumerate(zip(layers[:-1], layers[1:], strict=True)):
         weight = torch.randn(n_out, n_in, generator=gen) * 2
         state[f"linears.{i}.weight"] = weight.to(torch.float16)
         state[f"linears.{i}.bias"] = torch.randn(n_out, generator=gen) * 0.5
-    torch.save({"layers": list(layers), "hidden": list(hidden), "state_dict": state},
-               folder / "tiny.pt")
+    torch.save({"format": FORMAT, "version": VERSION, "layers": list(layers),
+                "hidden": list(hidden), "state_dict": state}, folder / "tiny.pt")
     path = folder / "tiny.toml"
     path.write_text(binding_toml("tiny", "bars", list(layers), list(hidden), "tiny.pt",
                                  steps_per_cycle=5, refractory_steps=refractory, cycles=3,
-                                 readout_cycles=1))
+                                 readout_cycles=1, keep=keep, nested=nested))
     return path
 
 

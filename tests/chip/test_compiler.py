@@ -9,7 +9,7 @@ import pytest
 from hnnbio.chip import rules
 from hnnbio.chip.compiler import compile_model, export
 from hnnbio.chip.isa import CoreProgram, Instruction
-from hnnbio.chip.lower import lower, read_state_dict
+from hnnbio.chip.lower import lower
 from hnnbio.chip.mapping import map_to_cores
 from hnnbio.chip.program import load_program
 from hnnbio.chip.quantize import quantize, quantize_layer
@@ -19,20 +19,64 @@ from hnnbio.errors import (
     ModelSpecError,
     ParameterError,
     ProgramError,
-    WeightsError,
 )
 
 from .conftest import write_tiny_model  # noqa: E402  (importlib mode: package-relative)
 
 
-def test_lower_reads_the_state_dict(tiny_spec):
-    graph = lower(tiny_spec)
-    assert [n.kind for n in graph.nodes] == ["modulation", "stochastic_unit", "window", "dense",
-                                             "lut", "dense", "lut", "delay"]
-    weights = read_state_dict(tiny_spec.parent / "tiny.pt")
-    assert np.array_equal(graph.node("dense_1").arrays["weight"], weights["weights"][0])
-    assert graph.image_shape == (4, 4) and graph.steps_per_cycle == 5
-    assert graph.node("lut_2").params["function"] == "sigmoid"
+def test_lower_reads_the_graph(tiny_spec):
+    import torch
+
+    from hnnbio.hnn.files import load_hnn
+
+    hnn = load_hnn(tiny_spec)
+    for model in (tiny_spec, str(tiny_spec), hnn):  # a path or the graph itself
+        graph = lower(model)
+        assert [n.kind for n in graph.nodes] == ["modulation", "stochastic_unit", "window",
+                                                 "dense", "lut", "dense", "lut", "delay"]
+        assert graph.image_shape == (4, 4) and graph.steps_per_cycle == 5
+        assert (graph.cycles, graph.readout_cycles, graph.dataset) == (3, 1, "bars")
+        assert graph.node("lut_2").params["function"] == "sigmoid"
+        assert graph.node("sheet").params == {"refractory_steps": 2}
+        assert graph.node("window").params == {"keep": [1.0, 0.5, 0.25], "nested": False}
+        assert graph.node("delay").params == {"delay_steps": 5}
+        assert graph.names == {"input": "image", "sheet": "sheet", "window": "window",
+                               "network": "autoencoder", "attention": "attention"}
+    # the weights are the module's (the file's float16 values, exactly)
+    stored = torch.load(tiny_spec.parent / "tiny.pt", weights_only=True)["state_dict"]
+    assert np.array_equal(graph.node("dense_1").arrays["weight"],
+                          stored["linears.0.weight"].double().numpy())
+    assert np.array_equal(graph.node("dense_2").arrays["bias"],
+                          stored["linears.1.bias"].double().numpy())
+
+
+def test_lower_reads_nested_coins_and_the_experiment(tmp_path, small_chip, tiny_samples):
+    path = write_tiny_model(tmp_path, keep=(0.9, 0.6, 0.2), nested=True)
+    graph = lower(path)
+    assert graph.node("window").params == {"keep": [0.9, 0.6, 0.2], "nested": True}
+    q = quantize(graph, tiny_samples)
+    assert q.nested and q.keep == [230, 171, 85]
+    program = compile_model(graph, small_chip, samples=tiny_samples)
+    assert program.manifest["sheet"]["nested"] is True
+    assert program.manifest["sheet"]["keep"] == [230, 171, 85]
+    windows = [ins.args for c in program.cores for ins in c.phases.get(1, [])
+               if ins.op == "window"]
+    assert windows and all(w == {"keep": [230, 171, 85], "rand_shift": 8, "nested": True}
+                           for w in windows)
+
+
+def test_lower_defaults_without_an_experiment(tiny_spec):
+    import dataclasses
+
+    from hnnbio.hnn.files import load_hnn
+
+    hnn = dataclasses.replace(load_hnn(tiny_spec), experiment={}, steps=12)
+    graph = lower(hnn)
+    # D: the attention's delay; cycles: the graph's steps / D, rounded up; readout <= 10
+    assert (graph.steps_per_cycle, graph.cycles, graph.readout_cycles) == (5, 3, 3)
+    assert graph.dataset is None
+    with pytest.raises(ParameterError, match="samples"):
+        quantize(graph)
 
 
 def test_quantize_layer_weights_and_lut_within_derived_bounds():
@@ -117,23 +161,91 @@ def test_core_size_rule(small_chip):
         rules.core_size(mapping, small_chip)
 
 
-def test_lower_refuses_what_it_cannot_export(tmp_path, tiny_spec):
-    from hnnbio.binding.spec import load_spec
+def _edited(path, old, new):
+    """A copy of the HNN file at ``path`` with ``old`` replaced by ``new`` (once, checked)."""
+    text = path.read_text()
+    assert old in text, old
+    out = path.with_name("edited.toml")
+    out.write_text(text.replace(old, new, 1))
+    return out
 
-    spec = load_spec(tiny_spec)
-    with pytest.raises(ModelSpecError, match="sheet"):
-        lower(spec.replace(sheet="column"))
-    with pytest.raises(ModelSpecError, match="top_down.target"):
-        lower(spec.replace(top_down={"target": "threshold"}))
-    with pytest.raises(WeightsError, match="not found"):
-        lower(spec, tmp_path / "nothing.pt")
-    (tmp_path / "bad.pt").write_bytes(b"not torch")
-    with pytest.raises(WeightsError, match="corrupt"):
-        lower(spec, tmp_path / "bad.pt")
+
+@pytest.mark.parametrize("old, new, rule, node", [
+    ('model = "stochastic"\nparams = { refractory_steps = 2 }',
+     'model = "lif"', "sheet-model", "sheet"),
+    ('[networks.autoencoder]', '[populations.other]\nsize = 3\nmodel = "lif"\n\n'
+     '[networks.autoencoder]', "populations", "other"),
+    ('[networks.autoencoder]', '[synapses.lateral]\nsource = "sheet"\ntarget = "sheet"\n'
+     'on_pre = "gain += 0"\n\n[networks.autoencoder]', "synapses", "lateral"),
+    ('kernel = "coincidence"\nkeep = [1.0, 0.5, 0.25]', 'kernel = "rate"', "window-unit",
+     "window"),
+    ('kernel = "coincidence"', 'kernel = "coincidence"\nquantiser = "threshold"', "window-unit",
+     "window"),
+    ('operation = "set"', 'operation = "multiply"', "attention-unit", "attention"),
+    ('kind = "modulation"\nvariable = "gain"\noperation = "set"',
+     'kind = "transmission"\nvariable = "gain"\noperation = "add"', "attention-unit",
+     "attention"),
+    ('initial = "soft_assignment"', 'initial = "ones"', "attention-unit", "attention"),
+    ('record_steps', 'gain = 2.0\nrecord_steps', "attention-unit", "attention"),
+    ('inputs = ["window"]', 'inputs = ["window"]\nevery = 2', "network-autoencoder",
+     "autoencoder"),
+])
+def test_graph_rules_name_the_rule_and_the_node(tiny_spec, old, new, rule, node):
+    path = _edited(tiny_spec, old, new)
+    with pytest.raises(DesignRuleError, match=f"design rule '{rule}' violated by layer "
+                                              f"'{node}'") as err:
+        lower(path)
+    assert err.value.rule == rule and err.value.layer == node
+
+
+def test_network_rule_refuses_a_module_that_is_not_the_autoencoder(tiny_spec):
+    import dataclasses
+
+    import torch
+
+    from hnnbio.hnn.files import load_hnn
+
+    hnn = load_hnn(tiny_spec)
+    net = dataclasses.replace(hnn.networks[0], module=torch.nn.Sequential(
+        torch.nn.Linear(16, 16), torch.nn.Sigmoid()))
+    with pytest.raises(DesignRuleError, match="'network-autoencoder' violated by layer "
+                                              "'autoencoder'.*Sequential"):
+        lower(dataclasses.replace(hnn, networks=[net]))
+    from hnnbio.ann.autoencoder import DenoisingAutoencoder
+
+    stochastic = DenoisingAutoencoder([16, 5, 3, 5, 16], ["sigmoid"] * 3, latent="stochastic")
+    net = dataclasses.replace(hnn.networks[0], module=stochastic)
+    with pytest.raises(DesignRuleError, match="'network-autoencoder'.*latent"):
+        lower(dataclasses.replace(hnn, networks=[net]))
+
+
+def test_sheet_rule_refuses_per_neuron_refractoriness(tiny_spec):
+    path = _edited(tiny_spec, "params = { refractory_steps = 2 }",
+                   "params = { refractory_steps = " + str([2] * 15 + [3]) + " }")
+    with pytest.raises(DesignRuleError, match="'sheet-model'.*per-neuron"):
+        lower(path)
+
+
+def test_column_sheet_is_refused_by_name():
+    with pytest.raises(DesignRuleError, match="'sheet-model'.*circuit 'column'"):
+        lower("bars-column")
+
+
+def test_lower_refuses_what_it_cannot_read(tmp_path, tiny_spec):
+    with pytest.raises(ModelSpecError, match="unknown model 'nothing'.*bars"):
+        lower("nothing")
+    with pytest.raises(ModelSpecError, match="ModelSpec|int"):
+        lower(3)
+    (tiny_spec.parent / "tiny.pt").unlink()  # weights are the graph's: load_hnn refuses
+    with pytest.raises(ModelSpecError, match="not found"):
+        lower(tiny_spec)
     (tmp_path / "other").mkdir()
-    other = write_tiny_model(tmp_path / "other", layers=(16, 10, 16))
-    with pytest.raises(WeightsError, match="architecture"):
-        lower(spec, other.parent / "tiny.pt")
+    other = write_tiny_model(tmp_path / "other", layers=(9, 4, 9))
+    graph = lower(other)
+    assert graph.image_shape == (3, 3)
+    odd = write_tiny_model(tmp_path / "other", layers=(10, 4, 10))
+    with pytest.raises(ModelSpecError, match="square"):
+        lower(odd)
 
 
 def test_chip_spec_validation():

@@ -51,9 +51,11 @@ def reference_run(program, image, ring, seed, image_index, n_steps):
     cores = {c.core: c for c in program.cores}
     arr = {k: v.tolist() for k, v in program.arrays.items()}
     v, ref, age = [0] * n, [0] * n, [15] * n
+    # nested coins: kept[p][a] = the spike of age a is still kept (K[t, a] of the float unit)
+    kept = [[False] * 16 for _ in range(n)]
     state = [splitmix_seed(seed, image_index * n + p) for p in range(n)]
     ring = [list(row) for row in ring]
-    spikes_out = []
+    spikes_out, window_out = [], []
     for t in range(n_steps):
         slot = t % d_ring
         window = [0] * n
@@ -83,8 +85,16 @@ def reference_run(program, image, ring, seed, image_index, n_steps):
                 age[p] = 0 if spikes[p] else min(age[p] + 1, 15)
                 coin = (state[p] >> win["rand_shift"]) & 255
                 keep = win["keep"]
-                window[p] = 1 if age[p] < len(keep) and coin < keep[age[p]] else 0
+                if win.get("nested", False):
+                    # K[t, 0] = s[t] and coin < keep[0]; K[t, a] = K[t-1, a-1] and coin < keep[a]
+                    new = [spikes[p] and coin < keep[0]]
+                    new += [kept[p][a - 1] and coin < keep[a] for a in range(1, len(keep))]
+                    kept[p] = new
+                    window[p] = 1 if any(new) else 0
+                else:
+                    window[p] = 1 if age[p] < len(keep) and coin < keep[age[p]] else 0
         spikes_out.append(spikes)
+        window_out.append(list(window))
         x = window
         for layer in m["layers"][1:]:
             partial = {}
@@ -110,12 +120,24 @@ def reference_run(program, image, ring, seed, image_index, n_steps):
                     y[lo + j] = table[index]
             x = y
         ring[slot] = x
-    return spikes_out, ring
+    return spikes_out, ring, window_out
 
 
 @pytest.fixture
 def tiny_program(tiny_spec, small_chip, tiny_samples):
     return compile_model(tiny_spec, small_chip, samples=tiny_samples)
+
+
+#: Keep probabilities whose nested coins are not powers of two: 0.9, 2/3, 1/3 -> 230, 171, 85
+NESTED_KEEP = (0.9, 0.6, 0.2)
+
+
+@pytest.fixture
+def nested_program(tmp_path, small_chip, tiny_samples):
+    from .conftest import write_tiny_model
+
+    path = write_tiny_model(tmp_path, keep=NESTED_KEEP, nested=True)
+    return compile_model(path, small_chip, samples=tiny_samples)
 
 
 def _images(n, seed=3):
@@ -125,12 +147,20 @@ def _images(n, seed=3):
     return images
 
 
+@pytest.mark.parametrize("nested", [False, True], ids=["independent", "nested"])
 @pytest.mark.parametrize("extreme, leaky, drive, sparse", [
     (False, False, 0, ""), (True, False, 0, ""), (False, True, 0, ""), (False, False, 5, ""),
     (False, False, 0, "events"), (False, False, 0, "columns")])
-def test_emulator_bit_exact_against_reference(tiny_program, monkeypatch, extreme, leaky, drive,
-                                              sparse):
+def test_emulator_bit_exact_against_reference(request, monkeypatch, extreme, leaky, drive,
+                                              sparse, nested):
     import hnnbio.chip.emulator as emulator_module
+
+    tiny_program = request.getfixturevalue("nested_program" if nested else "tiny_program")
+    window = [ins.args for core in tiny_program.cores for ins in core.phases.get(1, [])
+              if ins.op == "window"]
+    assert all(w["nested"] == nested for w in window)
+    if nested:
+        assert window[0]["keep"] == [230, 171, 85]
 
     # force every later layer's product through one zero-skipping path
     monkeypatch.setattr(emulator_module, "COLUMN_FRACTION", 2.0 if sparse == "columns" else -1.0)
@@ -159,13 +189,29 @@ def test_emulator_bit_exact_against_reference(tiny_program, monkeypatch, extreme
     # the fast paths (one matmul per layer, narrow sheet) are taken exactly when they are provable
     assert all(layer["fused"] is None for layer in emu.layers) == extreme
     assert emu.fast == (not leaky)
-    got = np.array([emu.step() for _ in range(12)])  # (steps, batch, pixels)
+    got, bits = [], []
+    for _ in range(40):
+        got.append(emu.step())  # (batch, pixels)
+        dense = np.zeros(3 * 16, dtype=int)
+        dense[emu.last_window] = 1
+        bits.append(dense.reshape(3, 16))
+    got, bits = np.array(got), np.array(bits)  # (steps, batch, pixels)
     for i in range(3):
-        spikes, final_ring = reference_run(tiny_program, images[i].tolist(), ring[i].tolist(),
-                                           7, i, 12)
+        spikes, final_ring, window_bits = reference_run(
+            tiny_program, images[i].tolist(), ring[i].tolist(), 7, i, 40)
         assert got[:, i].tolist() == spikes
+        assert bits[:, i].tolist() == window_bits
         assert emu.ring[i].tolist() == final_ring
     assert got.any() and not got.all()
+    assert bits.any() and not bits.all()
+
+
+def _rasters(result):
+    """Dense (sample, step, neuron) raster of an HNNResult's only population."""
+    (spikes,) = result.spikes.values()
+    out = np.zeros((result.n_samples, result.n_steps, spikes.size), dtype=bool)
+    out[spikes.sample, spikes.step, spikes.neuron] = True
+    return out
 
 
 def test_deterministic_and_independent_of_batch_size(tiny_program):
@@ -175,12 +221,15 @@ def test_deterministic_and_independent_of_batch_size(tiny_program):
     c = emulate(tiny_program, images, seed=2, batch_size=2)
     d = emulate(tiny_program, images, seed=3, batch_size=5)
     for other in (b, c):
-        assert np.array_equal(a.rasters(), other.rasters())
-        assert np.array_equal(a.attention, other.attention)
-    assert not np.array_equal(a.rasters(), d.rasters())
-    assert a.backend == "emulator" and a.n_steps == 15 and a.attention.shape == (5, 5, 4, 4)
+        assert np.array_equal(_rasters(a), _rasters(other))
+        assert np.array_equal(a.applied["attention"], other.applied["attention"])
+    assert not np.array_equal(_rasters(a), _rasters(d))
+    # the HNN graph's names: population "sheet", unit "attention" of the tiny file
+    assert list(a.spikes) == ["sheet"] and list(a.applied) == ["attention"]
+    assert a.info["backend"] == "emulator" and a.n_steps == 15
+    assert a.applied["attention"].shape == (5, 5, 16)
     counters = a.info["counters"]
-    assert counters["spikes"] == a.spike_step.size
+    assert counters["spikes"] == a.spikes["sheet"].step.size
     # layers 2..: 8-bit activations x weights per step, plus one Hadamard product per pixel
     assert counters["macs"] == 5 * 15 * (16 + 12 * 16)
     assert counters["energy_uj_per_image"] > 0 and counters["latency_ms_per_image"] > 0
@@ -222,3 +271,35 @@ def test_emulate_rejects_nonsense(tiny_program):
         emu.reset(images.reshape(2, 16), np.zeros((2, 4, 16)), seed=0)
     with pytest.raises(DataError, match="attention"):
         emu.reset(images.reshape(2, 16), np.full((2, 5, 16), 300), seed=0)
+
+
+def test_nested_window_marginals_on_the_emulator(nested_program):
+    # Constant attention 128 (p = 1/2), refractory 2: each spike at step s owns the window bits
+    # at s, s + 1, s + 2 (the next spike comes at s + 3 at the earliest). The fraction of spikes
+    # whose bit at age a is 1 must be prod(code[:a+1]) / 256**(a+1) (5 binomial standard
+    # errors), within the quantisation step of the float keep[a]; and nested: a bit at age a
+    # implies one at age a - 1.
+    emu = Emulator(nested_program)
+    n_images, n, steps = 300, 16, 80
+    emu.reset(np.ones((n_images, n), dtype=np.int64), np.full((n_images, 5, n), 128), seed=4)
+    spikes, bits = [], []
+    for _ in range(steps):
+        emu.ring[:] = 128
+        spikes.append(emu.step())
+        dense = np.zeros(n_images * n, dtype=bool)
+        dense[emu.last_window] = True
+        bits.append(dense.reshape(n_images, n))
+    spikes, bits = np.array(spikes), np.array(bits)
+    owned = spikes[:steps - 2]  # spikes whose three window steps were all run
+    codes = np.array([230, 171, 85])
+    ages = [bits[a:steps - 2 + a][owned] for a in range(3)]
+    total = owned.sum()
+    assert total > 50_000
+    for a in range(3):
+        marginal = float(np.prod(codes[:a + 1] / 256))
+        assert abs(ages[a].mean() - marginal) < 5 * np.sqrt(marginal * (1 - marginal) / total)
+        assert abs(marginal - NESTED_KEEP[a]) <= (a + 1) / 512
+        if a:
+            assert not (ages[a] & ~ages[a - 1]).any()
+    # every window bit belongs to a spike of age 0, 1 or 2
+    assert bits.sum() == sum(int(bits[a:][spikes[:steps - a]].sum()) for a in range(3))

@@ -221,3 +221,103 @@ def test_lfsr_bytes_are_uniform():
         draws.append(s & np.uint32(255))
     mean = float(np.mean(draws))
     assert abs(mean - 127.5) < 5 * 73.9 / np.sqrt(4096 * 50)
+
+
+def ref_nested_window(spike_seq, coin_seq, codes):
+    """Nested coins of one neuron over time, in the float unit's kept-set form (plain ints):
+    ``K[t, 0] = s[t] and coin < code[0]``, ``K[t, a] = K[t-1, a-1] and coin < code[a]``,
+    output ``OR_a K[t, a]``; one coin per step."""
+    kept = [False] * len(codes)
+    out = []
+    for s, coin in zip(spike_seq, coin_seq, strict=True):
+        kept = [bool(s) and coin < codes[0]] + [kept[a - 1] and coin < codes[a]
+                                                 for a in range(1, len(codes))]
+        out.append(any(kept))
+    return out
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 40), st.data())
+def test_nested_window_step_matches_the_kept_sets(n_keep, n_steps, data):
+    codes = data.draw(st.lists(st.integers(0, 256), min_size=n_keep, max_size=n_keep))
+    n = 6
+    # at most one spike per window of n_keep steps (the window-refractory design rule)
+    spikes = np.zeros((n_steps, n), dtype=bool)
+    for p in range(n):
+        t = data.draw(st.integers(0, n_keep))
+        while t < n_steps:
+            spikes[t, p] = True
+            t += n_keep + data.draw(st.integers(0, 3))
+    coins = np.array([[data.draw(st.integers(0, 255)) for _ in range(n)] for _ in range(n_steps)])
+    age = np.full(n, 15)
+    kept = None
+    got = []
+    for t in range(n_steps):
+        kept, age = P.window_step(spikes[t], age, coins[t], np.array(codes), nested=True, kept=kept)
+        got.append(kept.tolist())
+    for p in range(n):
+        want = ref_nested_window(spikes[:, p].tolist(), coins[:, p].tolist(), codes)
+        assert [row[p] for row in got] == want
+
+
+def test_nested_window_golden_by_hand():
+    # codes [256, 128, 128] (keep [1, 0.5, 0.25]): a spike at step 0 is kept (256 passes any
+    # coin); coin 200 at step 1 drops it (200 >= 128); coin 10 at step 2 would pass an
+    # independent coin (10 < 128) but the spike was not kept at age 1, so nested gives 0
+    codes = np.array([256, 128, 128])
+    spikes = [True, False, False, False]
+    coins = [99, 200, 10, 0]
+    age, kept, nested, independent = np.array([15]), None, [], []
+    age_i = np.array([15])
+    for s, c in zip(spikes, coins, strict=True):
+        kept, age = P.window_step(np.array([s]), age, np.array([c]), codes, nested=True, kept=kept)
+        out, age_i = P.window_step(np.array([s]), age_i, np.array([c]), codes)
+        nested.append(bool(kept[0]))
+        independent.append(bool(out[0]))
+    assert nested == [True, False, False, False]
+    assert independent == [True, False, True, False]
+
+
+def test_nested_codes_are_the_conditional_probabilities():
+    from hnnbio.chip.quantize import window_codes
+
+    assert window_codes([1.0, 0.5, 0.25]) == [256, 128, 64]
+    assert window_codes([1.0, 0.5, 0.25], nested=True) == [256, 128, 128]
+    # 0.9, 0.6 / 0.9 = 2/3, 0.2 / 0.6 = 1/3; a zero keep makes every later coin 0
+    assert window_codes([0.9, 0.6, 0.2], nested=True) == [230, 171, 85]
+    assert window_codes([0.5, 0.0, 0.0], nested=True) == [128, 0, 0]
+    with pytest.raises(ParameterError, match="non-increasing"):
+        window_codes([0.5, 0.6], nested=True)
+
+
+def test_nested_window_marginals_with_lfsr_coins():
+    # 200,000 neurons spike at step 0, then never again (as with the design rule); coins are the
+    # chip's: bits 8-15 of each LFSR after 16 shifts a step. The fraction kept at age a must be
+    # the product of the coin codes / 256 (within 5 binomial standard errors), which is within
+    # the quantisation step of the float marginal keep[a]; a spike kept at age a was kept at
+    # every younger age.
+    keep = [0.9, 0.6, 0.2]
+    codes = np.array([230, 171, 85])
+    n = 200_000
+    state = P.lfsr_seed(5, np.arange(n))
+    age, kept = np.full(n, 15), None
+    history = []
+    for t in range(4):
+        state = P.lfsr_advance(state, 16)
+        coin = (state >> np.uint32(8)) & np.uint32(255)
+        kept, age = P.window_step(np.full(n, t == 0), age, coin, codes, nested=True, kept=kept)
+        history.append(kept.copy())
+    for a in range(3):
+        marginal = float(np.prod(codes[:a + 1] / 256))
+        measured = history[a].mean()
+        assert abs(measured - marginal) < 5 * np.sqrt(marginal * (1 - marginal) / n)
+        # each code is within half a step (1/512) of its probability, and every factor is <= 1
+        assert abs(marginal - keep[a]) <= (a + 1) / 512
+        if a:
+            assert not (history[a] & ~history[a - 1]).any()
+            # the coin of age a is independent of having been kept: conditional = code / 256
+            cond = history[a][history[a - 1]].mean()
+            k = history[a - 1].sum()
+            p = codes[a] / 256
+            assert abs(cond - p) < 5 * np.sqrt(p * (1 - p) / k)
+    assert not history[3].any()  # age 3 is outside the window

@@ -88,3 +88,60 @@ def test_missing_file_and_not_a_program(tmp_path):
     with pytest.raises(ProgramError, match="magic"):
         load_program(tmp_path / "x.hnnc")
     assert struct.calcsize("<8sHHIQ32s") == HEADER.size == 56
+
+
+def _reencoded(blob, edit):
+    """The blob with its manifest changed by ``edit`` (a function of the manifest dict), with a
+    valid header and digest (what an older or newer writer would have produced)."""
+    import hashlib
+    import json
+
+    magic, version, flags, m_len, p_len, digest = HEADER.unpack_from(blob)
+    manifest = json.loads(blob[HEADER.size:HEADER.size + m_len])
+    edit(manifest)
+    m = json.dumps(manifest, sort_keys=True).encode()
+    payload = m + blob[HEADER.size + m_len:]
+    return HEADER.pack(magic, version, flags, len(m), len(payload),
+                       hashlib.sha256(payload).digest()) + payload
+
+
+def _windows(manifest):
+    return [ins["args"] for core in manifest["cores"] for ins in core["phases"].get("1", [])
+            if ins["op"] == "window"]
+
+
+def test_a_version_1_program_without_the_nested_field_reads_as_independent_coins(blob):
+    # programs written before the window's `nested` field existed (same format version) load
+    # and run exactly as before: the field is optional and its absence means independent coins
+    from hnnbio.chip.emulator import Emulator
+    from hnnbio.chip.run import emulate
+
+    def strip(manifest):
+        for args in _windows(manifest):
+            del args["nested"]
+        del manifest["sheet"]["nested"], manifest["model"]["nodes"]
+
+    old = from_bytes(_reencoded(blob, strip))
+    new = from_bytes(blob)
+    assert not any("nested" in a for a in _windows(old.manifest))
+    assert Emulator(old).nested is False
+    images = (np.random.default_rng(0).random((3, 4, 4)) < 0.6).astype(np.int64)
+    a, b = (emulate(p, images, seed=1, batch_size=2) for p in (old, new))
+    x, y = a.spikes["sheet"], b.spikes["sheet"]
+    for key in ("sample", "step", "neuron"):
+        assert np.array_equal(getattr(x, key), getattr(y, key))
+    assert np.array_equal(a.applied["attention"], b.applied["attention"])
+
+
+def test_a_bad_nested_field_is_refused(blob):
+    def bad(manifest):
+        _windows(manifest)[0]["nested"] = "yes"
+
+    with pytest.raises(ProgramError, match="nested"):
+        from_bytes(_reencoded(blob, bad))
+
+    def unknown(manifest):
+        _windows(manifest)[0]["sideways"] = True
+
+    with pytest.raises(ProgramError, match="window needs fields keep, rand_shift"):
+        from_bytes(_reencoded(blob, unknown))
