@@ -65,7 +65,8 @@ class GroupPopulation:
                 raise ModelSpecError(f"{node.name}: model {node.model!r} is not one of "
                                      f"{', '.join(models)}")
             builder, _ = models[node.model]
-            self.group = builder(n, name=name, dt=dt, **node.params)
+            params = {k: self.per_neuron(v) for k, v in node.params.items()}
+            self.group = builder(n, name=name, dt=dt, **params)
         elif node.group is not None:
             self.group = node.group(n)
             if not isinstance(self.group, NeuronGroup) or self.group.N != n:
@@ -83,13 +84,25 @@ class GroupPopulation:
                     dt=dt, name=name,
                     dtype={k: np.dtype(v) for k, v in node.dtype.items()} or None)
                 for key, value in node.params.items():
-                    setattr(self.group, key, value)
+                    setattr(self.group, key, self.per_neuron(value))
             except ModelSpecError:
                 raise
             except Exception as exc:  # Brian2's parse and unit errors: one line naming the node
                 raise ModelSpecError(f"{node.name}: {_first_line(exc)}") from None
         self.output = self.group
         self.objects = [self.group]
+
+    def per_neuron(self, value):
+        """A value with one entry per neuron of a sample, shape (size,), repeated in every sample
+        (and taken at the built neurons with ``drop_undriven``); any other value unchanged."""
+        if isinstance(value, str):
+            return value
+        arr = np.asarray(value)
+        if arr.ndim != 1 or arr.shape[0] != self.node.size:
+            return value
+        flat = np.arange(self.n_samples * self.node.size) if self.units is None else self.units
+        index = flat % self.node.size
+        return value[index] if hasattr(value, "dim") else arr[index]
 
     def variable(self, name: str):
         if name not in self.group.variables or name.startswith("_"):
@@ -130,18 +143,22 @@ def build_synapses(node: Synapse, pre, post, n_samples: int, dt_ms: float,
     offsets = np.repeat(np.arange(n_samples) * n_pre, i.size), np.repeat(
         np.arange(n_samples) * n_post, i.size)
     gi, gj = np.tile(i, n_samples) + offsets[0], np.tile(j, n_samples) + offsets[1]
-    gi, gj = _to_units(gi, gj, pre.units, post.units)
+    gi, gj, kept = _to_units(gi, gj, pre.units, post.units)
     try:
         syn = Synapses(pre.output, post.output,
                        model=node.model, on_pre=node.on_pre or None,
                        on_post=node.on_post or None, delay=node.delay,
                        method=node.method or DEFAULT_METHODS,
                        namespace=dict(node.namespace), dt=dt_ms * ms, name=f"{node.name}*")
-        syn.connect(i=gi, j=gj)
+        if gi.size:
+            syn.connect(i=gi, j=gj)
+        else:  # no pair at all (p = 0, an empty list): Brian2's connect(i=[], j=[]) fails
+            syn.connect(False)
         for key, value in node.values.items():
             arr = np.asarray(value)
             if arr.ndim == 1 and arr.size == i.size:  # one value per connection of a sample
-                value = np.tile(value, n_samples)
+                index = np.tile(np.arange(i.size), n_samples)[kept]
+                value = value[index] if hasattr(value, "dim") else arr[index]
             setattr(syn, key, value)
     except ModelSpecError:
         raise
@@ -172,7 +189,7 @@ def local_pattern(node: Synapse, n_pre: int, n_post: int, rng) -> tuple[np.ndarr
 
 def _to_units(gi, gj, pre_units, post_units):
     """Map flat indices to group indices of populations built with ``drop_undriven``; drop the
-    connections of neurons that were not built."""
+    connections of neurons that were not built (``keep``: which connections remain)."""
     keep = np.ones(gi.size, dtype=bool)
     out = []
     for idx, units in ((gi, pre_units), (gj, post_units)):
@@ -183,7 +200,7 @@ def _to_units(gi, gj, pre_units, post_units):
         pos_clip = np.minimum(pos, units.size - 1)
         keep &= units[pos_clip] == idx
         out.append(pos_clip)
-    return out[0][keep], out[1][keep]
+    return out[0][keep], out[1][keep], keep
 
 
 def _first_line(exc: Exception) -> str:

@@ -79,8 +79,8 @@ class Simulation:
         sizes = {v.shape[0] for v in self.inputs.values()}
         if len(sizes) > 1:
             raise DataError(f"inputs: different numbers of samples {sorted(sizes)}")
-        self.n_samples = sizes.pop() if sizes else check_int("simulation", "n_samples",
-                                                             n_samples or graph.n_samples, 1)
+        self.n_samples = sizes.pop() if sizes else check_int(
+            "simulation", "n_samples", graph.n_samples if n_samples is None else n_samples, 1)
         self.rng = np.random.default_rng(self.seed)
         self.t = 0
         with self._seeded(), brian_target(target):
@@ -105,6 +105,9 @@ class Simulation:
             else:
                 self.populations[p.name] = GroupPopulation(p, B, dt, driven)
         fed = g._fed_by_population()
+        for p in g.populations:  # before the units read the base of multiply / shift
+            if p.input is not None:
+                self.populations[p.name].write(p.input_variable, self._input_at(p.input, 0))
         # units: delay lines first, so the initial draws come first from the generator
         self.writes = {}
         for u in g.units:
@@ -115,8 +118,14 @@ class Simulation:
                                                    self.rng, base)
         self.windows = {u.name: SpikeWindow(u, B * self.populations[u.source].node.size, self.rng)
                         for u in g.units if g.unit_direction(u) == "snn_to_ann"}
+        # networks fed by a population first, then the others: an input-only network makes the
+        # value of step t + 1, so a fed network (step t) must read it before it is replaced
+        order = g.network_order()
+        order = [n for n in order if n.name in fed] + [n for n in order if n.name not in fed]
         self.networks = {n.name: NetworkStep(n, B, g._network_sizes()[n.name], n.name in fed,
-                                             self.device) for n in g.network_order()}
+                                             self.device) for n in order}
+        self._consumers = {name: [u for u, w in self.writes.items() if w.node.source == name]
+                           for name in self.networks}  # names: restore replaces the objects
         self.synapses = {}
         for s in g.synapses:
             pre, post = self.populations[s.source], self.populations[s.target]
@@ -125,13 +134,13 @@ class Simulation:
                     raise ModelSpecError(f"{s.name}: synapses cannot end at circuit "
                                          f"{end.node.name!r}")
             self.synapses[s.name] = build_synapses(s, pre, post, B, dt, self.rng)
-        for p in g.populations:
-            if p.input is not None:
-                self.populations[p.name].write(p.input_variable, self._input_at(p.input, 0))
         self.recorded = {p.name: [] for p in g.populations if p.record}
         self.applied = {u: [] for u, w in self.writes.items() if w.node.record_steps}
         self._record_from = self._record_to = 0
         self._bar = None
+        for name, net in self.networks.items():  # input-only networks make step 0's value now
+            if not net.fed:
+                self._produce(name, net, 0)
         self._apply(0)
         self.monitors = {m.get("name", f"monitor{k}"): self._monitor(m)
                          for k, m in enumerate(monitors)}
@@ -211,16 +220,7 @@ class Simulation:
         for w in self.windows.values():
             w.step(spikes[w.node.source])
         for name, net in self.networks.items():
-            produced = t if net.fed else t + 1
-            if not net.due(produced):
-                continue
-            consumers = [w for w in self.writes.values() if w.node.source == name]
-            out = None
-            if len(consumers) == 1 and consumers[0].direct and self.device == "cpu":
-                out = consumers[0].slot_for(produced).view(net.n_samples, net.n_out)
-            y = net.forward(self._network_inputs(net, produced), out=out)
-            for w in consumers:
-                w.put(produced, y)
+            self._produce(name, net, t if net.fed else t + 1)
         for p in self.graph.populations:
             values = self.inputs.get(p.input)
             if values is not None and values.ndim == 3 and t + 1 < values.shape[1]:
@@ -229,6 +229,20 @@ class Simulation:
         self.t = t + 1
         if self._bar is not None and self.t % 100 == 0:
             self._bar.update(100)
+
+    def _produce(self, name: str, net: NetworkStep, produced: int) -> None:
+        """The value of network ``name`` for step ``produced`` into its units' delay lines: a
+        new call when due (``every``), else its last output, held between calls."""
+        consumers = [self.writes[u] for u in self._consumers[name]]
+        if net.due(produced):
+            out = None
+            if len(consumers) == 1 and consumers[0].direct and self.device == "cpu":
+                out = consumers[0].slot_for(produced).view(net.n_samples, net.n_out)
+            y = net.forward(self._network_inputs(net, produced), out=out)
+        else:
+            y = net.output
+        for w in consumers:
+            w.put(produced, y)
 
     def run(self, steps: int, progress: bool = False) -> HNNResult:
         """Run ``steps`` more steps; return the result of this call's steps."""
@@ -299,7 +313,13 @@ class Simulation:
     @contextlib.contextmanager
     def _seeded(self):
         """Seed numpy's global generator (Brian2's numpy ``rand()``) and torch for the run from
-        the simulation's own stream; restore the caller's generators afterwards."""
+        the simulation's own stream; restore the caller's generators afterwards.
+
+        Brian2's Cython ``rand()`` / ``randn()`` read buffers of numbers shared by the whole
+        process, refilled from numpy's generator; they are emptied on the way in and out, so a
+        simulation draws from its own stream only (store / restore, other simulations or the
+        caller's Brian2 runs in between do not change its spikes).
+        """
         state = np.random.get_state()
         with torch.random.fork_rng(devices=[]):
             if not hasattr(self, "_np_state"):
@@ -308,12 +328,14 @@ class Simulation:
             else:
                 np.random.set_state(self._np_state)
                 torch.set_rng_state(self._torch_state)
+            _empty_random_buffers()
             try:
                 yield
             finally:
                 self._np_state = np.random.get_state()
                 self._torch_state = torch.get_rng_state()
                 np.random.set_state(state)
+                _empty_random_buffers()
 
 
 def simulate(graph: HNN, inputs=None, steps: int | None = None, **kwargs) -> HNNResult:
@@ -323,6 +345,19 @@ def simulate(graph: HNN, inputs=None, steps: int | None = None, **kwargs) -> HNN
         raise ParameterError("steps: not given and the graph has no default run length")
     progress = kwargs.pop("progress", False)
     return Simulation(graph, inputs, **kwargs).run(steps, progress=progress)
+
+
+def _empty_random_buffers() -> None:
+    """Make Brian2's next Cython ``rand()`` / ``randn()`` refill its buffer from numpy's global
+    generator (index 0: Brian2's own refill path, as after ``brian2.seed``); the numpy target
+    has no buffer and is unaffected."""
+    from brian2.devices.device import get_device
+
+    device = get_device()
+    for name in ("rand_buffer_index", "randn_buffer_index"):
+        index = getattr(device, name, None)
+        if index is not None:
+            index[:] = 0
 
 
 def _check_device(device: str) -> str:

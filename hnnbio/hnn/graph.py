@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from hnnbio.errors import ModelSpecError
-from hnnbio.hnn.nodes import HybridUnit, Input, Network, Population, Synapse
+from hnnbio.hnn.nodes import HybridUnit, Input, Network, Population, Synapse, check_int
 
 
 @dataclass(frozen=True)
@@ -152,6 +152,10 @@ class HNN:
         if not (isinstance(self.dt_ms, (int, float)) and not isinstance(self.dt_ms, bool)
                 and 0 < self.dt_ms < float("inf")):
             raise ModelSpecError(f"{self.name}: dt must be a finite time > 0, got {self.dt_ms!r}")
+        for key in ("steps", "batch_size"):
+            if getattr(self, key) is not None:
+                check_int(self.name, key, getattr(self, key), 1)
+        check_int(self.name, "n_samples", self.n_samples, 1)
         nodes = self.nodes
 
         def expect(owner, key, name, types, what):

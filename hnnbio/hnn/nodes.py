@@ -64,6 +64,35 @@ def check_number(node: str, key: str, value, low: float | None = None, strict=Fa
     return value
 
 
+def check_time(node: str, key: str, value) -> None:
+    """``value`` a Brian2 time (scalar or array), finite and >= 0 (Brian2 itself takes NaN or
+    negative delays silently)."""
+    from brian2 import second
+    from brian2.units.fundamentalunits import Quantity, have_same_dimensions
+
+    if not isinstance(value, Quantity) or not have_same_dimensions(value, second):
+        _fail(node, key, f"must be a Brian2 time such as 2 * ms, got {value!r}")
+    arr = np.asarray(value)
+    if not np.isfinite(arr).all() or (arr < 0).any():
+        _fail(node, key, f"must be finite and >= 0, got {value!r}")
+
+
+def check_finite_values(node: str, key: str, table: dict) -> None:
+    """Numeric entries of ``table`` (numbers, arrays, quantities) must be finite; strings (Brian2
+    expressions) and booleans pass."""
+    if not isinstance(table, dict):
+        _fail(node, key, f"must be a table, got {table!r}")
+    for name, value in table.items():
+        if isinstance(value, str):
+            continue
+        try:
+            arr = np.asarray(value)
+        except Exception:  # not array-like: left to Brian2
+            continue
+        if arr.dtype.kind in "fc" and not np.isfinite(arr).all():
+            _fail(node, f"{key}.{name}", f"must be finite, got {value!r}")
+
+
 def check_choice(node: str, key: str, value, choices) -> str:
     if not isinstance(value, str) or value not in choices:
         _fail(node, key, f"must be one of {', '.join(choices)}, got {value!r}")
@@ -160,6 +189,8 @@ class Population:
         for key in ("drop_undriven", "record"):
             if not isinstance(getattr(self, key), bool):
                 _fail(self.name, key, f"must be true or false, got {getattr(self, key)!r}")
+        check_finite_values(self.name, "params", self.params)
+        check_finite_values(self.name, "namespace", self.namespace)
         for var, dt in self.dtype.items():
             check_choice(self.name, f"dtype.{var}", dt, ("float32", "float64"))
 
@@ -187,6 +218,11 @@ class Synapse:
 
     def __post_init__(self):
         check_name("synapse", self.name)
+        delays = self.delay.items() if isinstance(self.delay, dict) else [("", self.delay)]
+        for path, delay in delays:
+            if delay is not None:
+                check_time(self.name, f"delay{'.' if path else ''}{path}", delay)
+        check_finite_values(self.name, "values", self.values)
         if isinstance(self.connect, str):
             check_choice(self.name, "connect", self.connect, CONNECT)
         elif isinstance(self.connect, dict):
@@ -197,8 +233,9 @@ class Synapse:
                     _fail(self.name, "connect.p", f"must be <= 1, got {self.connect['p']}")
             elif keys == {"i", "j"}:
                 i, j = (np.asarray(self.connect[k]) for k in ("i", "j"))
-                if i.ndim != 1 or i.shape != j.shape or i.dtype.kind not in "iu" \
-                        or j.dtype.kind not in "iu" or (i.size and min(i.min(), j.min()) < 0):
+                if i.ndim != 1 or i.shape != j.shape or (i.size and (  # [] is a float array
+                        i.dtype.kind not in "iu" or j.dtype.kind not in "iu"
+                        or min(i.min(), j.min()) < 0)):
                     _fail(self.name, "connect", "i and j must be equal-length lists of "
                           "non-negative integers")
             else:
@@ -287,6 +324,8 @@ class HybridUnit:
             k = np.asarray(self.kernel)
             if k.shape != (self.window,) or k.dtype.kind not in "iuf" or not np.isfinite(k).all():
                 _fail(n, "kernel", f"must be {self.window} finite numbers (one per window step)")
+            # a tuple of floats, so that ``kernel == "rate"`` never compares an array elementwise
+            object.__setattr__(self, "kernel", tuple(float(v) for v in k))
         check_number(n, "tau_steps", self.tau_steps, 0, strict=True)
         keep = np.asarray(self.keep)
         if keep.ndim != 1 or keep.dtype.kind not in "iuf" or keep.size < 1 \

@@ -61,6 +61,9 @@ class SpikeWindow:
 
     def step(self, spikes: np.ndarray) -> None:
         if self.coincidence:
+            # the window keeps this step's indices: a copy, since a population may hand over a
+            # view of Brian2's spike space, which the next step overwrites
+            spikes = np.array(spikes, dtype=np.int64)
             self.kept, self.past = coincidence_step_sparse(spikes, self.past, self.keep, self.rng,
                                                            **self._nested())
         elif self.node.kernel == "learnable":
