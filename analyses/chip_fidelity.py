@@ -35,7 +35,7 @@ def fidelity(model: str, n_images: int, seed: int, batch_size: int, cycles: int 
         return {"model": model, "status": f"skipped: no weights at {spec.weights_path.name}"}
     images, labels = datasets.generate(spec.dataset, n_images, seed)
     with tempfile.TemporaryDirectory() as tmp:
-        program = Path(tmp) / f"{model}.hnnc"
+        program = Path(tmp) / f"{Path(model).stem}.hnnc"  # a name or a path
         summary = export(model, program)
         start = time.perf_counter()
         chip = emulate(program, images, seed=seed, truth=labels, batch_size=batch_size,
