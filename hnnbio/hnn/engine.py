@@ -246,7 +246,9 @@ class Simulation:
 
     def run(self, steps: int, progress: bool = False) -> HNNResult:
         """Run ``steps`` more steps; return the result of this call's steps."""
-        steps = check_int("run", "steps", steps, 1)
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+            raise ParameterError(f"steps: must be a positive integer, got {steps!r}")
+        steps = int(steps)
         for name, values in self.inputs.items():
             if values.ndim == 3 and values.shape[1] < self.t + steps:
                 raise DataError(f"inputs: {name!r} has {values.shape[1]} steps, the run needs "
