@@ -29,7 +29,7 @@ REPORT_FILES = (
 
 def load_result(path):
     """Read a BindingResult from ``.npz`` (BindingResult.save) or ``.nix``/``.nwb`` (via Neo)."""
-    from hnnbio.binding.result import BindingResult
+    from hnnbio.analysis.result import BindingResult
 
     path = Path(path)
     if path.suffix.lower() == ".npz":
