@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 import shutil
 import tempfile
-import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -39,10 +38,9 @@ def run_file(path, steps: int | None = None, input=None, backend: str = "brian2"
         raise ParameterError(f"steps: must be a positive integer, got {steps!r}")
     if not path.is_file():
         raise ModelSpecError(f"{path}: model file not found")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ModelSpecError(f"{path.name}: not valid TOML ({exc})") from None
+    from hnnbio.hnn.files import read_toml
+
+    raw = read_toml(path)
     out = check_out(out)
     kind = raw.get("experiment", {}).get("kind") if isinstance(raw.get("experiment"), dict) \
         else None

@@ -146,20 +146,9 @@ class BindingResult:
     @classmethod
     def load(cls, path) -> BindingResult:
         """Read a result written by :meth:`save`."""
-        import json
+        from hnnbio.hnn.result import read_result_npz
 
-        from hnnbio.errors import DataError
-
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                meta = json.loads(str(f["meta"]))
-                arrays = {k: f[k] for k in f.files if k != "meta"}
-        except FileNotFoundError:
-            raise DataError(f"result file not found: {path}") from None
-        except Exception as exc:  # zip, json or key errors: the file is not a result
-            raise DataError(
-                f"not a binding result file: {path} ({exc.__class__.__name__})"
-            ) from None
+        meta, arrays = read_result_npz(path, "a binding")
         metrics = {
             k[len("metric_") :]: arrays.pop(k) for k in list(arrays) if k.startswith("metric_")
         }

@@ -33,7 +33,6 @@ Example (``models/bars.toml``, abridged)::
 from __future__ import annotations
 
 import copy
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -177,10 +176,9 @@ def load_spec(model: str | Path | ModelSpec) -> ModelSpec:
         path = candidate
     if not path.is_file():
         raise ModelSpecError(f"model file not found: {path}")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ModelSpecError(f"{path.name}: not valid TOML ({exc})") from None
+    from hnnbio.hnn.files import read_toml
+
+    raw = read_toml(path)
     try:
         return _from_raw(raw, path.resolve())
     except HnnbioError as exc:

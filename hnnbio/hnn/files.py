@@ -193,6 +193,14 @@ def _check_keys(where: str, section: str, given: dict) -> None:
             raise ModelSpecError(f"{where}: missing key {key!r}")
 
 
+def read_toml(path: Path) -> dict:
+    """The parsed TOML of a model file; ModelSpecError naming the file when it does not parse."""
+    try:
+        return tomllib.loads(Path(path).read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ModelSpecError(f"{Path(path).name}: not valid TOML ({exc})") from None
+
+
 def load_hnn(path, *, networks: dict | None = None) -> HNN:
     """Read and validate an HNN file.
 
@@ -210,10 +218,7 @@ def load_hnn(path, *, networks: dict | None = None) -> HNN:
     path = Path(path)
     if not path.is_file():
         raise ModelSpecError(f"{path}: model file not found")
-    try:
-        raw = tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ModelSpecError(f"{path.name}: not valid TOML ({exc})") from None
+    raw = read_toml(path)
     try:
         return from_dict(raw, path.resolve(), networks or {})
     except HnnbioError as exc:

@@ -15,6 +15,20 @@ import numpy as np
 from hnnbio.errors import DataError
 
 
+def read_result_npz(path, kind: str) -> tuple[dict, dict]:
+    """The ``meta`` JSON and the arrays of a result ``.npz``; DataError naming the file when it is
+    missing or not ``kind`` result file (zip, JSON or key errors)."""
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            meta = json.loads(str(f["meta"]))
+            arrays = {k: f[k] for k in f.files if k != "meta"}
+    except FileNotFoundError:
+        raise DataError(f"result file not found: {path}") from None
+    except Exception as exc:  # zip, json or key errors: the file is not a result
+        raise DataError(f"not {kind} result file: {path} ({type(exc).__name__})") from None
+    return meta, arrays
+
+
 @dataclass
 class Spikes:
     """The spikes of one population: parallel arrays, one row per spike."""
@@ -142,14 +156,7 @@ class HNNResult:
 
     @classmethod
     def load(cls, path) -> HNNResult:
-        try:
-            with np.load(path, allow_pickle=False) as f:
-                meta = json.loads(str(f["meta"]))
-                arrays = {k: f[k] for k in f.files if k != "meta"}
-        except FileNotFoundError:
-            raise DataError(f"result file not found: {path}") from None
-        except Exception as exc:
-            raise DataError(f"not an HNN result file: {path} ({type(exc).__name__})") from None
+        meta, arrays = read_result_npz(path, "an HNN")
         sizes = meta.pop("sizes")
         spikes = {k: Spikes(arrays[f"spikes/{k}/sample"], arrays[f"spikes/{k}/step"],
                             arrays[f"spikes/{k}/neuron"], size) for k, size in sizes.items()}
