@@ -13,7 +13,7 @@ import hnnbio
 
 FLOORS = {
     "errors": 0, "shipped_models": 0,
-    "config": 1, "data": 1,
+    "config": 1, "data": 1, "outputs": 1,
     "neurons": 2, "ann": 2, "info": 2,
     "hybrid": 3,
     "hnn": 4,
