@@ -14,10 +14,16 @@ name                      size      K     objects
 ``corners``               28 x 28   5     a 20 x 20 square of 4 corners, then 4 lone corners
 ``mnist_shape``           28 x 28   2     an MNIST digit, then a shape (needs MNIST)
 ``multi_mnist``           48 x 48   3     three cropped MNIST digits (needs MNIST)
+``multi_digits``          32 x 32   2     two handwritten digits (scikit-learn's, bundled)
+``digits_shape``          28 x 28   2     a handwritten digit, then a shape
 ========================  ========  ====  ================================================
 
 ``single=True`` gives the autoencoders' training sets of one object per image (Bars: one bar,
-half vertical, half horizontal; Shapes: one shape; Corners: 1/7 lone squares, 6/7 lone corners).
+half vertical, half horizontal; Shapes: one shape; Corners: 1/7 lone squares, 6/7 lone corners;
+Multi-digits: one digit; Digits+Shape: half one digit, half one shape). The digit sets follow the
+fixed split of :mod:`hnnbio.data.digits`: single-object (training) images are made of digits of
+the training split (index < 1400) only, multi-object (evaluation) images of the evaluation split
+(index >= 1400) only.
 
 Example
 -------
@@ -35,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hnnbio.data import idx, shapes
+from hnnbio.data import digits, idx, shapes
 from hnnbio.errors import DataError
 
 #: Bumped whenever generation changes, so stale cache files are never read.
@@ -47,6 +53,8 @@ N_OBJECTS = {
     "corners": 5,
     "mnist_shape": 2,
     "multi_mnist": 3,
+    "multi_digits": 2,
+    "digits_shape": 2,
     "moving_shapes": 3,
 }
 #: Image side (pixels).
@@ -56,9 +64,14 @@ IMAGE_SIZE = {
     "corners": 28,
     "mnist_shape": 28,
     "multi_mnist": 48,
+    "multi_digits": 32,
+    "digits_shape": 28,
     "moving_shapes": 28,
 }
-DATASETS = ("bars", "shapes", "corners", "mnist_shape", "multi_mnist")
+DATASETS = ("bars", "shapes", "corners", "mnist_shape", "multi_mnist", "multi_digits",
+            "digits_shape")
+#: Data sets with a single-object set (the autoencoders' training sets).
+SINGLE = ("bars", "shapes", "corners", "multi_digits", "digits_shape")
 #: Generate in chunks of this many images (bounds the memory of the (n, K, H, W) masks).
 CHUNK = 4096
 CACHE_ENV = "HNNBIO_CACHE"
@@ -112,7 +125,7 @@ def generate(
 
     Parameters
     ----------
-    name : {"bars", "shapes", "corners", "mnist_shape", "multi_mnist"}
+    name : one of :data:`DATASETS`
     n_images : int
         Number of images, >= 1.
     seed : int
@@ -133,8 +146,9 @@ def generate(
     """
     _check_name(name, DATASETS)
     n_images = _check_count("n_images", n_images)
-    if single and name not in ("bars", "shapes", "corners"):
-        raise DataError(f"single: no single-object set for {name!r}; use bars, shapes or corners")
+    if single and name not in SINGLE:
+        raise DataError(f"single: no single-object set for {name!r}; use one of "
+                        f"{', '.join(SINGLE)}")
     key = [name, n_images, int(seed), int(bool(single)), GENERATOR_VERSION]
     if name in ("mnist_shape", "multi_mnist"):
         path = idx.find_mnist(mnist_path)
@@ -198,6 +212,10 @@ def _generate(rng: np.random.Generator, name: str, n: int, single: bool, mnist_p
         )
     elif name == "corners":
         draw = shapes.single_corners_masks if single else shapes.corners_masks
+    elif name == "multi_digits":
+        draw = lambda r, m: digits.multi_digits_masks(r, m, single)  # noqa: E731
+    elif name == "digits_shape":
+        draw = lambda r, m: digits.digits_shape_masks(r, m, single)  # noqa: E731
     elif name == "mnist_shape":
         draw = lambda r, m: idx.mnist_shape_masks(r, m, mnist_path)  # noqa: E731
     else:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from hnnbio.data import shapes
 from hnnbio.errors import DataError, ParameterError
 
 #: Images in scikit-learn's digits set.
@@ -124,3 +125,73 @@ def binary_16(images: np.ndarray) -> np.ndarray:
     if images.ndim != 3 or images.shape[1:] != (IMAGE_SIZE, IMAGE_SIZE):
         raise DataError(f"images: expected shape (n_images, 8, 8), got {images.shape}")
     return binarize(upsample(images, 2))
+
+
+# --- the binding data sets made of these digits ------------------------------------------------
+
+#: Side of one digit glyph of the binding sets (the 8 x 8 digit upsampled x2, see binary_16).
+GLYPH_SIZE = 16
+
+
+def glyphs(split: str) -> np.ndarray:
+    """The 16 x 16 binary glyphs of one split (see :func:`binary_16`), empty glyphs dropped.
+
+    Returns
+    -------
+    ndarray, shape (n_glyphs, 16, 16), bool
+    """
+    images, _ = load_digits(split)
+    glyph = binary_16(images).astype(bool)
+    return glyph[glyph.any(axis=(1, 2))]
+
+
+def place_glyphs(rng: np.random.Generator, masks: np.ndarray, objects: np.ndarray,
+                 pool: np.ndarray) -> None:
+    """Draw one glyph of ``pool`` (uniform) per image into ``masks[:, objects[i]]``, at a uniform
+    top-left corner keeping it inside the canvas (drawn glyph first, then its corner)."""
+    n, size = masks.shape[0], masks.shape[-1]
+    choice = rng.integers(0, len(pool), n)
+    rows = rng.integers(0, size - GLYPH_SIZE + 1, n)
+    cols = rng.integers(0, size - GLYPH_SIZE + 1, n)
+    img = np.arange(n)[:, None, None]
+    ys = rows[:, None, None] + np.arange(GLYPH_SIZE)[None, :, None]
+    xs = cols[:, None, None] + np.arange(GLYPH_SIZE)[None, None, :]
+    masks[img, np.asarray(objects)[:, None, None], ys, xs] = pool[choice]
+
+
+def multi_digits_masks(rng: np.random.Generator, n: int, single: bool = False,
+                       size: int = 32) -> np.ndarray:
+    """Masks of ``n`` Multi-digits images: two digits (any classes) at uniform positions on a
+    ``size`` x ``size`` canvas, overlaps allowed. Multi-object images use the evaluation split
+    only; ``single=True`` (the autoencoder's training set) one digit of the training split.
+    """
+    pool = glyphs("train" if single else "eval")
+    k = 1 if single else 2
+    masks = np.zeros((n, k, size, size), dtype=bool)
+    for obj in range(k):
+        place_glyphs(rng, masks, np.full(n, obj), pool)
+    return masks
+
+
+def digits_shape_masks(rng: np.random.Generator, n: int, single: bool = False,
+                       size: int = 28) -> np.ndarray:
+    """Masks of ``n`` Digits+Shape images: a digit (evaluation split) at a uniform position, then
+    one shape of the Shapes set, on a ``size`` x ``size`` canvas. ``single=True``: one object per
+    image, a digit of the training split or a shape, half and half (shuffled).
+    """
+    k = 1 if single else 2
+    masks = np.zeros((n, k, size, size), dtype=bool)
+    if single:
+        is_digit = rng.permutation(np.arange(n) % 2 == 0)
+    else:
+        is_digit = np.ones(n, dtype=bool)
+    digit_masks = masks[is_digit]
+    place_glyphs(rng, digit_masks, np.zeros(len(digit_masks), dtype=np.int64),
+                 glyphs("train" if single else "eval"))
+    masks[is_digit] = digit_masks
+    shape_images = np.flatnonzero(~is_digit) if single else np.arange(n)
+    kinds = rng.integers(0, len(shapes.SHAPE_TEMPLATES), len(shape_images))
+    rows, cols = shapes.shape_corners(rng, kinds, size)
+    shapes.stamp_choice(masks, shape_images, np.full(len(shape_images), k - 1), kinds,
+                        shapes.SHAPE_TEMPLATES, rows, cols)
+    return masks
