@@ -2,14 +2,19 @@
 
 Each subcommand parses its arguments and calls one library function. Results are printed as a table;
 with ``--json`` the last line of stdout is one JSON object. Errors of hnnbio (``HnnbioError``) are
-printed as one line on stderr, with exit status 2.
+printed as one line on stderr, with exit status 2; output paths are checked before any work
+starts. Ctrl+C (SIGINT) and SIGTERM end a command with status 130 and 143 through an exception, so
+that every command's cleanup runs (``bind`` removes its hidden temporary folder).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
+import threading
 
 from hnnbio.errors import HnnbioError
 
@@ -58,8 +63,12 @@ def cmd_run(args) -> int:
 
 def cmd_column(args) -> int:
     from hnnbio.circuits.demo import run_column_demo
+    from hnnbio.outputs import check_file
 
-    rows = run_column_demo(image=args.image, steps=args.steps, plot=args.plot, seed=args.seed)
+    if args.plot is not None:
+        check_file(args.plot, args.overwrite, what="plot")
+    rows = run_column_demo(image=args.image, steps=args.steps, plot=args.plot, seed=args.seed,
+                           overwrite=args.overwrite)
     _report(rows, args.json, "column sheet")
     return 0
 
@@ -68,8 +77,10 @@ def cmd_train(args) -> int:
     from hnnbio.binding.training import train_model
 
     rows = train_model(
-        args.model or args.dataset,
+        args.model,
+        dataset=args.dataset,
         out=args.out,
+        overwrite=args.overwrite,
         epochs=args.epochs,
         seed=args.seed,
         n_images=args.n_images,
@@ -81,17 +92,27 @@ def cmd_train(args) -> int:
 
 
 def cmd_bind(args) -> int:
+    from brian2 import prefs
+
     from hnnbio.binding.bind import run_bind
 
-    result = run_bind(
-        args.model,
-        n_images=args.images,
-        seed=args.seed,
-        out=args.out,
-        batch_size=args.batch_size,
-        cycles=args.cycles,
-        progress=not args.quiet,
-    )
+    # Brian2 turns Ctrl+C during a run into "stop the run here"; bind would then score and write
+    # a truncated run. Interrupted is interrupted: the exception ends the command.
+    stop = prefs.core.stop_on_keyboard_interrupt
+    prefs.core.stop_on_keyboard_interrupt = False
+    try:
+        result = run_bind(
+            args.model,
+            n_images=args.images,
+            seed=args.seed,
+            out=args.out,
+            batch_size=args.batch_size,
+            cycles=args.cycles,
+            progress=not args.quiet,
+            overwrite=args.overwrite,
+        )
+    finally:
+        prefs.core.stop_on_keyboard_interrupt = stop
     _report(result.summary(), args.json, f"binding: {args.model}")
     return 0
 
@@ -106,7 +127,9 @@ def cmd_analyze(args) -> int:
 
 def cmd_export(args) -> int:
     from hnnbio.chip.compiler import export
+    from hnnbio.outputs import check_file
 
+    check_file(args.output, args.overwrite, what="output", parents=False)
     rows = export(args.model, args.output, format=args.format, overwrite=args.overwrite)
     _report(rows, args.json, "export")
     return 0
@@ -196,23 +219,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=200, help="time steps to simulate (default: 200)")
     p.add_argument("--plot", default=None, metavar="PNG", help="write the spike raster to this PNG")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --plot file")
 
     p = add("train", cmd_train, "train a denoising autoencoder on single-object images")
     p.add_argument(
         "--dataset",
         default=None,
-        help="data set (bars, shapes, corners); the shipped model of that name gives the settings",
+        help="data set with single-object images (bars, shapes, corners); the shipped model of "
+        "that name gives the settings",
     )
     p.add_argument(
         "--model", default=None, help="model spec (name or .toml) whose autoencoder to train"
     )
-    p.add_argument("--out", default=None, help="weights file to write (default: beside the spec)")
+    p.add_argument("--out", default=None, help="weights file to write (default: the spec's own, "
+                   "e.g. the shipped weights: needs --overwrite)")
     p.add_argument("--epochs", type=int, default=None, help="override the spec's epochs")
     p.add_argument("--n-images", type=int, default=None, help="override the spec's training images")
     p.add_argument("--seed", type=int, default=None, help="override the spec's training seed")
     p.add_argument(
         "--device", default="cpu", help="torch device to train on, e.g. cpu or cuda (default: cpu)"
     )
+    p.add_argument("--overwrite", action="store_true", help="replace an existing weights file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
     p = add("bind", cmd_bind, "run binding by synchrony on generated multi-object images")
@@ -224,7 +251,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=None, help="images simulated together")
     p.add_argument("--cycles", type=int, default=None, help="override the spec's number of cycles")
     p.add_argument(
-        "--out", default=None, metavar="DIR", help="write the result, a NIX file and figures here"
+        "--out", default=None, metavar="DIR", help="write the result, a NIX file and figures here "
+        "(a new or empty folder)"
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace the result in an existing --out"
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -280,14 +311,40 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as an exception so that cleanup code runs (status 143)."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """While a command runs, SIGTERM raises :class:`Terminated` (Python's default would end the
+    process at once, leaving temporary files behind); the previous handler comes back after."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return args.func(args)
+        with _sigterm_raises():
+            return args.func(args)
     except HnnbioError as exc:
         print(f"hnnbio {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Terminated:
+        print("terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

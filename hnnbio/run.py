@@ -4,25 +4,23 @@ A file whose ``[experiment]`` has ``kind = "binding"`` runs the binding experime
 default, its metrics); any other file runs the graph on the engine. ``--input X.npy`` gives the
 input: shape (B, size) or (B, T, size) for a graph with one input (binding: (B, H, W) binary
 images). Results go to ``--out DIR`` atomically (``result.npz`` and ``result.nix``, written to a
-hidden temporary folder beside DIR and moved into place at the end); the folder is checked before
-the simulation starts.
+hidden temporary folder beside DIR and moved into place at the end, :mod:`hnnbio.outputs`); the
+folder is checked before the simulation starts.
 """
 
 from __future__ import annotations
 
 import math
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from hnnbio.errors import DataError, ModelSpecError, ParameterError
+from hnnbio.outputs import OutputFolder
 
 BACKENDS = ("brian2",)
 EXPERIMENTS = ("binding",)
-#: Spike counts per neuron are printed when the run has at most this many neurons in all.
-SMALL = 2000
+RESULT_FILES = ("result.npz", "result.nix")
 
 
 def run_file(path, steps: int | None = None, input=None, backend: str = "brian2", out=None,
@@ -41,16 +39,20 @@ def run_file(path, steps: int | None = None, input=None, backend: str = "brian2"
     from hnnbio.hnn.files import read_toml
 
     raw = read_toml(path)
-    out = check_out(out)
     kind = raw.get("experiment", {}).get("kind") if isinstance(raw.get("experiment"), dict) \
         else None
     if kind is not None and kind not in EXPERIMENTS:
         raise ModelSpecError(f"{path.name}: [experiment] kind {kind!r} is not one of "
                              f"{', '.join(EXPERIMENTS)}")
     values = None if input is None else read_input(input)
-    if kind == "binding":
-        return _run_binding(path, steps, values, out, seed, images)
-    return _run_graph(path, steps, values, out, seed, device)
+    folder = None if out is None else OutputFolder(out, kind="run", owned=RESULT_FILES)
+    try:
+        if kind == "binding":
+            return _run_binding(path, steps, values, folder, seed, images)
+        return _run_graph(path, steps, values, folder, seed, device)
+    finally:
+        if folder is not None:
+            folder.close()
 
 
 def _run_graph(path, steps, values, out, seed, device) -> dict:
@@ -67,10 +69,8 @@ def _run_graph(path, steps, values, out, seed, device) -> dict:
         raise DataError(f"{path.name}: the graph has inputs ({names}): give --input X.npy")
     result = simulate(graph, values, steps=steps, seed=seed, device=device, circuits=CIRCUITS)
     rows = result.summary()
-    neurons = result.n_samples * sum(s.size for s in result.spikes.values())
-    if neurons <= SMALL:
-        rows["spike_counts"] = {k: v.sum(axis=0).tolist() for k, v in
-                                result.spike_counts().items()}
+    # spikes per population, all samples and neurons together (per neuron: the npz's spikes)
+    rows["spike_counts"] = {k: int(s.step.size) for k, s in result.spikes.items()}
     if out is not None:
         rows["written"] = [str(p) for p in _write(out, result)]
     return rows
@@ -87,12 +87,17 @@ def _run_binding(path, steps, values, out, seed, images) -> dict:
     if values is None:
         result = run_bind(spec, n_images=images, seed=seed, cycles=cycles)
     else:
-        side = int(round(math.sqrt(spec.autoencoder["layers"][0])))
-        arr = values if values.ndim == 3 else values.reshape(values.shape[0], side, side)
-        result = bind(check_images(arr, spec.autoencoder["layers"][0]), spec, seed=seed,
-                      cycles=cycles)
+        n_pixels = int(spec.autoencoder["layers"][0])
+        side = int(round(math.sqrt(n_pixels)))
+        if values.ndim == 2 and values.shape[1] == side * side:
+            values = values.reshape(values.shape[0], side, side)
+        elif values.ndim != 3:
+            raise DataError(f"input: a binding model takes images of shape (B, {side}, {side}) "
+                            f"or (B, {n_pixels}), got {values.shape}")
+        result = bind(check_images(values, n_pixels), spec, seed=seed, cycles=cycles)
     rows = result.summary()
     rows["steps"] = int(result.n_steps)
+    rows["spike_counts"] = {spec.sheet_name: int(result.spike_step.size)}
     if out is not None:
         rows["written"] = [str(p) for p in write_outputs(result, out)]
     return rows
@@ -116,43 +121,11 @@ def read_input(file) -> np.ndarray:
     return arr
 
 
-def check_out(out) -> Path | None:
-    """Check before any simulation that ``out`` can be written: a folder (new, or existing and
-    empty) whose parent is a writable folder."""
-    if out is None:
-        return None
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise DataError(f"out: {out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()):
-        raise DataError(f"out: {out} is not empty; choose a new folder")
-    parent = out.parent
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent
-    if not parent.is_dir():
-        raise DataError(f"out: {parent} is not a folder")
-    try:
-        tempfile.TemporaryDirectory(dir=parent, prefix=".hnnbio-check-").cleanup()
-    except OSError as exc:
-        raise DataError(f"out: cannot write into {parent} ({exc.strerror})") from None
-    return out
-
-
-def _write(out: Path, result) -> list[Path]:
-    """result.npz and result.nix into ``out``, atomically (temporary folder, then move)."""
+def _write(folder: OutputFolder, result) -> list[Path]:
+    """result.npz and result.nix into the claimed folder (moved into place together)."""
     import neo
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".run-", dir=out.parent))
-    try:
-        result.save(tmp / "result.npz")
-        with neo.NixIO(str(tmp / "result.nix"), mode="ow") as io:
-            io.write_block(result.to_neo())
-        out.mkdir(exist_ok=True)
-        written = []
-        for f in sorted(tmp.iterdir()):
-            f.replace(out / f.name)
-            written.append(out / f.name)
-        return written
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    result.save(folder.path / "result.npz")
+    with neo.NixIO(str(folder.path / "result.nix"), mode="ow") as io:
+        io.write_block(result.to_neo())
+    return folder.commit()

@@ -5,6 +5,11 @@ Reads a result (``.npz`` from :meth:`BindingResult.save`, or a ``.nix``/``.nwb``
 (:func:`hnnbio.analysis.summary.summarise`) and writes ``report.md`` with PNG figures: a raster
 coloured by object, the STTC matrix sorted by object, spike-contrast curves, CCHs within versus
 across objects, phase histograms, and synchrony versus rate scores per image.
+
+A result is checked on reading (:func:`check_result`: every array present, of its shape, spikes
+inside the recording, attention finite): a damaged file is one line, not a traceback or a report
+of nonsense. The report is written into a hidden temporary folder beside ``out`` and moved into
+place at the end, so a failed or interrupted analysis leaves no half report.
 """
 
 from __future__ import annotations
@@ -27,21 +32,102 @@ REPORT_FILES = (
 )
 
 
+#: The files of a result folder (``hnnbio bind --out`` / ``hnnbio run --out``) that
+#: ``hnnbio analyze DIR`` reads, the first one present.
+RESULT_NAMES = ("result.npz", "result.nix", "result.nwb")
+
+
+def result_folder(path) -> Path:
+    """The result file to read for ``path``: itself, or in a result folder its ``result.npz``
+    (else ``result.nix``, ``result.nwb``)."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    for name in RESULT_NAMES:
+        if (path / name).is_file():
+            return path / name
+    raise DataError(f"{path}: a folder without a result ({', '.join(RESULT_NAMES)}); give the "
+                    "folder `hnnbio bind --out` wrote, or a result file")
+
+
 def load_result(path):
-    """Read a BindingResult from ``.npz`` (BindingResult.save) or ``.nix``/``.nwb`` (via Neo)."""
+    """Read a BindingResult from ``.npz`` (BindingResult.save) or ``.nix``/``.nwb`` (via Neo), or
+    from a result folder (:func:`result_folder`)."""
     from hnnbio.analysis.result import BindingResult
 
-    path = Path(path)
+    path = result_folder(path)
     if path.suffix.lower() == ".npz":
-        return BindingResult.load(path)
-    if path.suffix.lower() in (".nix", ".nwb"):
+        try:
+            result = BindingResult.load(path)
+        except TypeError as exc:  # a key missing from the file, or one that is not the format's
+            raise DataError(f"{path}: not a complete binding result ({exc})") from None
+    elif path.suffix.lower() in (".nix", ".nwb"):
         from hnnbio.analysis.files import read_result_file
         from hnnbio.analysis.neo_convert import from_neo
 
-        return from_neo(read_result_file(path))
-    raise DataError(
-        f"{path}: unknown result file type {path.suffix or '(none)'!r}; use .npz, .nix or .nwb"
-    )
+        result = from_neo(read_result_file(path))
+    else:
+        raise DataError(
+            f"{path}: unknown result file type {path.suffix or '(none)'!r}; use .npz, .nix or .nwb"
+        )
+    return check_result(result, path)
+
+
+def _bad(path, what: str) -> DataError:
+    return DataError(f"{path}: not a valid binding result: {what}")
+
+
+def check_result(result, path="result"):
+    """Check a result read from a file before analysing it; returns it. Raises DataError naming
+    the file and the first thing wrong: a missing or misshapen array, a spike outside the
+    recording (image, step or pixel out of range), a non-finite attention or step length."""
+    images = result.images
+    if not isinstance(images, np.ndarray) or images.ndim != 3 or 0 in images.shape:
+        raise _bad(path, f"images must have shape (n_images, height, width), got "
+                   f"{getattr(images, 'shape', None)}")
+    if images.dtype.kind not in "biu" or not np.isin(images, (0, 1)).all():
+        raise _bad(path, "images must be binary (0/1)")
+    n_images, height, width = images.shape
+    for key in ("n_steps", "steps_per_cycle"):
+        v = getattr(result, key)
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise _bad(path, f"{key} must be an integer >= 1, got {v!r}")
+    dt = result.dt_ms
+    if isinstance(dt, bool) or not isinstance(dt, (int, float)) or not 0 < dt < float("inf"):
+        raise _bad(path, f"dt_ms must be a finite number > 0, got {dt!r}")
+    spikes = {k: getattr(result, k) for k in ("spike_image", "spike_step", "spike_pixel")}
+    n = {np.shape(v) for v in spikes.values()}
+    if len(n) != 1 or len(next(iter(n))) != 1:
+        raise _bad(path, f"spike_image, spike_step and spike_pixel must be 1-D of one length, "
+                   f"got shapes {sorted(n)}")
+    limits = {"spike_image": n_images, "spike_step": result.n_steps,
+              "spike_pixel": height * width}
+    for key, v in spikes.items():
+        if v.dtype.kind not in "iu":
+            raise _bad(path, f"{key} must be integers, got {v.dtype}")
+        if v.size and (v.min() < 0 or v.max() >= limits[key]):
+            bad = v[(v < 0) | (v >= limits[key])][0]
+            raise _bad(path, f"{key} {bad} is outside 0..{limits[key] - 1}")
+    if result.attention is not None:
+        att = np.asarray(result.attention)
+        shape = (n_images, result.steps_per_cycle, height, width)
+        if att.shape != shape:
+            raise _bad(path, f"attention must have shape {shape}, got {att.shape}")
+        if att.dtype.kind not in "biuf" or not np.isfinite(att).all():
+            raise _bad(path, "attention holds NaN or infinite values")
+    for key in ("labels", "truth"):
+        v = getattr(result, key)
+        if v is None:
+            continue
+        v = np.asarray(v)
+        if v.shape != images.shape or v.dtype.kind not in "biu" or (v.size and v.min() < 0):
+            raise _bad(path, f"{key} must be non-negative integers of shape {images.shape}, got "
+                       f"{v.dtype} {v.shape}")
+    for key, v in result.metrics.items():
+        if np.shape(v) != (n_images,):
+            raise _bad(path, f"metric {key} must have one value per image, got shape "
+                       f"{np.shape(v)}")
+    return result
 
 
 def write_report(
@@ -58,9 +144,12 @@ def write_report(
     Parameters
     ----------
     result_path : str or Path
-        ``result.npz`` (``hnnbio bind --out``), or a ``.nix``/``.nwb`` result file.
+        ``result.npz`` (``hnnbio bind --out``), a ``.nix``/``.nwb`` result file, or the folder
+        ``hnnbio bind --out`` wrote (its ``result.npz``).
     out_dir : str or Path
         Report folder; created. An existing non-empty folder is refused unless ``overwrite``.
+        The report is written into a hidden temporary folder beside it first and moved in at
+        the end: an error or an interrupt leaves the folder as it was.
     overwrite : bool
         Write into an existing folder, replacing the report's files.
     progress : bool
@@ -77,6 +166,21 @@ def write_report(
     dict
         Summary numbers (means over images), counts, seconds and the report path.
     """
+    from hnnbio.outputs import OutputFolder
+
+    start = time.perf_counter()
+    result_path = result_folder(result_path)
+    with OutputFolder(out_dir, overwrite, what="out", kind="report", owned=REPORT_FILES) as folder:
+        rows = _analyse(result_path, folder.path, images, example_image, sttc_window_steps,
+                        progress)
+        folder.commit()
+    rows["seconds"] = time.perf_counter() - start
+    rows["report"] = str(Path(out_dir) / "report.md")
+    return rows
+
+
+def _analyse(result_path, out: Path, images, example_image, sttc_window_steps, progress):
+    """The analysis of :func:`write_report`, its files written into ``out``; returns the rows."""
     import quantities as pq
 
     from hnnbio.analysis import figures
@@ -87,13 +191,6 @@ def write_report(
     from hnnbio.analysis.synchrony import spike_contrast
 
     start = time.perf_counter()
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise DataError(f"out: {out} exists and is not a folder")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise DataError(
-            f"out: {out} exists and is not empty; pass overwrite (--overwrite) to replace it"
-        )
     result = load_result(result_path)
     if images is not None:
         images = np.asarray(images, dtype=np.int64)
@@ -105,7 +202,6 @@ def write_report(
         result, images=images, sttc_window_steps=sttc_window_steps, progress=progress
     )
     labels, grouping = object_labels(result)
-    out.mkdir(parents=True, exist_ok=True)
     dt = float(result.dt_ms)
 
     ex = example_image
@@ -158,7 +254,6 @@ def write_report(
     rows.update(images=int(summary.images.size), model=result.model, grouping=grouping)
     rows["seconds"] = time.perf_counter() - start
     (out / "report.md").write_text(_markdown(result, rows, summary, [p.name for p in written]))
-    rows["report"] = str(out / "report.md")
     return rows
 
 

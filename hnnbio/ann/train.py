@@ -104,9 +104,14 @@ class TrainingSettings:
             v = getattr(self, key)
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ParameterError(f"{key}: must be an integer >= 1, got {v!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise ParameterError(f"seed: must be an integer, got {self.seed!r}")
-        if not self.lr > 0:
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) \
+                or not 0 <= self.seed < 2**32:
+            raise ParameterError(f"seed: must be an integer in [0, 2**32), got {self.seed!r}")
+        for key in ("lr", "lr_gamma", "validation"):
+            v = getattr(self, key)
+            if isinstance(v, bool) or not isinstance(v, (int, float)):
+                raise ParameterError(f"{key}: must be a number, got {v!r}")
+        if not 0 < self.lr < float("inf"):
             raise ParameterError(f"lr: must be > 0, got {self.lr!r}")
         if not 0 < self.lr_gamma <= 1:
             raise ParameterError(f"lr_gamma: must be in (0, 1], got {self.lr_gamma!r}")
@@ -116,6 +121,8 @@ class TrainingSettings:
             raise ParameterError(
                 f"noise: need two numbers (low, high), got {self.noise!r}"
             ) from None
+        if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in (low, high)):
+            raise ParameterError(f"noise: need two numbers (low, high), got {self.noise!r}")
         object.__setattr__(self, "noise", (low, high))  # a TOML file's list, stored as a tuple
         if not 0 <= low <= high < 1:
             raise ParameterError(f"noise: need 0 <= low <= high < 1, got {self.noise!r}")
@@ -151,6 +158,30 @@ class TrainingSettings:
         return out
 
 
+def check_device(device: str | torch.device) -> torch.device:
+    """A torch device that exists here: ``"bogus"`` or ``"cuda"`` on a machine without CUDA raise
+    :class:`ParameterError` (one line) before any work, not a RuntimeError deep in torch."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ParameterError(f"device: {device!r} is not a torch device; use cpu or cuda "
+                             "(cuda:N for GPU N)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ParameterError(f"device: {device!r}: CUDA is not available here (torch "
+                                 f"{torch.__version__}, built with CUDA {torch.version.cuda}); "
+                                 "use --device cpu")
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ParameterError(f"device: {device!r}: there are {torch.cuda.device_count()} "
+                                 "CUDA devices here")
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ParameterError(f"device: {device!r}: MPS is not available here; use cpu")
+    elif dev.type != "cpu":
+        raise ParameterError(f"device: {device!r}: hnnbio trains on cpu, cuda or mps")
+    return dev
+
+
 def fit(
     model: DenoisingAutoencoder,
     images: np.ndarray,
@@ -176,6 +207,7 @@ def fit(
     (1-based), ``epochs_run``, ``val_loss_best``, ``stopped_early``, ``seconds``.
     """
     start = time.perf_counter()
+    device = check_device(device)
     if isinstance(settings, TrainingSettings):
         settings = settings.to_dict()
     torch.manual_seed(settings["seed"])
@@ -287,6 +319,7 @@ def train_autoencoder(
     1
     """
     settings = TrainingSettings() if settings is None else settings
+    device = check_device(device)
     if not isinstance(settings, TrainingSettings):
         raise ParameterError(
             f"settings: expected a TrainingSettings, got {type(settings).__name__}; "

@@ -9,8 +9,7 @@ population, the autoencoder, the window and attention units), runs it on the eng
 
 from __future__ import annotations
 
-import shutil
-import tempfile
+import os
 import time
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from hnnbio.analysis.result import BindingResult
 from hnnbio.binding.evaluate import evaluate
 from hnnbio.binding.spec import ModelSpec, load_spec
 from hnnbio.errors import DataError, ParameterError
+from hnnbio.outputs import OutputFolder
 
 
 def check_images(images, n_pixels: int) -> np.ndarray:
@@ -68,7 +68,8 @@ def bind(
     seed : int
         Seed of the run (batch ``b`` is seeded from ``(seed, b)``).
     batch_size : int, optional
-        Images per Brian2 group; default the spec's ``loop.batch_size``.
+        Images per Brian2 group; default the spec's ``loop.batch_size``, fewer when they would
+        not fit in the memory available (:func:`batch_fit`).
     truth : ndarray, shape (n_images, height, width), optional
         Ground-truth labels; with them the result is read out and scored.
     cycles : int, optional
@@ -99,13 +100,13 @@ def bind(
         truth = np.asarray(truth)
         if truth.shape != images.shape:
             raise DataError(f"truth: shape {truth.shape} != images {images.shape}")
-    size = batch_size if batch_size is not None else spec.loop["batch_size"]
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise ParameterError(f"batch_size: must be a positive integer, got {size!r}")
-    if cycles is not None and (isinstance(cycles, bool) or
-                               not isinstance(cycles, (int, np.integer)) or cycles < 1):
-        raise ParameterError(f"cycles: must be a positive integer, got {cycles!r}")
+    if batch_size is not None:
+        _positive("batch_size", batch_size)
+    if cycles is not None:
+        _positive("cycles", cycles)
     n_cycles = int(cycles or spec.loop["cycles"])
+    size = batch_size if batch_size is not None else \
+        min(int(spec.loop["batch_size"]), batch_fit(spec, n_cycles))
     if autoencoder is None:
         from hnnbio.ann.autoencoder import load_autoencoder
 
@@ -164,6 +165,12 @@ def bind(
     return result
 
 
+#: Files of a result folder that a run with ``overwrite`` removes when it does not write them
+#: again (e.g. an old ``result.nix`` after ``nix=False``, ``attention.png`` of a run without
+#: attention): no file of the old result survives beside the new one.
+RESULT_FILES = ("result.npz", "result.nix", "groups.png", "raster.png", "attention.png")
+
+
 def run_bind(
     model: str | Path | ModelSpec = "bars",
     n_images: int = 16,
@@ -173,60 +180,145 @@ def run_bind(
     cycles: int | None = None,
     progress: bool = False,
     nix: bool = True,
+    overwrite: bool = False,
 ) -> BindingResult:
     """Generate the spec's data set, bind, score, and optionally write the outputs.
 
     With ``out``, writes ``result.npz`` (:meth:`BindingResult.save`), PNG figures
-    (:mod:`hnnbio.binding.figures`) and ``result.nix`` (Neo/NIX) into the folder ``out``;
-    everything is written to a temporary folder first and moved into place at the end, so an error
-    leaves no partial files. ``nix=False`` skips the NIX file.
+    (:mod:`hnnbio.binding.figures`) and ``result.nix`` (Neo/NIX) into the folder ``out``.
+    Everything is checked before the simulation starts: the arguments, the memory the run needs
+    (:func:`check_memory`) and ``out`` (:func:`claim_out`: a folder that is new, empty, or
+    replaced with ``overwrite``, beside which a hidden temporary folder can be made). The outputs
+    are written into that temporary folder and moved into place at the end, so an error, Ctrl+C
+    or SIGTERM (the CLI turns it into an exception) leaves no partial files and no temporary
+    folder; one left by a SIGKILL is removed by the next run. ``nix=False`` skips the NIX file.
     """
     from hnnbio.data import datasets
+    from hnnbio.hnn.engine import check_seed
 
     spec = load_spec(model)
-    if isinstance(n_images, bool) or not isinstance(n_images, (int, np.integer)) or n_images < 1:
-        raise ParameterError(f"n_images: must be a positive integer, got {n_images!r}")
-    images, labels = datasets.generate(spec.dataset, int(n_images), seed)
-    result = bind(
-        images,
-        spec,
-        seed=seed,
-        batch_size=batch_size,
-        truth=labels,
-        cycles=cycles,
-        progress=progress,
-    )
-    if out is not None:
-        write_outputs(result, Path(out), nix=nix)
+    check_seed(seed)
+    n_images = _positive("n_images", n_images)
+    for name, value in (("batch_size", batch_size), ("cycles", cycles)):
+        if value is not None:
+            _positive(name, value)
+    check_memory(spec, n_images)
+    folder = None if out is None else claim_out(out, overwrite)
+    try:
+        images, labels = datasets.generate(spec.dataset, n_images, seed)
+        result = bind(
+            images,
+            spec,
+            seed=seed,
+            batch_size=batch_size,
+            truth=labels,
+            cycles=cycles,
+            progress=progress,
+        )
+        if folder is not None:
+            write_outputs(result, folder, nix=nix)
+    finally:
+        if folder is not None:
+            folder.close()
     return result
 
 
-def write_outputs(result: BindingResult, out: Path, nix: bool = True) -> list[Path]:
-    """Write result.npz, figures and result.nix into ``out`` atomically (temp folder, then move).
+def _positive(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ParameterError(f"{name}: must be a positive integer, got {value!r}")
+    return int(value)
 
-    ``result.nix`` (:func:`hnnbio.analysis.files.write_result_file`) holds every image in the
-    compact population layout (one train per image with a per-spike pixel annotation; read back
-    as one train per neuron): a train per neuron costs NixIO ~50 ms each, ~20 s per Bars image.
+
+def bytes_per_image(spec: ModelSpec) -> int:
+    """A lower bound of the memory one image of a run holds until the end: the image (uint8),
+    its ground truth (int16) and predicted groups (int64) per pixel, and the last cycle's
+    attention (float32, D maps); spikes come on top."""
+    n_pixels = int(spec.autoencoder["layers"][0])
+    return n_pixels * (1 + 2 + 8 + 4 * spec.steps_per_cycle)
+
+
+#: Bytes a batched image can take per pixel and step at most while it runs: a spike in every
+#: step, held by Brian2's monitor (int32 index, float64 time) and then the engine's result
+#: (three int64 arrays).
+SPIKE_BYTES = 4 + 8 + 3 * 8
+
+
+def batch_fit(spec: ModelSpec, cycles: int, available: int | None = None) -> int:
+    """The most images a batch can hold in half the available memory, each at the worst case of
+    :data:`SPIKE_BYTES` per pixel and step (at least 1; unbounded when memory is unknown): the
+    default batch of :func:`bind` is the spec's ``batch_size`` or this, whichever is smaller."""
+    available = available_memory() if available is None else available
+    if available is None:
+        return 2**62
+    each = int(spec.autoencoder["layers"][0]) * cycles * spec.steps_per_cycle * SPIKE_BYTES
+    return max(1, available // 2 // each)
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), or None."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(spec: ModelSpec, n_images: int, available: int | None = None) -> None:
+    """Refuse at once a run whose images cannot fit in memory, with what it needs and what fits.
+
+    ``available`` defaults to :func:`available_memory` (no check when it is unknown)."""
+    available = available_memory() if available is None else available
+    each = bytes_per_image(spec)
+    if available is not None and n_images * each > available:
+        raise ParameterError(
+            f"n_images: {n_images} images of {spec.name} need at least "
+            f"{_size(n_images * each)} of memory ({_size(each)} each), {_size(available)} are "
+            f"available: at most {available // each} fit; run fewer, or split them with "
+            "`hnnbio sweep` (shard_images)"
+        )
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
+        if n < 1000 or unit == "PB":
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
+def claim_out(out, overwrite: bool = False) -> OutputFolder:
+    """Claim the result folder ``out`` before a run (:class:`hnnbio.outputs.OutputFolder`: new,
+    empty, or replaced with ``overwrite``; its hidden temporary folder made beside it, stale ones
+    of killed runs removed); the caller closes it."""
+    return OutputFolder(out, overwrite, what="out", kind="bind", owned=RESULT_FILES)
+
+
+def write_outputs(result: BindingResult, out, nix: bool = True,
+                  overwrite: bool = False) -> list[Path]:
+    """Write result.npz, figures and result.nix into ``out`` atomically; returns the paths.
+
+    ``out`` is a folder path (claimed here with :func:`claim_out`) or an :class:`OutputFolder`
+    already claimed. Everything is written into the hidden temporary folder and moved into place
+    at the end. ``result.nix`` (:func:`hnnbio.analysis.files.write_result_file`) holds every image
+    in the compact population layout (one train per image with a per-spike pixel annotation; read
+    back as one train per neuron): a train per neuron costs NixIO ~50 ms each, ~20 s per Bars
+    image.
     """
     from hnnbio.analysis.files import write_result_file
     from hnnbio.binding.figures import write_figures
 
-    out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise DataError(f"out: {out} exists and is not a folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".bind-", dir=out.parent))
+    folder = out if isinstance(out, OutputFolder) else claim_out(out, overwrite)
     try:
-        result.save(tmp / "result.npz")
-        write_figures(result, tmp)
+        result.save(folder.path / "result.npz")
+        write_figures(result, folder.path)
         if nix:
-            write_result_file(result, tmp / "result.nix", layout="population")
-        out.mkdir(exist_ok=True)
-        written = []
-        for f in sorted(tmp.iterdir()):
-            target = out / f.name
-            f.replace(target)
-            written.append(target)
-        return written
+            write_result_file(result, folder.path / "result.nix", layout="population")
+        return folder.commit()
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if folder is not out:
+            folder.close()

@@ -10,13 +10,15 @@ the others stay nearly silent, background columns never fire.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 from brian2 import Network, NetworkOperation, SpikeMonitor, ms
 
 from hnnbio.circuits.column import POPULATIONS, ColumnParams, ColumnSheet
 from hnnbio.config import seed_everything
-from hnnbio.errors import ParameterError
+from hnnbio.errors import DataError, ParameterError
+from hnnbio.outputs import atomic_file, check_file
 
 
 def oracle_attention(labels: np.ndarray, step: int, phase_steps: int,
@@ -41,7 +43,7 @@ def oracle_attention(labels: np.ndarray, step: int, phase_steps: int,
 
 def run_column_demo(image: str = "shapes", steps: int = 200, plot: str | None = None, seed: int = 0,
                     params: ColumnParams | None = None, phase_steps: int = 10,
-                    baseline: float = 0.0) -> dict:
+                    baseline: float = 0.0, overwrite: bool = False) -> dict:
     """Simulate a column sheet on one generated image and count (and optionally plot) its spikes.
 
     Parameters
@@ -51,8 +53,8 @@ def run_column_demo(image: str = "shapes", steps: int = 200, plot: str | None = 
     steps : int
         Steps of 1 ms to simulate (>= 1).
     plot : str, optional
-        Write a PNG raster here: one panel per population, time in ms on x, foreground columns on
-        y sorted by object.
+        Write a PNG raster to this file (``.png``; not an existing one unless ``overwrite``):
+        one panel per population, time in ms on x, foreground columns on y sorted by object.
     seed : int
         Seed of the image and of the simulation.
     params : ColumnParams, optional
@@ -60,6 +62,8 @@ def run_column_demo(image: str = "shapes", steps: int = 200, plot: str | None = 
         Steps each object is attended in turn.
     baseline : float
         Attention of unattended pixels.
+    overwrite : bool
+        Replace an existing ``plot`` file.
 
     Returns
     -------
@@ -69,7 +73,13 @@ def run_column_demo(image: str = "shapes", steps: int = 200, plot: str | None = 
         attention phase, shifted by the sheet's 2-step latency), ``seconds``.
     """
     from hnnbio.data.datasets import generate
+    from hnnbio.hnn.engine import check_seed
 
+    check_seed(seed)
+    if plot is not None:
+        plot = check_file(plot, overwrite, what="plot", parents=False)
+        if plot.suffix.lower() != ".png":
+            raise DataError(f"plot: {plot} must be a .png file")
     if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
         raise ParameterError(f"steps: must be an integer >= 1, got {steps!r}")
     if isinstance(phase_steps, bool) or not isinstance(phase_steps, (int, np.integer)) \
@@ -111,7 +121,7 @@ def run_column_demo(image: str = "shapes", steps: int = 200, plot: str | None = 
     return rows
 
 
-def _plot_raster(path: str, spikes: dict, x: np.ndarray, labels: np.ndarray, steps: int,
+def _plot_raster(path: Path, spikes: dict, x: np.ndarray, labels: np.ndarray, steps: int,
                  image: str) -> None:
     import matplotlib.pyplot as plt  # the caller's backend (Agg without a display)
 
@@ -137,5 +147,8 @@ def _plot_raster(path: str, spikes: dict, x: np.ndarray, labels: np.ndarray, ste
     axes[-1].set_xlabel("time (ms)")
     fig.suptitle(f"Column sheet on one '{image}' image: foreground columns sorted and coloured by "
                  f"object (grey: overlaps); attention cycles over objects", fontsize=10)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:  # written beside the target and renamed: a failed plot leaves no half PNG
+        with atomic_file(path, what="plot", suffix=".png") as tmp:
+            fig.savefig(tmp, dpi=110)
+    finally:
+        plt.close(fig)

@@ -89,7 +89,7 @@ def test_run_bind_writes_outputs(tmp_path):
     loaded = BindingResult.load(out / "result.npz")
     assert np.array_equal(loaded.spike_step, result.spike_step)
     assert np.allclose(loaded.metrics["ami"], result.metrics["ami"], equal_nan=True)
-    assert not list(tmp_path.glob(".bind-*"))
+    assert not list(tmp_path.glob(".hnnbio-*"))
 
 
 def test_failed_write_leaves_no_partial_files(tmp_path, monkeypatch):
