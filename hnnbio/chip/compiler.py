@@ -62,7 +62,9 @@ def compile_model(model, chip: ChipSpec = TIANJIC_LIKE,
         "routes": mapping.routes,
         "memory": {str(k): v for k, v in mapping.memory.items()},
         "n_phases": mapping.n_phases,
+        "ports": mapping.ports,
         "lfsr_shifts_per_step": LFSR_SHIFTS_PER_STEP,
+        "lfsr_streams": graph.node("sheet").n_out,
         "quantization": q.report,
     }
     return Program(manifest, mapping.arrays)

@@ -84,7 +84,7 @@ class Emulator:
                 if a == 0:
                     acc = _op(core, None, "accumulate").args
                     lut = _op(core, None, "lut").args
-                    reducers.append((core.neurons, list(acc["sources"]),
+                    reducers.append((core.neurons, _source_cores(program, core, acc["sources"]),
                                      program.arrays[acc["bias"]],
                                      program.arrays[lut["shift"]].astype(np.int64),
                                      program.arrays[lut["table"]]))
@@ -461,3 +461,25 @@ def _op(core, phase, op):
             if ins.op == op:
                 return ins
     raise ProgramError(f"program: core {core.core} ({core.layer}) lacks a {op!r} primitive")
+
+
+def _source_cores(program, core, sources) -> list[int]:
+    """The cores whose matvec wrote each source buffer of ``core``'s accumulate: the core itself
+    for its own matvec's output, else the core whose send writes that buffer."""
+    own = {ins.args["out"] for ins in _ops(core, "matvec")}
+    found = []
+    for name in sources:
+        if name in own:
+            found.append(core.core)
+            continue
+        senders = [c.core for c in program.cores for ins in _ops(c, "send")
+                   for to in ins.args["to"] if to["core"] == core.core and to["buffer"] == name]
+        if len(senders) != 1:
+            raise ProgramError(f"program: core {core.core} accumulates {name!r}, written by "
+                               f"{len(senders)} routes")
+        found.append(senders[0])
+    return found
+
+
+def _ops(core, op):
+    return [ins for p in sorted(core.phases) for ins in core.phases[p] if ins.op == op]

@@ -18,12 +18,11 @@ packets take X-then-Y routes, so a route's hop count is ``|dx| + |dy|``.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from hnnbio.chip.isa import CoreProgram, Instruction
+from hnnbio.chip.isa import CoreProgram, Instruction, routes_of
 from hnnbio.chip.quantize import QGraph
 from hnnbio.chip.spec import ChipSpec
 
@@ -44,6 +43,7 @@ class Mapping:
     memory: dict[int, int]
     n_phases: int
     layers: list[dict] = field(default_factory=list)
+    ports: dict = field(default_factory=dict)
 
 
 def _blocks(n: int, size: int) -> list[tuple[int, int]]:
@@ -82,34 +82,45 @@ def map_to_cores(q: QGraph, chip: ChipSpec) -> Mapping:
                        "cores": [c.core for c in grid.values()],
                        "grid": [[a, b, c.core] for (a, b), c in grid.items()]})
 
-    routes: list[dict] = []
+    acc_bits = chip.accumulator_bits
 
-    def route(src, dst, what, bits, values, phase, delay=0):
-        if src.core == dst.core:
-            return
-        hops = abs(src.x - dst.x) + abs(src.y - dst.y)
-        packets = math.ceil(values * bits / 8 / chip.packet_bytes)
-        routes.append({"src": src.core, "dst": dst.core, "what": what, "bits": bits,
-                       "values": values, "packets": packets, "hops": hops, "phase": phase,
-                       "delay": delay})
+    def buffer(core, name, bits, signed=False, **extra):
+        size = (core.axons if name == "x" else core.neurons)
+        core.buffers[name] = {"size": size[1] - size[0], "bits": bits, "signed": signed, **extra}
+
+    def destination(src_range, dst, buffer_name, dst_range):
+        lo, hi = max(src_range[0], dst_range[0]), min(src_range[1], dst_range[1])
+        return {"core": dst.core, "buffer": buffer_name, "lo": lo - src_range[0],
+                "hi": hi - src_range[0], "at": lo - dst_range[0]}
 
     first = tiles_per_layer[0]
     for core in sheet:
         lo, hi = core.neurons
         memory[core.core] = (hi - lo) * (SHEET_STATE_BYTES + q.delay_steps)
+        for name, bits in (("image", 1), ("attention", 8), ("m", 8), ("spikes", 1),
+                           ("window", 1), ("kept", 1)):
+            buffer(core, name, bits)
+        buffer(core, "v", chip.membrane_bits, signed=True)
+        buffer(core, "refractory", chip.refractory_bits)
+        buffer(core, "age", 4, init=15)
+        buffer(core, "lfsr", 32, stream=lo)
         core.phases[0] = [
-            Instruction("axon", "hadamard", {"a": "image", "b": "ring", "shift": 0}),
-            Instruction("soma1", "lif", {"alpha": 0, "v_leak": 0, "v_threshold": 0,
+            Instruction("axon", "hadamard", {"a": "image", "b": "attention", "out": "m",
+                                             "shift": 0}),
+            Instruction("soma1", "lif", {"input": "m", "v": "v", "refractory": "refractory",
+                                         "spikes": "spikes", "rand": "lfsr",
+                                         "alpha": 0, "v_leak": 0, "v_threshold": 0,
                                          "noise_mask": 255, "reset_mode": "value", "v_reset": 0,
                                          "refractory_steps": q.refractory_steps})]
         targets = [t for t in first.values() if _overlap(t.axons, core.neurons)]
-        for t in targets:
-            route(core, t, "window", 1, _overlap(t.axons, core.neurons), 1)
         core.phases[1] = [
-            Instruction("soma1", "window", {"keep": list(q.keep), "rand_shift": 8,
+            Instruction("soma1", "window", {"spikes": "spikes", "age": "age",
+                                            "kept": "kept" if q.nested else None, "out": "window",
+                                            "rand": "lfsr", "keep": list(q.keep), "rand_shift": 8,
                                             "nested": bool(q.nested)}),
-            Instruction("router", "send", {"what": "window", "to": [t.core for t in targets],
-                                           "bits": 1, "delay": 0})]
+            Instruction("router", "send", {
+                "what": "window", "to": [destination(core.neurons, t, "x", t.axons)
+                                         for t in targets], "bits": 1, "delay": 0})]
     for i, (layer, grid) in enumerate(zip(q.layers, tiles_per_layer, strict=True)):
         p = 2 * i + 2
         last = i == len(q.layers) - 1
@@ -119,12 +130,16 @@ def map_to_cores(q: QGraph, chip: ChipSpec) -> Mapping:
             key = f"c{core.core}"
             arrays[f"{key}.weight"] = np.ascontiguousarray(layer.weight[alo:ahi, nlo:nhi])
             reducer = grid[0, b]
-            route(core, reducer, "partial", 32, nhi - nlo, p)
-            core.phases[p] = [Instruction("axon", "matvec", {"weights": f"{key}.weight",
-                                                             "axons": [alo, ahi]})]
+            buffer(core, "x", 1 if i == 0 else 8)
+            buffer(core, "partial", acc_bits, signed=True)
+            core.phases[p] = [Instruction("axon", "matvec", {"x": "x", "weights": f"{key}.weight",
+                                                             "out": "partial"})]
             if a > 0:
+                buffer(reducer, f"partial_{a}", acc_bits, signed=True)
                 core.phases[p].append(Instruction("router", "send", {
-                    "what": "partial", "to": [reducer.core], "bits": 32, "delay": 0}))
+                    "what": "partial", "to": [destination(core.neurons, reducer, f"partial_{a}",
+                                                          reducer.neurons)],
+                    "bits": acc_bits, "delay": 0}))
             memory[core.core] = (ahi - alo) * (nhi - nlo)
         for (a, b), core in grid.items():
             if a:
@@ -134,18 +149,33 @@ def map_to_cores(q: QGraph, chip: ChipSpec) -> Mapping:
             arrays[f"{key}.bias"] = layer.bias[nb[0]:nb[1]].astype(np.int32)
             arrays[f"{key}.table"] = layer.table.copy()
             arrays[f"{key}.shift"] = layer.shift[nb[0]:nb[1]].astype(np.uint8)
-            sources = [grid[k].core for k in sorted(grid) if k[1] == b]
-            what = "attention" if last else "activation"
-            axes = (lambda t: t.neurons) if last else (lambda t: t.axons)
-            targets = [t for t in nxt if _overlap(axes(t), nb)]
+            sources = ["partial"] + [f"partial_{k[0]}" for k in sorted(grid)
+                                     if k[1] == b and k[0] > 0]
+            buffer(core, "acc", acc_bits, signed=True)
+            buffer(core, "y", 8)
+            if last:
+                to = [destination(nb, t, "attention", t.neurons) for t in nxt
+                      if _overlap(t.neurons, nb)]
+            else:
+                to = [destination(nb, t, "x", t.axons) for t in nxt if _overlap(t.axons, nb)]
             delay = q.delay_steps if last else 0
-            for t in targets:
-                route(core, t, what, 8, _overlap(axes(t), nb), p + 1, delay)
             core.phases[p + 1] = [
-                Instruction("axon", "accumulate", {"sources": sources, "bias": f"{key}.bias"}),
-                Instruction("soma1", "lut", {"shift": f"{key}.shift", "table": f"{key}.table"}),
-                Instruction("router", "send", {"what": what, "to": [t.core for t in targets],
-                                               "bits": 8, "delay": delay})]
+                Instruction("axon", "accumulate", {"sources": sources, "bias": f"{key}.bias",
+                                                   "out": "acc"}),
+                Instruction("soma1", "lut", {"x": "acc", "out": "y", "shift": f"{key}.shift",
+                                             "table": f"{key}.table"}),
+                Instruction("router", "send", {"what": "y", "to": to, "bits": 8, "delay": delay})]
             memory[core.core] += 5 * (nb[1] - nb[0]) + 4 * (nb[1] - nb[0]) * len(sources) + 256
+
+    def port(name, buffer_name, **extra):
+        parts = [{"core": c.core, "buffer": buffer_name, "lo": c.neurons[0], "hi": c.neurons[1],
+                  "at": 0} for c in sheet]
+        return {"name": name, "size": n, "parts": parts, **extra}
+
+    ports = {"inputs": [port("image", "image", mode="hold"),
+                        port("attention", "attention", mode="steps", steps=q.delay_steps)],
+             "outputs": [port("spikes", "spikes"), port("window", "window"),
+                         port("attention", "attention")]}
+    routes = routes_of(cores, chip.packet_bytes)
     n_phases = 2 + 2 * len(q.layers)
-    return Mapping(cores, routes, arrays, memory, n_phases, layers)
+    return Mapping(cores, routes, arrays, memory, n_phases, layers, ports)

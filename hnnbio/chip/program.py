@@ -35,10 +35,10 @@ from hnnbio.chip.spec import ChipSpec
 from hnnbio.errors import HnnbioError, ProgramError
 
 MAGIC = b"HNNCPROG"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 HEADER = struct.Struct("<8sHHIQ32s")
 MANIFEST_KEYS = ("model", "chip", "loop", "sheet", "layers", "cores", "routes", "n_phases",
-                 "lfsr_shifts_per_step", "quantization")
+                 "ports", "lfsr_shifts_per_step", "lfsr_streams", "quantization")
 ARRAY_DTYPES = {"weight": np.int8, "bias": np.int32, "table": np.uint8, "shift": np.uint8}
 
 

@@ -61,8 +61,9 @@ def test_lower_reads_nested_coins_and_the_experiment(tmp_path, small_chip, tiny_
     assert program.manifest["sheet"]["keep"] == [230, 171, 85]
     windows = [ins.args for c in program.cores for ins in c.phases.get(1, [])
                if ins.op == "window"]
-    assert windows and all(w == {"keep": [230, 171, 85], "rand_shift": 8, "nested": True}
-                           for w in windows)
+    assert windows and all(w == {"spikes": "spikes", "age": "age", "kept": "kept",
+                                 "out": "window", "rand": "lfsr", "keep": [230, 171, 85],
+                                 "rand_shift": 8, "nested": True} for w in windows)
 
 
 def test_lower_defaults_without_an_experiment(tiny_spec):
@@ -155,7 +156,7 @@ def test_sheet_rules(tmp_path, small_chip, tiny_samples, refractory, rule, layer
 
 def test_core_size_rule(small_chip):
     core = CoreProgram(0, 0, 0, "dense_9", "tile", (0, 8), (0, 300),
-                       {2: [Instruction("axon", "matvec", {"weights": "w", "axons": [0, 300]})]})
+                       {2: [Instruction("axon", "matvec", {"x": "x", "weights": "w", "out": "p"})]})
     mapping = type("M", (), {"cores": [core]})()
     with pytest.raises(DesignRuleError, match="'core-size' violated by layer 'dense_9'"):
         rules.core_size(mapping, small_chip)

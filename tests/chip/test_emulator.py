@@ -105,16 +105,19 @@ def reference_run(program, image, ring, seed, image_index, n_steps):
                 partial[cid] = [sat(sum(x[lo + i] * w[i][j] for i in range(hi - lo)), acc_bits)
                                 for j in range(core.neurons[1] - core.neurons[0])]
             y = [0] * max(cores[cid].neurons[1] for _, _, cid in layer["grid"])
-            for a, _b, cid in layer["grid"]:
+            for a, b, cid in layer["grid"]:
                 if a:
                     continue
+                # the reducer's own partial sum and those routed from tile (a2, b)
+                source = {"partial": cid} | {f"partial_{a2}": c2 for a2, b2, c2 in layer["grid"]
+                                             if b2 == b and a2}
                 acc_args, lut_args = find(cores[cid], "accumulate"), find(cores[cid], "lut")
                 bias, table = arr[acc_args["bias"]], arr[lut_args["table"]]
                 lo, hi = cores[cid].neurons
                 for j in range(hi - lo):
-                    acc = partial[acc_args["sources"][0]][j]
+                    acc = partial[source[acc_args["sources"][0]]][j]
                     for src in acc_args["sources"][1:]:
-                        acc = sat(acc + partial[src][j], acc_bits)
+                        acc = sat(acc + partial[source[src]][j], acc_bits)
                     acc = sat(acc + bias[j], acc_bits)
                     index = min(127, max(-128, acc >> arr[lut_args["shift"]][j])) + 128
                     y[lo + j] = table[index]

@@ -10,10 +10,13 @@ from hnnbio.chip.spec import TIANJIC_LIKE
 
 
 def _program():
-    matvec = Instruction("axon", "matvec", {"weights": "w", "axons": [0, 256]})
-    lif = Instruction("soma1", "lif", {"alpha": 0, "v_leak": 0, "v_threshold": 0, "noise_mask": 255,
-                                       "reset_mode": "value", "v_reset": 0, "refractory_steps": 6})
-    send = Instruction("router", "send", {"what": "partial", "to": [1], "bits": 32, "delay": 0})
+    matvec = Instruction("axon", "matvec", {"x": "x", "weights": "w", "out": "partial"})
+    lif = Instruction("soma1", "lif", {"input": "m", "v": "v", "refractory": "r", "spikes": "s",
+                                       "rand": "lfsr", "alpha": 0, "v_leak": 0, "v_threshold": 0,
+                                       "noise_mask": 255, "reset_mode": "value", "v_reset": 0,
+                                       "refractory_steps": 6})
+    send = Instruction("router", "send", {"what": "partial", "bits": 32, "delay": 0, "to": [
+        {"core": 1, "buffer": "p", "lo": 0, "hi": 256, "at": 0}]})
     a = CoreProgram(0, 0, 0, "dense_1", "tile", (0, 256), (0, 256), {0: [matvec, send]})
     b = CoreProgram(1, 1, 0, "sheet", "sheet", (0, 100), (0, 100), {0: [lif], 1: [lif]})
     routes = [{"src": 0, "dst": 1, "what": "partial", "bits": 32, "values": 256, "packets": 128,

@@ -58,7 +58,7 @@ def test_any_truncation_or_extension_is_refused(blob, data):
 def test_version_mismatch_is_named(blob):
     magic, version, flags, m_len, p_len, digest = HEADER.unpack_from(blob)
     newer = HEADER.pack(magic, version + 1, flags, m_len, p_len, digest) + blob[HEADER.size:]
-    with pytest.raises(ProgramError, match="version 2 is not supported"):
+    with pytest.raises(ProgramError, match=f"version {version + 1} is not supported"):
         from_bytes(newer)
 
 
@@ -143,5 +143,5 @@ def test_a_bad_nested_field_is_refused(blob):
     def unknown(manifest):
         _windows(manifest)[0]["sideways"] = True
 
-    with pytest.raises(ProgramError, match="window needs fields keep, rand_shift"):
+    with pytest.raises(ProgramError, match="window needs fields .*keep, rand_shift"):
         from_bytes(_reencoded(blob, unknown))
