@@ -16,7 +16,8 @@ Layout (little endian)::
                   ``c{core}.shift`` uint8: the LUT shift of each neuron)
 
 :func:`load_program` refuses a file whose size, magic, version, flags, lengths or digest do not
-match, or whose manifest or arrays are malformed, with :class:`hnnbio.errors.ProgramError`.
+match, or whose manifest or arrays are malformed or do not fit the chip of its ``chip`` section
+(every field, :mod:`hnnbio.chip.validate`), with :class:`hnnbio.errors.ProgramError`.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hnnbio.chip import validate
 from hnnbio.chip.isa import CoreProgram
 from hnnbio.chip.spec import ChipSpec
 from hnnbio.errors import HnnbioError, ProgramError
@@ -120,6 +122,7 @@ def from_bytes(data: bytes, where: str = "program") -> Program:
 
 
 def _checked(manifest, arrays, where: str) -> Program:
+    validate.check(manifest, arrays, where, MANIFEST_KEYS)  # every field against the chip
     if not isinstance(manifest, dict) or any(k not in manifest for k in MANIFEST_KEYS):
         raise ProgramError(f"{where}: manifest lacks one of {', '.join(MANIFEST_KEYS)}")
     for key, value in arrays.items():

@@ -27,9 +27,19 @@ delay ring             ``delay_slots``  slot index wraps modulo the ring length 
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 from hnnbio.errors import ParameterError
+
+#: Upper bounds of the size fields, above every chip modelled here (PAICORE: 1,024 cores of
+#: 1,152 axons x 512 neurons; TianjicX: 160 cores of 144 KB): a program that declares its own chip
+#: (the manifest's ``chip``) declares at most 1,024 cores of 4 MiB, and the load-time checks
+#: (:mod:`hnnbio.chip.validate`) keep every core within its memory, so the state a valid program
+#: describes is bounded by what such a chip holds.
+MAXIMA = {"mesh_x": 32, "mesh_y": 32, "axons_per_core": 4096, "neurons_per_core": 4096,
+          "memory_bytes_per_core": 4 << 20, "delay_slots": 4096, "max_phases": 256,
+          "packet_bytes": 4096, "macs_per_cycle": 1 << 16}
 
 
 @dataclass(frozen=True)
@@ -86,13 +96,15 @@ class ChipSpec:
     pj_per_packet_hop: float = 1.0
 
     def __post_init__(self):
-        positive = ("mesh_x", "mesh_y", "axons_per_core", "neurons_per_core",
-                    "memory_bytes_per_core", "delay_slots", "max_phases", "packet_bytes",
-                    "macs_per_cycle")
-        for key in positive:
+        if not isinstance(self.name, str) or not self.name:
+            raise ParameterError(f"name: must be a non-empty string, got {self.name!r}")
+        for key, high in MAXIMA.items():
             value = getattr(self, key)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ParameterError(f"{key}: must be a positive integer, got {value!r}")
+            if value > high:
+                raise ParameterError(f"{key}: {value} exceeds {high}, the largest this emulator "
+                                     "models (see MAXIMA)")
         fixed = {"weight_bits": 8, "lut_bits": 8, "lfsr_bits": 32}
         for key, want in fixed.items():
             if getattr(self, key) != want:
@@ -101,13 +113,15 @@ class ChipSpec:
         ranges = {"accumulator_bits": (16, 32), "membrane_bits": (8, 32), "refractory_bits": (1, 8)}
         for key, (low, high) in ranges.items():
             value = getattr(self, key)
-            if not isinstance(value, int) or not low <= value <= high:
+            if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
                 raise ParameterError(f"{key}: must be an integer in [{low}, {high}], got {value!r}")
         for key in ("clock_hz", "pj_per_mac", "pj_per_sop", "pj_per_packet_hop"):
             value = getattr(self, key)
-            bad = not isinstance(value, (int, float)) or not value >= 0
+            bad = (not isinstance(value, (int, float)) or isinstance(value, bool)
+                   or not 0 <= value < math.inf)
             if bad or (key == "clock_hz" and value == 0):
-                raise ParameterError(f"{key}: must be a non-negative number, got {value!r}")
+                raise ParameterError(f"{key}: must be a finite non-negative number, got "
+                                     f"{value!r}")
 
     @property
     def n_cores(self) -> int:

@@ -1,0 +1,726 @@
+"""Load-time validation: every field of a program checked against the chip it declares.
+
+:func:`check` runs when a program is read (:func:`hnnbio.chip.program.from_bytes`), after the
+header and the digest, before anything is built from the manifest. A valid digest only says that
+the file is what its writer wrote; these checks say that what it wrote runs on the chip of its
+``chip`` section. Every refusal is a :class:`hnnbio.errors.ProgramError` of one line naming the
+field, and the core, phase and op where there is one, e.g.
+``program: core 2, phase 0, lif.refractory_steps: 100 is outside [0, 15]``.
+
+What is checked (the semantics are those of :mod:`hnnbio.chip.isa`):
+
+- ``chip``: a :class:`ChipSpec` (its own ranges and the caps :data:`hnnbio.chip.spec.MAXIMA`);
+- ``model``, ``loop``, ``sheet``: known keys only, each of its type (an int is never a bool nor
+  a float, a number is finite), sizes positive and bounded (:data:`LIMITS`); ``image_shape``
+  holds ``n_pixels``; refractory within ``refractory_bits``; the window's coin codes ``keep``
+  1 to 15 values (the 4-bit age counter) in 0..256; delays within ``delay_slots``;
+- ``n_phases`` in 1..``max_phases``, ``lfsr_shifts_per_step`` in 1..``lfsr_bits``,
+  ``lfsr_streams`` holds every LFSR buffer's streams, which never overlap;
+- ``cores``: at most the mesh's cores, distinct ids and positions on the mesh, axon and neuron
+  labels within the core's limits; buffers (isa.check_buffer) of at most
+  ``max(axons_per_core, neurons_per_core)`` elements; phases within ``n_phases``, at most one op
+  per block, in block order; **every field of every op by its rule in** :data:`FIELD_RULES`
+  (one table keyed by op name, then field: buffers that exist, of the size, signedness and width
+  the op needs; array keys of the right dtype, shape and values; registers within their bits);
+- ``send`` destinations: a core of the program, a buffer of it, elements within both buffers, a
+  value range (``bits``, the sender's signedness) that the destination holds; no two routes, nor
+  a route and an input port, write one element (except a ``steps`` port under a route delayed by
+  at least its steps); ``routes`` equal the rows the sends give (hops of X-then-Y routing,
+  packets of ``packet_bytes``);
+- ``ports``: inputs and outputs name existing buffers and elements, input modes and steps;
+- memory: what each core holds (:func:`core_memory_bytes`: buffers, arrays, delay rings) fits
+  ``memory_bytes_per_core``, and so does the manifest's ``memory``;
+- ``layers`` (labels for reports) list existing cores once; every array is used by exactly one
+  instruction field.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+
+import numpy as np
+
+from hnnbio.chip import isa
+from hnnbio.chip.spec import ChipSpec
+from hnnbio.errors import HnnbioError, ProgramError
+
+#: Bounds of fields the chip spec does not bound (host side: the run records ``steps_per_cycle``
+#: steps of its outputs per sample; a ``steps`` input port holds ``steps * size`` values).
+LIMITS = {"steps_per_cycle": 4096, "cycles": 1 << 16, "dt_ms": 1e6, "name": 200,
+          "attention_exponent": 16, "port_steps": 1 << 16, "port_values": 1 << 24}
+#: Optional top-level manifest keys (beyond program.MANIFEST_KEYS).
+OPTIONAL_MANIFEST_KEYS = ("memory",)
+#: Keys of each manifest section: required, then optional.
+SECTIONS = {
+    "model": (("name", "dataset", "image_shape"), ("nodes",)),
+    "loop": (("steps_per_cycle", "cycles", "readout_cycles", "dt_ms"), ()),
+    "sheet": (("n_pixels", "refractory_steps", "keep", "delay_steps"),
+              ("nested", "attention_exponent")),
+}
+CORE_KEYS = ("core", "x", "y", "layer", "role", "neurons", "axons", "buffers", "phases")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+
+
+class _Site:
+    """Where a rule looks: the program-wide context plus one core, phase and instruction."""
+
+    def __init__(self, ctx, core=None, phase=None, op=None, args=None):
+        self.ctx, self.core, self.phase, self.op, self.args = ctx, core, phase, op, args or {}
+
+    @property
+    def chip(self) -> ChipSpec:
+        return self.ctx.chip
+
+    def buffer(self, name) -> dict | None:
+        """The spec of the core's buffer ``name`` (None for a null or unknown name)."""
+        buffers = self.core["buffers"] if self.core else {}
+        return buffers.get(name) if isinstance(name, str) else None
+
+    def size(self, field: str) -> int | None:
+        """Size of the buffer that field ``field`` of the instruction names."""
+        spec = self.buffer(self.args.get(field))
+        return spec["size"] if spec else None
+
+
+# --- value rules: each returns None or what is wrong ---------------------------------------------
+
+def is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def integer(low, high) -> Callable:
+    """An int (not a bool) in [low, high]; the bounds may be functions of the site."""
+    def rule(value, site):
+        lo = low(site) if callable(low) else low
+        hi = high(site) if callable(high) else high
+        if not is_int(value):
+            return f"must be an integer, got {value!r}"
+        if not lo <= value <= hi:
+            return f"{value} is outside [{lo}, {hi}]"
+        return None
+    return rule
+
+
+def number(low, high, low_open=False) -> Callable:
+    """A finite int or float (not a bool) in [low, high] (or (low, high] with ``low_open``)."""
+    def rule(value, site):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(
+                value):
+            return f"must be a finite number, got {value!r}"
+        if value < low or value > high or (low_open and value == low):
+            return f"{value!r} is outside {'(' if low_open else '['}{low}, {high}]"
+        return None
+    return rule
+
+
+def boolean(value, site):
+    return None if isinstance(value, bool) else f"must be true or false, got {value!r}"
+
+
+def text(value, site):
+    if not isinstance(value, str) or not value or len(value) > LIMITS["name"]:
+        return f"must be a non-empty string of at most {LIMITS['name']} characters, got {value!r}"
+    return None
+
+
+def choice(*values) -> Callable:
+    def rule(value, site):
+        if not isinstance(value, str) or value not in values:
+            return f"{value!r} is not one of {', '.join(values)}"
+        return None
+    return rule
+
+
+def _bound(value, site):
+    return value(site) if callable(value) else value
+
+
+def buf(size: str | None = None, signed: bool | None = None, min_bits=1, max_bits=32,
+        max_size=None, lfsr: bool = False, null: bool = False) -> Callable:
+    """The name of a buffer of the core: of the size of the buffer of field ``size``, of the given
+    signedness, ``min_bits .. max_bits`` wide, at most ``max_size`` elements, an LFSR buffer
+    (``stream``) if ``lfsr``; null allowed if ``null``. Bounds may be functions of the site."""
+    def rule(value, site):
+        if value is None:
+            return None if null else "must name a buffer of the core, got null"
+        spec = site.buffer(value)
+        if spec is None:
+            return f"{value!r} is not a buffer of core {site.core['core']}"
+        if size is not None and site.size(size) is not None and spec["size"] != site.size(size):
+            return (f"buffer {value!r} has {spec['size']} elements, {size} "
+                    f"({site.args[size]!r}) has {site.size(size)}")
+        most = _bound(max_size, site)
+        if most is not None and spec["size"] > most:
+            return f"buffer {value!r} has {spec['size']} elements, at most {most} here"
+        if signed is not None and spec["signed"] != signed:
+            return f"buffer {value!r} must be {'signed' if signed else 'unsigned'}"
+        low, high = _bound(min_bits, site), _bound(max_bits, site)
+        if not low <= spec["bits"] <= high:
+            return f"buffer {value!r} is {spec['bits']} bits wide, the op needs {low} to {high}"
+        if lfsr and "stream" not in spec:
+            return f"buffer {value!r} is not an LFSR buffer (no stream)"
+        return None
+    return rule
+
+
+def array(dtype, shape: Callable, low=None, high=None, null: bool = False) -> Callable:
+    """The key of an array of ``dtype`` and ``shape(site)``, values in [low(site), high(site)]."""
+    def rule(value, site):
+        if value is None and null:
+            return None
+        if not isinstance(value, str):
+            return f"must name an array, got {value!r}"
+        if value not in site.ctx.arrays:
+            return f"names array {value!r}, which the file does not hold"
+        a = site.ctx.arrays[value]
+        want = tuple(shape(site))
+        if a.dtype != np.dtype(dtype) or a.shape != want:
+            return (f"array {value!r} is {a.dtype} of shape {a.shape}, the op needs "
+                    f"{np.dtype(dtype)} of shape {want}")
+        if a.size and low is not None and (a.min() < low(site) or a.max() > high(site)):
+            return (f"array {value!r} holds values in [{a.min()}, {a.max()}], outside "
+                    f"[{low(site)}, {high(site)}]")
+        site.ctx.used_arrays.setdefault(value, []).append(site)
+        return None
+    return rule
+
+
+def sources(value, site):
+    """Buffers of the core, each of the size of ``out``, at most accumulator-wide."""
+    if not isinstance(value, list) or not value or len(value) > 64:
+        return f"must list 1 to 64 buffers, got {value!r}"
+    each = buf(size="out", max_bits=lambda s: s.chip.accumulator_bits)
+    for name in value:
+        problem = each(name, site)
+        if problem:
+            return problem
+    return None
+
+
+def keep(value, site):
+    if not isinstance(value, list) or not 1 <= len(value) <= 15:
+        return ("must be a list of 1 to 15 coin codes (the window's 4-bit age counter), got "
+                f"{value!r}")
+    bad = [v for v in value if not is_int(v) or not 0 <= v <= 256]
+    if bad:
+        return f"coin code {bad[0]!r} is outside [0, 256]"
+    return None
+
+
+def noise_mask(value, site):
+    problem = integer(0, (1 << site.chip.lfsr_bits) - 1)(value, site)
+    if problem is None and site.args.get("rand") is None and value != 0:
+        return f"{value} with no rand buffer: must be 0"
+    return problem
+
+
+def kept(value, site):
+    problem = buf(size="spikes", null=True)(value, site)
+    if problem is None and (value is None) == bool(site.args.get("nested", False)):
+        return "names the kept-bits buffer exactly when nested is true"
+    return problem
+
+
+def refractory_steps(value, site):
+    spec = site.buffer(site.args.get("refractory")) or {"bits": site.chip.refractory_bits}
+    return integer(0, min(site.chip.refractory_max, (1 << spec["bits"]) - 1))(value, site)
+
+
+def destinations(value, site):
+    """``[{core, buffer, lo, hi, at}]``: elements ``what[lo:hi]`` to ``buffer[at:at + hi - lo]``
+    of an existing core; the values sent (clamped to ``bits``) fit the destination's range."""
+    if not isinstance(value, list) or len(value) > site.chip.n_cores * 16:
+        return f"must be a list of destinations, got {value!r}"
+    what = site.buffer(site.args.get("what"))
+    bits = site.args.get("bits")
+    for i, to in enumerate(value):
+        problem = _part(to, site.ctx, what["size"] if what else None, f"to[{i}]")
+        if problem:
+            return problem
+        if what is None or not is_int(bits) or not 1 <= bits <= 32:
+            continue
+        dst = site.ctx.cores[to["core"]]["buffers"][to["buffer"]]
+        sent = isa.buffer_range({"bits": bits, "signed": what["signed"]})
+        held = isa.buffer_range(dst)
+        if sent[0] < held[0] or sent[1] > held[1]:
+            return (f"to[{i}]: {bits}-bit {'signed' if what['signed'] else 'unsigned'} values "
+                    f"{list(sent)} do not fit buffer {to['buffer']!r} of core {to['core']} "
+                    f"({list(held)})")
+    return None
+
+
+def _part(to, ctx, size, place) -> str | None:
+    """One destination or port part: keys, an existing core and buffer, elements in range."""
+    if not isinstance(to, dict) or set(to) != set(isa.DESTINATION_FIELDS):
+        return f"{place}: must hold exactly {', '.join(isa.DESTINATION_FIELDS)}, got {to!r}"
+    if not is_int(to["core"]) or to["core"] not in ctx.cores:
+        return f"{place}: core {to['core']!r} is not a core of the program"
+    spec = ctx.cores[to["core"]]["buffers"].get(to["buffer"]) if isinstance(
+        to["buffer"], str) else None
+    if spec is None:
+        return f"{place}: {to['buffer']!r} is not a buffer of core {to['core']}"
+    lo, hi, at = to["lo"], to["hi"], to["at"]
+    if not all(is_int(v) for v in (lo, hi, at)) or not 0 <= lo < hi or at < 0:
+        return f"{place}: needs integers 0 <= lo < hi and at >= 0, got {lo!r}, {hi!r}, {at!r}"
+    if size is not None and hi > size:
+        return f"{place}: elements {lo}:{hi} beyond the {size} of the source"
+    if at + hi - lo > spec["size"]:
+        return (f"{place}: elements {at}:{at + hi - lo} beyond the {spec['size']} of buffer "
+                f"{to['buffer']!r} of core {to['core']}")
+    return None
+
+
+def _acc_range(i):
+    return lambda site: site.chip.accumulator_range[i]
+
+
+def _membrane(i):
+    return lambda site: site.chip.membrane_range[i]
+
+
+def _acc_bits(site):
+    return site.chip.accumulator_bits
+
+
+#: The rule of every field of every op (keyed by op name, then field), from the semantics of
+#: :mod:`hnnbio.chip.isa`. An op added to :data:`hnnbio.chip.isa.OPS` needs its entry here (a test
+#: checks that each op and field has one; a field without a rule is refused at load time, never
+#: let through unchecked), and one in :data:`STATE_BYTES` if it keeps state outside buffers.
+FIELD_RULES: dict[str, dict[str, Callable]] = {
+    "hadamard": {"a": buf(max_bits=8), "b": buf(size="a", max_bits=8),
+                 "out": buf(size="a", signed=False, min_bits=8), "shift": integer(0, 15)},
+    "matvec": {"x": buf(max_bits=8, max_size=lambda s: s.chip.axons_per_core),
+               "weights": array(np.int8, lambda s: (s.size("x") or 0, s.size("out") or 0)),
+               "out": buf(signed=True, min_bits=_acc_bits,
+                          max_size=lambda s: s.chip.neurons_per_core)},
+    "accumulate": {"sources": sources,
+                   "bias": array(np.int32, lambda s: (s.size("out") or 0,), _acc_range(0),
+                                 _acc_range(1), null=True),
+                   "out": buf(signed=True, min_bits=_acc_bits)},
+    "lif": {"input": buf(), "v": buf(size="input", signed=True,
+                                     min_bits=lambda s: s.chip.membrane_bits),
+            "refractory": buf(size="input", signed=False,
+                              min_bits=lambda s: s.chip.refractory_bits),
+            "spikes": buf(size="input"), "rand": buf(size="input", lfsr=True, null=True),
+            "alpha": integer(0, 255), "v_leak": integer(_membrane(0), _membrane(1)),
+            "v_threshold": integer(_membrane(0), _membrane(1)), "noise_mask": noise_mask,
+            "reset_mode": choice("value", "subtract", "subtract_constant", "none"),
+            "v_reset": integer(_membrane(0), _membrane(1)),
+            "refractory_steps": refractory_steps},
+    "lut": {"x": buf(), "out": buf(size="x", signed=False, min_bits=8),
+            "shift": array(np.uint8, lambda s: (s.size("x") or 0,), lambda s: 0,
+                           lambda s: s.chip.accumulator_bits - 1),
+            "table": array(np.uint8, lambda s: (1 << s.chip.lut_bits,))},
+    "window": {"spikes": buf(), "age": buf(size="spikes", signed=False, min_bits=4),
+               "kept": kept, "out": buf(size="spikes"),
+               "rand": buf(size="spikes", lfsr=True), "keep": keep,
+               "rand_shift": integer(0, lambda s: s.chip.lfsr_bits - 8), "nested": boolean},
+    "send": {"what": buf(), "to": destinations, "bits": integer(1, 32),
+             "delay": integer(0, lambda s: s.chip.delay_slots)},
+}
+#: State an op keeps outside its buffers and arrays, bytes per element of its first buffer
+#: (none of today's ops: their state is in buffers). Ops absent from the table keep none.
+STATE_BYTES: dict[str, Callable[[dict, dict], int]] = {}
+
+
+# --- the checks ---------------------------------------------------------------------------------
+
+class _Context:
+    def __init__(self, manifest, arrays, where, chip):
+        self.manifest, self.arrays, self.where, self.chip = manifest, arrays, where, chip
+        self.cores: dict[int, dict] = {}
+        self.used_arrays: dict[str, list] = {}
+
+    def fail(self, place: str, detail: str):
+        raise ProgramError(f"{self.where}: {place}: {detail}")
+
+
+def _section(ctx, name: str, rules: dict) -> dict:
+    value = ctx.manifest[name]
+    if not isinstance(value, dict):
+        ctx.fail(name, f"must be a table, got {type(value).__name__}")
+    required, optional = SECTIONS[name]
+    for key in required:
+        if key not in value:
+            ctx.fail(f"{name}.{key}", "missing")
+    for key in value:
+        if key not in required and key not in optional:
+            ctx.fail(f"{name}.{key}", f"not a key of {name} ({', '.join(required + optional)})")
+    site = _Site(ctx)
+    for key, rule in rules.items():
+        if key in value:
+            problem = rule(value[key], site)
+            if problem:
+                ctx.fail(f"{name}.{key}", problem)
+    return value
+
+
+def _pair(value) -> bool:
+    return isinstance(value, list) and len(value) == 2 and all(is_int(v) for v in value)
+
+
+def check(manifest: dict, arrays: dict, where: str = "program",
+          required_keys: tuple[str, ...] = ()) -> None:
+    """Refuse (ProgramError, one line naming the field) a program the chip cannot run."""
+    if not isinstance(manifest, dict):
+        raise ProgramError(f"{where}: manifest: must be a table")
+    for key in required_keys:
+        if key not in manifest:
+            raise ProgramError(f"{where}: {key}: missing from the manifest")
+    for key in manifest:
+        if key not in required_keys and key not in OPTIONAL_MANIFEST_KEYS:
+            raise ProgramError(f"{where}: {key}: not a manifest key")
+    for key, value in arrays.items():
+        if not isinstance(value, np.ndarray) or value.dtype.hasobject:
+            raise ProgramError(f"{where}: arrays.{key}: not a numeric array")
+    if not isinstance(manifest.get("chip"), dict):
+        raise ProgramError(f"{where}: chip: must be a table")
+    try:
+        chip = ChipSpec.from_dict(manifest["chip"])
+    except HnnbioError as exc:
+        raise ProgramError(f"{where}: chip.{exc}") from None
+    except TypeError as exc:
+        raise ProgramError(f"{where}: chip: {exc}") from None
+    ctx = _Context(manifest, arrays, where, chip)
+    _check_top(ctx)
+    _check_cores(ctx)
+    _check_writes(ctx)
+    _check_routes(ctx)
+    _check_layers(ctx)
+    _check_memory(ctx)
+    for key in arrays:
+        users = ctx.used_arrays.get(key, [])
+        if len(users) != 1:
+            ctx.fail(f"arrays.{key}", "used by no instruction" if not users else
+                     f"used by {len(users)} instructions (cores "
+                     f"{', '.join(str(s.core['core']) for s in users)}); each array has one")
+
+
+def _check_top(ctx):
+    chip = ctx.chip
+    sheet_rules = {"n_pixels": integer(1, chip.n_cores * chip.neurons_per_core),
+                   "refractory_steps": integer(0, chip.refractory_max), "keep": keep,
+                   "delay_steps": integer(1, chip.delay_slots), "nested": boolean,
+                   "attention_exponent": integer(0, LIMITS["attention_exponent"])}
+    sheet = _section(ctx, "sheet", sheet_rules)
+    model = _section(ctx, "model", {"name": text, "dataset": text})
+    shape = model["image_shape"]
+    if not _pair(shape) or min(shape) < 1 or shape[0] * shape[1] != sheet["n_pixels"]:
+        ctx.fail("model.image_shape", f"must be [height, width] of {sheet['n_pixels']} pixels "
+                 f"(sheet.n_pixels), got {shape!r}")
+    nodes = model.get("nodes", {})
+    if not isinstance(nodes, dict) or any(text(v, None) or text(k, None) for k, v in nodes.items()):
+        ctx.fail("model.nodes", f"must map roles to node names (strings), got {nodes!r}")
+    loop = _section(ctx, "loop", {"steps_per_cycle": integer(1, LIMITS["steps_per_cycle"]),
+                                  "cycles": integer(1, LIMITS["cycles"]),
+                                  "dt_ms": number(0, LIMITS["dt_ms"], low_open=True)})
+    problem = integer(1, loop["cycles"])(loop["readout_cycles"], None)
+    if problem:
+        ctx.fail("loop.readout_cycles", problem)
+    most = chip.n_cores * max(chip.neurons_per_core, chip.axons_per_core)
+    for key, rule in (("n_phases", integer(1, chip.max_phases)),
+                      ("lfsr_shifts_per_step", integer(1, chip.lfsr_bits)),
+                      ("lfsr_streams", integer(1, most))):
+        if key in ctx.manifest:
+            problem = rule(ctx.manifest[key], None)
+            if problem:
+                ctx.fail(key, problem)
+    report = ctx.manifest["quantization"]
+    if not isinstance(report, dict):
+        ctx.fail("quantization", "must be a table of layers")
+    for name, rep in report.items():
+        if not isinstance(rep, dict) or any(k not in rep for k in ("e_w", "shift", "e_out")):
+            ctx.fail(f"quantization.{name}", "must hold rel_rms_error, e_w, shift, e_out")
+        problem = number(0, math.inf)(rep.get("rel_rms_error"), None)
+        if problem:
+            ctx.fail(f"quantization.{name}.rel_rms_error", problem)
+
+
+def _check_cores(ctx):
+    chip, cores = ctx.chip, ctx.manifest["cores"]
+    if not isinstance(cores, list) or not cores:
+        ctx.fail("cores", "must be a non-empty list")
+    if len(cores) > chip.n_cores:
+        ctx.fail("cores", f"{len(cores)} cores, the mesh has {chip.n_cores}")
+    positions = {}
+    largest = max(chip.axons_per_core, chip.neurons_per_core)
+    for i, core in enumerate(cores):
+        if not isinstance(core, dict):
+            ctx.fail(f"cores[{i}]", "must be a table")
+        for key in CORE_KEYS:
+            if key not in core:
+                ctx.fail(f"cores[{i}].{key}", "missing")
+        extra = set(core) - set(CORE_KEYS)
+        if extra:
+            ctx.fail(f"cores[{i}].{sorted(extra)[0]}", "not a key of a core")
+        cid = core["core"]
+        problem = integer(0, chip.n_cores - 1)(cid, None)
+        if problem:
+            ctx.fail(f"cores[{i}].core", problem)
+        place = f"core {cid}"
+        if cid in ctx.cores:
+            ctx.fail(place, "listed twice")
+        for key, high in (("x", chip.mesh_x - 1), ("y", chip.mesh_y - 1)):
+            problem = integer(0, high)(core[key], None)
+            if problem:
+                ctx.fail(f"{place}, {key}", problem)
+        if (core["x"], core["y"]) in positions:
+            ctx.fail(f"{place}, x, y", f"({core['x']}, {core['y']}) is also core "
+                     f"{positions[core['x'], core['y']]}'s place")
+        positions[core["x"], core["y"]] = cid
+        for key in ("layer", "role"):
+            problem = text(core[key], None)
+            if problem:
+                ctx.fail(f"{place}, {key}", problem)
+        for key, most in (("neurons", chip.neurons_per_core), ("axons", chip.axons_per_core)):
+            r = core[key]
+            if not _pair(r) or not 0 <= r[0] < r[1] or r[1] - r[0] > most or r[1] > 1 << 31:
+                ctx.fail(f"{place}, {key}", f"must be [first, last) with 1 to {most} "
+                         f"{key} (the core's limit), got {r!r}")
+        buffers = core["buffers"]
+        if not isinstance(buffers, dict) or len(buffers) > 256:
+            ctx.fail(f"{place}, buffers", "must be a table of at most 256 buffers")
+        for name, spec in buffers.items():
+            try:
+                isa.check_buffer(cid, name, spec)
+            except ProgramError as exc:
+                ctx.fail(f"{place}, buffers.{name}", str(exc))
+            if spec["size"] > largest:
+                ctx.fail(f"{place}, buffers.{name}", f"{spec['size']} elements, a core holds at "
+                         f"most {largest} per buffer (max of axons and neurons per core)")
+        if not isinstance(core["phases"], dict):
+            ctx.fail(f"{place}, phases", "must be a table of phase -> instructions")
+        ctx.cores[cid] = core
+    for core in ctx.cores.values():  # the instructions' structure first: a send's rules read
+        for key, instructions in core["phases"].items():  # other cores' buffers
+            _check_structure(ctx, core, key, instructions)
+    for core in ctx.cores.values():
+        for key, instructions in core["phases"].items():
+            _check_fields(ctx, core, int(key), instructions)
+    streams = sorted((spec["stream"], spec["stream"] + spec["size"], cid, name)
+                     for cid, core in ctx.cores.items() for name, spec in core["buffers"].items()
+                     if "stream" in spec)
+    total = ctx.manifest.get("lfsr_streams")
+    for (lo, hi, cid, name), nxt in zip(streams, streams[1:] + [None], strict=True):
+        if total is not None and hi > total:
+            ctx.fail(f"core {cid}, buffers.{name}.stream", f"streams {lo}:{hi} beyond "
+                     f"lfsr_streams {total}")
+        if nxt is not None and nxt[0] < hi:
+            ctx.fail(f"core {nxt[2]}, buffers.{nxt[3]}.stream", f"streams {nxt[0]}:{nxt[1]} "
+                     f"overlap those of core {cid}'s {name!r} ({lo}:{hi}): the same random bits")
+
+
+def _check_structure(ctx, core, key, instructions):
+    cid, n_phases = core["core"], ctx.manifest["n_phases"]
+    if not isinstance(key, str) or not key.isdigit() or not 0 <= int(key) < n_phases:
+        ctx.fail(f"core {cid}, phases", f"phase {key!r} is not in 0..{n_phases - 1} (n_phases)")
+    place = f"core {cid}, phase {int(key)}"
+    if not isinstance(instructions, list) or len(instructions) > len(isa.BLOCKS):
+        ctx.fail(place, f"must list at most {len(isa.BLOCKS)} instructions (one per block)")
+    last = -1
+    for ins in instructions:
+        if not isinstance(ins, dict) or set(ins) != {"block", "op", "args"}:
+            ctx.fail(place, f"an instruction must hold block, op and args, got {ins!r}")
+        block, op, args = ins["block"], ins["op"], ins["args"]
+        if not isinstance(block, str) or not isinstance(op, str):
+            ctx.fail(place, f"block and op must be names, got {block!r}, {op!r}")
+        try:
+            isa.check_instruction(block, op, args)
+        except ProgramError as exc:
+            ctx.fail(place, str(exc))
+        order = isa.BLOCKS.index(block)
+        if order <= last:
+            ctx.fail(place, f"block {block} after {isa.BLOCKS[last]}: blocks run once each, "
+                     f"in the order {', '.join(isa.BLOCKS)}")
+        last = order
+
+
+def _check_fields(ctx, core, phase, instructions):
+    place = f"core {core['core']}, phase {phase}"
+    for ins in instructions:
+        op, args = ins["op"], ins["args"]
+        rules = FIELD_RULES.get(op, {})
+        site = _Site(ctx, core, phase, op, args)
+        for name in sorted(args, key=lambda k: k not in ("what", "bits")):
+            if name not in rules:
+                ctx.fail(f"{place}, {op}.{name}", "no load-time rule for this field "
+                         "(hnnbio.chip.validate.FIELD_RULES)")
+            problem = rules[name](args[name], site)
+            if problem:
+                ctx.fail(f"{place}, {op}.{name}", problem)
+        written = [b for f in isa.WRITES.get(op, ()) for b in
+                   (args[f] if isinstance(args[f], list) else [args[f]]) if b is not None]
+        if len(set(written)) != len(written):
+            ctx.fail(f"{place}, {op}", f"writes one buffer twice ({', '.join(written)})")
+
+
+def _check_ports(ctx):
+    """Input and output ports; returns the writes of the input ports."""
+    ports, chip = ctx.manifest["ports"], ctx.chip
+    if not isinstance(ports, dict) or set(ports) != {"inputs", "outputs"}:
+        ctx.fail("ports", "must hold exactly inputs and outputs")
+    most = chip.n_cores * max(chip.neurons_per_core, chip.axons_per_core)
+    writes = []
+    for kind in ("inputs", "outputs"):
+        if not isinstance(ports[kind], list) or len(ports[kind]) > 64:
+            ctx.fail(f"ports.{kind}", "must be a list of at most 64 ports")
+        names = set()
+        for i, port in enumerate(ports[kind]):
+            place = f"ports.{kind}[{i}]"
+            keys = {"name", "size", "parts"} | ({"mode"} if kind == "inputs" else set())
+            if not isinstance(port, dict) or not keys <= set(port) or set(port) - keys - {"steps"}:
+                ctx.fail(place, f"must hold {', '.join(sorted(keys))} (and steps for mode steps)")
+            problem = text(port["name"], None) or integer(1, most)(port["size"], None)
+            if problem:
+                ctx.fail(place, problem)
+            if port["name"] in names:
+                ctx.fail(f"{place}.name", f"{port['name']!r} is a second {kind[:-1]} of that name")
+            names.add(port["name"])
+            place = f"ports.{kind}.{port['name']}"
+            if kind == "inputs":
+                mode = port["mode"]
+                if mode not in ("hold", "steps") or (mode == "steps") != ("steps" in port):
+                    ctx.fail(f"{place}.mode", f"must be hold, or steps with a steps field, got "
+                             f"{mode!r}")
+                if mode == "steps":
+                    problem = integer(1, min(LIMITS["port_steps"],
+                                             LIMITS["port_values"] // port["size"]))(
+                        port["steps"], None)
+                    if problem:
+                        ctx.fail(f"{place}.steps", problem)
+            elif "steps" in port:
+                ctx.fail(f"{place}.steps", "an output has no steps")
+            if not isinstance(port["parts"], list) or not port["parts"] or len(
+                    port["parts"]) > chip.n_cores * 16:
+                ctx.fail(f"{place}.parts", "must be a non-empty list of parts")
+            for j, part in enumerate(port["parts"]):
+                problem = _part(part, ctx, port["size"], f"parts[{j}]")
+                if problem:
+                    ctx.fail(place, problem)
+                if kind == "inputs":
+                    steps = port["steps"] if port["mode"] == "steps" else None
+                    writes.append((part, f"input port {port['name']!r}", None, steps))
+    return writes
+
+
+def _check_writes(ctx):
+    """No element is written by two routes, nor by a route and an input port (except a steps
+    port under a route delayed by at least its steps)."""
+    writes = _check_ports(ctx)
+    for cid, phase, args in _sends(ctx):
+        for to in args["to"]:
+            writes.append((to, f"core {cid}'s send in phase {phase}", args["delay"], None))
+    by_buffer: dict[tuple, list] = {}
+    for to, who, delay, steps in writes:
+        span = (to["at"], to["at"] + to["hi"] - to["lo"])
+        by_buffer.setdefault((to["core"], to["buffer"]), []).append((span, who, delay, steps))
+    for (cid, name), items in by_buffer.items():
+        items.sort(key=lambda item: item[0])
+        for i, (span, who, delay, steps) in enumerate(items):
+            for other, who2, delay2, steps2 in items[i + 1:]:
+                if other[0] >= span[1]:
+                    break
+                d = delay if delay is not None else delay2
+                s = steps if steps is not None else steps2
+                if d is not None and s is not None and s <= d:
+                    continue  # the host's initial contents of a delay ring
+                ctx.fail(f"core {cid}, buffers.{name}", f"elements {max(span[0], other[0])}:"
+                         f"{min(span[1], other[1])} are written by {who} and by {who2}")
+
+
+def _sends(ctx):
+    """(core, phase, args) of every send instruction, in core, phase, block order."""
+    for cid, core in ctx.cores.items():
+        for key in sorted(core["phases"], key=int):
+            for ins in core["phases"][key]:
+                if ins["op"] == "send":
+                    yield cid, int(key), ins["args"]
+
+
+def _check_routes(ctx):
+    routes = ctx.manifest["routes"]
+    if not isinstance(routes, list):
+        ctx.fail("routes", "must be a list")
+    cores = [isa.CoreProgram.from_dict(c) for c in ctx.manifest["cores"]]
+    want = isa.routes_of(cores, ctx.chip.packet_bytes)
+    for i, (row, expected) in enumerate(zip(routes, want, strict=False)):
+        if row != expected:
+            diff = sorted(k for k in set(row) | set(expected) if isinstance(row, dict)
+                          and row.get(k) != expected.get(k)) if isinstance(row, dict) else []
+            ctx.fail(f"routes[{i}]", f"differs from the sends of the cores "
+                     f"({', '.join(f'{k} {row.get(k)!r} != {expected.get(k)!r}' for k in diff)})"
+                     if diff else f"must be a route row, got {row!r}")
+    if len(routes) != len(want):
+        ctx.fail("routes", f"{len(routes)} rows, the cores' sends give {len(want)}")
+
+
+def _check_layers(ctx):
+    layers = ctx.manifest["layers"]
+    if not isinstance(layers, list) or not layers:
+        ctx.fail("layers", "must be a non-empty list")
+    owner: dict[int, str] = {}
+    for i, entry in enumerate(layers):
+        if not isinstance(entry, dict) or any(k not in entry for k in ("name", "kind", "cores")):
+            ctx.fail(f"layers[{i}]", "must hold name, kind and cores")
+        for key in ("name", "kind", "function"):
+            if key in entry:
+                problem = text(entry[key], None)
+                if problem:
+                    ctx.fail(f"layers[{i}].{key}", problem)
+        cores = entry["cores"]
+        if not isinstance(cores, list) or not all(is_int(c) and c in ctx.cores for c in cores):
+            ctx.fail(f"layers[{i}].cores", f"must list cores of the program, got {cores!r}")
+        for cid in cores:
+            if cid in owner:
+                ctx.fail(f"layers[{i}].cores", f"core {cid} is also in layer {owner[cid]!r}")
+            owner[cid] = entry["name"]
+        grid = entry.get("grid", [])
+        if not isinstance(grid, list) or any(
+                not isinstance(g, list) or len(g) != 3 or not all(is_int(v) and v >= 0 for v in g)
+                or g[2] not in cores for g in grid):
+            ctx.fail(f"layers[{i}].grid", "must list [a, b, core] tiles of the layer's cores")
+
+
+def core_memory_bytes(manifest: dict, arrays: dict, core: dict) -> int:
+    """Bytes one core holds: its buffers (``ceil(size * bits / 8)`` each), the arrays its
+    instructions name, and a delay ring for each delayed route to it (``delay`` slots of its
+    values, ``ceil(bits / 8)`` bytes each)."""
+    total = sum(math.ceil(spec["size"] * spec["bits"] / 8) for spec in core["buffers"].values())
+    seen = set()
+    for instructions in core["phases"].values():
+        for ins in instructions:
+            total += STATE_BYTES.get(ins["op"], lambda c, a: 0)(core, ins["args"])
+            for value in ins["args"].values():
+                if isinstance(value, str) and value in arrays and value not in seen:
+                    total += arrays[value].nbytes
+                    seen.add(value)
+    for other in manifest["cores"]:
+        for instructions in other["phases"].values():
+            for ins in instructions:
+                if ins["op"] != "send" or not ins["args"]["delay"]:
+                    continue
+                for to in ins["args"]["to"]:
+                    if to["core"] == core["core"]:
+                        total += ((to["hi"] - to["lo"]) * math.ceil(ins["args"]["bits"] / 8)
+                                  * ins["args"]["delay"])
+    return total
+
+
+def _check_memory(ctx):
+    chip = ctx.chip
+    for cid, core in ctx.cores.items():
+        need = core_memory_bytes(ctx.manifest, ctx.arrays, core)
+        if need > chip.memory_bytes_per_core:
+            ctx.fail(f"core {cid}, memory", f"holds {need} bytes (buffers, arrays, delay rings), "
+                     f"a core has {chip.memory_bytes_per_core}")
+    memory = ctx.manifest.get("memory")
+    if memory is None:
+        return
+    if not isinstance(memory, dict) or set(memory) != {str(c) for c in ctx.cores}:
+        ctx.fail("memory", "must give the bytes of each core of the program")
+    for key, value in memory.items():
+        problem = integer(0, chip.memory_bytes_per_core)(value, None)
+        if problem:
+            ctx.fail(f"memory.{key}", problem)
