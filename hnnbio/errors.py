@@ -42,3 +42,8 @@ class ProgramError(HnnbioError):
 
 class SweepError(HnnbioError):
     """A sweep spec is malformed, or its output folder or scheduler cannot be used."""
+
+
+class NIRError(HnnbioError, ValueError):
+    """A NIR graph cannot be read or written: the message names the node and what NIR (or hnnbio)
+    cannot carry."""

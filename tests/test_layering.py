@@ -17,7 +17,7 @@ FLOORS = {
     "neurons": 2, "ann": 2, "info": 2,
     "hybrid": 3,
     "hnn": 4,
-    "circuits": 5, "analysis": 5, "chip": 5,
+    "circuits": 5, "analysis": 5, "chip": 5, "nir": 5,
     "binding": 6,
     "sweep": 7, "run": 7,
     "cli": 8,
