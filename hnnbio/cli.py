@@ -45,11 +45,27 @@ def cmd_info(args) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def _interrupts_end_runs():
+    """Brian2 turns Ctrl+C during a run into "stop the run here"; a command would then score and
+    write a truncated run. Interrupted is interrupted: while a command runs, the exception ends
+    it (and its cleanup runs); the user's preference comes back after."""
+    from brian2 import prefs
+
+    stop = prefs.core.stop_on_keyboard_interrupt
+    prefs.core.stop_on_keyboard_interrupt = False
+    try:
+        yield
+    finally:
+        prefs.core.stop_on_keyboard_interrupt = stop
+
+
 def cmd_run(args) -> int:
     from hnnbio.run import run_file
 
-    rows = run_file(args.file, steps=args.steps, input=args.input, backend=args.backend,
-                    out=args.out, seed=args.seed, device=args.device, images=args.images)
+    with _interrupts_end_runs():
+        rows = run_file(args.file, steps=args.steps, input=args.input, backend=args.backend,
+                        out=args.out, seed=args.seed, device=args.device, images=args.images)
     counts = rows.pop("spike_counts", None)
     _print_table(rows, f"run: {args.file}")
     if counts is not None:
@@ -67,8 +83,9 @@ def cmd_column(args) -> int:
 
     if args.plot is not None:
         check_file(args.plot, args.overwrite, what="plot")
-    rows = run_column_demo(image=args.image, steps=args.steps, plot=args.plot, seed=args.seed,
-                           overwrite=args.overwrite)
+    with _interrupts_end_runs():
+        rows = run_column_demo(image=args.image, steps=args.steps, plot=args.plot,
+                               seed=args.seed, overwrite=args.overwrite)
     _report(rows, args.json, "column sheet")
     return 0
 
@@ -92,15 +109,9 @@ def cmd_train(args) -> int:
 
 
 def cmd_bind(args) -> int:
-    from brian2 import prefs
-
     from hnnbio.binding.bind import run_bind
 
-    # Brian2 turns Ctrl+C during a run into "stop the run here"; bind would then score and write
-    # a truncated run. Interrupted is interrupted: the exception ends the command.
-    stop = prefs.core.stop_on_keyboard_interrupt
-    prefs.core.stop_on_keyboard_interrupt = False
-    try:
+    with _interrupts_end_runs():
         result = run_bind(
             args.model,
             n_images=args.images,
@@ -111,8 +122,6 @@ def cmd_bind(args) -> int:
             progress=not args.quiet,
             overwrite=args.overwrite,
         )
-    finally:
-        prefs.core.stop_on_keyboard_interrupt = stop
     _report(result.summary(), args.json, f"binding: {args.model}")
     return 0
 
