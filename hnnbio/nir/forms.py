@@ -49,9 +49,9 @@ PARAMETERS = {
     "LIF": (("tau", "tau", "s"), ("r", "r", "ohm"), ("v_leak", "v_leak", "V"),
             ("v_threshold", "v_threshold", "V"), ("v_reset", "v_reset", "V")),
     "LI": (("tau", "tau", "s"), ("r", "r", "ohm"), ("v_leak", "v_leak", "V")),
-    "IF": (("r", "r", "ohm/second"), ("v_threshold", "v_threshold", "V"),
+    "IF": (("r", "r", "ohm/s"), ("v_threshold", "v_threshold", "V"),
            ("v_reset", "v_reset", "V")),
-    "I": (("r", "r", "ohm/second"),),
+    "I": (("r", "r", "ohm/s"),),
     "CubaLIF": (("tau_mem", "tau_mem", "s"), ("tau_syn", "tau_syn", "s"), ("r", "r", "ohm"),
                 ("v_leak", "v_leak", "V"), ("v_threshold", "v_threshold", "V"),
                 ("v_reset", "v_reset", "V"), ("w_in", "w_in", "")),
@@ -62,7 +62,7 @@ PARAMETERS = {
 #: Time constants that must be > 0.
 POSITIVE = ("tau", "tau_mem", "tau_syn")
 
-_UNITS = {"s": "second", "ohm": "ohm", "V": "volt", "A": "amp", "ohm/second": "ohm/second",
+_UNITS = {"s": "second", "ohm": "ohm", "V": "volt", "A": "amp", "ohm/s": "ohm/second",
           "": "1"}
 _STATE = {
     "LIF": "dv/dt = (v_leak - v + r * I_total) / tau : volt",

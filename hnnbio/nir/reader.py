@@ -413,6 +413,8 @@ class _Reader:
         if k != "Threshold":
             params["v"] = _q(vals["v_leak"], "V") if "v_leak" in vals else "0.0 V"
         table["params"] = params
+        if not forms.NEURONS[k]:
+            table["record"] = False  # no spikes: its v is read by the monitor of its Output
         if direct:
             table.update(input=self.names[direct[0]], input_variable="i_in")
         return table, (k, None)
@@ -435,9 +437,9 @@ class _Reader:
                  "values": {"w": _q(w, "C", per_item=True)}}
         if d.any():
             if (d == d[0]).all():
-                table["delay"] = f"{float(d[0]) * self.dt_ms!r} ms"
+                table["delay"] = f"{_round(float(d[0]) * self.dt_ms)!r} ms"
             else:
-                table["values"]["delay"] = _q(d * self.dt_s, "s", per_item=True)
+                table["values"]["delay"] = [f"{_round(float(k) * self.dt_s)!r} s" for k in d]
         name = f"{self.names[src]}_to_{self.names[n]}"
         return [(f"synapses.{self._unique(name)}", table)]
 
@@ -484,6 +486,11 @@ def _merge(parts):
     np.add.at(total, inverse.ravel(), w)
     keep = total != 0
     return uniq[keep, 0], uniq[keep, 1], total[keep], uniq[keep, 2]
+
+
+def _round(x: float) -> float:
+    """``x`` to 12 significant digits (a whole number of steps times dt, without 1e-16 noise)."""
+    return float(f"{x:.12g}")
 
 
 def _q(arr, unit: str, per_item: bool = False):

@@ -403,7 +403,7 @@ def _si_array(value, unit: str, where: str) -> np.ndarray:
     if isinstance(value, str):
         raise NIRError(f"{where} = {value!r} is an expression; NIR takes numbers")
     base = {"s": second, "ohm": ohm, "V": volt, "A": amp, "C": coulomb,
-            "ohm/second": ohm / second, "": None}[unit]
+            "ohm/s": ohm / second, "": None}[unit]
     if isinstance(value, Quantity) and base is not None:
         if not have_same_dimensions(value, base):
             raise NIRError(f"{where} is not in units of {unit}")
