@@ -3,6 +3,10 @@
 - AMI: ``sklearn.metrics.adjusted_mutual_info_score`` (default normalisation) between the ground
   truth and the predicted groups over the pixels with ``truth > 0`` (objects; overlaps and
   background carry 0 and are excluded).
+- ARI-FG: ``sklearn.metrics.adjusted_rand_score`` over the same object pixels (what the
+  complex-valued and rotating-feature binding papers report); ARI: over every pixel that is not an
+  overlap (background pixels, label 0, form one more group; overlaps are on in the image but
+  carry 0 in the truth and are excluded).
 - Synchrony score: silhouette of the predicted groups over those pixels with the Victor-Purpura
   distance at ``q = 1/3`` per step on one cycle of spikes; rate score: the same at ``q = 0``, where
   the distance is ``|n_i - n_j|`` (spike counts only).
@@ -21,7 +25,7 @@ the (M + 1) x (M + 1) grid with every cell a vector over pairs.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import adjusted_mutual_info_score
+from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
 
 from hnnbio.errors import ParameterError
 
@@ -119,6 +123,26 @@ def ami(truth: np.ndarray, labels: np.ndarray) -> float:
     if not fg.any():
         return float("nan")
     return float(adjusted_mutual_info_score(truth.reshape(-1)[fg], labels.reshape(-1)[fg]))
+
+
+def ari_fg(truth: np.ndarray, labels: np.ndarray) -> float:
+    """ARI over pixels with ``truth > 0``; ``nan`` when there are none."""
+    fg = truth.reshape(-1) > 0
+    if not fg.any():
+        return float("nan")
+    return float(adjusted_rand_score(truth.reshape(-1)[fg], labels.reshape(-1)[fg]))
+
+
+def ari(truth: np.ndarray, labels: np.ndarray, image: np.ndarray) -> float:
+    """ARI over every pixel but the overlaps (``image`` on, ``truth == 0``), background a group.
+
+    The readout labels background pixels 0; an image without any pixel left gives ``nan``.
+    """
+    truth, labels = truth.reshape(-1), labels.reshape(-1)
+    keep = (truth > 0) | (image.reshape(-1) == 0)
+    if not keep.any():
+        return float("nan")
+    return float(adjusted_rand_score(truth[keep], labels[keep]))
 
 
 def spike_silhouette(raster: np.ndarray, labels: np.ndarray, mask: np.ndarray, q: float) -> float:

@@ -8,7 +8,9 @@ smoothed spikes of the last ``readout_cycles`` cycles, see :mod:`hnnbio.binding.
 - ``synchrony``: silhouette of the labels over object pixels, Victor-Purpura distance at
   ``q = 1/3`` per step, last cycle of spikes;
 - ``rate``: the same at ``q = 0``;
-- ``ami_auto``: AMI of groups whose number is chosen from the spikes alone (Ward + silhouette).
+- ``ami_auto``: AMI of groups whose number is chosen from the spikes alone (Ward + silhouette);
+- ``ari_fg``: ARI of the labels over object pixels; ``ari``: over all pixels but overlaps, the
+  background a group of its own (see :mod:`hnnbio.analysis.metrics`).
 
 Without ground truth, only ``labels`` (and no metrics) are filled.
 """
@@ -17,12 +19,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from hnnbio.analysis.metrics import ami, spike_silhouette
+from hnnbio.analysis.metrics import ami, ari, ari_fg, spike_silhouette
 from hnnbio.binding.readout import auto_groups, predict_groups, select_rasters, spike_features
 from hnnbio.errors import DataError
 
 SYNCHRONY_Q = 1.0 / 3.0
-SCORES = ("ami", "synchrony", "rate", "ami_auto")
+SCORES = ("ami", "synchrony", "rate", "ami_auto", "ari_fg", "ari")
 
 
 def evaluate(
@@ -36,7 +38,8 @@ def evaluate(
     chunk: int = 64,
     scores: tuple = SCORES,
 ):
-    """Fill ``result.labels`` and ``result.metrics`` (ami, synchrony, rate, ami_auto) in place.
+    """Fill ``result.labels`` and ``result.metrics`` (ami, synchrony, rate, ami_auto, ari_fg,
+    ari) in place.
 
     Parameters
     ----------
@@ -57,7 +60,7 @@ def evaluate(
     chunk : int
         Images read out together (bounds memory).
     scores : tuple of str
-        Which of ``ami``, ``synchrony``, ``rate``, ``ami_auto`` to compute (default all).
+        Which of :data:`SCORES` to compute (default all).
 
     Returns
     -------
@@ -79,7 +82,7 @@ def evaluate(
         raise DataError(f"scores: unknown {sorted(unknown)}; choose from {', '.join(SCORES)}")
     spiking = result.backend != "nospike"
     auto = auto and "ami_auto" in scores
-    names = [k for k in SCORES if k in scores and (spiking or k in ("ami", "ami_auto"))]
+    names = [k for k in SCORES if k in scores and (spiking or k not in ("synchrony", "rate"))]
     if not auto and "ami_auto" in names:
         names.remove("ami_auto")
     want_sync, want_rate = spiking and "synchrony" in names, spiking and "rate" in names
@@ -105,6 +108,10 @@ def evaluate(
             lab = labels[i].reshape(-1)
             if "ami" in values:
                 values["ami"][i] = ami(truth[i], lab)
+            if "ari_fg" in values:
+                values["ari_fg"][i] = ari_fg(truth[i], lab)
+            if "ari" in values:
+                values["ari"][i] = ari(truth[i], lab, result.images[i])
             if want_sync:
                 values["synchrony"][i] = spike_silhouette(last[j], lab, objects, SYNCHRONY_Q)
             if want_rate:

@@ -43,6 +43,6 @@ def test_scores_with_truth():
     truth[0, 3, :10] = 1
     truth[0, 3, 10:] = 2
     result = run_nospike(images, Identity(), _spec(), seed=0, truth=truth)
-    assert set(result.metrics) == {"ami", "ami_auto"}
+    assert set(result.metrics) == {"ami", "ami_auto", "ari_fg", "ari"}  # no spike scores
     assert result.labels.shape == (1, 20, 20)
     assert (result.labels[0][images[0] == 0] == 0).all()
