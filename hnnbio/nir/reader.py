@@ -326,7 +326,8 @@ class _Reader:
             if k in WEIGHTS and all(self.kind[s] == "Output" for s in self.succs[n]):
                 raise NIRError(f"node {n!r}: {k} feeds only Output nodes; an Output must read a "
                                f"neuron node (a weighted signal is not recorded)")
-            if k == "Output":
+        for n in g.nodes:
+            if self.kind[n] == "Output":
                 for p in self.preds[n]:
                     if self.kind[p] not in forms.NEURONS:
                         raise NIRError(f"node {n!r}: Output reads {p!r} ({self.kind[p]}); only "
@@ -464,7 +465,8 @@ class _Reader:
         return (f"synapses.{self._unique(name)}", table)
 
     def _unique(self, name):
-        self.used = getattr(self, "used", set(self.names.values()))
+        if not hasattr(self, "used"):  # the names of the HNN nodes made from NIR nodes
+            self.used = {self.names[n] for n in self.g.nodes if self.is_source(n)}
         out, k = name, 1
         while out in self.used:
             out, k = f"{name}_{k}", k + 1
