@@ -302,6 +302,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("program", help="a program file written by `hnnbio export`")
     d.set_defaults(func=cmd_chip_dump)
 
+    from hnnbio.nir.commands import add_parser as add_nir
+
+    add_nir(sub)  # hnnbio nir import / export (hnnbio/nir/commands.py)
+
     p = add("sweep", cmd_sweep, "run many binding/emulation/analysis jobs on Dask")
     p.add_argument(
         "spec", help='sweep spec (TOML), e.g. models = ["bars"], seeds = [1, 2], images = 8'
