@@ -5,8 +5,11 @@ Both run in this process on the same images; both include their readout and AMI 
 one image at a time on one torch thread; hnnbio runs on ``--threads`` torch threads (default 1, the
 headline comparison; the batch lets hnnbio use more cores, the one-image loop cannot). Imports
 (Brian2's included) happen before either clock starts, as the reference's own imports do.
-Prints images per second of each and their ratio, and the peak memory (RSS) of one batch of 256
-Shapes images (measured in a child process).
+Prints images per second of each and their ratio, the peak memory (RSS) of one batch of 256
+Shapes images (measured in a child process), and the autoencoder's arithmetic limit: its FLOPs
+per image (2 * in * out per dense layer per step, every step of every cycle) over the FLOP/s of
+the same dense products timed here at the batch size (``torch.addmm``, the loop's own kernel),
+so the gap between the loop and the floor its arithmetic sets is visible.
 
     python benchmarks/bench_binding.py --model bars --images 256 --reference-images 8
 """
@@ -49,6 +52,27 @@ def peak_rss_mb(cycles: int) -> float:
         check=True,
     )
     return int(out.stdout.strip().splitlines()[-1]) / 1024
+
+
+def arithmetic_floor(net, batch: int, steps: int, repeat: int = 20) -> dict:
+    """FLOPs per image of ``steps`` autoencoder passes and the measured FLOP/s of its products."""
+    layers = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
+    flops_step = sum(2 * m.in_features * m.out_features for m in layers)
+    xs = [torch.rand(batch, m.in_features) for m in layers]
+    with torch.no_grad():
+        for m, x in zip(layers, xs, strict=True):  # warm up
+            torch.addmm(m.bias, x, m.weight.t())
+        start = time.perf_counter()
+        for _ in range(repeat):
+            for m, x in zip(layers, xs, strict=True):
+                torch.addmm(m.bias, x, m.weight.t())
+        seconds = (time.perf_counter() - start) / repeat
+    flops_per_s = flops_step * batch / seconds
+    return {
+        "ae_flops_per_image": float(flops_step * steps),
+        "matmul_gflops": flops_per_s / 1e9,
+        "arithmetic_floor_s_per_image": flops_step * steps / flops_per_s,
+    }
 
 
 def main(argv=None) -> dict:
@@ -121,6 +145,9 @@ def main(argv=None) -> dict:
         "reference_s_per_image": ref_seconds / args.reference_images,
     }
     row["speedup"] = row["hnnbio_images_per_s"] / row["reference_images_per_s"]
+    steps = result.n_steps
+    row.update(arithmetic_floor(net, min(args.batch_size, args.images), steps))
+    row["gap_to_floor"] = (1 / row["hnnbio_images_per_s"]) / row["arithmetic_floor_s_per_image"]
     row["speedup_all_scores"] = (
         row["hnnbio_all_scores_images_per_s"] / row["reference_images_per_s"]
     )

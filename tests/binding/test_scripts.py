@@ -33,6 +33,9 @@ def test_bench_binding_small(capsys):
     bench = _load(ROOT / "benchmarks" / "bench_binding.py")
     row = bench.main(["--images", "2", "--reference-images", "1", "--cycles", "2", "--no-rss"])
     assert row["hnnbio_images_per_s"] > 0 and row["reference_images_per_s"] > 0
+    # bars: 400-256-400, 2 * (400 * 256 + 256 * 400) FLOPs per step, 2 cycles of 54 steps
+    assert row["ae_flops_per_image"] == 2 * (2 * 400 * 256) * 2 * 54
+    assert row["gap_to_floor"] > 1  # the loop does more than its dense products
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["model"] == "bars"
 
 
