@@ -413,7 +413,7 @@ def sweep(
                 _run_shards(todo, out, spec, scheduler, n_workers, progress, on_shard)
             return summarize(out)
     finally:
-        if made is not None and not any(made.rglob("*")):  # nothing written: nothing left
+        if made is not None and all(p.is_dir() for p in made.rglob("*")):  # nothing written
             shutil.rmtree(made, ignore_errors=True)
 
 
