@@ -1,7 +1,15 @@
 """Bit-exact, integer-only emulator of a chip program, vectorised over the batch and over neurons.
 
-One emulator state holds B images (batching is a dimension). Every step runs the program's phases
-in order; cores of one phase are independent, so the emulator runs all cores of a layer together:
+The semantics are those of the program interpreter (:mod:`hnnbio.chip.interpreter`), which runs
+any program instruction by instruction. This module adds vectorised kernels for one instruction
+pattern, the binding loop, selected by :func:`binding_plan` from the instructions, buffers, routes
+and ports alone (never from roles or layer names); a program that does not match in every
+instruction (another route, registers that differ between cores, an extra op) runs on the
+interpreter. A test runs both on the shipped programs and compares every spike, window bit,
+applied attention code and counter.
+
+One emulator state holds B images (batching is a dimension). When the kernels run, all cores of
+a layer run together:
 
 - phase 0, sheet cores: advance each neuron's LFSR by ``lfsr_shifts_per_step`` shifts;
   ``m = hadamard(image, ring[t mod D])``; ``lif`` with threshold offset ``lfsr & noise_mask``;
@@ -20,6 +28,7 @@ messages), ``spikes``; energy ``macs * pj_per_mac + sops * pj_per_sop`` and a la
 
 from __future__ import annotations
 
+import json
 import sys
 
 import numpy as np
@@ -28,6 +37,8 @@ from scipy import sparse
 
 from hnnbio.chip import estimates
 from hnnbio.chip import primitives as P
+from hnnbio.chip.interpreter import Machine
+from hnnbio.chip.isa import routes_of
 from hnnbio.chip.program import Program
 from hnnbio.errors import DataError, ProgramError
 
@@ -49,48 +60,43 @@ class Emulator:
         self.program = program
         self.chip = program.chip
         m = program.manifest
-        self.n_pixels = int(m["sheet"]["n_pixels"])
-        self.ring_length = int(m["sheet"]["delay_steps"])
+        self.machine = Machine(program)  # checks the program; runs it when no kernel matches
+        inputs, outputs = self.machine.inputs, self.machine.outputs
+        if (inputs.get("image", {}).get("mode") != "hold"
+                or inputs.get("attention", {}).get("mode") != "steps"
+                or "spikes" not in outputs or set(inputs) != {"image", "attention"}):
+            raise ProgramError("program: the emulator runs programs with the input ports image "
+                               "(hold) and attention (steps) and the output port spikes; run "
+                               "others with hnnbio.chip.interpreter.Machine")
+        self.n_pixels = int(inputs["image"]["size"])
+        self.ring_length = int(inputs["attention"]["steps"])
+        if inputs["attention"]["size"] != self.n_pixels or outputs["spikes"]["size"] != \
+                self.n_pixels:
+            raise ProgramError("program: ports image, attention and spikes must have one size")
         self.shifts = int(m["lfsr_shifts_per_step"])
-        cores = {c.core: c for c in program.cores}
-        sheet = [c for c in program.cores if c.role == "sheet"]
-        if not sheet:
-            raise ProgramError("program: no sheet cores")
-        lif = [_op(c, 0, "lif").args for c in sheet]
-        window = [_op(c, 1, "window").args for c in sheet]
-        if any(a != lif[0] for a in lif) or any(a != window[0] for a in window):
-            raise ProgramError("program: the emulator needs the same registers on every sheet core")
-        self.lif = dict(lif[0])
-        self.keep = np.asarray(window[0]["keep"], dtype=np.int64)
-        self.rand_shift = int(window[0]["rand_shift"])
-        self.nested = bool(window[0].get("nested", False))  # absent: a program of before the field
-        self.hadamard_shift = int(_op(sheet[0], 0, "hadamard").args["shift"])
+        plan, self.plan_problem = binding_plan(program)
+        self.interpreted = plan is None
+        if plan is None:
+            self.layers, self.fast_sheet = [], False
+            return
+        self.lif = plan["lif"]
+        self.keep = np.asarray(plan["keep"], dtype=np.int64)
+        self.rand_shift = plan["rand_shift"]
+        self.nested = plan["nested"]
+        self.hadamard_shift = plan["hadamard_shift"]
         lif = self.lif
         limit = (1 << (self.chip.membrane_bits - 1)) - 256
         self.fast_sheet = (lif["alpha"] == 0 and lif["reset_mode"] == "value"
                            and abs(lif["v_leak"]) < limit and abs(lif["v_threshold"]) < limit
                            and 0 <= lif["noise_mask"] <= 255 and len(self.keep) <= 15)
         self.layers = []
-        for entry in m["layers"][1:]:
-            tiles, reducers = [], []
-            for a, _b, core_id in entry["grid"]:
-                core = cores[core_id]
-                w = program.arrays[_op(core, None, "matvec").args["weights"]]
-                if w.shape != (core.axons[1] - core.axons[0], core.neurons[1] - core.neurons[0]):
-                    raise ProgramError(f"program: core {core_id} weights of shape {w.shape} do not "
-                                       f"match its axons {core.axons} x neurons {core.neurons}")
-                # float32 holds every tile product exactly (see primitives.matvec)
-                tiles.append((core_id, core.axons, core.neurons, w.astype(np.float32)))
-                if a == 0:
-                    acc = _op(core, None, "accumulate").args
-                    lut = _op(core, None, "lut").args
-                    reducers.append((core.neurons, _source_cores(program, core, acc["sources"]),
-                                     program.arrays[acc["bias"]],
-                                     program.arrays[lut["shift"]].astype(np.int64),
-                                     program.arrays[lut["table"]]))
+        for i, (tiles, reducers) in enumerate(plan["layers"]):
+            # float32 holds every tile product exactly (see primitives.matvec)
+            tiles = [(cid, axons, neurons, w.astype(np.float32))
+                     for cid, axons, neurons, w in tiles]
             n_out = max(r[0][1] for r in reducers)
-            layer = {"name": entry["name"], "tiles": tiles, "reducers": reducers, "n_out": n_out,
-                     "weights": sum(t[3].size for t in tiles)}
+            layer = {"name": f"layer {i + 1}", "tiles": tiles, "reducers": reducers,
+                     "n_out": n_out, "weights": sum(t[3].size for t in tiles)}
             layer["fused"] = _fuse(layer, 1 if not self.layers else 255, self.chip.accumulator_bits)
             self.layers.append(layer)
         for layer in self.layers:  # scaled weights as a tensor (shared memory), for _bits_matmul
@@ -101,8 +107,9 @@ class Emulator:
                 bias, table = layer["fused"]["offset_lut"]
                 layer["fused"]["offset_lut"] = (bias, table.astype(np.float32))
         self._buffers = {}
-        self.packets_per_step = sum(r["packets"] for r in m["routes"])
-        self.packet_hops_per_step = sum(r["packets"] * r["hops"] for r in m["routes"])
+        routes = routes_of(program.cores, self.chip.packet_bytes)  # from the sends
+        self.packets_per_step = sum(r["packets"] for r in routes)
+        self.packet_hops_per_step = sum(r["packets"] * r["hops"] for r in routes)
 
     # --- state ----------------------------------------------------------------------------
 
@@ -129,6 +136,13 @@ class Emulator:
         if attention.min(initial=0) < 0 or attention.max(initial=0) > 255:
             raise DataError("attention: codes must be in [0, 255]")
         batch = images.shape[0]
+        self.batch = batch
+        self.t = 0
+        if self.interpreted:
+            self.machine.reset(batch, seed, {"image": images, "attention": attention},
+                               first_sample=first_image)
+            self.counters = self.machine.counters
+            return
         self.image = np.clip(images.astype(np.int64), 0, 255)
         self.fast = self.fast_sheet and bool(np.isin(self.image, (0, 1)).all())
         if not self.fast:
@@ -165,13 +179,16 @@ class Emulator:
         keys = ("steps", "macs", "sops", "packets", "packet_hops", "spikes")
         self.counters = dict.fromkeys(keys, 0)
 
-    def step(self, dense: bool = True) -> np.ndarray | None:
+    def step(self, dense: bool = True, record: bool = False) -> np.ndarray | None:
         """Run one time step; returns the sheet's spikes, shape (batch, n_pixels), bool.
 
         With ``dense=False`` the fast sheet path skips building that array and returns None;
         ``last_spikes`` (flat indices ``image * n_pixels + pixel``) holds them either way, and
-        ``last_window`` the window bits that are 1.
+        ``last_window`` the window bits that are 1. With ``record=True``, ``applied`` holds the
+        attention codes the step applied, shape (batch, n_pixels).
         """
+        if self.interpreted:
+            return self._interpreted_step(dense, record)
         chip, lif, c = self.chip, self.lif, self.counters
         batch, n = self.batch, self.n_pixels
         slot = self.t % self.ring_length
@@ -271,6 +288,8 @@ class Emulator:
             if layer is not self.layers[-1]:
                 x, binary = y.astype(np.float32, copy=False), False
         # the last layer's routers write the delay ring (read again ring_length steps later)
+        if record:
+            self.applied = self.ring[:, slot].copy()
         self.ring[:, slot] = y
         c["steps"] += 1
         c["packets"] += batch * self.packets_per_step
@@ -278,6 +297,19 @@ class Emulator:
         c["spikes"] += int(self.last_spikes.size)
         self.t += 1
         return spikes
+
+    def _interpreted_step(self, dense: bool, record: bool) -> np.ndarray | None:
+        """One step of the interpreter (a program no vectorised kernel matches)."""
+        machine = self.machine
+        machine.step()
+        spikes = machine.read("spikes") != 0
+        self.last_spikes = np.flatnonzero(spikes)
+        self.last_window = (np.flatnonzero(machine.read("window")) if "window" in machine.outputs
+                            else np.zeros(0, dtype=np.int64))
+        if record:
+            self.applied = machine.read("attention")
+        self.t += 1
+        return spikes if dense else None
 
     def _buffer(self, name: str, layer: dict, batch: int, dtype) -> np.ndarray:
         """A kept work array of shape (batch, layer's n_out), reused from step to step."""
@@ -454,32 +486,213 @@ def _fuse(layer: dict, max_input: int, acc_bits: int) -> dict | None:
             "float32_lut": float32_lut, "offset_lut": offset_lut}
 
 
-def _op(core, phase, op):
-    phases = [phase] if phase is not None else sorted(core.phases)
-    for p in phases:
-        for ins in core.phases.get(p, []):
-            if ins.op == op:
-                return ins
-    raise ProgramError(f"program: core {core.core} ({core.layer}) lacks a {op!r} primitive")
+#: Fields of lif and window that name buffers (the rest are registers).
+_LIF_BUFFERS = ("input", "v", "refractory", "spikes", "rand")
+_WINDOW_BUFFERS = ("spikes", "age", "kept", "out", "rand")
 
 
-def _source_cores(program, core, sources) -> list[int]:
-    """The cores whose matvec wrote each source buffer of ``core``'s accumulate: the core itself
-    for its own matvec's output, else the core whose send writes that buffer."""
-    own = {ins.args["out"] for ins in _ops(core, "matvec")}
-    found = []
-    for name in sources:
-        if name in own:
-            found.append(core.core)
-            continue
-        senders = [c.core for c in program.cores for ins in _ops(c, "send")
-                   for to in ins.args["to"] if to["core"] == core.core and to["buffer"] == name]
-        if len(senders) != 1:
-            raise ProgramError(f"program: core {core.core} accumulates {name!r}, written by "
-                               f"{len(senders)} routes")
-        found.append(senders[0])
-    return found
+class _NoMatch(Exception):
+    """The program is not the pattern the vectorised kernels implement (the reason)."""
 
 
-def _ops(core, op):
-    return [ins for p in sorted(core.phases) for ins in core.phases[p] if ins.op == op]
+def _need(condition, why: str) -> None:
+    if not condition:
+        raise _NoMatch(why)
+
+
+def binding_plan(program: Program) -> tuple[dict | None, str]:
+    """Match a program against the instruction pattern of the binding loop.
+
+    The pattern, read from instructions, buffers, routes and ports only (never from roles, layer
+    names or the manifest's ``sheet``/``layers``): sheet cores running ``hadamard(a, b) -> lif``
+    in one phase and ``window -> send`` in a later one, with the same registers on every such
+    core; ``a`` written only by the ``image`` port and ``b`` only by the ``attention`` port
+    (its first D steps) and by routes of delay D; one LFSR buffer per sheet core, read by lif and
+    window, with streams numbered by pixel; then dense layers: every core receiving the window
+    bits (or a layer's codes) in its ``matvec`` input, covered once by contiguous slices of one
+    index space, its partial sum kept or sent whole (bits >= the accumulator) to one
+    reducing core whose ``accumulate -> lut -> send`` runs in a later phase; reducers' outputs
+    ordered by core id; the last layer sending to the sheet cores' ``b`` with delay D, element i
+    to pixel i. Every instruction of the program must be part of the pattern, and every phase
+    must come after the phase that feeds it (same-step data flow).
+
+    Returns
+    -------
+    (plan, "") when it matches: ``lif`` and window registers, ``hadamard_shift``, ``layers`` as
+    ``(tiles, reducers)`` with tiles ``(core, (alo, ahi), (nlo, nhi), weight)`` and reducers
+    ``((nlo, nhi), [source cores], bias, shift, table)``; else (None, the reason).
+    """
+    try:
+        return _plan(program), ""
+    except _NoMatch as exc:
+        return None, str(exc)
+
+
+def _plan(program: Program) -> dict:
+    m, chip = program.manifest, program.chip
+    cores = {c.core: c for c in program.cores}
+    arrays = program.arrays
+    ops = {(c.core, p): [i.op for i in v] for c in program.cores for p, v in c.phases.items()}
+    total = sum(len(v) for c in program.cores for v in c.phases.values())
+    matched = 0
+    ports = m["ports"]
+    inputs = {port["name"]: port for port in ports["inputs"]}
+    route_into: dict[tuple[int, str], list] = {}
+    for c in program.cores:
+        for instructions in c.phases.values():
+            for ins in instructions:
+                if ins.op == "send":
+                    for to in ins.args["to"]:
+                        route_into.setdefault((to["core"], to["buffer"]), []).append(c.core)
+
+    def init(core, name):
+        return cores[core].buffers[name].get("init", 0)
+
+    # --- the sheet ---------------------------------------------------------------------------
+    sheet = [c for c in program.cores if any(i.op == "hadamard" for v in c.phases.values()
+                                             for i in v)]
+    _need(sheet, "no core runs hadamard")
+    registers, phases = set(), set()
+    image_parts = {part["core"]: part for part in inputs["image"]["parts"]}
+    ring_parts = {part["core"]: part for part in inputs["attention"]["parts"]}
+    _need(len(image_parts) == len(inputs["image"]["parts"]) == len(sheet)
+          and len(ring_parts) == len(inputs["attention"]["parts"]) == len(sheet),
+          "the image and attention ports must have one part per hadamard core")
+    offset, window_out, attention = {}, {}, {}
+    for c in sheet:
+        keys = sorted(c.phases)
+        _need(len(keys) == 2 and ops[c.core, keys[0]] == ["hadamard", "lif"]
+              and ops[c.core, keys[1]] == ["window", "send"],
+              f"core {c.core}: not hadamard -> lif, then window -> send")
+        had, lif = (i.args for i in c.phases[keys[0]])
+        win, send = (i.args for i in c.phases[keys[1]])
+        matched += 4
+        _need(lif["input"] == had["out"] and win["spikes"] == lif["spikes"]
+              and win["rand"] == lif["rand"] is not None and send["what"] == win["out"]
+              and send["delay"] == 0, f"core {c.core}: the sheet's buffers are not chained")
+        part, ring = image_parts.get(c.core), ring_parts.get(c.core)
+        _need(part is not None and ring is not None, f"core {c.core}: no image or attention part")
+        size = c.buffers[had["a"]]["size"]
+        _need(part["buffer"] == had["a"] and part["at"] == 0 and part["hi"] - part["lo"] == size
+              and ring["buffer"] == had["b"] and ring["at"] == 0 and ring["lo"] == part["lo"]
+              and ring["hi"] == part["hi"], f"core {c.core}: ports do not fill a and b")
+        _need((c.core, had["a"]) not in route_into, f"core {c.core}: a route writes the image")
+        _need(c.buffers[lif["rand"]].get("stream") == part["lo"],
+              f"core {c.core}: LFSR streams are not numbered by pixel")
+        _need(init(c.core, lif["v"]) == 0 and init(c.core, lif["refractory"]) == 0
+              and init(c.core, win["age"]) == 15
+              and (win["kept"] is None or init(c.core, win["kept"]) == 0),
+              f"core {c.core}: state buffers do not start at v = 0, counter 0, age 15")
+        registers.add(json.dumps([had["shift"], {k: v for k, v in lif.items()
+                                                 if k not in _LIF_BUFFERS},
+                                  {k: v for k, v in win.items() if k not in _WINDOW_BUFFERS}],
+                                 sort_keys=True))
+        phases.add(tuple(keys))
+        offset[c.core] = part["lo"]
+        window_out[c.core, win["out"]] = part["lo"]
+        attention[c.core] = had["b"]
+    _need(len(registers) == 1, "the hadamard cores differ in their registers")
+    _need(len(phases) == 1, "the hadamard cores run in different phases")
+    n = inputs["image"]["size"]
+    spans = sorted((offset[c.core], offset[c.core] + c.buffers[attention[c.core]]["size"])
+                   for c in sheet)
+    _need(spans[0][0] == 0 and spans[-1][1] == n
+          and all(a[1] == b[0] for a, b in zip(spans, spans[1:], strict=False)),
+          "the hadamard cores do not hold the pixels 0..n once")
+    _need(m["lfsr_streams"] == n, "lfsr_streams is not the number of pixels")
+    shift, lif_regs, win_regs = json.loads(registers.pop())
+    (_, send_phase), = phases
+
+    # --- the layers --------------------------------------------------------------------------
+    D = inputs["attention"]["steps"]
+    source = dict(window_out)  # (core, buffer) -> index of its element 0 in the layer's input
+    senders = [(c.core, send_phase, [i for i in c.phases[send_phase] if i.op == "send"][0].args)
+               for c in sheet]
+    layers, used = [], {c.core for c in sheet}
+    while True:
+        pieces: dict[tuple[int, str], list] = {}
+        for cid, _p, args in senders:
+            for to in args["to"]:
+                pieces.setdefault((to["core"], to["buffer"]), []).append(
+                    (to["at"], source[cid, args["what"]] + to["lo"], to["hi"] - to["lo"]))
+        last = all(k[0] in attention and attention[k[0]] == k[1] for k in pieces)
+        _need(pieces and (last or not any(k[0] in attention for k in pieces)),
+              "a layer sends both to the sheet and to other cores")
+        for key, got in pieces.items():  # each target filled once, element i from index i0 + i
+            got.sort()
+            size = cores[key[0]].buffers[key[1]]["size"]
+            _need(got[0][0] == 0 and sum(g[2] for g in got) == size
+                  and all(a[0] + a[2] == b[0] for a, b in zip(got, got[1:], strict=False))
+                  and all(g[1] - g[0] == got[0][1] for g in got),
+                  f"core {key[0]} buffer {key[1]!r} is not one contiguous slice of its input")
+        if last:
+            _need(layers, "the window is sent back to the sheet")
+            _need(all(args["delay"] == D and args["bits"] >= 8 for _, _, args in senders),
+                  "the last layer does not send 8-bit codes with the ring's delay")
+            _need(all(got[0][1] == offset[key[0]] for key, got in pieces.items())
+                  and len(pieces) == len(sheet), "the last layer's outputs are not in pixel order")
+            break
+        _need(all(args["delay"] == 0 for _, _, args in senders), "a layer's input is delayed")
+        fed_phase = max(p for _, p, _ in senders)
+        tiles, partial_of = {}, {}
+        for (cid, name), got in pieces.items():
+            core = cores[cid]
+            _need(cid not in used and cid not in tiles, f"core {cid} is fed twice")
+            mv = [(p, i.args) for p, v in core.phases.items() for i in v if i.op == "matvec"]
+            _need(len(mv) == 1 and mv[0][1]["x"] == name and mv[0][0] > fed_phase,
+                  f"core {cid} does not run one matvec on what it receives, after it arrives")
+            (p, args), = mv
+            lo = got[0][1]
+            tiles[cid] = {"phase": p, "axons": (lo, lo + core.buffers[name]["size"]),
+                          "weight": arrays[args["weights"]], "out": args["out"]}
+            matched += 1
+            if ops[cid, p] == ["matvec", "send"]:
+                send = core.phases[p][1].args
+                (to,), size = send["to"], core.buffers[args["out"]]["size"]
+                _need(send["what"] == args["out"] and send["delay"] == 0
+                      and send["bits"] >= chip.accumulator_bits and to["lo"] == 0
+                      and to["hi"] == size and to["at"] == 0
+                      and cores[to["core"]].buffers[to["buffer"]]["size"] == size,
+                      f"core {cid} does not send its whole partial sum")
+                partial_of[to["core"], to["buffer"]] = cid
+                matched += 1
+            else:
+                _need(ops[cid, p] == ["matvec"], f"core {cid}: matvec with other ops")
+                partial_of[cid, args["out"]] = cid
+        reducers, senders = {}, []
+        for rid in sorted({k[0] for k in partial_of}):
+            core = cores[rid]
+            acc = [(p, v) for p, v in core.phases.items() if v and v[0].op == "accumulate"]
+            _need(len(acc) == 1, f"core {rid} does not accumulate once")
+            (p, instructions), = acc
+            _need(ops[rid, p] == ["accumulate", "lut", "send"], f"core {rid}: not accumulate -> "
+                  "lut -> send")
+            a, lut, send = (i.args for i in instructions)
+            sources = [partial_of.get((rid, s)) for s in a["sources"]]
+            _need(None not in sources and len(set(sources)) == len(sources)
+                  and lut["x"] == a["out"] and send["what"] == lut["out"]
+                  and all(p > tiles[s]["phase"] for s in sources),
+                  f"core {rid}: its sources are not partial sums of this layer before phase {p}")
+            size = core.buffers[a["out"]]["size"]
+            bias = (np.zeros(size, dtype=np.int32) if a["bias"] is None else arrays[a["bias"]])
+            reducers[rid] = (size, sources, bias, arrays[lut["shift"]].astype(np.int64),
+                             arrays[lut["table"]])
+            senders.append((rid, p, send))
+            matched += 3
+        _need(sorted(s for r in reducers.values() for s in r[1]) == sorted(tiles),
+              "every partial sum must reach one reducing core")
+        out, lo, source = [], 0, {}
+        for rid, _p, send in senders:  # reducers in core order: outputs lo .. lo + size
+            size, sources, bias, lshift, table = reducers[rid]
+            out.append(((lo, lo + size), sources, bias, lshift, table))
+            for s in sources:
+                tiles[s]["neurons"] = (lo, lo + size)
+            source[rid, send["what"]] = lo
+            lo += size
+        layers.append(([(cid, t["axons"], t["neurons"], t["weight"]) for cid, t in tiles.items()],
+                       out))
+        used |= set(tiles) | set(reducers)
+    _need(matched == total, f"{total - matched} instructions are not part of the pattern")
+    return {"lif": lif_regs, "keep": win_regs["keep"], "rand_shift": win_regs["rand_shift"],
+            "nested": bool(win_regs.get("nested", False)), "hadamard_shift": shift,
+            "layers": layers}

@@ -114,9 +114,10 @@ def emulate(program: Program | str | Path, images: np.ndarray, seed: int = 0,
         emulator.reset(flat[first:first + size], ring0[first:first + size], seed, first_image=first)
         att = np.zeros((flat[first:first + size].shape[0], d, emulator.n_pixels), dtype=np.uint8)
         for t in range(n_steps):
-            if t >= n_steps - d:
-                att[:, t - (n_steps - d)] = emulator.ring[:, t % emulator.ring_length]
-            emulator.step(dense=False)
+            record = t >= n_steps - d  # the attention applied in the last cycle
+            emulator.step(dense=False, record=record)
+            if record:
+                att[:, t - (n_steps - d)] = emulator.applied
             flat_spikes = emulator.last_spikes  # a fresh array each step
             spikes.append(flat_spikes + first * emulator.n_pixels if first else flat_spikes)
             counts.append(emulator.last_spikes.size)
