@@ -19,7 +19,7 @@ from hnnbio.errors import DataError, ModelSpecError, ParameterError
 from hnnbio.outputs import OutputFolder
 
 BACKENDS = ("brian2",)
-EXPERIMENTS = ("binding",)
+EXPERIMENTS = ("binding", "classification")
 RESULT_FILES = ("result.npz", "result.nix")
 
 
@@ -49,6 +49,10 @@ def run_file(path, steps: int | None = None, input=None, backend: str = "brian2"
     try:
         if kind == "binding":
             return _run_binding(path, steps, values, folder, seed, images)
+        if kind == "classification":  # hnnbio.experiments.classification (issue 11)
+            from hnnbio.experiments.classification import run_classification
+
+            return run_classification(path, steps, values, folder, seed, images, device)
         return _run_graph(path, steps, values, folder, seed, device)
     finally:
         if folder is not None:

@@ -18,7 +18,7 @@ FLOORS = {
     "hybrid": 3,
     "hnn": 4,
     "circuits": 5, "analysis": 5, "chip": 5, "nir": 5,
-    "binding": 6,
+    "binding": 6, "experiments": 6,
     "sweep": 7, "run": 7,
     "cli": 8,
     "__main__": 9, "__init__": 9,
