@@ -35,7 +35,8 @@ axon      ``matvec(x, weights, out)``: ``out[j] = sat(sum_i x[i] * W[i, j], acc)
 axon      ``accumulate(sources, bias, out)``: ``out = sources[0]``, then
           ``out = sat(out + s, acc)`` for each further source in order, then
           ``out = sat(out + bias, acc)`` (``bias`` an int32 array key, or null for none);
-          sources: buffer names of the core, each of size(out); out signed >= acc bits.
+          sources: buffer names of the core, each of size(out) and with values within the
+          accumulator's range; out signed >= acc bits.
 soma      ``lif(input, v, refractory, spikes, rand, alpha, v_leak, v_threshold, noise_mask,
           reset_mode, v_reset, refractory_steps)``: per element, as
           ``primitives.lif_step`` with ``threshold_noise = rand & noise_mask`` (``rand`` an LFSR

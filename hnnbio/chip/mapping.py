@@ -12,6 +12,14 @@ then for each dense layer i two phases: ``2i + 2`` all tiles ``matvec -> send pa
 ``2i + 3`` the reducing tiles ``accumulate -> lut -> send`` (to the next layer, or, from the last
 layer, to the sheet cores' delay rings with ``delay = D``).
 
+Buffers (:mod:`hnnbio.chip.isa`). Sheet cores: ``image`` (1 bit), ``attention`` (8 bits, fed by
+the last layer with ``delay = D``), ``m``, ``v``, ``refractory``, ``spikes``, ``age`` (init 15),
+``kept``, ``window``, ``lfsr`` (stream = the core's first pixel). Tiles: ``x`` (1 bit in the first
+layer, 8 after), ``partial`` (the accumulator's width); reducing tiles also ``partial_{a}`` (the
+partial sum routed from tile ``(a, b)``), ``acc`` and ``y`` (8 bits). Ports: inputs ``image``
+(hold) and ``attention`` (steps = D: the host's initial ring); outputs ``spikes``, ``window`` and
+``attention`` (the codes applied in the step).
+
 Placement. Cores are numbered in that order and placed row-major on the mesh (x fastest);
 packets take X-then-Y routes, so a route's hop count is ``|dx| + |dy|``.
 """
