@@ -241,3 +241,9 @@ def test_byte_flips_and_truncations_are_refused(tiny_blob, data):
     cut = data.draw(st.integers(0, len(tiny_blob) - 1))
     with pytest.raises(ProgramError):
         from_bytes(tiny_blob[:cut])
+
+
+def test_the_memory_guard_is_in_force(memory_limit):
+    # reserving 2 GiB (never touched) fails under the limit: the guard would catch such a program
+    with pytest.raises(MemoryError):
+        np.empty(2 * GIB, dtype=np.uint8)
