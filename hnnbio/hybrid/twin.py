@@ -36,8 +36,8 @@ ISI rounded up to whole steps, one more step when it is an exact multiple), whic
 ``tests/literature/test_twin.py`` checks for the twin and for Brian2.
 
 Gradients: the threshold's derivative is replaced by the fast-sigmoid surrogate
-``1 / (1 + slope |v - v_threshold|)^2`` (Zenke & Ganguli's SuperSpike); the forward pass is the
-exact Heaviside step, so a trained twin and Brian2 give the same spikes.
+``1 / (1 + slope |v - v_threshold| / v_threshold)^2`` (Zenke & Ganguli's SuperSpike); the
+forward pass is the exact Heaviside step, so a trained twin and Brian2 give the same spikes.
 """
 
 from __future__ import annotations
@@ -77,8 +77,9 @@ class _Spike(torch.autograd.Function):
 
 
 def spike(v: torch.Tensor, v_threshold: float, slope: float = 5.0) -> torch.Tensor:
-    """``1.0`` where ``v > v_threshold`` (Brian2's strict threshold), surrogate gradient."""
-    return _Spike.apply(v - v_threshold, slope)
+    """``1.0`` where ``v > v_threshold`` (Brian2's strict threshold); surrogate gradient
+    ``1 / (1 + slope |v - v_threshold| / |v_threshold|)^2`` (slope per threshold distance)."""
+    return _Spike.apply(v - v_threshold, slope / max(abs(v_threshold), 1e-12))
 
 
 def reset(v: torch.Tensor, s: torch.Tensor, v_reset: float) -> torch.Tensor:
@@ -135,7 +136,7 @@ class FeedforwardTwin(nn.Module):
         self.encoding, self.hidden, self.n_out = encoding, hidden, n_out
         self.dt_ms, self.v_drive_mv, self.window, self.slope = dt_ms, v_drive_mv, window, slope
         self.w_in = nn.Parameter(torch.randn(encoding.size, hidden.size)
-                                 * (hidden.v_threshold_mv / math.sqrt(encoding.size)))
+                                 * (3.0 * hidden.v_threshold_mv / math.sqrt(encoding.size)))
         self.w_out = nn.Parameter(torch.randn(hidden.size, n_out) / math.sqrt(hidden.size))
         self.bias = nn.Parameter(torch.zeros(n_out))
         self.attention = attention
