@@ -138,10 +138,13 @@ def _bound(value, site):
 
 
 def buf(size: str | None = None, signed: bool | None = None, min_bits=1, max_bits=32,
-        max_size=None, lfsr: bool = False, null: bool = False) -> Callable:
+        max_size=None, lfsr: bool = False, null: bool = False, holds=None,
+        max_init=None) -> Callable:
     """The name of a buffer of the core: of the size of the buffer of field ``size``, of the given
-    signedness, ``min_bits .. max_bits`` wide, at most ``max_size`` elements, an LFSR buffer
-    (``stream``) if ``lfsr``; null allowed if ``null``. Bounds may be functions of the site."""
+    signedness, ``min_bits .. max_bits`` wide, at most ``max_size`` elements, holding every value
+    of the range ``holds`` (what the op writes into it), an initial value at most ``max_init``, an
+    LFSR buffer (``stream``) if ``lfsr``; null allowed if ``null``. Bounds may be functions of the
+    site."""
     def rule(value, site):
         if value is None:
             return None if null else "must name a buffer of the core, got null"
@@ -161,6 +164,13 @@ def buf(size: str | None = None, signed: bool | None = None, min_bits=1, max_bit
             return f"buffer {value!r} is {spec['bits']} bits wide, the op needs {low} to {high}"
         if lfsr and "stream" not in spec:
             return f"buffer {value!r} is not an LFSR buffer (no stream)"
+        want = _bound(holds, site)
+        held = isa.buffer_range(spec)
+        if want is not None and (want[0] < held[0] or want[1] > held[1]):
+            return (f"the op writes values in [{want[0]}, {want[1]}], buffer {value!r} holds "
+                    f"{list(held)}")
+        if max_init is not None and spec.get("init", 0) > max_init:
+            return f"buffer {value!r} starts at {spec['init']}, beyond {max_init}"
         return None
     return rule
 
@@ -191,11 +201,15 @@ def sources(value, site):
     """Buffers of the core, each of the size of ``out``, at most accumulator-wide."""
     if not isinstance(value, list) or not value or len(value) > 64:
         return f"must list 1 to 64 buffers, got {value!r}"
-    each = buf(size="out", max_bits=lambda s: s.chip.accumulator_bits)
+    each = buf(size="out")
+    low, high = site.chip.accumulator_range
     for name in value:
         problem = each(name, site)
         if problem:
             return problem
+        held = isa.buffer_range(site.buffer(name))
+        if held[0] < low or held[1] > high:
+            return f"buffer {name!r} holds {list(held)}, beyond the accumulator [{low}, {high}]"
     return None
 
 
@@ -217,7 +231,7 @@ def noise_mask(value, site):
 
 
 def kept(value, site):
-    problem = buf(size="spikes", null=True)(value, site)
+    problem = buf(size="spikes", null=True, holds=(0, 1))(value, site)
     if problem is None and (value is None) == bool(site.args.get("nested", False)):
         return "names the kept-bits buffer exactly when nested is true"
     return problem
@@ -289,8 +303,8 @@ def _acc_bits(site):
 #: checks that each op and field has one; a field without a rule is refused at load time, never
 #: let through unchecked), and one in :data:`STATE_BYTES` if it keeps state outside buffers.
 FIELD_RULES: dict[str, dict[str, Callable]] = {
-    "hadamard": {"a": buf(max_bits=8), "b": buf(size="a", max_bits=8),
-                 "out": buf(size="a", signed=False, min_bits=8), "shift": integer(0, 15)},
+    "hadamard": {"a": buf(max_bits=16), "b": buf(size="a", max_bits=16),
+                 "out": buf(size="a", signed=False, min_bits=8), "shift": integer(0, 31)},
     "matvec": {"x": buf(max_bits=8, max_size=lambda s: s.chip.axons_per_core),
                "weights": array(np.int8, lambda s: (s.size("x") or 0, s.size("out") or 0)),
                "out": buf(signed=True, min_bits=_acc_bits,
@@ -300,10 +314,12 @@ FIELD_RULES: dict[str, dict[str, Callable]] = {
                                  _acc_range(1), null=True),
                    "out": buf(signed=True, min_bits=_acc_bits)},
     "lif": {"input": buf(), "v": buf(size="input", signed=True,
-                                     min_bits=lambda s: s.chip.membrane_bits),
+                                     min_bits=lambda s: s.chip.membrane_bits,
+                                     max_bits=lambda s: s.chip.membrane_bits),
             "refractory": buf(size="input", signed=False,
                               min_bits=lambda s: s.chip.refractory_bits),
-            "spikes": buf(size="input"), "rand": buf(size="input", lfsr=True, null=True),
+            "spikes": buf(size="input", holds=(0, 1)),
+            "rand": buf(size="input", lfsr=True, null=True),
             "alpha": integer(0, 255), "v_leak": integer(_membrane(0), _membrane(1)),
             "v_threshold": integer(_membrane(0), _membrane(1)), "noise_mask": noise_mask,
             "reset_mode": choice("value", "subtract", "subtract_constant", "none"),
@@ -313,8 +329,8 @@ FIELD_RULES: dict[str, dict[str, Callable]] = {
             "shift": array(np.uint8, lambda s: (s.size("x") or 0,), lambda s: 0,
                            lambda s: s.chip.accumulator_bits - 1),
             "table": array(np.uint8, lambda s: (1 << s.chip.lut_bits,))},
-    "window": {"spikes": buf(), "age": buf(size="spikes", signed=False, min_bits=4),
-               "kept": kept, "out": buf(size="spikes"),
+    "window": {"spikes": buf(), "age": buf(size="spikes", signed=False, min_bits=4, max_init=15),
+               "kept": kept, "out": buf(size="spikes", holds=(0, 1)),
                "rand": buf(size="spikes", lfsr=True), "keep": keep,
                "rand_shift": integer(0, lambda s: s.chip.lfsr_bits - 8), "nested": boolean},
     "send": {"what": buf(), "to": destinations, "bits": integer(1, 32),

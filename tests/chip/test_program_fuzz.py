@@ -9,10 +9,12 @@ it with program.to_bytes. Then either loading refuses it with a one-line Program
 field, or it loads and a short emulation (2 images, one cycle) runs, refusing at most with an
 HnnbioError; no other exception. The process runs under an address-space limit of what it held
 before plus 1 GiB (RLIMIT_AS), so an allocation of more than that fails the test as MemoryError.
+HNNBIO_FUZZ_EXAMPLES=N runs N mutation examples instead of 400.
 """
 
 import copy
 import math
+import os
 import re
 import resource
 from types import SimpleNamespace
@@ -197,7 +199,8 @@ def _run(program, images):
     assert result.n_samples == 2
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=int(os.environ.get("HNNBIO_FUZZ_EXAMPLES", 400)), deadline=None,
+          suppress_health_check=list(HealthCheck))
 @given(data=st.data())
 def test_mutated_programs_are_refused_by_name_or_run(base, memory_limit, data):
     program, images = base

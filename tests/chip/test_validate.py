@@ -139,6 +139,20 @@ CASES = {
                         r"core 0, phase 0, lif\.v: buffer 'v' is 16 bits wide, the op needs 28"),
     "unsigned membrane": (setter(lambda m: (core(m, 0)["buffers"]["v"], "signed"), False),
                           r"core 0, phase 0, lif\.v: buffer 'v' must be signed"),
+    "wide membrane": (setter(lambda m: (core(m, 0)["buffers"]["v"], "bits"), 32),
+                      r"core 0, phase 0, lif\.v: buffer 'v' is 32 bits wide, the op needs 28 "
+                      r"to 28"),
+    "signed spikes": (setter(lambda m: (core(m, 0)["buffers"]["spikes"], "signed"), True),
+                      r"lif\.spikes: the op writes values in \[0, 1\], buffer 'spikes' holds "
+                      r"\[-1, 0\]"),
+    "window age starts beyond 15": (
+        _both(setter(lambda m: (core(m, 0)["buffers"]["age"], "bits"), 5),
+              setter(lambda m: (core(m, 0)["buffers"]["age"], "init"), 16)),
+        r"core 0, phase 1, window\.age: buffer 'age' starts at 16, beyond 15"),
+    "unsigned partial sums": (setter(lambda m: (core(m, 2)["buffers"]["partial_1"], "signed"),
+                                     False),
+                              r"core 2, phase 3, accumulate\.sources: buffer 'partial_1' holds "
+                              r"\[0, 4294967295\], beyond the accumulator"),
     "narrow refractory": (setter(lambda m: (core(m, 0)["buffers"]["refractory"], "bits"), 2),
                           r"lif\.refractory: buffer 'refractory' is 2 bits wide, the op needs 4"),
     "missing buffer": (setter(lambda m: (op(m, 0, "hadamard"), "a"), "nothing"),
@@ -164,7 +178,7 @@ CASES = {
     "noise without rand": (setter(lambda m: (op(m, 0, "lif"), "rand"), None),
                            r"lif\.noise_mask: 255 with no rand buffer: must be 0"),
     "hadamard shift": (setter(lambda m: (op(m, 0, "hadamard"), "shift"), 99),
-                       r"core 0, phase 0, hadamard\.shift: 99 is outside \[0, 15\]"),
+                       r"core 0, phase 0, hadamard\.shift: 99 is outside \[0, 31\]"),
     "rand_shift": (setter(lambda m: (op(m, 0, "window"), "rand_shift"), 25),
                    r"window\.rand_shift: 25 is outside \[0, 24\]"),
     "keep too long": (setter(lambda m: (op(m, 0, "window"), "keep"), [1] * 16),
