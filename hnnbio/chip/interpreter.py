@@ -484,6 +484,24 @@ class Machine:
         self.t += 1
         self.counters["steps"] += 1
 
+    def run(self, steps: int, ports: list[str] | None = None) -> dict[str, np.ndarray]:
+        """Run ``steps`` steps; the values of each output port (all by default) after each step,
+        shape (batch, steps, size), int64."""
+        if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 0:
+            raise ParameterError(f"steps: must be a non-negative integer, got {steps!r}")
+        names = list(self.outputs) if ports is None else list(ports)
+        for name in names:
+            if name not in self.outputs:
+                raise ParameterError(f"port: {name!r} is not an output port "
+                                     f"({', '.join(self.outputs)})")
+        out = {name: np.zeros((self.batch, steps, self.outputs[name]["size"]), dtype=np.int64)
+               for name in names}
+        for t in range(steps):
+            self.step()
+            for name in names:
+                out[name][:, t] = self.read(name)
+        return out
+
     def read(self, port: str) -> np.ndarray:
         """The values of an output port after the last step, shape (batch, size), int64."""
         if port not in self.outputs:

@@ -14,7 +14,7 @@ import pytest
 from hnnbio.chip.interpreter import Machine
 from hnnbio.chip.program import Program
 from hnnbio.chip.spec import ChipSpec
-from hnnbio.errors import DataError, ProgramError
+from hnnbio.errors import DataError, ParameterError, ProgramError
 
 M64 = (1 << 64) - 1
 CHIP = ChipSpec(name="test", mesh_x=4, mesh_y=4, axons_per_core=16, neurons_per_core=16,
@@ -372,3 +372,16 @@ def test_inputs_outside_their_buffers_are_refused():
         m.reset(2, 0, {"drive": np.zeros((2, 39, NA), dtype=np.int64)})
     with pytest.raises(DataError, match="not an input port"):
         m.reset(2, 0, {"image": np.zeros((2, NA), dtype=np.int64)})
+
+
+def test_run_records_every_output_port_after_each_step():
+    drive = _drive(2, seed=8)
+    m = Machine(network())
+    m.reset(2, 3, {"drive": drive})
+    out = m.run(40)
+    want, _ = reference(drive, seed=3, first=0)
+    for j, name in enumerate(("a", "b", "y")):
+        assert out[name].shape == (2, 40, (NA, NB, NY)[j])
+        assert out[name].tolist() == [[row[j] for row in sample] for sample in want]
+    with pytest.raises(ParameterError, match="not an output port"):
+        m.run(1, ["drive"])
