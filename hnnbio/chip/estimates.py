@@ -70,9 +70,9 @@ def utilisation(program) -> list[dict]:
     """Per core: ``{"core", "layer", "axons", "neurons", "memory", "memory_bytes"}``: the
     fractions of the core's axons, neurons and memory used, and the bytes it holds."""
     chip, manifest = program.chip, program.manifest
-    rows = []
+    rows, rings = [], validate.ring_bytes(manifest)
     for c, raw in zip(program.cores, manifest["cores"], strict=True):
-        held = validate.core_memory_bytes(manifest, program.arrays, raw)
+        held = validate.core_memory_bytes(manifest, program.arrays, raw, rings)
         rows.append({"core": c.core, "layer": c.layer,
                      "axons": (c.axons[1] - c.axons[0]) / chip.axons_per_core,
                      "neurons": (c.neurons[1] - c.neurons[0]) / chip.neurons_per_core,

@@ -699,10 +699,26 @@ def _check_layers(ctx):
             ctx.fail(f"layers[{i}].grid", "must list [a, b, core] tiles of the layer's cores")
 
 
-def core_memory_bytes(manifest: dict, arrays: dict, core: dict) -> int:
+def ring_bytes(manifest: dict) -> dict[int, int]:
+    """Bytes of the delay rings of each core: for every delayed send destination, ``delay``
+    slots of its ``hi - lo`` values of ``ceil(bits / 8)`` bytes."""
+    rings: dict[int, int] = {}
+    for core in manifest["cores"]:
+        for instructions in core["phases"].values():
+            for ins in instructions:
+                if ins["op"] != "send" or not ins["args"]["delay"]:
+                    continue
+                a = ins["args"]
+                for to in a["to"]:
+                    rings[to["core"]] = rings.get(to["core"], 0) + (
+                        (to["hi"] - to["lo"]) * math.ceil(a["bits"] / 8) * a["delay"])
+    return rings
+
+
+def core_memory_bytes(manifest: dict, arrays: dict, core: dict,
+                      rings: dict[int, int] | None = None) -> int:
     """Bytes one core holds: its buffers (``ceil(size * bits / 8)`` each), the arrays its
-    instructions name, and a delay ring for each delayed route to it (``delay`` slots of its
-    values, ``ceil(bits / 8)`` bytes each)."""
+    instructions name, and its delay rings (:func:`ring_bytes`; pass them to save recomputing)."""
     total = sum(math.ceil(spec["size"] * spec["bits"] / 8) for spec in core["buffers"].values())
     seen = set()
     for instructions in core["phases"].values():
@@ -712,22 +728,15 @@ def core_memory_bytes(manifest: dict, arrays: dict, core: dict) -> int:
                 if isinstance(value, str) and value in arrays and value not in seen:
                     total += arrays[value].nbytes
                     seen.add(value)
-    for other in manifest["cores"]:
-        for instructions in other["phases"].values():
-            for ins in instructions:
-                if ins["op"] != "send" or not ins["args"]["delay"]:
-                    continue
-                for to in ins["args"]["to"]:
-                    if to["core"] == core["core"]:
-                        total += ((to["hi"] - to["lo"]) * math.ceil(ins["args"]["bits"] / 8)
-                                  * ins["args"]["delay"])
-    return total
+    rings = ring_bytes(manifest) if rings is None else rings
+    return total + rings.get(core["core"], 0)
 
 
 def _check_memory(ctx):
     chip = ctx.chip
+    rings = ring_bytes(ctx.manifest)
     for cid, core in ctx.cores.items():
-        need = core_memory_bytes(ctx.manifest, ctx.arrays, core)
+        need = core_memory_bytes(ctx.manifest, ctx.arrays, core, rings)
         if need > chip.memory_bytes_per_core:
             ctx.fail(f"core {cid}, memory", f"holds {need} bytes (buffers, arrays, delay rings), "
                      f"a core has {chip.memory_bytes_per_core}")
