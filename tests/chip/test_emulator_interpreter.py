@@ -172,3 +172,32 @@ def test_an_instruction_outside_the_pattern_sends_the_program_to_the_interpreter
     # and the interpreter ran it: spare = table[spikes + 128] = spikes + 128
     spikes = emulator.machine.buffer(sheet, "spikes")
     assert np.array_equal(emulator.machine.buffer(sheet, "spare"), spikes + 128)
+
+
+@pytest.mark.parametrize("variant", ["plain", "saturating", "leaky", "nested"])
+def test_every_kernel_path_equals_the_interpreter(tmp_path, small_chip, tiny_samples, variant):
+    # the tiny model on 8 x 8 cores: tiled layers; saturating biases take the tile-by-tile path,
+    # a leaky LIF the general sheet path, nested coins the nested window
+    from .conftest import write_tiny_model
+
+    path = write_tiny_model(tmp_path, keep=(0.9, 0.6, 0.2), nested=True) if variant == "nested" \
+        else write_tiny_model(tmp_path)
+    program = compile_model(path, small_chip, samples=tiny_samples)
+    if variant == "saturating":
+        for key in program.arrays:
+            if key.endswith(".bias"):
+                b = program.arrays[key]
+                b[::2], b[1::2] = 2 ** 31 - 1, -(2 ** 31)
+    if variant == "leaky":
+        for core in program.cores:
+            for ins in (i for v in core.phases.values() for i in v if i.op == "lif"):
+                ins.args.update(alpha=200, v_leak=-20, v_threshold=60, reset_mode="subtract")
+    emulator = Emulator(program)
+    assert not emulator.interpreted, emulator.plan_problem
+    images = (np.random.default_rng(3).random((4, 16)) < 0.6).astype(np.int64)
+    ring = initial_attention(4, emulator.ring_length, 16, seed=7)
+    fast = _trace(emulator, images, ring, seed=7, steps=30)
+    if variant == "saturating":
+        assert all(layer["fused"] is None for layer in emulator.layers)
+    assert emulator.fast == (variant != "leaky")
+    _same(fast, _trace(Machine(program), images, ring, seed=7, steps=30))
