@@ -141,6 +141,9 @@ class TrainingSettings:
 
         ``overrides`` that are ``None`` are ignored; unknown keys raise :class:`ParameterError`.
         """
+        if not isinstance(settings, Mapping):
+            raise ParameterError(f"training settings must be a table of key = value, got "
+                                 f"{settings!r}")
         values = dict(settings)
         values.update({k: v for k, v in overrides.items() if v is not None})
         known = {f.name for f in fields(cls)}

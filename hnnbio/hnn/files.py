@@ -228,9 +228,32 @@ def load_hnn(path, *, networks: dict | None = None) -> HNN:
         raise ModelSpecError(message) from None
 
 
+#: The Python type a value of the schema must have, by the start of what it takes (the rest of
+#: what it takes, e.g. ranges, is checked where the value is used).
+_TYPES = {"string": (str,), "table": (dict,), "boolean": (bool,), "integer": (int,),
+          "list": (list,), "path": (str,), "package.module:function": (str,),
+          "number": (int, float)}
+
+
+def _check_types(where: str, section: str, given: dict) -> None:
+    """A wrong type of a value is one line naming the key (not a TypeError where it is used)."""
+    for key, value in given.items():
+        what = SCHEMA[section][key][0]
+        if what in _TYPES:
+            types = _TYPES[what]
+        else:
+            first = what.split()[0]
+            if first not in _TYPES or " or " in what:
+                continue
+            types = _TYPES[first]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            raise ModelSpecError(f"{where}: {key} must be a {what}, got {value!r}")
+
+
 def check_raw(raw: dict) -> None:
     """Check the keys and sections of a parsed HNN file without building anything (no weights
-    are read): an unknown or missing key raises ModelSpecError naming it."""
+    are read): an unknown or missing key, or a value of a wrong type, raises ModelSpecError naming
+    it."""
     top = {k: v for k, v in raw.items() if not isinstance(v, dict)}
     _check_keys("top level", "", top)
     for key in ("name", "description"):
@@ -248,6 +271,8 @@ def check_raw(raw: dict) -> None:
             if not isinstance(table, dict):
                 raise ModelSpecError(f"{where}: must be a table")
             _check_keys(where, section, table)
+            _check_types(where, section, table)
+    _check_types("[simulation]", "simulation", sections.get("simulation", {}))
     experiment = sections.get("experiment", {})
     if experiment:
         if "kind" not in experiment:
