@@ -411,8 +411,9 @@ def _factory(spec: str, kwargs: dict, where: str):
         raise ModelSpecError(f"{where}: {module_name} has no function {func!r}")
     try:
         net = getattr(module, func)(**kwargs)
-    except TypeError as exc:
-        raise ModelSpecError(f"{where}: factory {spec} refused kwargs ({exc})") from None
+    except (TypeError, ValueError, RuntimeError) as exc:  # e.g. torch: a negative dimension
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ModelSpecError(f"{where}: factory {spec} refused kwargs ({first})") from None
     if not isinstance(net, torch.nn.Module):
         raise ModelSpecError(f"{where}: factory {spec} returned {type(net).__name__}, not a "
                              f"torch.nn.Module")
