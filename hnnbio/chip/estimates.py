@@ -6,7 +6,7 @@
   and 0.9 pJ per synaptic accumulate (the 45 nm figures of Horowitz, ISSCC 2014, used for SNN and
   hybrid estimates, e.g. HIFI); no per-hop router energy is published for Tianjic, so
   ``pj_per_packet_hop`` (1 pJ) is an assumed order of magnitude, reported apart
-  (``energy_uj_routing``) so that it can be rescaled. LUT reads and static power are not counted;
+  (``energy_uj_per_image_routing``) so that it can be rescaled. LUT reads and static power are not counted;
 - latency of one step of one image: per phase, the slowest core's compute cycles
   ``ceil(work / macs_per_cycle)`` (work = ``size(x) * size(out)`` for a matvec, the elements of
   the op's output for the other ops) plus the longest route's ``packets + hops`` cycles; phases
@@ -81,13 +81,10 @@ def utilisation(program) -> list[dict]:
 
 
 def summary(counters: dict, program) -> dict:
-    """Counters plus ``energy_uj`` (total), ``energy_uj_compute``, ``energy_uj_routing``,
-    ``latency_us_per_step``, ``step_us_synchronous`` and the cores' use."""
+    """Counters plus ``energy_uj`` (total: compute + routing), ``latency_us_per_step``,
+    ``step_us_synchronous`` and the cores' use."""
     c = dict(counters)
-    energy = energy_pj(c, program.chip)
-    c["energy_uj"] = energy["total"] * 1e-6
-    c["energy_uj_compute"] = energy["compute"] * 1e-6
-    c["energy_uj_routing"] = energy["routing"] * 1e-6
+    c["energy_uj"] = energy_pj(c, program.chip)["total"] * 1e-6
     latency = latency_per_step_s(program)
     c["latency_us_per_step"] = latency * 1e6
     c["step_us_synchronous"] = max(latency, TIANJIC_STEP_S) * 1e6
@@ -106,8 +103,10 @@ def per_image(totals: dict, program, n_images: int, n_steps: int) -> dict:
     ``latency_ms_per_image`` (steps one after another at the estimated latency) and the cores'
     use (what :func:`hnnbio.chip.run.emulate` reports in ``info["counters"]``)."""
     c = summary(totals, program)
-    for part in ("", "_compute", "_routing"):
-        c[f"energy_uj_per_image{part}"] = c.pop(f"energy_uj{part}") / n_images
+    del c["energy_uj"]
+    energy = energy_pj(totals, program.chip)
+    for part, key in (("", "total"), ("_compute", "compute"), ("_routing", "routing")):
+        c[f"energy_uj_per_image{part}"] = energy[key] * 1e-6 / n_images
     c["steps"] = n_steps
     c["latency_ms_per_image"] = c["latency_us_per_step"] * n_steps * 1e-3
     return c
