@@ -6,7 +6,8 @@
   and 0.9 pJ per synaptic accumulate (the 45 nm figures of Horowitz, ISSCC 2014, used for SNN and
   hybrid estimates, e.g. HIFI); no per-hop router energy is published for Tianjic, so
   ``pj_per_packet_hop`` (1 pJ) is an assumed order of magnitude, reported apart
-  (``energy_uj_per_image_routing``) so that it can be rescaled. LUT reads and static power are not counted;
+  (``energy_uj_per_image_routing``) so that it can be rescaled. LUT reads and static power are
+  not counted;
 - latency of one step of one image: per phase, the slowest core's compute cycles
   ``ceil(work / macs_per_cycle)`` (work = ``size(x) * size(out)`` for a matvec, the elements of
   the op's output for the other ops) plus the longest route's ``packets + hops`` cycles; phases
