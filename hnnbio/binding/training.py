@@ -17,7 +17,7 @@ from hnnbio.ann.autoencoder import DenoisingAutoencoder, save_autoencoder
 from hnnbio.ann.train import TrainingSettings, check_device, train_autoencoder
 from hnnbio.binding.spec import ModelSpec, load_spec, model_dir
 from hnnbio.errors import DataError, ParameterError
-from hnnbio.outputs import check_file
+from hnnbio.outputs import atomic_file, check_file
 
 
 def training_settings(
@@ -146,10 +146,8 @@ def train_model(
         "torch": str(torch.__version__),
         "val_curve": history["val_loss"],
     }
-    try:
-        save_autoencoder(net, path, training=record)
-    except OSError as exc:
-        raise DataError(f"out: cannot write {path} ({exc.strerror})") from None
+    with atomic_file(path, what="out") as tmp:  # the old weights stay until the new are whole
+        save_autoencoder(net, tmp, training=record)
     return {
         "model": spec.name,
         "epochs": history["epochs_run"],
