@@ -19,6 +19,17 @@ import threading
 from hnnbio.errors import HnnbioError
 
 
+def _objects(text: str) -> int:
+    """``--objects K``: a positive integer (argparse prints the message, exit status 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
 def _print_table(rows: dict, title: str | None = None) -> None:
     if title:
         print(title)
@@ -121,8 +132,18 @@ def cmd_bind(args) -> int:
             cycles=args.cycles,
             progress=not args.quiet,
             overwrite=args.overwrite,
+            input=args.input,
+            objects=args.objects,
+            truth=args.truth,
         )
-    _report(result.summary(), args.json, f"binding: {args.model}")
+    summary = result.summary()
+    if args.input is not None:
+        values = result.info["input"]["values"]
+        if values != "binary values":
+            print(f"hnnbio bind: {args.input}: {values}", file=sys.stderr)
+        if "objects" in result.info:  # estimated from the spikes
+            summary["objects_found"] = result.info["objects"]
+    _report(summary, args.json, f"binding: {args.model}")
     return 0
 
 
@@ -251,9 +272,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing weights file")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    p = add("bind", cmd_bind, "run binding by synchrony on generated multi-object images")
+    p = add("bind", cmd_bind, "run binding by synchrony on generated multi-object images or "
+            "your own")
     p.add_argument("--model", default="bars", help="model spec name or .toml path (default: bars)")
     p.add_argument("--images", type=int, default=16, help="number of images (default: 16)")
+    p.add_argument("--input", default=None, metavar="FILE", help="your images instead of "
+                   "generated ones: a .npy (B, H, W) of 0/1 (bool, or uint8 0/255), a PNG or a "
+                   "folder of PNGs, of the model's image size")
+    p.add_argument("--objects", type=_objects, default=None, metavar="K", help="objects per "
+                   "image for the readout (default: from --truth, else estimated from the spikes)")
+    p.add_argument("--truth", default=None, metavar="FILE", help="labels of --input (.npy of "
+                   "the images' shape, 0 background, 1..K objects): the result is scored")
     p.add_argument(
         "--seed", type=int, default=0, help="seed of the images and the run (default: 0)"
     )

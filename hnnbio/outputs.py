@@ -116,7 +116,8 @@ class OutputFolder:
     kind : str
         Lower-case word in the temporary folder's name (``bind``, ``report``...).
     owned : sequence of str
-        Names of the files a result consists of (removed on ``overwrite`` when not rewritten).
+        Names of the files (and folders) a result consists of (removed on ``overwrite`` when not
+        rewritten; an owned folder is replaced whole).
     """
 
     def __init__(self, out, overwrite: bool = False, what: str = "out", kind: str = "out",
@@ -153,10 +154,14 @@ class OutputFolder:
                 for name in self.owned:
                     if name not in names and (out / name).is_file():
                         (out / name).unlink()
+                    elif name not in names and (out / name).is_dir():
+                        shutil.rmtree(out / name)
                 for name in names:
                     target = out / name
                     if target.is_dir() and not (self.path / name).is_dir():
                         raise DataError(f"{self.what}: {target} is a folder; cannot replace it")
+                    if target.is_dir() and name in self.owned:  # an owned folder: replaced whole
+                        shutil.rmtree(target)
                     os.replace(self.path / name, target)
         except OSError as exc:
             raise DataError(f"{self.what}: cannot write {out} ({_strerror(exc)})") from None

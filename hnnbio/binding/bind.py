@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from hnnbio.analysis.result import BindingResult
-from hnnbio.binding.evaluate import evaluate
+from hnnbio.binding.evaluate import estimate_groups, evaluate
 from hnnbio.binding.spec import ModelSpec, load_spec
 from hnnbio.errors import DataError, ParameterError
 from hnnbio.outputs import OutputFolder
@@ -46,6 +46,31 @@ def check_images(images, n_pixels: int) -> np.ndarray:
     return arr.astype(np.uint8)
 
 
+def check_objects(n_objects, images: np.ndarray):
+    """``n_objects`` checked against the images: "auto", or K >= 1 per image (an int or one per
+    image) with at least K foreground pixels in each image; returns "auto" or an int array."""
+    if isinstance(n_objects, str):
+        if n_objects != "auto":
+            raise ParameterError(f"objects: must be a positive integer or 'auto', got "
+                                 f"{n_objects!r}")
+        return "auto"
+    counts = np.asarray(n_objects)
+    if counts.dtype == bool or counts.dtype.kind not in "iu" or counts.ndim > 1 or \
+            (counts.ndim == 1 and counts.size != len(images)):
+        raise ParameterError(f"objects: must be a positive integer (or one per image), got "
+                             f"{n_objects!r}")
+    counts = np.broadcast_to(counts, (len(images),)).astype(np.int64)
+    if (counts < 1).any():
+        raise ParameterError(f"objects: must be >= 1, got {int(counts.min())}")
+    on = images.reshape(len(images), -1).sum(axis=1)
+    few = np.flatnonzero(counts > on)
+    if few.size:
+        i = int(few[0])
+        raise ParameterError(f"objects: {int(counts[i])} objects for image {i}, which has only "
+                             f"{int(on[i])} foreground pixels")
+    return counts
+
+
 def bind(
     images,
     model: str | Path | ModelSpec = "bars",
@@ -56,6 +81,7 @@ def bind(
     progress: bool = False,
     autoencoder=None,
     scores: tuple | None = None,
+    n_objects=None,
 ) -> BindingResult:
     """Run binding by synchrony on images.
 
@@ -79,14 +105,18 @@ def bind(
     autoencoder : torch.nn.Module, optional
         Use this network instead of loading the spec's weights.
     scores : tuple of str, optional
-        Metrics to compute (default all: ami, synchrony, rate, ami_auto), see
+        Metrics to compute (default all: ami, synchrony, rate, ami_auto, ari_fg, ari), see
         :func:`~hnnbio.binding.evaluate.evaluate`.
+    n_objects : int, array of int (one per image) or "auto", optional
+        Objects per image for the readout (K + 1 k-means clusters); ``"auto"``: K estimated from
+        the spikes (Ward + silhouette, as ``ami_auto``). Default: from ``truth``, else the data
+        set's object count.
 
     Returns
     -------
     BindingResult
         Spikes and last-cycle attention; labels and metrics when ``truth`` is given (otherwise
-        labels with the data set's object count).
+        labels only).
     """
     from hnnbio.circuits import CIRCUITS
     from hnnbio.hnn.engine import Simulation, check_seed
@@ -154,8 +184,15 @@ def bind(
         ),
     )
     result.info["loop_seconds"] = time.perf_counter() - start
+    counts = check_objects(n_objects, images) if n_objects is not None else None
+    auto = isinstance(counts, str)
     if truth is not None:
-        evaluate(result, seed=seed, **({} if scores is None else {"scores": tuple(scores)}))
+        chosen = {} if scores is None else {"scores": tuple(scores)}
+        evaluate(result, n_objects=None if auto else counts, seed=seed, **chosen)
+    elif auto:
+        estimate_groups(result)
+    elif counts is not None:
+        evaluate(result, n_objects=counts, seed=seed)
     else:
         from hnnbio.data.datasets import N_OBJECTS
 
@@ -168,7 +205,7 @@ def bind(
 #: Files of a result folder that a run with ``overwrite`` removes when it does not write them
 #: again (e.g. an old ``result.nix`` after ``nix=False``, ``attention.png`` of a run without
 #: attention): no file of the old result survives beside the new one.
-RESULT_FILES = ("result.npz", "result.nix", "groups.png", "raster.png", "attention.png")
+RESULT_FILES = ("result.npz", "result.nix", "groups.png", "raster.png", "attention.png", "labels")
 
 
 def run_bind(
@@ -181,8 +218,18 @@ def run_bind(
     progress: bool = False,
     nix: bool = True,
     overwrite: bool = False,
+    input: str | Path | None = None,
+    objects=None,
+    truth: str | Path | None = None,
 ) -> BindingResult:
-    """Generate the spec's data set, bind, score, and optionally write the outputs.
+    """Generate the spec's data set (or read the user's images), bind, score, and optionally
+    write the outputs.
+
+    With ``input`` (a ``.npy`` (B, H, W), a PNG or a folder of PNGs, see
+    :mod:`hnnbio.data.user_images`) the images are the user's, of the model's image size;
+    ``objects`` gives K for the readout (default: from ``truth`` if given, else estimated from
+    the spikes) and ``truth`` (labels of the same shape) scores the result. ``n_images`` is
+    ignored then.
 
     With ``out``, writes ``result.npz`` (:meth:`BindingResult.save`), PNG figures
     (:mod:`hnnbio.binding.figures`) and ``result.nix`` (Neo/NIX) into the folder ``out``.
@@ -198,14 +245,22 @@ def run_bind(
 
     spec = load_spec(model)
     check_seed(seed)
-    n_images = _positive("n_images", n_images)
     for name, value in (("batch_size", batch_size), ("cycles", cycles)):
         if value is not None:
             _positive(name, value)
+    if input is not None:
+        images, labels, counts, note = read_user_images(spec, input, objects, truth)
+        n_images = len(images)
+    else:
+        if objects is not None or truth is not None:
+            raise ParameterError("objects/truth: given without input (the user's images)")
+        n_images = _positive("n_images", n_images)
+        counts = None
     check_memory(spec, n_images)
     folder = None if out is None else claim_out(out, overwrite)
     try:
-        images, labels = datasets.generate(spec.dataset, n_images, seed)
+        if input is None:
+            images, labels = datasets.generate(spec.dataset, n_images, seed)
         result = bind(
             images,
             spec,
@@ -214,13 +269,39 @@ def run_bind(
             truth=labels,
             cycles=cycles,
             progress=progress,
+            n_objects=counts,
         )
+        if input is not None:
+            result.info["input"] = {"file": str(input), "values": note}
         if folder is not None:
             write_outputs(result, folder, nix=nix)
     finally:
         if folder is not None:
             folder.close()
     return result
+
+
+def read_user_images(spec: ModelSpec, input, objects, truth):
+    """The user's images, truth and object counts for ``run_bind``, checked against the model:
+    (images, truth or None, counts: an int array or None (from the truth) or "auto" (neither
+    given), a note on how the values were read)."""
+    from hnnbio.data.datasets import IMAGE_SIZE
+    from hnnbio.data.user_images import read_images, read_truth
+
+    images, note = read_images(input)
+    height = width = IMAGE_SIZE[spec.dataset]
+    if images.shape[1:] != (height, width):
+        raise DataError(f"input: {input}: images of {images.shape[2]}x{images.shape[1]} pixels; "
+                        f"model {spec.name} binds {width}x{height} images (its autoencoder is "
+                        "fully connected: resize or pad them)")
+    labels = read_truth(truth, images.shape) if truth is not None else None
+    if objects is not None:
+        counts = check_objects(objects, images)
+    elif labels is not None:
+        counts = None  # from the truth
+    else:
+        counts = "auto"
+    return images, labels, counts, note
 
 
 def _positive(name: str, value) -> int:
@@ -300,7 +381,8 @@ def claim_out(out, overwrite: bool = False) -> OutputFolder:
 
 def write_outputs(result: BindingResult, out, nix: bool = True,
                   overwrite: bool = False) -> list[Path]:
-    """Write result.npz, figures and result.nix into ``out`` atomically; returns the paths.
+    """Write result.npz, figures, the predicted groups of each image as PNGs (``labels/``) and
+    result.nix into ``out`` atomically; returns the paths.
 
     ``out`` is a folder path (claimed here with :func:`claim_out`) or an :class:`OutputFolder`
     already claimed. Everything is written into the hidden temporary folder and moved into place
@@ -310,12 +392,13 @@ def write_outputs(result: BindingResult, out, nix: bool = True,
     image.
     """
     from hnnbio.analysis.files import write_result_file
-    from hnnbio.binding.figures import write_figures
+    from hnnbio.binding.figures import write_figures, write_label_images
 
     folder = out if isinstance(out, OutputFolder) else claim_out(out, overwrite)
     try:
         result.save(folder.path / "result.npz")
         write_figures(result, folder.path)
+        write_label_images(result, folder.path)
         if nix:
             write_result_file(result, folder.path / "result.nix", layout="population")
         return folder.commit()

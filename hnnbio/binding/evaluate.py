@@ -127,3 +127,22 @@ def evaluate(
 
 def _objects_per_image(truth: np.ndarray) -> np.ndarray:
     return np.array([np.unique(t[t > 0]).size for t in truth], dtype=np.int64)
+
+
+def estimate_groups(result, readout_cycles: int | None = None, smoothing=None,
+                    chunk: int = 64):
+    """Fill ``result.labels`` with groups whose number is estimated from the spikes alone
+    (:func:`~hnnbio.binding.readout.auto_groups`: Ward linkage, the cut of best silhouette), for
+    images whose object count is unknown; ``result.info["objects"]`` holds the K found."""
+    cycles = int(readout_cycles or result.info.get("readout_cycles", 10))
+    smoothing = smoothing if smoothing is not None else result.info.get("smoothing", (1.0, 0.5))
+    labels = np.zeros(result.images.shape, dtype=np.int64)
+    for start in range(0, result.n_images, chunk):
+        part = slice(start, min(start + chunk, result.n_images))
+        feats = spike_features(result, cycles, smoothing, images=part)
+        for j, i in enumerate(range(part.start, part.stop)):
+            fg = result.images[i].reshape(-1) > 0
+            labels[i] = auto_groups(feats[j], fg).reshape(result.images[i].shape)
+    result.labels = labels
+    result.info["objects"] = [int(np.unique(lab[lab > 0]).size) for lab in labels]
+    return result

@@ -120,3 +120,27 @@ def _finish(fig, path):
     fig.savefig(path, dpi=110)
     _plt().close(fig)
     return Path(path)
+
+
+#: Colours of the label images: background black, then groups 1, 2, ... (tab10, then repeated).
+PALETTE = np.array([[0, 0, 0], [31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40],
+                    [148, 103, 189], [140, 86, 75], [227, 119, 194], [127, 127, 127],
+                    [188, 189, 34], [23, 190, 207]], dtype=np.uint8)
+
+
+def write_label_images(result, folder, scale: int = 8) -> Path:
+    """Write the predicted groups of every image as ``labels/NNNN.png`` in ``folder`` (background
+    black, group k colour ``PALETTE[k]``, each pixel a ``scale`` x ``scale`` block); returns the
+    folder. Nothing is written when the result has no labels."""
+    from PIL import Image
+
+    out = Path(folder) / "labels"
+    if result.labels is None:
+        return out
+    out.mkdir()
+    width = max(4, len(str(result.n_images - 1)))
+    for i, lab in enumerate(np.asarray(result.labels)):
+        colours = np.where(lab > 0, (lab - 1) % (len(PALETTE) - 1) + 1, 0)
+        rgb = PALETTE[colours].repeat(scale, axis=0).repeat(scale, axis=1)
+        Image.fromarray(rgb).save(out / f"{i:0{width}d}.png")
+    return out

@@ -18,14 +18,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _listing(folder):
-    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+    """Every file under ``folder`` (``labels/0000.png`` included) with its bytes."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
 
 
 def test_bind_out_on_an_existing_result_is_refused_unless_overwrite(tmp_path, capsys):
     out = tmp_path / "res"
     assert main(["bind", "--images", "1", "--cycles", "2", "--out", str(out), "--quiet"]) == 0
     first = _listing(out)
-    assert "result.npz" in first and "result.nix" in first
+    assert "result.npz" in first and "result.nix" in first and "labels/0000.png" in first
     capsys.readouterr()
     argv = ["bind", "--images", "2", "--cycles", "2", "--seed", "3", "--out", str(out), "--quiet"]
     assert main(argv) == 2
@@ -34,7 +36,7 @@ def test_bind_out_on_an_existing_result_is_refused_unless_overwrite(tmp_path, ca
     assert _listing(out) == first  # not a byte changed
     assert main([*argv, "--overwrite"]) == 0
     assert BindingResult.load(out / "result.npz").images.shape[0] == 2
-    assert set(_listing(out)) == set(first)
+    assert set(_listing(out)) == set(first) | {"labels/0001.png"}  # the labels folder replaced
     assert not list(tmp_path.glob(".hnnbio-*"))
 
 
