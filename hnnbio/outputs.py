@@ -143,11 +143,11 @@ class OutputFolder:
         out = self.out
         try:
             out.parent.mkdir(parents=True, exist_ok=True)
-            if not out.exists() or (out.is_dir() and not any(out.iterdir())):
-                mode = 0o777 & ~_umask()
-                os.chmod(self.path, mode)
+            empty = out.is_dir() and not any(out.iterdir())
+            if not out.is_symlink() and (not out.exists() or empty):
+                os.chmod(self.path, 0o777 & ~_umask())
                 os.replace(self.path, out)  # one step: the folder appears with every file in it
-            elif not self.overwrite:
+            elif not self.overwrite and not empty:
                 raise DataError(f"{self.what}: {out} was filled by someone else during the run; "
                                 "nothing written")
             else:

@@ -134,3 +134,12 @@ def test_atomic_file_keeps_the_old_file_on_error(tmp_path):
     with atomic_file(path) as tmp:
         tmp.write_text("new")
     assert path.read_text() == "new" and sorted(tmp_path.iterdir()) == [path]
+
+
+def test_a_link_to_an_empty_folder_receives_the_files(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    with OutputFolder(tmp_path / "link") as folder:
+        (folder.path / "x.txt").write_text("x")
+        folder.commit()
+    assert (tmp_path / "link").is_symlink() and (tmp_path / "real" / "x.txt").read_text() == "x"
