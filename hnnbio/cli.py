@@ -167,7 +167,9 @@ def cmd_export(args) -> int:
 
 def cmd_emulate(args) -> int:
     from hnnbio.binding.emulate import emulate_program
+    from hnnbio.hnn.engine import check_seed
 
+    check_seed(args.seed)  # before the program is read (emulate_program's own check is not)
     result = emulate_program(
         args.program,
         n_images=args.images,

@@ -36,7 +36,8 @@ SEEDS = [("-1", "seed"), (str(10**23), "seed")]
 
 
 @pytest.mark.parametrize("seed, match", SEEDS)
-@pytest.mark.parametrize("command", [BIND, ["column", "--steps", "5"], ["run", "models/bars.toml"]])
+@pytest.mark.parametrize("command", [BIND, ["column", "--steps", "5"], ["run", "models/bars.toml"],
+                                     ["emulate", "program.hnnc", "--images", "1"]])
 def test_bad_seeds(command, seed, match, tmp_path, capsys):
     _one_line([*command, "--seed", seed], tmp_path, capsys, match)
 
