@@ -29,6 +29,10 @@ def run_file(path, steps: int | None = None, input=None, backend: str = "brian2"
     from hnnbio.hnn.engine import check_seed
 
     path = Path(path)
+    if backend == "emulator":  # spiking graphs compiled and run on the chip's interpreter
+        from hnnbio.chip.snn import run_file_on_chip
+
+        return run_file_on_chip(path, steps, input, out, seed)
     if backend not in BACKENDS:
         raise ParameterError(f"backend: {backend!r} is not one of {', '.join(BACKENDS)}")
     check_seed(seed)

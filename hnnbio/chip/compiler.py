@@ -43,6 +43,10 @@ def compile_model(model, chip: ChipSpec = TIANJIC_LIKE,
     DesignRuleError
         The model does not fit the chip (the message names the rule and the node or layer).
     """
+    from hnnbio.chip import snn
+
+    if snn.is_spiking(model):  # spiking graphs (not binding): hnnbio.chip.snn
+        return snn.compile_graph(model, chip).program
     graph = model if isinstance(model, Graph) else lower(model)
     q = quantize(graph, samples, chip.accumulator_bits)
     rules.check_model(q, chip)

@@ -1,0 +1,548 @@
+r"""Compile spiking HNN graphs (inputs, LIF populations, synapses) to chip programs (ISA v2).
+
+Supported: :class:`~hnnbio.hnn.nodes.Input` nodes, populations of ``model = "lif"``
+(:mod:`hnnbio.neurons.lif`) or of the LIF equations :mod:`hnnbio.nir` writes (NIR's
+``tau dv/dt = v_leak - v + r I``), synapses that jump ``v`` (``v_post += w * r / tau`` as
+hnnbio.nir writes them, or ``v_post += w``) with ``one_to_one``, ``all_to_all`` or ``i, j``
+connections and uniform or per-connection delays. Everything else is refused by a named rule
+(:mod:`hnnbio.chip.snn_rules`).
+
+Integer form. Per population, membrane codes are ``u = (v - v_rest) / 2**e`` (one power-of-two
+LSB ``2**e`` volt per population). Brian2 integrates ``v`` exactly for an input held over the
+step: ``u[n+1] = a u[n] + (1 - a) R I[n] / 2**e`` with ``a = exp(-dt / tau)``. The chip's LIF does
+``u[n+1] = floor(alpha u[n] / 256) + input``, so ``alpha = round(256 a)`` and the drive code is
+``round((1 - a_q) R I / 2**e)`` with ``a_q = alpha / 256`` (the fixed point stays exact; only the
+time constant moves, to ``tau_q = -dt / ln a_q``). A spike of step n with a Brian2 delay of d
+steps jumps ``v`` by ``J`` at the end of step n + d (after the threshold), which leaks once before
+the next threshold check: on the chip it is a send with delay ``d + 1`` and an int8 weight
+``round(a_q J / 2**e)``. ``e`` is the smallest exponent that holds the largest such weight in
+int8, and at least the one that puts the threshold near ``2**20`` codes.
+
+Errors. The leak alone scales every inter-spike interval by ``tau_q / tau``: the compile-time
+bound ``|ln a / ln a_q - 1|`` (rule ``leak_resolution``, default tolerance 3 %). Under a constant
+drive the chip's interval is bracketed exactly (:func:`constant_drive_bounds`): the floor of the
+leak takes less than one code per step, so the chip's membrane lies between the recursions
+``L' = a_q L + b - 1`` and ``H' = a_q H + b``; their first threshold crossings bound its interval,
+compared with the Brian2 interval ``floor(T / dt) + 1``. A jump arriving in the step its target
+fires is lost in Brian2 (the reset follows the synapses) and kept on the chip.
+
+Layout. One population = cores of at most ``neurons_per_core`` neurons; core buffers ``pre``
+(1-bit spikes of every presynaptic slice), ``syn`` (their matvec), ``drive`` (input port),
+``acc``, ``v``, ``ref``, ``spikes``. Phase 0: ``matvec(pre)``; phase 1: ``accumulate(syn, drive,
+bias) -> lif -> send`` (first delay); phases 2..: a send per further delay.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hnnbio.chip import snn_rules as R
+from hnnbio.chip.isa import CoreProgram, Instruction, routes_of
+from hnnbio.chip.program import Program
+from hnnbio.chip.spec import TIANJIC_LIKE, ChipSpec
+from hnnbio.errors import DataError, ParameterError
+
+#: Synapse statements that jump v: normalised on_pre -> the factor of w (names of post params).
+V_JUMPS = {"v_post+=w*r_mem_post/tau_mem_post": ("r_mem", "tau_mem"),
+           "v_post+=w*r_post/tau_post": ("r", "tau"), "v_post+=w": None}
+TOLERANCE = 0.03
+THRESHOLD_CODE = 1 << 20
+LIF_KEYS = {"lif": ("tau_mem", "r_mem", "v_rest", "v_reset", "v_threshold", "i_bias"),
+            "equations": ("tau", "r", "v_leak", "v_reset", "v_threshold", "i_bias")}
+
+
+@dataclass
+class Pop:
+    """A lowered population: its quantised registers, codes and cores."""
+
+    name: str
+    size: int
+    tau: float
+    r: np.ndarray
+    v_rest: np.ndarray
+    i_bias: np.ndarray
+    rel: dict  # threshold, reset, init (volt, relative to rest)
+    refractory: int
+    input: str | None
+    alpha: int = 0
+    exponent: int = 0
+    leak_error: float = 0.0
+    codes: dict = field(default_factory=dict)  # threshold, reset, init
+    bias: np.ndarray | None = None
+    gain: np.ndarray | None = None  # drive codes per ampere, per neuron
+    incoming: list = field(default_factory=list)  # (source, chip delay, W real (n_src, n))
+    cores: list = field(default_factory=list)  # (core id, lo, hi)
+
+
+@dataclass
+class Compiled:
+    """A program and what the host needs to drive it (input gains, populations)."""
+
+    program: Program
+    pops: dict
+    dt_ms: float
+    input_mode: str
+
+    def encode(self, inputs: dict, steps: int | None = None) -> dict:
+        """Input currents (ampere) -> the ports' integer codes."""
+        out = {}
+        for pop in self.pops.values():
+            if pop.input is None:
+                continue
+            values = np.asarray(inputs[pop.input], dtype=float)
+            codes = np.rint(values * pop.gain).astype(np.int64)
+            if self.input_mode == "steps":
+                codes = codes[:, :steps]
+            out[f"{pop.input}.{pop.name}"] = codes
+        return out
+
+
+def _lif_form(text: str) -> list[str] | None:
+    """The inputs (``[]`` or ``["i_in"]``) when ``text`` is the LIF form hnnbio.nir writes
+    (``hnnbio.nir.forms.equations("LIF", inputs)``, which chip may not import: same floor), else
+    None. Test (c) of tests/chip/test_snn_compile.py checks the two agree."""
+    lines = sorted(" ".join(ln.split("#", 1)[0].split()) for ln in text.splitlines())
+    lines = [ln for ln in lines if ln]
+    for inputs in ([], ["i_in"]):
+        want = ["dv/dt = (v_leak - v + r * I_total) / tau : volt",
+                f"I_total = {' + '.join(['i_bias', *inputs])} : amp",
+                "tau : second (constant)", "r : ohm (constant)", "v_leak : volt (constant)",
+                "v_threshold : volt (constant)", "v_reset : volt (constant)",
+                "i_bias : amp (constant)", *(f"{k} : amp" for k in inputs)]
+        if lines == sorted(want):
+            return inputs
+    return None
+
+
+def _si(value, size: int, node: str, key: str) -> np.ndarray:
+    if isinstance(value, str):
+        R.refuse("unsupported_model", node, f"parameter {key} is an expression ({value!r})")
+    arr = np.asarray(value, dtype=float)
+    if arr.ndim == 0:
+        arr = np.full(size, float(arr))
+    if arr.shape != (size,):
+        R.refuse("unsupported_model", node, f"parameter {key} has shape {arr.shape}")
+    return arr
+
+
+def _population(p, dt_s: float) -> Pop:
+    if p.model == "lif":
+        from hnnbio.neurons.lif import LIFParams
+
+        defaults = LIFParams()
+        params = {k: p.params.get(k, getattr(defaults, k)) for k in (*LIF_KEYS["lif"], "t_ref")}
+        tau, r, rest, reset, th, bias = (params[k] for k in LIF_KEYS["lif"])
+        init = rest
+        variable = "i_bias"
+        t_ref = float(np.max(np.asarray(params["t_ref"])))
+        steps = round(t_ref / dt_s)
+        refractory = p.refractory_steps if p.refractory_steps is not None else max(steps - 1, 0)
+    elif p.equations is not None:
+        threshold = (p.threshold or "").replace(" ", "")
+        if _lif_form(p.equations) is None or threshold != "v>v_threshold" \
+                or (p.reset or "").replace(" ", "") != "v=v_reset" or p.refractory:
+            R.refuse("unsupported_model", p.name, "equations other than the LIF form of "
+                     "hnnbio.nir (threshold v > v_threshold, reset v = v_reset)")
+        missing = [k for k in LIF_KEYS["equations"] if k not in p.params]
+        if missing:
+            R.refuse("unsupported_model", p.name, f"parameter {missing[0]} is not given")
+        tau, r, rest, reset, th, bias = (p.params[k] for k in LIF_KEYS["equations"])
+        init = p.params.get("v", rest)
+        variable = "i_in"
+        refractory = p.refractory_steps or 0
+    else:
+        kind = "model " + repr(p.model) if p.model else "circuit" if p.circuit else "group"
+        R.refuse("unsupported_model", p.name, f"{kind} is not compiled (lif, NIR LIF equations)")
+    if p.input is not None and p.input_variable != variable:
+        R.refuse("input_variable", p.name, f"input writes {p.input_variable!r}; the chip's LIF "
+                 f"takes its input current {variable!r}")
+    n = p.size
+    tau_a, r_a, rest_a = (_si(v, n, p.name, k) for v, k in ((tau, "tau"), (r, "r"),
+                                                            (rest, "v_rest")))
+    rel = {k: _si(v, n, p.name, k) - rest_a for k, v in (("threshold", th), ("reset", reset),
+                                                         ("init", init))}
+    bias_a = _si(bias, n, p.name, "i_bias")
+    if p.model == "lif" and p.input is not None:
+        bias_a = np.zeros(n)  # the input overwrites i_bias every step
+    for key, arr in (("tau", tau_a), *rel.items()):
+        if np.ptp(arr) > 1e-12 * max(1.0, np.max(np.abs(arr))):
+            R.refuse("heterogeneous_parameters", p.name, f"{key} differs between neurons")
+    return Pop(p.name, n, float(tau_a[0]), r_a, rest_a, bias_a,
+               {k: float(v[0]) for k, v in rel.items()}, int(refractory), p.input)
+
+
+def _synapse(s, pops, dt_s: float, chip) -> None:
+    if s.on_post or (isinstance(s.on_pre, dict)):
+        R.refuse("synapse_form", s.name, "on_post and pathway tables are not compiled")
+    statement = "".join(s.on_pre.split())
+    if statement.startswith("i_syn_post"):
+        R.refuse("synaptic_current", s.name, f"{s.on_pre!r} drives i_syn")
+    if statement not in V_JUMPS:
+        R.refuse("synapse_form", s.name, f"on_pre {s.on_pre!r} is not a jump of v")
+    if s.source not in pops or s.target not in pops:
+        R.refuse("synapse_form", s.name, "connects nodes other than populations")
+    if isinstance(s.connect, dict) and "p" in s.connect:
+        R.refuse("random_connectivity", s.name, "connect = {p} (give i and j)")
+    from hnnbio.hnn.brian import local_pattern
+
+    src, tgt = pops[s.source], pops[s.target]
+    i, j = local_pattern(s, src.size, tgt.size, None)
+    w = np.asarray(s.values.get("w", 0.0), dtype=float)
+    w = np.broadcast_to(w, i.shape) if w.ndim == 0 else w
+    if V_JUMPS[statement] is not None:  # v_post += w * r / tau
+        w = w * (tgt.r / tgt.tau)[j]
+    if "delay" in s.values:
+        delay = np.asarray(s.values["delay"], dtype=float)
+    else:
+        delay = np.full(i.shape, 0.0 if s.delay is None else float(s.delay))
+    delay = np.broadcast_to(delay, i.shape)
+    chip_delay = np.array([R.check_delay(s.name, d / dt_s, chip) for d in delay], dtype=int)
+    for d in np.unique(chip_delay):
+        m = chip_delay == d
+        W = np.zeros((src.size, tgt.size))
+        np.add.at(W, (i[m], j[m]), w[m])
+        tgt.incoming.append((src.name, int(d), W))
+
+
+def _quantise(pop: Pop, dt_s: float, chip, tolerance: float) -> None:
+    a = math.exp(-dt_s / pop.tau)
+    pop.alpha = alpha = min(255, round(256 * a))
+    aq = alpha / 256
+    pop.leak_error = abs(math.log(a) / math.log(aq) - 1) if alpha else math.inf
+    R.check_leak(pop.name, pop.leak_error, tolerance, pop.tau / dt_s, alpha)
+    span = max(abs(v) for v in pop.rel.values()) or 1.0
+    e_th = math.floor(math.log2(span / THRESHOLD_CODE))
+    wmax = max([np.max(np.abs(W)) * aq for _, _, W in pop.incoming] + [0.0])
+    e_w = math.ceil(math.log2(wmax / 127)) if wmax > 0 else e_th
+    pop.exponent = e = max(e_th, e_w)
+    lsb = 2.0 ** e
+    pop.codes = {k: round(v / lsb) for k, v in pop.rel.items()}
+    low, high = chip.membrane_range
+    if any(not low <= c <= high for c in pop.codes.values()):
+        R.refuse("weight_range", pop.name, f"membrane codes {pop.codes} leave the "
+                 f"{chip.membrane_bits}-bit membrane (weights force an LSB of 2**{e} V)")
+    pop.gain = (1 - aq) * pop.r / lsb
+    pop.bias = np.rint(pop.i_bias * pop.gain).astype(np.int64)
+    pop.incoming = [(s, d, np.rint(W * aq / lsb), W) for s, d, W in pop.incoming]
+    for s, _, codes, W in pop.incoming:
+        if np.any((codes == 0) & (W != 0)):
+            R.refuse("weight_range", pop.name, f"a weight from {s} rounds to 0 at LSB "
+                     f"2**{e} V (weights span more than int8)")
+
+
+def compile_graph(model, chip: ChipSpec = TIANJIC_LIKE, *, tolerance: float = TOLERANCE,
+                  input_mode: str = "hold", input_steps: int = 1) -> Compiled:
+    """Compile a spiking HNN graph (graph, ``.toml`` file or shipped name) to a program.
+
+    ``input_mode``: ``"hold"`` (one value per input element for the whole run) or ``"steps"``
+    (``input_steps`` rows written at steps 0 .. input_steps - 1). Raises DesignRuleError (one
+    line naming the rule and the node) for what the chip cannot run.
+    """
+    from hnnbio.chip.lower import load_graph
+
+    if input_mode not in ("hold", "steps"):
+        raise ParameterError(f"input_mode: {input_mode!r} is not hold or steps")
+    graph = load_graph(model)
+    R.check_graph(graph)
+    dt_s = graph.dt_ms * 1e-3
+    pops = {p.name: _population(p, dt_s) for p in graph.populations}
+    for s in graph.synapses:
+        _synapse(s, pops, dt_s, chip)
+    for pop in pops.values():
+        _quantise(pop, dt_s, chip, tolerance)
+        R.check_refractory(pop.name, pop.refractory, chip, bool(pop.incoming))
+    # cores
+    cid = 0
+    for pop in pops.values():
+        for lo in range(0, pop.size, chip.neurons_per_core):
+            pop.cores.append((cid, lo, min(pop.size, lo + chip.neurons_per_core)))
+            cid += 1
+    R.check_mesh(graph.name, cid, chip)
+    return _emit(graph, pops, chip, input_mode, input_steps)
+
+
+def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
+    acc = chip.accumulator_bits
+    cores, arrays, inputs, outputs, layers = [], {}, [], [], []
+    sends: dict[int, dict[int, list]] = {}  # source core -> chip delay -> destinations
+    plans = {}
+    for pop in pops.values():
+        for cid, lo, hi in pop.cores:
+            n = hi - lo
+            buffers = {"acc": _b(n, acc, True), "v": _b(n, chip.membrane_bits, True,
+                                                         pop.codes["init"]),
+                       "ref": _b(n, chip.refractory_bits), "spikes": _b(n, 1)}
+            rows, sources, at = [], [], 0
+            for src, delay, codes, _ in pop.incoming:
+                for scid, slo, shi in pops[src].cores:
+                    sends.setdefault(scid, {}).setdefault(delay, []).append(
+                        {"core": cid, "buffer": "pre", "lo": 0, "hi": shi - slo, "at": at})
+                    rows.append(codes[slo:shi, lo:hi])
+                    at += shi - slo
+            phases = {}
+            if rows:
+                R.check_fan_in(pop.name, at, chip)
+                buffers.update(pre=_b(at, 1), syn=_b(n, acc, True))
+                arrays[f"c{cid}.weight"] = np.concatenate(rows).astype(np.int8)
+                phases[0] = [Instruction("axon", "matvec", {"x": "pre",
+                                                            "weights": f"c{cid}.weight",
+                                                            "out": "syn"})]
+                sources.append("syn")
+            if pop.input is not None:
+                buffers["drive"] = _b(n, 32, True)
+                sources.append("drive")
+                plans.setdefault(pop.input, []).append((pop, cid, lo, hi))
+            if not sources:
+                buffers["zero"] = _b(n, acc, True)
+                sources.append("zero")
+            bias = None
+            if np.any(pop.bias[lo:hi]):
+                bias = f"c{cid}.bias"
+                arrays[bias] = np.clip(pop.bias[lo:hi], *chip.accumulator_range).astype(np.int32)
+            lif = {"input": "acc", "v": "v", "refractory": "ref", "spikes": "spikes",
+                   "rand": None, "alpha": pop.alpha, "v_leak": 0,
+                   "v_threshold": pop.codes["threshold"], "noise_mask": 0,
+                   "reset_mode": "value", "v_reset": pop.codes["reset"],
+                   "refractory_steps": pop.refractory}
+            phases[1] = [Instruction("axon", "accumulate", {"sources": sources, "bias": bias,
+                                                            "out": "acc"}),
+                         Instruction("soma1", "lif", lif)]
+            if cid == 0:  # validate.check fails on a program without LFSR buffers (report)
+                buffers["rand"] = {"size": 1, "bits": 32, "signed": False, "stream": 0}
+            x, y = chip.core_xy(cid)
+            cores.append(CoreProgram(cid, x, y, pop.name, "lif", (lo, hi), (0, at or n), phases,
+                                     buffers))
+        outputs.append({"name": pop.name, "size": pop.size,
+                        "parts": [{"core": c, "buffer": "spikes", "lo": lo, "hi": hi, "at": 0}
+                                  for c, lo, hi in pop.cores]})
+        layers.append({"name": pop.name, "kind": "lif", "cores": [c for c, _, _ in pop.cores]})
+    n_phases = 2
+    for core in cores:
+        for k, (delay, to) in enumerate(sorted(sends.get(core.core, {}).items())):
+            send = Instruction("router", "send", {"what": "spikes", "to": to, "bits": 1,
+                                                  "delay": delay})
+            core.phases.setdefault(1 + k, []).append(send)
+            n_phases = max(n_phases, 2 + k)
+    for name, parts in plans.items():
+        for pop, *_ in parts:
+            port = {"name": f"{name}.{pop.name}", "size": pop.size, "mode": input_mode,
+                    "parts": [{"core": c, "buffer": "drive", "lo": clo, "hi": chi, "at": 0}
+                              for c, clo, chi in pop.cores]}
+            if input_mode == "steps":
+                port["steps"] = int(input_steps)
+            if port not in inputs:
+                inputs.append(port)
+    n_neurons = sum(p.size for p in pops.values())
+    manifest = {
+        "model": {"name": graph.name, "dataset": "none", "image_shape": [1, n_neurons],
+                  "nodes": {f"population.{p}": p for p in pops}},
+        "chip": chip.to_dict(),
+        "loop": {"steps_per_cycle": 1, "cycles": 1, "readout_cycles": 1,
+                 "dt_ms": float(graph.dt_ms)},
+        "sheet": {"n_pixels": n_neurons, "refractory_steps": 0, "keep": [256],
+                  "delay_steps": 1},
+        "layers": layers,
+        "cores": [c.to_dict() for c in cores],
+        "routes": routes_of(cores, chip.packet_bytes),
+        "n_phases": n_phases,
+        "ports": {"inputs": inputs, "outputs": outputs},
+        "lfsr_shifts_per_step": 1,
+        "lfsr_streams": 1,
+        "quantization": {p.name: {"rel_rms_error": p.leak_error,
+                                  "e_w": _weight_error(p), "shift": p.exponent,
+                                  "e_out": p.codes["threshold"], "alpha": p.alpha}
+                         for p in pops.values()},
+    }
+    from hnnbio.chip.validate import core_memory_bytes
+
+    program = Program(manifest, arrays)
+    memory = {}
+    for core in manifest["cores"]:
+        memory[str(core["core"])] = need = core_memory_bytes(manifest, arrays, core)
+        if need > chip.memory_bytes_per_core:
+            R.refuse("core_memory", core["layer"], f"core {core['core']} holds {need} bytes, "
+                     f"a core has {chip.memory_bytes_per_core}")
+    manifest["memory"] = memory
+    return Compiled(program, pops, float(graph.dt_ms), input_mode)
+
+
+def _b(size, bits, signed=False, init=0) -> dict:
+    spec = {"size": int(size), "bits": int(bits), "signed": bool(signed)}
+    if init:
+        spec["init"] = int(init)
+    return spec
+
+
+def _weight_error(pop: Pop) -> float:
+    """Largest weight rounding error relative to the largest weight of the population's input
+    (at most 0.5 / 127 by the choice of the exponent; 0 without synapses)."""
+    worst = 0.0
+    lsb = 2.0 ** pop.exponent
+    aq = pop.alpha / 256
+    for _, _, codes, W in pop.incoming:
+        top = np.max(np.abs(W)) * aq
+        if top > 0:
+            worst = max(worst, float(np.max(np.abs(codes * lsb - W * aq)) / top))
+    return worst
+
+
+def _first_crossing(u0, b, a, threshold, limit):
+    """First n >= 1 with u[n] > threshold for u[n+1] = a u[n] + b (float64, per neuron); inf if
+    none within ``limit`` steps."""
+    u = np.array(u0, dtype=float) * np.ones_like(b)
+    out = np.full(b.shape, np.inf)
+    for n in range(1, limit + 1):
+        u = a * u + b
+        hit = np.isinf(out) & (u > threshold)
+        out[hit] = n
+        if not np.isinf(out).any():
+            break
+    return out
+
+
+def constant_drive_bounds(compiled: Compiled, inputs: dict, limit: int = 100_000) -> dict:
+    """Per population without incoming synapses, under constant drive: the Brian2 interval
+    ``n_float`` (steps, from the reset), the chip's bracket ``[n_lo, n_hi]`` and the relative rate
+    error bound ``max |n_float / n - 1|`` over the bracket (see the module docstring)."""
+    out = {}
+    for pop in compiled.pops.values():
+        if pop.incoming:
+            continue
+        current = pop.i_bias[None, :]
+        if pop.input is not None:
+            values = np.asarray(inputs[pop.input], dtype=float)
+            if values.ndim == 3 and not np.all(values == values[:, :1]):
+                continue  # not a constant drive
+            current = values if values.ndim == 2 else values[:, 0]
+        lsb = 2.0 ** pop.exponent
+        a = math.exp(-compiled.dt_ms * 1e-3 / pop.tau)
+        aq = pop.alpha / 256
+        drive = current + pop.i_bias if pop.input is not None else current
+        b_float = (1 - a) * pop.r * drive / lsb
+        b_chip = pop.bias + (np.rint(current * pop.gain) if pop.input is not None else 0)
+        th, reset = pop.rel["threshold"] / lsb, pop.rel["reset"] / lsb
+        n_float = _first_crossing(reset, b_float, a, th, limit) + pop.refractory
+        tq, rq = pop.codes["threshold"], pop.codes["reset"]
+        n_lo = _first_crossing(rq, b_chip, aq, tq, limit) + pop.refractory
+        n_hi = _first_crossing(rq, b_chip - 1, aq, tq, limit) + pop.refractory
+        with np.errstate(invalid="ignore", divide="ignore"):
+            err = np.maximum(np.abs(n_float / n_lo - 1), np.abs(n_float / n_hi - 1))
+        both_silent = np.isinf(n_float) & np.isinf(n_lo) & np.isinf(n_hi)
+        err = np.where(both_silent, 0.0, np.nan_to_num(err, nan=np.inf))
+        out[pop.name] = {"n_float": n_float, "n_lo": n_lo, "n_hi": n_hi, "bound": err}
+    return out
+
+
+def run_on_chip(path_or_graph, steps: int, inputs=None, seed: int = 0, *,
+                chip: ChipSpec = TIANJIC_LIKE, tolerance: float | None = TOLERANCE) -> dict:
+    """Compile a spiking graph and run it on the interpreter.
+
+    Parameters
+    ----------
+    path_or_graph : HNN, str or Path
+    steps : int
+    inputs : ndarray or dict of input name -> (B, size) or (B, T, size) currents (ampere), as
+        :func:`hnnbio.hnn.simulate` takes them.
+    seed : int
+        Seeds the LFSRs (none are used by LIF programs: the run is deterministic).
+    tolerance : float or None
+        Refuse (rule ``rate_error``) when the constant-drive rate bound of a neuron exceeds it.
+
+    Returns
+    -------
+    dict: ``spikes`` (population -> (B, steps, size) 0/1), ``spike_counts`` (population ->
+    (B, size)), ``bounds`` (:func:`constant_drive_bounds`), ``program``, ``counters``.
+    """
+    from hnnbio.chip.interpreter import Machine
+    from hnnbio.chip.lower import load_graph
+
+    graph = load_graph(path_or_graph)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ParameterError(f"steps: must be a positive integer, got {steps!r}")
+    names = [i.name for i in graph.inputs]
+    if inputs is not None and not isinstance(inputs, dict):
+        if len(names) != 1:
+            raise DataError(f"inputs: the graph has {len(names)} inputs: give a dict by name")
+        inputs = {names[0]: inputs}
+    inputs = {k: np.asarray(v, dtype=float) for k, v in (inputs or {}).items()}
+    missing = [n for n in names if n not in inputs]
+    if missing:
+        raise DataError(f"inputs: no values given for input {missing[0]!r}")
+    for name, v in inputs.items():
+        size = graph.node(name).size
+        if v.ndim not in (2, 3) or v.shape[-1] != size or not np.isfinite(v).all():
+            raise DataError(f"inputs: {name!r} must be finite, shape (B, {size}) or "
+                            f"(B, T, {size}), got {v.shape}")
+    batch = next(iter(inputs.values())).shape[0] if inputs else 1
+    stepped = any(v.ndim == 3 for v in inputs.values())
+    if stepped:
+        for name, v in inputs.items():
+            if v.ndim == 2:
+                inputs[name] = np.repeat(v[:, None], steps, axis=1)
+            elif v.shape[1] < steps:
+                raise DataError(f"inputs: {name!r} has {v.shape[1]} steps, the run needs "
+                                f"{steps}")
+    compiled = compile_graph(graph, chip, input_mode="steps" if stepped else "hold",
+                             input_steps=steps,
+                             tolerance=math.inf if tolerance is None else tolerance)
+    bounds = constant_drive_bounds(compiled, inputs)
+    if tolerance is not None:
+        for name, b in bounds.items():
+            if np.any(b["bound"] > tolerance):
+                R.refuse("rate_error", name, f"constant-drive rate error bound "
+                         f"{100 * float(np.max(b['bound'])):.2f} % > {100 * tolerance:g} %")
+    machine = Machine(compiled.program)
+    machine.reset(batch, seed, compiled.encode(inputs, steps))
+    spikes = machine.run(steps, ports=list(compiled.pops))
+    return {"spikes": spikes, "spike_counts": {k: v.sum(axis=1) for k, v in spikes.items()},
+            "bounds": bounds, "program": compiled.program, "compiled": compiled,
+            "counters": dict(machine.counters)}
+
+
+def run_file_on_chip(path, steps: int | None = None, input=None, out=None, seed: int = 0) -> dict:
+    """``hnnbio run FILE --backend emulator``: the rows it prints for a spiking HNN file
+    (``spike_counts`` per population, all samples and neurons together, as the Brian2 back end
+    prints them; ``rate_error_bound``: the largest constant-drive bound, where one applies)."""
+    from pathlib import Path
+
+    from hnnbio.chip.lower import load_graph
+    from hnnbio.errors import ModelSpecError
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelSpecError(f"{path}: model file not found")
+    if out is not None:
+        raise ParameterError("out: --backend emulator does not write result folders yet")
+    graph = load_graph(path)
+    steps = steps if steps is not None else graph.steps
+    if steps is None:
+        raise ParameterError(f"{path.name}: no run length: give --steps or [simulation] steps")
+    values = None
+    if input is not None:
+        try:
+            values = np.load(Path(input), allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{input}: not a readable .npy array ({exc})") from None
+    elif graph.inputs:
+        names = ", ".join(i.name for i in graph.inputs)
+        raise DataError(f"{path.name}: the graph has inputs ({names}): give --input X.npy")
+    result = run_on_chip(graph, steps, values, seed)
+    bounds = [float(np.max(b["bound"])) for b in result["bounds"].values()]
+    rows = {"model": graph.name, "backend": "emulator", "steps": steps,
+            "cores": len(result["program"].cores),
+            "spike_counts": {k: int(v.sum()) for k, v in result["spike_counts"].items()}}
+    if bounds:
+        rows["rate_error_bound"] = max(bounds)
+    return rows
+
+
+def is_spiking(model) -> bool:
+    """True for a graph this module compiles (anything but a binding experiment)."""
+    from hnnbio.chip.lower import Graph, load_graph
+
+    if isinstance(model, Graph):
+        return False
+    return load_graph(model).experiment.get("kind") != "binding"

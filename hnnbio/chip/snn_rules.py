@@ -1,0 +1,94 @@
+"""Design rules of the spiking-graph compiler (:mod:`hnnbio.chip.snn`).
+
+Each rule has a name; a graph that breaks one is refused with one
+:class:`~hnnbio.errors.DesignRuleError` line naming the rule and the node, e.g.
+``design rule 'delay_slots' violated by layer 'a_to_b': delay 80 steps (+1 on the chip) exceeds
+the 64 delay slots``. :data:`RULES` lists them with their reasons (docs/chip.md,
+"Compiling spiking graphs").
+"""
+
+from __future__ import annotations
+
+from hnnbio.errors import DesignRuleError
+
+#: rule name -> what it refuses and why.
+RULES = {
+    "hybrid_nodes": "networks and hybrid units (ANN parts, modulation) are not compiled by the "
+                    "spiking compiler yet (binding graphs go to the binding compiler)",
+    "unsupported_model": "only model 'lif' and the LIF equations hnnbio.nir writes compile; "
+                         "other models, equations, circuits and Python groups do not",
+    "input_variable": "an input may write only the LIF's input current (i_bias / i_in)",
+    "synapse_form": "a synapse must jump v (v_post += w [* r / tau]); no on_post, no other "
+                    "statements",
+    "synaptic_current": "synapses into i_syn need a second state (the chip's LIF has one): not "
+                        "compiled yet",
+    "random_connectivity": "connect = {p} is drawn by the engine's generator; give i and j",
+    "heterogeneous_parameters": "one LIF instruction per core: tau, threshold, reset, initial v "
+                                "(relative to rest) must be equal within a population",
+    "leak_resolution": "the leak alpha/256 changes the membrane time constant, hence the rates, "
+                       "beyond the tolerance",
+    "weight_range": "a weight rounds to 0 or a membrane code leaves the membrane's bits",
+    "delay_slots": "a delay (in steps, +1 on the chip) beyond the chip's delay slots, or not a "
+                   "whole number of steps",
+    "refractory_counter": "refractory steps beyond the counter's bits",
+    "refractory_with_synapses": "Brian2 lets synaptic jumps into v during refractoriness, the "
+                                "chip's counter blocks its input: refused where both occur",
+    "fan_in": "more presynaptic axons than a core has (tiling partial sums: not yet)",
+    "mesh": "more cores than the mesh has",
+    "core_memory": "a core's buffers, weights and delay rings exceed its memory",
+    "rate_error": "the firing-rate error bound under the given constant drive exceeds the "
+                  "tolerance",
+}
+
+
+def refuse(rule: str, node: str, detail: str):
+    """Raise the DesignRuleError of ``rule`` (one of :data:`RULES`) for ``node``."""
+    if rule not in RULES:
+        raise KeyError(rule)
+    raise DesignRuleError(rule, node, detail)
+
+
+def check_graph(graph) -> None:
+    """Graph-level rules (before any population is lowered)."""
+    for node in [*graph.networks, *graph.units]:
+        refuse("hybrid_nodes", node.name, f"{type(node).__name__} nodes are not compiled by the "
+               "spiking compiler yet")
+    if not graph.populations:
+        refuse("unsupported_model", graph.name, "the graph has no population")
+
+
+def check_delay(name: str, steps_float: float, chip) -> int:
+    """The chip delay of a Brian2 delay of ``steps_float`` steps: ``round + 1`` (see snn)."""
+    steps = round(steps_float)
+    if abs(steps_float - steps) > 1e-6 or steps < 0:
+        refuse("delay_slots", name, f"delay of {steps_float:g} steps is not a whole number >= 0")
+    if steps + 1 > chip.delay_slots:
+        refuse("delay_slots", name, f"delay {steps} steps (+1 on the chip) exceeds the "
+               f"{chip.delay_slots} delay slots")
+    return steps + 1
+
+
+def check_refractory(name: str, steps: int, chip, has_synapses: bool) -> None:
+    if steps > chip.refractory_max:
+        refuse("refractory_counter", name, f"{steps} refractory steps exceed the "
+               f"{chip.refractory_bits}-bit counter (at most {chip.refractory_max})")
+    if steps and has_synapses:
+        refuse("refractory_with_synapses", name, f"{steps} refractory steps and incoming "
+               "synapses (Brian2 adds jumps during refractoriness, the chip does not)")
+
+
+def check_leak(name: str, error: float, tolerance: float, tau_steps: float, alpha: int) -> None:
+    if alpha < 1 or error > tolerance:
+        refuse("leak_resolution", name, f"tau = {tau_steps:.4g} steps gives alpha {alpha}/256: "
+               f"rate error bound {100 * error:.2f} % > {100 * tolerance:g} %")
+
+
+def check_fan_in(name: str, axons: int, chip) -> None:
+    if axons > chip.axons_per_core:
+        refuse("fan_in", name, f"{axons} presynaptic axons exceed the {chip.axons_per_core} of a "
+               "core")
+
+
+def check_mesh(name: str, cores: int, chip) -> None:
+    if cores > chip.n_cores:
+        refuse("mesh", name, f"needs {cores} cores, the mesh has {chip.n_cores}")
