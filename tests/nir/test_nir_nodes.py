@@ -217,3 +217,42 @@ def test_cubali_value_input_is_filtered(imported):
     t = np.arange(300) * DT
     np.testing.assert_allclose(i_syn, w_in * x * (1 - np.exp(-t / tau_syn)), rtol=1e-9,
                                atol=1e-12)
+
+
+def test_lif_through_scale(imported):
+    """Scale is the Hadamard product: I = s * x."""
+    scale = np.array([0.5, 1.0, 3.0])
+    graph, text = imported(_lif_graph(3, nir.Scale(scale=scale)))
+    assert "(summed)" in text
+    x = np.array([1.6, 0.8, 0.5])
+    counts = simulate(graph, x[None], steps=STEPS).spike_counts()["lif"][0]
+    current = scale * x
+    _check_rates(counts, 0.02 * np.log(2 * current / (2 * current - 1)))
+
+
+def test_two_paths_with_different_delays_both_arrive(imported):
+    """src -> w1 -> dst and src -> w2 -> delay -> dst: two jumps per source spike, of w1 r / tau
+    at once and of w2 r / tau three steps later (two Brian2 synapses for one pair)."""
+    tau, r, w1, w2 = 0.005, 1.0, 0.2, 0.5
+    inp, _ = io(1)
+    g = nir.NIRGraph(nodes={
+        "input": inp, "src": lif(1, tau=0.01), "a": nir.Linear(weight=np.full((1, 1), w1)),
+        "b": nir.Linear(weight=np.full((1, 1), w2)), "d": nir.Delay(delay=np.array([3 * DT])),
+        "dst": lif(1, tau=tau, r=r, v_th=1e9),
+        "o1": nir.Output(output_type={"output": np.array([1])}),
+        "o2": nir.Output(output_type={"output": np.array([1])})},
+        edges=[("input", "src"), ("src", "a"), ("src", "b"), ("b", "d"), ("a", "dst"),
+               ("d", "dst"), ("src", "o1"), ("dst", "o2")])
+    graph, _ = imported(g)
+    steps = 1500
+    res = simulate(graph, np.array([[0.7]]), steps=steps,
+                   monitors=[dict(name="vd", kind="state", population="dst", variables=["v"])])
+    v = np.asarray(res.monitors["vd"].v)[0]
+    t = np.arange(steps)
+    expect = np.zeros(steps)
+    for s in np.sort(res.spikes["src"].step):
+        for w, lag in ((w1, 0), (w2, 3)):
+            later = t > s + lag
+            expect[later] += w * r / tau * np.exp(-(t[later] - s - lag - 1) * DT / tau)
+    assert res.spikes["src"].step.size > 3
+    np.testing.assert_allclose(v, expect, rtol=1e-9, atol=1e-12)
