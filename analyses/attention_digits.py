@@ -45,6 +45,9 @@ def measure(n_images: int | None, noise=NOISE, model=MODEL) -> dict:
             res = evaluate(g, settings, images, labels, seed=0)
             row[name] = dict(accuracy=res["accuracy"], spikes_per_sample=res["spikes_per_sample"],
                              spikes_per_population=res["spikes_per_population"])
+            if p == 0:
+                row[name]["twin_correlation"] = twin_correlation(g, settings, images, res,
+                                                                 name)
             if name == "attention" and p == 0:
                 last = res["attention"][:, -1]  # (images, pixels) multiplier at the last step
                 maps = np.stack([last[labels == c].mean(0) for c in range(10)])
@@ -52,31 +55,56 @@ def measure(n_images: int | None, noise=NOISE, model=MODEL) -> dict:
     return dict(images=int(len(labels)), rows=rows, maps=maps.tolist())
 
 
+def twin_correlation(graph, settings, images, brian: dict, which: str) -> float:
+    """Pearson r of the per-neuron spike counts (encoding and hidden) of the float64 PyTorch twin
+    and of Brian2 on the same images (hnnbio.hybrid.twin)."""
+    import torch
+
+    from hnnbio.experiments.classification import load_weights, twin_parameters
+    from hnnbio.experiments.train_classification import make_twin
+
+    data = load_weights(graph, settings)[which]
+    net = graph.node(settings["attention"]).module if which == "attention" else None
+    kwargs = None if net is None else dict(
+        n_features=net.layers[0].in_features, n_hidden=net.layers[0].out_features,
+        n_pixels=net.layers[2].out_features)
+    twin = make_twin(twin_parameters(graph, settings), kwargs, 0)
+    state = dict(w_in=data["w_in"], w_out=data["w_out"], bias=data["bias"])
+    if net is not None:
+        state.update({f"attention.{k}": v for k, v in data["network"].items()})
+    twin.load_state_dict(state)
+    with torch.no_grad():
+        out = twin(torch.tensor(images / 16.0, dtype=torch.float64), graph.steps)
+    a = np.concatenate([out["spikes_encoding"].numpy().ravel(),
+                        out["spikes_hidden"].numpy().ravel()])
+    b = np.concatenate([brian["counts"][settings["encoding"]].ravel(),
+                        brian["counts"][settings["hidden"]].ravel()])
+    return float(np.corrcoef(a, b)[0, 1])
+
+
 def plot(data: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     rows = data["rows"]
     noise = [r["noise"] for r in rows]
-    fig = plt.figure(figsize=(12, 6))
-    ax = fig.add_subplot(2, 3, 1)
-    for name in ("attention", "baseline"):
-        ax.plot(noise, [r[name]["accuracy"] for r in rows], "o-", label=name)
-    ax.set(xlabel="pepper/salt fraction", ylabel="accuracy", title="accuracy vs noise")
-    ax.legend()
-    ax = fig.add_subplot(2, 3, 4)
-    for name in ("attention", "baseline"):
-        ax.plot(noise, [r[name]["spikes_per_sample"] for r in rows], "o-", label=name)
-    ax.set(xlabel="pepper/salt fraction", ylabel="spikes per image", title="SNN spikes")
-    ax.legend()
+    fig = plt.figure(figsize=(12, 5.5))
+    grid = fig.add_gridspec(4, 8)
+    for row, (key, label) in enumerate((("accuracy", "accuracy"),
+                                        ("spikes_per_sample", "spikes per image"))):
+        ax = fig.add_subplot(grid[2 * row:2 * row + 2, 0:3])
+        for name in ("attention", "baseline"):
+            ax.plot(noise, [r[name][key] for r in rows], "o-", label=name)
+        ax.set(xlabel="pepper/salt fraction", ylabel=label)
+        ax.legend()
     maps = np.asarray(data["maps"])
     for c in range(10):
-        ax = fig.add_subplot(4, 9, 4 + (c // 5) * 9 + c % 5 + (c // 5) * 0)
-        ax.imshow(maps[c].reshape(8, 8), vmin=0, vmax=1, cmap="viridis")
-        ax.set_title(f"digit {c}", fontsize=8)
+        ax = fig.add_subplot(grid[2 * (c // 5):2 * (c // 5) + 2, 3 + c % 5])
+        im = ax.imshow(maps[c].reshape(8, 8), vmin=0, vmax=1, cmap="viridis")
+        ax.set_title(f"digit {c}", fontsize=9)
         ax.axis("off")
+    fig.colorbar(im, ax=fig.axes[-5:], fraction=0.05, label="attention")
     fig.suptitle(f"attention-digits, {data['images']} evaluation images (Brian2); maps: mean "
                  "attention multiplier at the last step")
-    fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
@@ -93,6 +121,9 @@ def main(argv=None) -> int:
     data["seconds"] = round(time.time() - start, 1)
     (out / "attention_digits.json").write_text(json.dumps(data, indent=1))
     plot(data, out / "attention_digits.png")
+    for name in ("attention", "baseline"):
+        print(f"{name}: twin vs Brian2 spike-count correlation "
+              f"{data['rows'][0][name]['twin_correlation']:.6f}")
     for r in data["rows"]:
         print(f"noise {r['noise']:.1f}: attention acc {r['attention']['accuracy']:.4f} spikes "
               f"{r['attention']['spikes_per_sample']:.1f} | baseline acc "
