@@ -142,6 +142,8 @@ def mutation(draw, manifest, arrays):
 
         def edit(m, a):
             x = _get(m, path)
+            if not x:  # an earlier edit of the same draw emptied it: nothing left to cut or copy
+                return
             if isinstance(x, list):
                 if how in ("truncate", "delete_key"):
                     del x[cut:]
