@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hnnbio.chip import estimates
 from hnnbio.chip.emulator import Emulator
 from hnnbio.chip.program import Program, load_program
 from hnnbio.errors import DataError, ParameterError
@@ -126,13 +127,7 @@ def emulate(program: Program | str | Path, images: np.ndarray, seed: int = 0,
         for k, v in emulator.counters.items():
             totals[k] = totals.get(k, 0) + v
     bar.close()
-    counters = emulator.summary()
-    counters.update(totals)
-    counters["steps"] = n_steps
-    counters["energy_uj_per_image"] = (totals["macs"] * program.chip.pj_per_mac
-                                       + totals["sops"] * program.chip.pj_per_sop) * 1e-6 / n_images
-    del counters["energy_uj"]
-    counters["latency_ms_per_image"] = counters["latency_us_per_step"] * n_steps * 1e-3
+    counters = estimates.per_image(totals, program, n_images, n_steps)  # compute + routing
     sample, neuron = np.divmod(np.concatenate(spikes).astype(np.int64, copy=False),
                                emulator.n_pixels)
     steps = np.tile(np.arange(n_steps, dtype=np.int64), len(counts) // n_steps)
