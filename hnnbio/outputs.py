@@ -80,9 +80,10 @@ def existing_base(path: Path) -> Path:
     return base
 
 
-def check_folder(out, overwrite: bool = False, what: str = "out") -> Path:
+def check_folder(out, overwrite: bool | None = False, what: str = "out") -> Path:
     """``out`` can hold a new result: a folder that does not exist yet, is empty, or (with
-    ``overwrite``) is replaced; its nearest existing parent is a folder."""
+    ``overwrite``) is replaced; its nearest existing parent is a folder. ``overwrite=None``: the
+    caller has no such option (the message does not offer it)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise DataError(f"{what}: {out} exists and is not a folder")
@@ -93,8 +94,10 @@ def check_folder(out, overwrite: bool = False, what: str = "out") -> Path:
             raise DataError(f"{what}: cannot read {out} ({_strerror(exc)})") from None
         if entries:
             more = f" and {len(entries) - 1} more" if len(entries) > 1 else ""
+            offer = "" if overwrite is None else \
+                " or pass --overwrite (overwrite=True) to replace its result"
             raise DataError(f"{what}: {out} is not empty (it holds {entries[0]}{more}); choose a "
-                            "new folder or pass --overwrite (overwrite=True) to replace its result")
+                            f"new folder{offer}")
     base = existing_base(out)
     if not base.is_dir():
         raise DataError(f"{what}: {base} is not a folder")
@@ -108,9 +111,10 @@ class OutputFolder:
     ----------
     out : str or Path
         The result folder.
-    overwrite : bool
+    overwrite : bool or None
         Replace the result in an existing non-empty folder: the files written replace those of the
         same name, the files of ``owned`` not written again are removed, other files are kept.
+        None: refused, and the caller has no such option (the message does not offer it).
     what : str
         Name of the argument in messages (``out``, ``--out``).
     kind : str
@@ -125,7 +129,7 @@ class OutputFolder:
         if not re.fullmatch(r"[a-z]+", kind):
             raise ValueError(f"kind must be lower-case letters, got {kind!r}")
         self.out = check_folder(out, overwrite, what)
-        self.overwrite = overwrite
+        self.overwrite = bool(overwrite)
         self.what = what
         self.owned = tuple(owned)
         base = existing_base(self.out)

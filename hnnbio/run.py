@@ -49,7 +49,7 @@ def run_file(path, steps: int | None = None, input=None, backend: str = "brian2"
         raise ModelSpecError(f"{path.name}: [experiment] kind {kind!r} is not one of "
                              f"{', '.join(EXPERIMENTS)}")
     values = None if input is None else read_input(input)
-    folder = None if out is None else OutputFolder(out, kind="run", owned=RESULT_FILES)
+    folder = None if out is None else OutputFolder(out, None, kind="run", owned=RESULT_FILES)
     try:
         if kind == "binding":
             return _run_binding(path, steps, values, folder, seed, images)

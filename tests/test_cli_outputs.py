@@ -48,6 +48,9 @@ def test_existing_file_or_non_empty_folder_refused(tmp_path, make):
         match = "not empty .*notes.txt.*--overwrite"
     with pytest.raises(DataError, match=match):
         OutputFolder(out)
+    if make == "nonempty":  # a caller without an overwrite option: not offered
+        with pytest.raises(DataError, match="choose a new folder$"):
+            OutputFolder(out, None)
     assert _hidden(tmp_path) == []
 
 

@@ -247,7 +247,8 @@ def _check_types(where: str, section: str, given: dict) -> None:
                 continue
             types = _TYPES[first]
         if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
-            raise ModelSpecError(f"{where}: {key} must be a {what}, got {value!r}")
+            article = "an" if what[0] in "aeiou" else "a"
+            raise ModelSpecError(f"{where}: {key} must be {article} {what}, got {value!r}")
 
 
 def check_raw(raw: dict) -> None:
