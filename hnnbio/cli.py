@@ -160,7 +160,13 @@ def cmd_export(args) -> int:
     from hnnbio.outputs import check_file
 
     check_file(args.output, args.overwrite, what="output", parents=False)
-    rows = export(args.model, args.output, format=args.format, overwrite=args.overwrite)
+    if args.format == "nir":  # the spiking part, as `hnnbio nir export` writes it
+        from hnnbio.chip.lower import load_graph
+        from hnnbio.nir import write_nir
+
+        rows = write_nir(load_graph(args.model), args.output, overwrite=args.overwrite)
+    else:
+        rows = export(args.model, args.output, overwrite=args.overwrite)
     _report(rows, args.json, "export")
     return 0
 
@@ -170,6 +176,7 @@ def cmd_emulate(args) -> int:
     from hnnbio.hnn.engine import check_seed
 
     check_seed(args.seed)  # before the program is read (emulate_program's own check is not)
+    _check_emulated_images(args.program, args.images)
     result = emulate_program(
         args.program,
         n_images=args.images,
@@ -182,6 +189,20 @@ def cmd_emulate(args) -> int:
     rows.update(result.info.get("counters", {}))
     _report(rows, args.json, f"emulator: {args.program}")
     return 0
+
+
+def _check_emulated_images(program, n_images) -> None:
+    """``--images 10**9``: refused before the images are generated, as for bind."""
+    import numpy as np
+
+    from hnnbio.binding.bind import check_images_fit, image_bytes
+    from hnnbio.chip.program import load_program
+
+    if isinstance(n_images, int) and n_images >= 1:
+        manifest = load_program(program).manifest
+        n_pixels = int(np.prod(manifest["model"]["image_shape"]))
+        each = image_bytes(n_pixels, int(manifest["loop"]["steps_per_cycle"]))
+        check_images_fit(n_images, each, manifest["model"]["name"])
 
 
 def cmd_chip_dump(args) -> int:
@@ -307,7 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("export", cmd_export, "compile a model into a chip program (or NIR)")
     p.add_argument("--model", default="bars", help="model spec name or .toml path (default: bars)")
-    p.add_argument("-o", "--output", required=True, help="program file to write (.hnnc, or .nir)")
+    p.add_argument("-o", "--output", required=True, help="program file to write (.hnnc), or NIR graph (.nir) of the spiking part "
+                   "with --format nir")
     p.add_argument("--format", choices=("hnnc", "nir"), default="hnnc", help="output format")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file")
 

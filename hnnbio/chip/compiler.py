@@ -23,7 +23,7 @@ from hnnbio.chip.quantize import quantize
 from hnnbio.chip.spec import TIANJIC_LIKE, ChipSpec
 from hnnbio.errors import ParameterError, ProgramError
 
-FORMATS = ("hnnc", "nir")
+FORMATS = ("hnnc",)  # NIR: hnnbio.nir.write_nir (`hnnbio nir export`)
 
 
 def compile_model(model, chip: ChipSpec = TIANJIC_LIKE,
@@ -83,8 +83,9 @@ def export(model, output, format: str = "hnnc", overwrite: bool = False,
     model : HNN, str or Path
         An HNN graph, an HNN file or a shipped model name (``"bars"``).
     output : str or Path
-        File to write (``.hnnc`` program or ``.nir`` graph).
-    format : {"hnnc", "nir"}
+        Program file to write (``.hnnc``).
+    format : {"hnnc"}
+        The program format (NIR graphs are written by :func:`hnnbio.nir.write_nir`).
     overwrite : bool
         Replace an existing file.
     """
@@ -94,10 +95,6 @@ def export(model, output, format: str = "hnnc", overwrite: bool = False,
     if output.exists() and not overwrite:
         raise ProgramError(f"output: {output} exists; pass overwrite=True (--overwrite) to "
                            f"replace it")
-    if format == "nir":
-        from hnnbio.chip.nir_export import export_nir
-
-        return export_nir(model, output)
     program = compile_model(model, chip)
     write_program(program, output, overwrite=overwrite)
     m = program.manifest

@@ -63,3 +63,22 @@ def test_bad_input_is_one_line_exit_2_nothing_written(tmp_path, capsys):
     assert main(["nir", "export", "models/bars.toml", "-o", str(tmp_path / "b.nir")]) == 2
     assert "model 'stochastic'" in capsys.readouterr().err
     assert not out.exists() and not (tmp_path / "b.nir").exists()
+
+
+def test_export_format_nir_is_the_nir_writer(tmp_path, capsys):
+    """`hnnbio export --format nir` writes what `hnnbio nir export` writes; a binding sheet
+    (stochastic units) is refused by name, not approximated."""
+    toml = tmp_path / "lif.toml"
+    assert main(["nir", "import", str(_lif_file(tmp_path)), "--dt", "0.1 ms", "-o",
+                 str(toml)]) == 0
+    a, b = tmp_path / "a.nir", tmp_path / "b.nir"
+    assert main(["export", "--model", str(toml), "--format", "nir", "-o", str(a)]) == 0
+    assert main(["nir", "export", str(toml), "-o", str(b)]) == 0
+    ga, gb = nir.read(str(a)), nir.read(str(b))
+    assert set(ga.nodes) == set(gb.nodes) and sorted(ga.edges) == sorted(gb.edges)
+    assert np.array_equal(ga.nodes["lif"].tau, gb.nodes["lif"].tau)
+    capsys.readouterr()
+    out = tmp_path / "bars.nir"
+    assert main(["export", "--model", "bars", "--format", "nir", "-o", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "stochastic" in err and not out.exists()
