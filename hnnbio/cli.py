@@ -328,8 +328,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = add("export", cmd_export, "compile a model into a chip program (or NIR)")
     p.add_argument("--model", default="bars", help="model spec name or .toml path (default: bars)")
-    p.add_argument("-o", "--output", required=True, help="program file to write (.hnnc), or NIR graph (.nir) of the spiking part "
-                   "with --format nir")
+    p.add_argument("-o", "--output", required=True, help="program file to write (.hnnc), or "
+                   "NIR graph (.nir) of the spiking part with --format nir")
     p.add_argument("--format", choices=("hnnc", "nir"), default="hnnc", help="output format")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file")
 
