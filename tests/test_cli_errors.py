@@ -174,6 +174,10 @@ def test_huge_image_count_refused_at_once_with_what_fits(tmp_path, capsys, monke
     import hnnbio.binding.bind as bind_module
     import hnnbio.data.datasets
 
+    program = tmp_path / "bars.hnnc"
+    assert main(["export", "-o", str(program)]) == 0
+    capsys.readouterr()
+
     def never(*args, **kwargs):
         raise AssertionError("images generated before the size was checked")
 
@@ -185,6 +189,8 @@ def test_huge_image_count_refused_at_once_with_what_fits(tmp_path, capsys, monke
     assert "90.8 TB" in err  # 10**9 * 90 800 bytes
     _one_line(["run", "models/bars.toml", "--images", str(10**9), "--steps", "54"], tmp_path,
               capsys, "at most")
+    _one_line(["emulate", str(program), "--images", str(10**9), "--quiet"], tmp_path, capsys,
+              f"at most {8 * 10**9 // each} fit")
 
 
 def test_the_memory_check_and_the_batch_follow_the_memory_available():

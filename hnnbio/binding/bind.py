@@ -311,11 +311,16 @@ def _positive(name: str, value) -> int:
 
 
 def bytes_per_image(spec: ModelSpec) -> int:
+    """A lower bound of the memory one image of a run holds until the end (see
+    :func:`image_bytes`)."""
+    return image_bytes(int(spec.autoencoder["layers"][0]), spec.steps_per_cycle)
+
+
+def image_bytes(n_pixels: int, steps_per_cycle: int) -> int:
     """A lower bound of the memory one image of a run holds until the end: the image (uint8),
     its ground truth (int16) and predicted groups (int64) per pixel, and the last cycle's
     attention (float32, D maps); spikes come on top."""
-    n_pixels = int(spec.autoencoder["layers"][0])
-    return n_pixels * (1 + 2 + 8 + 4 * spec.steps_per_cycle)
+    return n_pixels * (1 + 2 + 8 + 4 * steps_per_cycle)
 
 
 #: Bytes a batched image can take per pixel and step at most while it runs: a spike in every
@@ -353,11 +358,16 @@ def check_memory(spec: ModelSpec, n_images: int, available: int | None = None) -
     """Refuse at once a run whose images cannot fit in memory, with what it needs and what fits.
 
     ``available`` defaults to :func:`available_memory` (no check when it is unknown)."""
+    check_images_fit(n_images, bytes_per_image(spec), spec.name, available)
+
+
+def check_images_fit(n_images: int, each: int, name: str, available: int | None = None) -> None:
+    """Refuse ``n_images`` of ``each`` bytes (a lower bound) when they exceed the memory
+    available (:func:`available_memory` by default), naming what they need and how many fit."""
     available = available_memory() if available is None else available
-    each = bytes_per_image(spec)
     if available is not None and n_images * each > available:
         raise ParameterError(
-            f"n_images: {n_images} images of {spec.name} need at least "
+            f"n_images: {n_images} images of {name} need at least "
             f"{_size(n_images * each)} of memory ({_size(each)} each), {_size(available)} are "
             f"available: at most {available // each} fit; run fewer, or split them with "
             "`hnnbio sweep` (shard_images)"
