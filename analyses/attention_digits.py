@@ -46,7 +46,7 @@ def measure(n_images: int | None, noise=NOISE, model=MODEL) -> dict:
             row[name] = dict(accuracy=res["accuracy"], spikes_per_sample=res["spikes_per_sample"],
                              spikes_per_population=res["spikes_per_population"])
             if p == 0:
-                row[name]["twin_correlation"] = twin_correlation(g, settings, images, res,
+                row[name]["twin_correlation"] = twin_correlation(graph, settings, images, res,
                                                                  name)
             if name == "attention" and p == 0:
                 last = res["attention"][:, -1]  # (images, pixels) multiplier at the last step
@@ -57,7 +57,8 @@ def measure(n_images: int | None, noise=NOISE, model=MODEL) -> dict:
 
 def twin_correlation(graph, settings, images, brian: dict, which: str) -> float:
     """Pearson r of the per-neuron spike counts (encoding and hidden) of the float64 PyTorch twin
-    and of Brian2 on the same images (hnnbio.hybrid.twin)."""
+    of model ``which`` and of Brian2 on the same images (``graph``: the attention graph, whose
+    weights file holds both models)."""
     import torch
 
     from hnnbio.experiments.classification import load_weights, twin_parameters
