@@ -3,8 +3,10 @@ r"""Compile spiking HNN graphs (inputs, LIF populations, synapses) to chip progr
 Supported: :class:`~hnnbio.hnn.nodes.Input` nodes, populations of ``model = "lif"``
 (:mod:`hnnbio.neurons.lif`) or of the LIF equations :mod:`hnnbio.nir` writes (NIR's
 ``tau dv/dt = v_leak - v + r I``), synapses that jump ``v`` (``v_post += w * r / tau`` as
-hnnbio.nir writes them, or ``v_post += w``) with ``one_to_one``, ``all_to_all`` or ``i, j``
-connections and uniform or per-connection delays. Everything else is refused by a named rule
+hnnbio.nir writes them, or ``v_post += w``) or jump ``i_syn`` of a ``lif`` target
+(``i_syn_post += w``, hnnbio's own synapse, or ``i_syn_post += w / tau_syn_post``, a NIR
+CubaLIF) with ``one_to_one``, ``all_to_all`` or ``i, j`` connections and uniform or
+per-connection delays. Everything else is refused by a named rule
 (:mod:`hnnbio.chip.snn_rules`).
 
 Integer form. Per population, membrane codes are ``u = (v - v_rest) / 2**e`` (one power-of-two
@@ -26,10 +28,18 @@ leak takes less than one code per step, so the chip's membrane lies between the 
 compared with the Brian2 interval ``floor(T / dt) + 1``. A jump arriving in the step its target
 fires is lost in Brian2 (the reset follows the synapses) and kept on the chip.
 
+Synaptic current. ``i_syn`` is a second, never-firing LIF state per core (``isyn``, alpha
+``round(256 exp(-dt / tau_syn))``) holding codes of ``(1 - a_q) R i_syn``, which the membrane's
+``accumulate`` adds like a drive. Brian2 updates ``v`` with the ``i_syn`` of the step's start,
+then decays ``i_syn`` and adds the jumps of the step's spikes (delay d: spikes of step n - d);
+the chip updates ``isyn`` in the last phase, after every send, with a send delay of d (0
+allowed). Its floor errs by up to one code per step, i.e. up to ``1 / (1 - a_s)`` codes of drive.
+
 Layout. One population = cores of at most ``neurons_per_core`` neurons; core buffers ``pre``
 (1-bit spikes of every presynaptic slice), ``syn`` (their matvec), ``drive`` (input port),
 ``acc``, ``v``, ``ref``, ``spikes``. Phase 0: ``matvec(pre)``; phase 1: ``accumulate(syn, drive,
-bias) -> lif -> send`` (first delay); phases 2..: a send per further delay.
+bias) -> lif -> send`` (first delay); phases 2..: a send per further delay; last (cores with
+an ``i_syn``): ``matvec(pre_i) -> lif(isyn)``.
 """
 
 from __future__ import annotations
@@ -48,6 +58,8 @@ from hnnbio.errors import DataError, ParameterError
 #: Synapse statements that jump v: normalised on_pre -> the factor of w (names of post params).
 V_JUMPS = {"v_post+=w*r_mem_post/tau_mem_post": ("r_mem", "tau_mem"),
            "v_post+=w*r_post/tau_post": ("r", "tau"), "v_post+=w": None}
+#: Synapse statements that jump i_syn (model lif): on_pre -> divided by tau_syn (NIR CubaLIF)?
+I_JUMPS = {"i_syn_post+=w": False, "i_syn_post+=w/tau_syn_post": True}
 TOLERANCE = 0.03
 THRESHOLD_CODE = 1 << 20
 LIF_KEYS = {"lif": ("tau_mem", "r_mem", "v_rest", "v_reset", "v_threshold", "i_bias"),
@@ -74,6 +86,9 @@ class Pop:
     bias: np.ndarray | None = None
     gain: np.ndarray | None = None  # drive codes per ampere, per neuron
     incoming: list = field(default_factory=list)  # (source, chip delay, W real (n_src, n))
+    incoming_i: list = field(default_factory=list)  # the same for jumps of i_syn (ampere)
+    tau_syn: float = 0.0
+    alpha_syn: int = 0
     cores: list = field(default_factory=list)  # (core id, lo, hi)
 
 
@@ -133,7 +148,9 @@ def _population(p, dt_s: float) -> Pop:
         from hnnbio.neurons.lif import LIFParams
 
         defaults = LIFParams()
-        params = {k: p.params.get(k, getattr(defaults, k)) for k in (*LIF_KEYS["lif"], "t_ref")}
+        params = {k: p.params.get(k, getattr(defaults, k))
+                  for k in (*LIF_KEYS["lif"], "t_ref", "tau_syn")}
+        tau_syn = params["tau_syn"]
         tau, r, rest, reset, th, bias = (params[k] for k in LIF_KEYS["lif"])
         init = rest
         variable = "i_bias"
@@ -153,6 +170,7 @@ def _population(p, dt_s: float) -> Pop:
         init = p.params.get("v", rest)
         variable = "i_in"
         refractory = p.refractory_steps or 0
+        tau_syn = None
     else:
         kind = "model " + repr(p.model) if p.model else "circuit" if p.circuit else "group"
         R.refuse("unsupported_model", p.name, f"{kind} is not compiled (lif, NIR LIF equations)")
@@ -170,20 +188,30 @@ def _population(p, dt_s: float) -> Pop:
     for key, arr in (("tau", tau_a), *rel.items()):
         if np.ptp(arr) > 1e-12 * max(1.0, np.max(np.abs(arr))):
             R.refuse("heterogeneous_parameters", p.name, f"{key} differs between neurons")
-    return Pop(p.name, n, float(tau_a[0]), r_a, rest_a, bias_a,
-               {k: float(v[0]) for k, v in rel.items()}, int(refractory), p.input)
+    pop = Pop(p.name, n, float(tau_a[0]), r_a, rest_a, bias_a,
+              {k: float(v[0]) for k, v in rel.items()}, int(refractory), p.input)
+    if tau_syn is not None:
+        ts = _si(tau_syn, n, p.name, "tau_syn")
+        if np.ptp(ts) > 1e-12 * np.max(ts):
+            R.refuse("heterogeneous_parameters", p.name, "tau_syn differs between neurons")
+        pop.tau_syn = float(ts[0])
+    return pop
 
 
 def _synapse(s, pops, dt_s: float, chip) -> None:
     if s.on_post or (isinstance(s.on_pre, dict)):
         R.refuse("synapse_form", s.name, "on_post and pathway tables are not compiled")
-    statement = "".join(s.on_pre.split())
-    if statement.startswith("i_syn_post"):
-        R.refuse("synaptic_current", s.name, f"{s.on_pre!r} drives i_syn")
-    if statement not in V_JUMPS:
-        R.refuse("synapse_form", s.name, f"on_pre {s.on_pre!r} is not a jump of v")
     if s.source not in pops or s.target not in pops:
         R.refuse("synapse_form", s.name, "connects nodes other than populations")
+    statement = "".join(s.on_pre.split())
+    current = statement in I_JUMPS
+    if current and not pops[s.target].tau_syn:
+        R.refuse("synaptic_current", s.name, f"{s.on_pre!r}: the target has no i_syn")
+    if statement.startswith("i_syn_post") and not current:
+        R.refuse("synaptic_current", s.name, f"{s.on_pre!r} is not i_syn_post += w "
+                 "[/ tau_syn_post]")
+    if statement not in V_JUMPS and not current:
+        R.refuse("synapse_form", s.name, f"on_pre {s.on_pre!r} is not a jump of v or i_syn")
     if isinstance(s.connect, dict) and "p" in s.connect:
         R.refuse("random_connectivity", s.name, "connect = {p} (give i and j)")
     from hnnbio.hnn.brian import local_pattern
@@ -192,19 +220,24 @@ def _synapse(s, pops, dt_s: float, chip) -> None:
     i, j = local_pattern(s, src.size, tgt.size, None)
     w = np.asarray(s.values.get("w", 0.0), dtype=float)
     w = np.broadcast_to(w, i.shape) if w.ndim == 0 else w
-    if V_JUMPS[statement] is not None:  # v_post += w * r / tau
+    if current:
+        w = w / tgt.tau_syn if I_JUMPS[statement] else w  # ampere
+    elif V_JUMPS[statement] is not None:  # v_post += w * r / tau
         w = w * (tgt.r / tgt.tau)[j]
     if "delay" in s.values:
         delay = np.asarray(s.values["delay"], dtype=float)
     else:
         delay = np.full(i.shape, 0.0 if s.delay is None else float(s.delay))
     delay = np.broadcast_to(delay, i.shape)
+    # v jumps leak once before they count: delay d + 1; i_syn jumps count from the isyn phase
+    # of the step they land in: delay d (0 allowed)
     chip_delay = np.array([R.check_delay(s.name, d / dt_s, chip) for d in delay], dtype=int)
+    chip_delay -= int(current)
     for d in np.unique(chip_delay):
         m = chip_delay == d
         W = np.zeros((src.size, tgt.size))
         np.add.at(W, (i[m], j[m]), w[m])
-        tgt.incoming.append((src.name, int(d), W))
+        (tgt.incoming_i if current else tgt.incoming).append((src.name, int(d), W))
 
 
 def _quantise(pop: Pop, dt_s: float, chip, tolerance: float) -> None:
@@ -213,9 +246,18 @@ def _quantise(pop: Pop, dt_s: float, chip, tolerance: float) -> None:
     aq = alpha / 256
     pop.leak_error = abs(math.log(a) / math.log(aq) - 1) if alpha else math.inf
     R.check_leak(pop.name, pop.leak_error, tolerance, pop.tau / dt_s, alpha)
+    if pop.incoming_i:
+        a_s = math.exp(-dt_s / pop.tau_syn)
+        pop.alpha_syn = min(255, round(256 * a_s))
+        error = abs(math.log(a_s) / math.log(pop.alpha_syn / 256) - 1) if pop.alpha_syn \
+            else math.inf
+        R.check_leak(pop.name, error, tolerance, pop.tau_syn / dt_s, pop.alpha_syn, "tau_syn")
+        pop.leak_error = max(pop.leak_error, error)
     span = max(abs(v) for v in pop.rel.values()) or 1.0
     e_th = math.floor(math.log2(span / THRESHOLD_CODE))
-    wmax = max([np.max(np.abs(W)) * aq for _, _, W in pop.incoming] + [0.0])
+    wmax = max([np.max(np.abs(W)) * aq for _, _, W in pop.incoming]
+               + [np.max(np.abs(W * ((1 - aq) * pop.r)[None])) for _, _, W in pop.incoming_i]
+               + [0.0])
     e_w = math.ceil(math.log2(wmax / 127)) if wmax > 0 else e_th
     pop.exponent = e = max(e_th, e_w)
     lsb = 2.0 ** e
@@ -226,8 +268,10 @@ def _quantise(pop: Pop, dt_s: float, chip, tolerance: float) -> None:
                  f"{chip.membrane_bits}-bit membrane (weights force an LSB of 2**{e} V)")
     pop.gain = (1 - aq) * pop.r / lsb
     pop.bias = np.rint(pop.i_bias * pop.gain).astype(np.int64)
-    pop.incoming = [(s, d, np.rint(W * aq / lsb), W) for s, d, W in pop.incoming]
-    for s, _, codes, W in pop.incoming:
+    pop.incoming = [(s, d, np.rint(W * aq / lsb), W * aq) for s, d, W in pop.incoming]
+    pop.incoming_i = [(s, d, np.rint(W * pop.gain[None] ), W * pop.gain[None] * lsb)
+                      for s, d, W in pop.incoming_i]  # codes of (1 - a_q) R i_syn per step
+    for s, _, codes, W in pop.incoming + pop.incoming_i:
         if np.any((codes == 0) & (W != 0)):
             R.refuse("weight_range", pop.name, f"a weight from {s} rounds to 0 at LSB "
                      f"2**{e} V (weights span more than int8)")
@@ -269,6 +313,7 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
     cores, arrays, inputs, outputs, layers = [], {}, [], [], []
     sends: dict[int, dict[int, list]] = {}  # source core -> chip delay -> destinations
     plans = {}
+    current_cores = {}  # cores with an i_syn state: core -> population
     for pop in pops.values():
         for cid, lo, hi in pop.cores:
             n = hi - lo
@@ -291,6 +336,21 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
                                                             "weights": f"c{cid}.weight",
                                                             "out": "syn"})]
                 sources.append("syn")
+            rows_i, at_i = [], 0
+            for src, delay, codes, _ in pop.incoming_i:
+                for scid, slo, shi in pops[src].cores:
+                    sends.setdefault(scid, {}).setdefault(delay, []).append(
+                        {"core": cid, "buffer": "pre_i", "lo": 0, "hi": shi - slo, "at": at_i})
+                    rows_i.append(codes[slo:shi, lo:hi])
+                    at_i += shi - slo
+            if rows_i:
+                R.check_fan_in(pop.name, at + at_i, chip)
+                buffers.update(pre_i=_b(at_i, 1), syn_i=_b(n, acc, True),
+                               isyn=_b(n, chip.membrane_bits, True),
+                               ref_i=_b(n, chip.refractory_bits), spk_i=_b(n, 1))
+                arrays[f"c{cid}.syn.weight"] = np.concatenate(rows_i).astype(np.int8)
+                current_cores[cid] = pop
+                sources.append("isyn")
             if pop.input is not None:
                 buffers["drive"] = _b(n, 32, True)
                 sources.append("drive")
@@ -313,8 +373,8 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
             if cid == 0:  # validate.check fails on a program without LFSR buffers (report)
                 buffers["rand"] = {"size": 1, "bits": 32, "signed": False, "stream": 0}
             x, y = chip.core_xy(cid)
-            cores.append(CoreProgram(cid, x, y, pop.name, "lif", (lo, hi), (0, at or n), phases,
-                                     buffers))
+            cores.append(CoreProgram(cid, x, y, pop.name, "lif", (lo, hi), (0, at + at_i or n),
+                                     phases, buffers))
         outputs.append({"name": pop.name, "size": pop.size,
                         "parts": [{"core": c, "buffer": "spikes", "lo": lo, "hi": hi, "at": 0}
                                   for c, lo, hi in pop.cores]})
@@ -326,6 +386,20 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
                                                   "delay": delay})
             core.phases.setdefault(1 + k, []).append(send)
             n_phases = max(n_phases, 2 + k)
+    if current_cores:  # i_syn: after every send, so delay-0 spikes of this step have landed
+        top = (1 << (chip.membrane_bits - 1)) - 1
+        for core in cores:
+            pop = current_cores.get(core.core)
+            if pop is None:
+                continue
+            lif = {"input": "syn_i", "v": "isyn", "refractory": "ref_i", "spikes": "spk_i",
+                   "rand": None, "alpha": pop.alpha_syn, "v_leak": 0, "v_threshold": top,
+                   "noise_mask": 0, "reset_mode": "none", "v_reset": 0, "refractory_steps": 0}
+            core.phases[n_phases] = [
+                Instruction("axon", "matvec", {"x": "pre_i", "weights": f"c{core.core}.syn.weight",
+                                               "out": "syn_i"}),
+                Instruction("soma1", "lif", lif)]
+        n_phases += 1
     for name, parts in plans.items():
         for pop, *_ in parts:
             port = {"name": f"{name}.{pop.name}", "size": pop.size, "mode": input_mode,
@@ -381,11 +455,10 @@ def _weight_error(pop: Pop) -> float:
     (at most 0.5 / 127 by the choice of the exponent; 0 without synapses)."""
     worst = 0.0
     lsb = 2.0 ** pop.exponent
-    aq = pop.alpha / 256
-    for _, _, codes, W in pop.incoming:
-        top = np.max(np.abs(W)) * aq
+    for _, _, codes, W in pop.incoming + pop.incoming_i:
+        top = np.max(np.abs(W))
         if top > 0:
-            worst = max(worst, float(np.max(np.abs(codes * lsb - W * aq)) / top))
+            worst = max(worst, float(np.max(np.abs(codes * lsb - W)) / top))
     return worst
 
 
@@ -409,7 +482,7 @@ def constant_drive_bounds(compiled: Compiled, inputs: dict, limit: int = 100_000
     error bound ``max |n_float / n - 1|`` over the bracket (see the module docstring)."""
     out = {}
     for pop in compiled.pops.values():
-        if pop.incoming:
+        if pop.incoming or pop.incoming_i:
             continue
         current = pop.i_bias[None, :]
         if pop.input is not None:

@@ -20,8 +20,8 @@ RULES = {
     "input_variable": "an input may write only the LIF's input current (i_bias / i_in)",
     "synapse_form": "a synapse must jump v (v_post += w [* r / tau]); no on_post, no other "
                     "statements",
-    "synaptic_current": "synapses into i_syn need a second state (the chip's LIF has one): not "
-                        "compiled yet",
+    "synaptic_current": "a jump of i_syn other than i_syn_post += w [/ tau_syn_post], or into "
+                        "a population without i_syn",
     "random_connectivity": "connect = {p} is drawn by the engine's generator; give i and j",
     "heterogeneous_parameters": "one LIF instruction per core: tau, threshold, reset, initial v "
                                 "(relative to rest) must be equal within a population",
@@ -77,9 +77,10 @@ def check_refractory(name: str, steps: int, chip, has_synapses: bool) -> None:
                "synapses (Brian2 adds jumps during refractoriness, the chip does not)")
 
 
-def check_leak(name: str, error: float, tolerance: float, tau_steps: float, alpha: int) -> None:
+def check_leak(name: str, error: float, tolerance: float, tau_steps: float, alpha: int,
+               what: str = "tau") -> None:
     if alpha < 1 or error > tolerance:
-        refuse("leak_resolution", name, f"tau = {tau_steps:.4g} steps gives alpha {alpha}/256: "
+        refuse("leak_resolution", name, f"{what} = {tau_steps:.4g} steps gives alpha {alpha}/256: "
                f"rate error bound {100 * error:.2f} % > {100 * tolerance:g} %")
 
 

@@ -11,7 +11,7 @@ import math
 import nir
 import numpy as np
 import pytest
-from brian2 import coulomb, ms, ohm, second, volt
+from brian2 import amp, coulomb, ms, ohm, second, volt
 
 from hnnbio.chip import snn
 from hnnbio.chip.interpreter import Machine
@@ -183,6 +183,58 @@ def test_two_populations_with_a_delayed_synapse_against_brian2_within_the_derive
     assert brian["b"].min() > 20  # b fires: the comparison is not vacuous
 
 
+#: tau_syn with exp(-dt / tau_syn) = 200 / 256 exactly (4.05 ms)
+TAU_SYN_EXACT = -DT_MS / math.log(200 / 256) * 1e-3
+JI = np.array([[0.5, 0.2], [0.35, 0.45], [0.3, 0.25]])  # jumps of b's i_syn (ampere)
+
+
+def current_graph():
+    i, k = np.meshgrid(np.arange(3), np.arange(2), indexing="ij")
+    syn = Synapse("a_to_b", "a", "b", model="w : amp", on_pre="i_syn_post += w",
+                  connect={"i": i.ravel().tolist(), "j": k.ravel().tolist()},
+                  values={"w": JI.ravel() * amp}, delay=2 * ms)
+    return HNN("current", inputs=[Input("drive", 3)], populations=[
+        lif("a", 3, input="drive", input_variable="i_bias"),
+        lif("b", 2, params={"tau_syn": TAU_SYN_EXACT * second})], synapses=[syn], dt_ms=DT_MS)
+
+
+def test_synapses_into_i_syn_against_brian2_within_the_derived_bound():
+    """hnnbio's own lif synapse ``i_syn_post += w`` (delay 2 steps): b's i_syn is a second,
+    never-firing LIF state on the chip (alpha_syn = 200, codes of (1 - a) R i_syn per step, so
+    the membrane adds it like a drive), updated after every send of the step. Bound, as for
+    (b) but with the current's own error: the i_syn code errs by at most
+    e_I = (1 + m/2) / (1 - a_s) (floor, m rounded weights), the membrane by
+    E = 1/2 + (1 + e_I) / (1 - a); counts can differ only at steps where the float membrane is
+    within E + 1/2 codes of the threshold (jumps of i_syn are never lost: the reset acts on v)."""
+    graph = current_graph()
+    currents = np.array([[1.72, 0.959, 1.72]])
+    out = snn.run_on_chip(graph, STEPS, currents)
+    result = simulate(graph, currents, steps=STEPS)
+    sa = result.spikes["a"]
+    a_spikes = np.zeros((STEPS, 3))
+    a_spikes[sa.step, sa.neuron] = 1
+    assert np.array_equal(out["spikes"]["a"][0], a_spikes)
+    a, a_s = 232 / 256, 200 / 256
+    u, cur = np.zeros(2), np.zeros(2)
+    fired_float = np.zeros(2, dtype=int)
+    before = np.zeros((STEPS, 2))
+    for n in range(STEPS):  # Brian2's exponential Euler with i_syn held over the step
+        u, cur = a * u + (1 - a) * 2.0 * cur, a_s * cur
+        before[n] = u
+        fired = u > 1.0
+        if n >= 2:
+            cur = cur + a_spikes[n - 2] @ JI
+        u[fired] = 0.0
+        fired_float += fired
+    brian = result.spikes["b"].counts(1)[0]
+    assert np.array_equal(fired_float, brian)
+    lsb = 2.0 ** out["compiled"].pops["b"].exponent
+    e = 0.5 + (1 + (1 + 3 / 2) / (1 - a_s)) / (1 - a)
+    near = (np.abs(before - 1.0) / lsb <= e + 0.5).sum(axis=0)
+    diff = np.abs(out["spike_counts"]["b"][0] - brian)
+    assert np.all(diff <= near), (diff, near, brian)
+
+
 # --- (c) a NIR LIF graph written with nir's API -------------------------------------------------
 
 def nir_graph(n, tau, bias=None):
@@ -260,7 +312,7 @@ CASES = {
     "input_variable": lambda: snn.compile_graph(HNN("iv", inputs=[Input("x", 2)], populations=[
         lif("a", 2, input="x", input_variable="v")], dt_ms=DT_MS)),
     "synapse_form": lambda: snn.compile_graph(_pair(_syn(on_pre="v_post += 2 * w"))),
-    "synaptic_current": lambda: snn.compile_graph(_pair(_syn(on_pre="i_syn_post += w"))),
+    "synaptic_current": lambda: snn.compile_graph(_pair(_syn(on_pre="i_syn_post += 2 * w"))),
     "random_connectivity": lambda: snn.compile_graph(_pair(_syn(connect={"p": 0.5}))),
     "heterogeneous_parameters": lambda: snn.compile_graph(HNN("h", populations=[
         lif("a", 2, params={"tau_mem": [10.0, 12.0] * ms})], dt_ms=DT_MS)),
@@ -294,9 +346,11 @@ def test_each_design_rule_refuses_by_name(rule):
 
 # --- (e) the program file: validated when reloaded, same spikes; export and run hooks -----------
 
-def test_the_program_passes_validation_when_written_and_reloaded(tmp_path):
-    currents = np.array([[0.55, 0.6, 0.7], [0.8, 0.52, 0.9]])
-    out = snn.run_on_chip(two_populations(), 300, currents)
+@pytest.mark.parametrize("make, delay", [(two_populations, DELAY_STEPS + 1),
+                                         (current_graph, 2)])
+def test_the_program_passes_validation_when_written_and_reloaded(tmp_path, make, delay):
+    currents = np.array([[1.72, 0.959, 1.72], [0.8, 1.3, 0.9]])
+    out = snn.run_on_chip(make(), 300, currents)
     path = write_program(out["program"], tmp_path / "two.hnnc")
     loaded = load_program(path)  # hnnbio.chip.validate runs here
     machine = Machine(loaded)
@@ -305,7 +359,7 @@ def test_the_program_passes_validation_when_written_and_reloaded(tmp_path):
     for name in ("a", "b"):
         assert np.array_equal(again[name], out["spikes"][name])
     routes = loaded.manifest["routes"]
-    assert {r["delay"] for r in routes} == {DELAY_STEPS + 1}
+    assert {r["delay"] for r in routes} == {delay}
 
 
 def test_export_and_run_with_the_emulator_backend(tmp_path):
