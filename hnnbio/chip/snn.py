@@ -17,8 +17,10 @@ step: ``u[n+1] = a u[n] + (1 - a) R I[n] / 2**e`` with ``a = exp(-dt / tau)``. T
 time constant moves, to ``tau_q = -dt / ln a_q``). A spike of step n with a Brian2 delay of d
 steps jumps ``v`` by ``J`` at the end of step n + d (after the threshold), which leaks once before
 the next threshold check: on the chip it is a send with delay ``d + 1`` and an int8 weight
-``round(a_q J / 2**e)``. ``e`` is the smallest exponent that holds the largest such weight in
-int8, and at least the one that puts the threshold near ``2**20`` codes.
+``round(a_q J / 2**e)``. A population whose fan-in leaves spare axons gets ``k = min(16,
+axons_per_core // fan_in)`` axons per presynaptic neuron (the send lists the k slices): a weight
+code is the sum of k int8 parts. ``e`` is the smallest exponent that holds the largest weight
+in ``127 k``, and at least the one that puts the threshold near ``2**20`` codes.
 
 Errors. The leak alone scales every inter-spike interval by ``tau_q / tau``: the compile-time
 bound ``|ln a / ln a_q - 1|`` (rule ``leak_resolution``, default tolerance 3 %). Under a constant
@@ -61,6 +63,7 @@ V_JUMPS = {"v_post+=w*r_mem_post/tau_mem_post": ("r_mem", "tau_mem"),
 #: Synapse statements that jump i_syn (model lif): on_pre -> divided by tau_syn (NIR CubaLIF)?
 I_JUMPS = {"i_syn_post+=w": False, "i_syn_post+=w/tau_syn_post": True}
 TOLERANCE = 0.03
+MAX_COPIES = 16
 THRESHOLD_CODE = 1 << 20
 LIF_KEYS = {"lif": ("tau_mem", "r_mem", "v_rest", "v_reset", "v_threshold", "i_bias"),
             "equations": ("tau", "r", "v_leak", "v_reset", "v_threshold", "i_bias")}
@@ -89,6 +92,7 @@ class Pop:
     incoming_i: list = field(default_factory=list)  # the same for jumps of i_syn (ampere)
     tau_syn: float = 0.0
     alpha_syn: int = 0
+    copies: int = 1  # axons per presynaptic neuron: a weight code is the sum of int8 parts
     cores: list = field(default_factory=list)  # (core id, lo, hi)
 
 
@@ -258,7 +262,7 @@ def _quantise(pop: Pop, dt_s: float, chip, tolerance: float) -> None:
     wmax = max([np.max(np.abs(W)) * aq for _, _, W in pop.incoming]
                + [np.max(np.abs(W * ((1 - aq) * pop.r)[None])) for _, _, W in pop.incoming_i]
                + [0.0])
-    e_w = math.ceil(math.log2(wmax / 127)) if wmax > 0 else e_th
+    e_w = math.ceil(math.log2(wmax / (127 * pop.copies))) if wmax > 0 else e_th
     pop.exponent = e = max(e_th, e_w)
     lsb = 2.0 ** e
     pop.codes = {k: round(v / lsb) for k, v in pop.rel.items()}
@@ -296,6 +300,9 @@ def compile_graph(model, chip: ChipSpec = TIANJIC_LIKE, *, tolerance: float = TO
     for s in graph.synapses:
         _synapse(s, pops, dt_s, chip)
     for pop in pops.values():
+        fan_in = sum(pops[src].size for src, _, _ in pop.incoming + pop.incoming_i)
+        if fan_in:  # spare axons carry copies of each spike: finer LSB, same int8 weights
+            pop.copies = max(1, min(MAX_COPIES, chip.axons_per_core // fan_in))
         _quantise(pop, dt_s, chip, tolerance)
         R.check_refractory(pop.name, pop.refractory, chip, bool(pop.incoming))
     # cores
@@ -323,10 +330,12 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
             rows, sources, at = [], [], 0
             for src, delay, codes, _ in pop.incoming:
                 for scid, slo, shi in pops[src].cores:
-                    sends.setdefault(scid, {}).setdefault(delay, []).append(
-                        {"core": cid, "buffer": "pre", "lo": 0, "hi": shi - slo, "at": at})
-                    rows.append(codes[slo:shi, lo:hi])
-                    at += shi - slo
+                    for part in _split(codes[slo:shi, lo:hi], pop.copies):
+                        sends.setdefault(scid, {}).setdefault(delay, []).append(
+                            {"core": cid, "buffer": "pre", "lo": 0, "hi": shi - slo,
+                             "at": at})
+                        rows.append(part)
+                        at += shi - slo
             phases = {}
             if rows:
                 R.check_fan_in(pop.name, at, chip)
@@ -339,10 +348,12 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
             rows_i, at_i = [], 0
             for src, delay, codes, _ in pop.incoming_i:
                 for scid, slo, shi in pops[src].cores:
-                    sends.setdefault(scid, {}).setdefault(delay, []).append(
-                        {"core": cid, "buffer": "pre_i", "lo": 0, "hi": shi - slo, "at": at_i})
-                    rows_i.append(codes[slo:shi, lo:hi])
-                    at_i += shi - slo
+                    for part in _split(codes[slo:shi, lo:hi], pop.copies):
+                        sends.setdefault(scid, {}).setdefault(delay, []).append(
+                            {"core": cid, "buffer": "pre_i", "lo": 0, "hi": shi - slo,
+                             "at": at_i})
+                        rows_i.append(part)
+                        at_i += shi - slo
             if rows_i:
                 R.check_fan_in(pop.name, at + at_i, chip)
                 buffers.update(pre_i=_b(at_i, 1), syn_i=_b(n, acc, True),
@@ -441,6 +452,14 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
                      f"a core has {chip.memory_bytes_per_core}")
     manifest["memory"] = memory
     return Compiled(program, pops, float(graph.dt_ms), input_mode)
+
+
+def _split(codes: np.ndarray, k: int) -> list[np.ndarray]:
+    """``k`` int8 arrays that sum to ``codes`` (|codes| <= 127 k): equal parts toward zero, the
+    remainder spread one code each over the first parts."""
+    base = np.fix(codes / k)
+    rem = codes - base * k
+    return [base + np.sign(rem) * (c < np.abs(rem)) for c in range(k)]
 
 
 def _b(size, bits, signed=False, init=0) -> dict:
