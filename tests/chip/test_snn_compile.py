@@ -272,6 +272,45 @@ def test_a_nir_lif_graph_imports_compiles_and_fires_at_the_analytic_rate(tmp_pat
     assert within_3pc_or_2(out["spike_counts"]["lif"][0], expected)
 
 
+def test_a_nir_cubalif_graph_gives_brian2s_counts_on_the_chip(tmp_path):
+    """LIF -> Linear -> CubaLIF, written with nir's API: hnnbio.nir writes the CubaLIF as
+    model = "lif" with i_syn_post += w / tau_syn_post; the chip's i_syn state reproduces
+    Brian2's counts here (the same graph as the i_syn test above, NIR's weights w = J tau_syn)."""
+    from hnnbio.hnn.files import load_hnn
+    from hnnbio.nir import read_nir
+
+    full = lambda n, v: np.full(n, v, dtype=float)  # noqa: E731
+    nodes = {"input": nir.Input(input_type={"input": np.array([3])}),
+             "w": nir.Affine(weight=np.eye(3), bias=np.zeros(3)),
+             "a": nir.LIF(tau=full(3, TAU_EXACT), r=full(3, 2.0), v_leak=full(3, 0.0),
+                          v_threshold=full(3, 1.0), v_reset=full(3, 0.0)),
+             "l": nir.Linear(weight=JI.T * TAU_SYN_EXACT),
+             "b": nir.CubaLIF(tau_mem=full(2, TAU_EXACT), tau_syn=full(2, TAU_SYN_EXACT),
+                              r=full(2, 2.0), v_leak=full(2, 0.0), v_threshold=full(2, 1.0),
+                              v_reset=full(2, 0.0), w_in=full(2, 1.0)),
+             "output": nir.Output(output_type={"output": np.array([2])})}
+    edges = [("input", "w"), ("w", "a"), ("a", "l"), ("l", "b"), ("b", "output")]
+    path = tmp_path / "cuba.nir"
+    nir.write(str(path), nir.NIRGraph(nodes=nodes, edges=edges))
+    toml = tmp_path / "cuba.toml"
+    toml.write_text(read_nir(path, f"{DT_MS} ms"))
+    assert 'i_syn_post += w / tau_syn_post' in toml.read_text()
+    graph = load_hnn(toml)
+    currents = np.array([[1.72, 0.959, 1.72]])
+    chip = snn.run_on_chip(graph, STEPS, currents)["spike_counts"]
+    brian = simulate(graph, currents, steps=STEPS).spike_counts()
+    for name in ("a", "b"):
+        assert np.array_equal(chip[name], brian[name])
+    assert brian["b"].min() > 100
+
+
+def test_split_weights_sum_to_the_code_within_int8():
+    codes = np.arange(-127 * 5, 127 * 5 + 1).reshape(1, -1)
+    parts = snn._split(codes, 5)
+    assert np.array_equal(sum(parts), codes)
+    assert max(np.abs(p).max() for p in parts) <= 127
+
+
 def test_the_lif_form_matches_hnnbio_nir():
     from hnnbio.nir import forms
 
