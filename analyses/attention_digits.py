@@ -50,7 +50,8 @@ def measure(n_images: int | None, noise=NOISE, model=MODEL) -> dict:
                                                                  name)
             if name == "attention" and p == 0:
                 last = res["attention"][:, -1]  # (images, pixels) multiplier at the last step
-                maps = np.stack([last[labels == c].mean(0) for c in range(10)])
+                maps = np.stack([last[labels == c].mean(0) if np.any(labels == c)
+                                 else np.full(last.shape[1], np.nan) for c in range(10)])
         rows.append(row)
     return dict(images=int(len(labels)), rows=rows, maps=maps.tolist())
 
