@@ -1,7 +1,9 @@
 r"""Compile spiking HNN graphs (inputs, LIF populations, synapses) to chip programs (ISA v2).
 
 Supported: :class:`~hnnbio.hnn.nodes.Input` nodes, populations of ``model = "lif"``
-(:mod:`hnnbio.neurons.lif`) or of the LIF equations :mod:`hnnbio.nir` writes (NIR's
+(:mod:`hnnbio.neurons.lif`), ``model = "self_inhibiting"`` (its continuous form: the autapse
+current ``i_self`` is a third state fed by the core's own spikes, delay 0) or of the LIF
+equations :mod:`hnnbio.nir` writes (NIR's
 ``tau dv/dt = v_leak - v + r I``), synapses that jump ``v`` (``v_post += w * r / tau`` as
 hnnbio.nir writes them, or ``v_post += w``) or jump ``i_syn`` of a ``lif`` target
 (``i_syn_post += w``, hnnbio's own synapse, or ``i_syn_post += w / tau_syn_post``, a NIR
@@ -93,6 +95,11 @@ class Pop:
     tau_syn: float = 0.0
     alpha_syn: int = 0
     copies: int = 1  # axons per presynaptic neuron: a weight code is the sum of int8 parts
+    r_jump: np.ndarray | None = None  # r of v jumps (r_mem; r is the drive's, C r_mem)
+    tau_self: float = 0.0  # self_inhibiting: the autapse current's state
+    alpha_self: int = 0
+    w_self: np.ndarray | None = None  # -R w_self per neuron (volt), jump of R i_self per spike
+    self_codes: tuple | None = None
     cores: list = field(default_factory=list)  # (core id, lo, hi)
 
 
@@ -161,6 +168,15 @@ def _population(p, dt_s: float) -> Pop:
         t_ref = float(np.max(np.asarray(params["t_ref"])))
         steps = round(t_ref / dt_s)
         refractory = p.refractory_steps if p.refractory_steps is not None else max(steps - 1, 0)
+    elif p.model == "self_inhibiting":
+        from hnnbio.neurons.self_inhibiting import SelfInhibitingParams
+
+        defaults = SelfInhibitingParams()
+        params = {k: p.params.get(k, getattr(defaults, k)) for k in (
+            *LIF_KEYS["lif"], "tau_syn", "tau_self", "gain", "w_self")}
+        tau, r, rest, reset, th, bias = (params[k] for k in LIF_KEYS["lif"])
+        tau_syn, init, variable = params["tau_syn"], rest, "i_bias"
+        refractory = p.refractory_steps or 0
     elif p.equations is not None:
         threshold = (p.threshold or "").replace(" ", "")
         if _lif_form(p.equations) is None or threshold != "v>v_threshold" \
@@ -187,13 +203,22 @@ def _population(p, dt_s: float) -> Pop:
     rel = {k: _si(v, n, p.name, k) - rest_a for k, v in (("threshold", th), ("reset", reset),
                                                          ("init", init))}
     bias_a = _si(bias, n, p.name, "i_bias")
-    if p.model == "lif" and p.input is not None:
+    if p.model in ("lif", "self_inhibiting") and p.input is not None:
         bias_a = np.zeros(n)  # the input overwrites i_bias every step
     for key, arr in (("tau", tau_a), *rel.items()):
         if np.ptp(arr) > 1e-12 * max(1.0, np.max(np.abs(arr))):
             R.refuse("heterogeneous_parameters", p.name, f"{key} differs between neurons")
     pop = Pop(p.name, n, float(tau_a[0]), r_a, rest_a, bias_a,
               {k: float(v[0]) for k, v in rel.items()}, int(refractory), p.input)
+    pop.r_jump = r_a
+    if p.model == "self_inhibiting":  # C (i_syn + i_bias) - i_self: drive and i_syn times C
+        pop.r = r_a * _si(params["gain"], n, p.name, "gain")
+        ts = _si(params["tau_self"], n, p.name, "tau_self")
+        if np.ptp(ts) > 1e-12 * np.max(ts):
+            R.refuse("heterogeneous_parameters", p.name, "tau_self differs between neurons")
+        pop.tau_self = float(ts[0])
+        pop.w_self = -_si(params["w_self"], n, p.name, "w_self") * r_a  # as a current times R
+
     if tau_syn is not None:
         ts = _si(tau_syn, n, p.name, "tau_syn")
         if np.ptp(ts) > 1e-12 * np.max(ts):
@@ -227,7 +252,7 @@ def _synapse(s, pops, dt_s: float, chip) -> None:
     if current:
         w = w / tgt.tau_syn if I_JUMPS[statement] else w  # ampere
     elif V_JUMPS[statement] is not None:  # v_post += w * r / tau
-        w = w * (tgt.r / tgt.tau)[j]
+        w = w * (tgt.r_jump / tgt.tau)[j]
     if "delay" in s.values:
         delay = np.asarray(s.values["delay"], dtype=float)
     else:
@@ -257,11 +282,21 @@ def _quantise(pop: Pop, dt_s: float, chip, tolerance: float) -> None:
             else math.inf
         R.check_leak(pop.name, error, tolerance, pop.tau_syn / dt_s, pop.alpha_syn, "tau_syn")
         pop.leak_error = max(pop.leak_error, error)
+    self_w = None
+    if pop.w_self is not None:
+        a_f = math.exp(-dt_s / pop.tau_self)
+        pop.alpha_self = min(255, round(256 * a_f))
+        error = abs(math.log(a_f) / math.log(pop.alpha_self / 256) - 1) if pop.alpha_self \
+            else math.inf
+        R.check_leak(pop.name, error, tolerance, pop.tau_self / dt_s, pop.alpha_self,
+                     "tau_self")
+        pop.leak_error = max(pop.leak_error, error)
+        self_w = (1 - aq) * pop.w_self  # volt of drive per step per unit of i_self jump
     span = max(abs(v) for v in pop.rel.values()) or 1.0
     e_th = math.floor(math.log2(span / THRESHOLD_CODE))
     wmax = max([np.max(np.abs(W)) * aq for _, _, W in pop.incoming]
                + [np.max(np.abs(W * ((1 - aq) * pop.r)[None])) for _, _, W in pop.incoming_i]
-               + [0.0])
+               + [np.max(np.abs(self_w)) if self_w is not None else 0.0] + [0.0])
     e_w = math.ceil(math.log2(wmax / (127 * pop.copies))) if wmax > 0 else e_th
     pop.exponent = e = max(e_th, e_w)
     lsb = 2.0 ** e
@@ -275,6 +310,8 @@ def _quantise(pop: Pop, dt_s: float, chip, tolerance: float) -> None:
     pop.incoming = [(s, d, np.rint(W * aq / lsb), W * aq) for s, d, W in pop.incoming]
     pop.incoming_i = [(s, d, np.rint(W * pop.gain[None] ), W * pop.gain[None] * lsb)
                       for s, d, W in pop.incoming_i]  # codes of (1 - a_q) R i_syn per step
+    if self_w is not None:
+        pop.self_codes = (np.rint(self_w / lsb), self_w)
     for s, _, codes, W in pop.incoming + pop.incoming_i:
         if np.any((codes == 0) & (W != 0)):
             R.refuse("weight_range", pop.name, f"a weight from {s} rounds to 0 at LSB "
@@ -301,6 +338,7 @@ def compile_graph(model, chip: ChipSpec = TIANJIC_LIKE, *, tolerance: float = TO
         _synapse(s, pops, dt_s, chip)
     for pop in pops.values():
         fan_in = sum(pops[src].size for src, _, _ in pop.incoming + pop.incoming_i)
+        fan_in += pop.size if pop.w_self is not None else 0
         if fan_in:  # spare axons carry copies of each spike: finer LSB, same int8 weights
             pop.copies = max(1, min(MAX_COPIES, chip.axons_per_core // fan_in))
         _quantise(pop, dt_s, chip, tolerance)
@@ -321,6 +359,7 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
     sends: dict[int, dict[int, list]] = {}  # source core -> chip delay -> destinations
     plans = {}
     current_cores = {}  # cores with an i_syn state: core -> population
+    self_cores = {}  # cores with an i_self state (self_inhibiting)
     for pop in pops.values():
         for cid, lo, hi in pop.cores:
             n = hi - lo
@@ -362,6 +401,21 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
                 arrays[f"c{cid}.syn.weight"] = np.concatenate(rows_i).astype(np.int8)
                 current_cores[cid] = pop
                 sources.append("isyn")
+            at_s = 0
+            if pop.self_codes is not None:  # the autapse: own spikes, delay 0, diagonal
+                diag = []
+                for part in _split(pop.self_codes[0][lo:hi], pop.copies):
+                    sends.setdefault(cid, {}).setdefault(0, []).append(
+                        {"core": cid, "buffer": "pre_s", "lo": 0, "hi": n, "at": at_s})
+                    diag.append(np.diag(part))
+                    at_s += n
+                R.check_fan_in(pop.name, at + at_i + at_s, chip)
+                buffers.update(pre_s=_b(at_s, 1), syn_s=_b(n, acc, True),
+                               iself=_b(n, chip.membrane_bits, True),
+                               ref_s=_b(n, chip.refractory_bits), spk_s=_b(n, 1))
+                arrays[f"c{cid}.self.weight"] = np.concatenate(diag).astype(np.int8)
+                self_cores[cid] = pop
+                sources.append("iself")
             if pop.input is not None:
                 buffers["drive"] = _b(n, 32, True)
                 sources.append("drive")
@@ -384,8 +438,9 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
             if cid == 0:  # validate.check fails on a program without LFSR buffers (report)
                 buffers["rand"] = {"size": 1, "bits": 32, "signed": False, "stream": 0}
             x, y = chip.core_xy(cid)
-            cores.append(CoreProgram(cid, x, y, pop.name, "lif", (lo, hi), (0, at + at_i or n),
-                                     phases, buffers))
+            axons = (0, at + at_i + at_s or n)
+            cores.append(CoreProgram(cid, x, y, pop.name, "lif", (lo, hi), axons, phases,
+                                     buffers))
         outputs.append({"name": pop.name, "size": pop.size,
                         "parts": [{"core": c, "buffer": "spikes", "lo": lo, "hi": hi, "at": 0}
                                   for c, lo, hi in pop.cores]})
@@ -397,18 +452,23 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
                                                   "delay": delay})
             core.phases.setdefault(1 + k, []).append(send)
             n_phases = max(n_phases, 2 + k)
-    if current_cores:  # i_syn: after every send, so delay-0 spikes of this step have landed
-        top = (1 << (chip.membrane_bits - 1)) - 1
+    top = (1 << (chip.membrane_bits - 1)) - 1
+    # current states after every send, so the delay-0 spikes of this step have landed
+    for states, x, w, out, v, ref, spk, alpha in (
+            (current_cores, "pre_i", "syn", "syn_i", "isyn", "ref_i", "spk_i", "alpha_syn"),
+            (self_cores, "pre_s", "self", "syn_s", "iself", "ref_s", "spk_s", "alpha_self")):
+        if not states:
+            continue
         for core in cores:
-            pop = current_cores.get(core.core)
+            pop = states.get(core.core)
             if pop is None:
                 continue
-            lif = {"input": "syn_i", "v": "isyn", "refractory": "ref_i", "spikes": "spk_i",
-                   "rand": None, "alpha": pop.alpha_syn, "v_leak": 0, "v_threshold": top,
+            lif = {"input": out, "v": v, "refractory": ref, "spikes": spk, "rand": None,
+                   "alpha": getattr(pop, alpha), "v_leak": 0, "v_threshold": top,
                    "noise_mask": 0, "reset_mode": "none", "v_reset": 0, "refractory_steps": 0}
             core.phases[n_phases] = [
-                Instruction("axon", "matvec", {"x": "pre_i", "weights": f"c{core.core}.syn.weight",
-                                               "out": "syn_i"}),
+                Instruction("axon", "matvec", {"x": x, "weights": f"c{core.core}.{w}.weight",
+                                               "out": out}),
                 Instruction("soma1", "lif", lif)]
         n_phases += 1
     for name, parts in plans.items():
@@ -501,7 +561,7 @@ def constant_drive_bounds(compiled: Compiled, inputs: dict, limit: int = 100_000
     error bound ``max |n_float / n - 1|`` over the bracket (see the module docstring)."""
     out = {}
     for pop in compiled.pops.values():
-        if pop.incoming or pop.incoming_i:
+        if pop.incoming or pop.incoming_i or pop.w_self is not None:
             continue
         current = pop.i_bias[None, :]
         if pop.input is not None:

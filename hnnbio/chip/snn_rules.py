@@ -15,8 +15,9 @@ from hnnbio.errors import DesignRuleError
 RULES = {
     "hybrid_nodes": "networks and hybrid units (ANN parts, modulation) are not compiled by the "
                     "spiking compiler yet (binding graphs go to the binding compiler)",
-    "unsupported_model": "only model 'lif' and the LIF equations hnnbio.nir writes compile; "
-                         "other models, equations, circuits and Python groups do not",
+    "unsupported_model": "only models 'lif', 'self_inhibiting' and the LIF equations "
+                         "hnnbio.nir writes compile; other models, equations, circuits and "
+                         "Python groups do not",
     "input_variable": "an input may write only the LIF's input current (i_bias / i_in)",
     "synapse_form": "a synapse must jump v (v_post += w [* r / tau]); no on_post, no other "
                     "statements",

@@ -416,3 +416,27 @@ def test_export_and_run_with_the_emulator_backend(tmp_path):
     rows = run_file(toml, input=tmp_path / "x.npy", backend="emulator")
     expected = STEPS * DT_MS * 1e-3 / analytic_isi(CURRENTS[0], TAU_EXACT)
     assert abs(rows["spike_counts"]["lif"] - expected.sum()) <= 0.03 * expected.sum()
+
+
+# --- self_inhibiting (HIFI, continuous form) ----------------------------------------------------
+
+def self_inhibiting(w_self):
+    tau_self = -DT_MS / math.log(240 / 256) * 1e-3  # alpha_self = 240 exactly
+    p = Population("s", 4, model="self_inhibiting", params=dict(
+        tau_mem=TAU_EXACT * second, tau_syn=5 * ms, tau_self=tau_self * second, r_mem=2 * ohm,
+        gain=0.9, w_self=w_self * amp, v_rest=0 * volt, v_reset=0 * volt,
+        v_threshold=1 * volt), input="drive", input_variable="i_bias")
+    return HNN("si", inputs=[Input("drive", 4)], populations=[p], dt_ms=DT_MS)
+
+
+def test_self_inhibiting_neurons_give_brian2s_counts_on_the_chip():
+    """The autapse current i_self is a third state: each core sends its spikes to itself with
+    delay 0 (a diagonal matvec of -(1 - a) R w_self codes) and updates i_self after every send;
+    the gain C scales the drive. Its error terms are those of the i_syn test with m = 1; here the
+    counts are Brian2's, and the self-inhibition matters (Brian2 without it fires more)."""
+    currents = np.array([[0.7, 0.9, 1.2, 1.5]])
+    chip = snn.run_on_chip(self_inhibiting(0.05), STEPS, currents)["spike_counts"]["s"][0]
+    brian = simulate(self_inhibiting(0.05), currents, steps=STEPS).spike_counts()["s"][0]
+    free = simulate(self_inhibiting(0.0), currents, steps=STEPS).spike_counts()["s"][0]
+    assert np.array_equal(chip, brian)
+    assert np.all(free > brian)
