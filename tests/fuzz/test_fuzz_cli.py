@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -55,10 +56,11 @@ def _opt(draw, name, values, p_absent=True):
 PATH = ["new", "nested", "file", "full", "proc", "sub", "missing"]
 
 
+COMMANDS = ("bind", "run", "analyze", "sweep", "train", "export", "column")
+
+
 @st.composite
-def command_lines(draw):
-    command = draw(st.sampled_from(["bind", "bind", "run", "analyze", "sweep", "train",
-                                    "export", "column"]))
+def command_lines(draw, command):
     o = draw  # shorthand
     if command == "bind":
         argv = ["bind", "--images", o(st.sampled_from(["1", "2", "0", "-1", "abc",
@@ -122,11 +124,13 @@ def _resolve(argv, files):
     return out
 
 
-@bounded(30)
-@given(argv=command_lines())
-def test_fuzzed_command_lines_end_in_success_or_one_line(argv):
+@pytest.mark.parametrize("command", COMMANDS)
+@bounded(15)
+@given(data=st.data())
+def test_fuzzed_command_lines_end_in_success_or_one_line(command, data):
     from hnnbio.cli import main
 
+    argv = data.draw(command_lines(command), label="argv")
     with tempfile.TemporaryDirectory() as tmp:
         argv = _resolve(argv, _files(Path(tmp)))
         err = io.StringIO()

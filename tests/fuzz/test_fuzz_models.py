@@ -69,7 +69,7 @@ def _one_line(exc):
 
 
 @pytest.mark.parametrize("model", MODELS, ids=lambda p: p.stem)
-@bounded(30)
+@bounded(40)
 @given(data=st.data())
 def test_mutated_model_files_load_or_fail_in_one_line(model, data):
     from hnnbio.binding.spec import load_spec
