@@ -435,8 +435,6 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
             phases[1] = [Instruction("axon", "accumulate", {"sources": sources, "bias": bias,
                                                             "out": "acc"}),
                          Instruction("soma1", "lif", lif)]
-            if cid == 0:  # validate.check fails on a program without LFSR buffers (report)
-                buffers["rand"] = {"size": 1, "bits": 32, "signed": False, "stream": 0}
             x, y = chip.core_xy(cid)
             axons = (0, at + at_i + at_s or n)
             cores.append(CoreProgram(cid, x, y, pop.name, "lif", (lo, hi), axons, phases,

@@ -519,7 +519,7 @@ def _check_cores(ctx):
                      for cid, core in ctx.cores.items() for name, spec in core["buffers"].items()
                      if "stream" in spec)
     total = ctx.manifest.get("lfsr_streams")
-    for (lo, hi, cid, name), nxt in zip(streams, streams[1:] + [None], strict=True):
+    for (lo, hi, cid, name), nxt in zip(streams, [*streams[1:], None][:len(streams)], strict=True):
         if total is not None and hi > total:
             ctx.fail(f"core {cid}, buffers.{name}.stream", f"streams {lo}:{hi} beyond "
                      f"lfsr_streams {total}")

@@ -416,6 +416,11 @@ def test_export_and_run_with_the_emulator_backend(tmp_path):
     rows = run_file(toml, input=tmp_path / "x.npy", backend="emulator")
     expected = STEPS * DT_MS * 1e-3 / analytic_isi(CURRENTS[0], TAU_EXACT)
     assert abs(rows["spike_counts"]["lif"] - expected.sum()) <= 0.03 * expected.sum()
+    # the same through the CLI: `hnnbio run FILE --backend emulator --json`
+    from hnnbio.cli import main
+
+    assert main(["run", str(toml), "--input", str(tmp_path / "x.npy"), "--backend", "emulator",
+                 "--json"]) == 0
 
 
 # --- self_inhibiting (HIFI, continuous form) ----------------------------------------------------
