@@ -36,5 +36,10 @@ def test_wheel_ships_every_model_spec_and_its_weights(tmp_path):
     assert specs
     for spec in specs:
         assert f"hnnbio/shipped_models/{spec.name}" in names
-        weights = tomllib.loads(spec.read_text())["networks"]["autoencoder"]["weights"]
-        assert f"hnnbio/shipped_models/{weights}" in names, f"{weights} of {spec.name} not shipped"
+        raw = tomllib.loads(spec.read_text())
+        files = {net["weights"] for net in raw.get("networks", {}).values() if "weights" in net}
+        if isinstance(raw.get("experiment", {}).get("weights"), str):
+            files.add(raw["experiment"]["weights"])
+        assert files, f"{spec.name} names no weights file"
+        for weights in files:
+            assert f"hnnbio/shipped_models/{weights}" in names, f"{weights} of {spec.name} not shipped"
