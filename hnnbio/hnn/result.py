@@ -29,6 +29,35 @@ def read_result_npz(path, kind: str) -> tuple[dict, dict]:
     return meta, arrays
 
 
+#: The meta keys of a saved HNNResult and their checks (type, lowest value).
+_META = {"name": (str, None), "n_samples": (int, 1), "n_steps": (int, 0),
+         "dt_ms": (float, 0.0), "start_step": (int, 0), "sizes": (dict, None)}
+
+
+def _checked_meta(meta, path) -> dict:
+    if not isinstance(meta, dict):
+        raise DataError(f"{path}: meta is not a JSON object")
+    missing = sorted(set(_META) - set(meta))
+    unknown = sorted(set(meta) - set(_META))
+    if missing or unknown:
+        what = f"lacks {missing[0]!r}" if missing else f"has unknown key {unknown[0]!r}"
+        raise DataError(f"{path}: meta {what}")
+    for key, (kind, low) in _META.items():
+        value = meta[key]
+        ok = isinstance(value, kind) and not isinstance(value, bool)
+        if kind is float:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and \
+                np.isfinite(value) and value > 0
+        elif low is not None and ok:
+            ok = value >= low
+        if not ok:
+            raise DataError(f"{path}: meta {key} = {value!r} is not a valid {kind.__name__}")
+    for name, size in meta["sizes"].items():
+        if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+            raise DataError(f"{path}: meta sizes[{name!r}] = {size!r} is not a size >= 1")
+    return dict(meta)
+
+
 @dataclass
 class Spikes:
     """The spikes of one population: parallel arrays, one row per spike."""
@@ -156,10 +185,34 @@ class HNNResult:
 
     @classmethod
     def load(cls, path) -> HNNResult:
+        """Read a result written by :meth:`save`; DataError naming the file and the field when
+        a key is missing, of the wrong type or out of range (spikes outside the samples, steps
+        or neurons the result declares)."""
         meta, arrays = read_result_npz(path, "an HNN")
+        meta = _checked_meta(meta, path)
         sizes = meta.pop("sizes")
-        spikes = {k: Spikes(arrays[f"spikes/{k}/sample"], arrays[f"spikes/{k}/step"],
-                            arrays[f"spikes/{k}/neuron"], size) for k, size in sizes.items()}
+        spikes = {}
+        for name, size in sizes.items():
+            parts = []
+            for key, high in (("sample", meta["n_samples"]), ("step", None), ("neuron", size)):
+                arr = arrays.get(f"spikes/{name}/{key}")
+                if arr is None or arr.ndim != 1 or arr.dtype.kind not in "iu":
+                    raise DataError(f"{path}: spikes/{name}/{key} missing or not a 1-D integer "
+                                    "array")
+                low = meta["start_step"] if key == "step" else 0
+                high = meta["start_step"] + meta["n_steps"] if key == "step" else high
+                if arr.size and (arr.min() < low or arr.max() >= high):
+                    raise DataError(f"{path}: spikes/{name}/{key} outside [{low}, {high})")
+                parts.append(arr)
+            if len({a.size for a in parts}) != 1:
+                raise DataError(f"{path}: spikes/{name}: sample, step and neuron of different "
+                                "lengths")
+            spikes[name] = Spikes(*parts, size)
+        known = {f"spikes/{k}/{f}" for k in sizes for f in ("sample", "step", "neuron")}
+        for key in arrays:
+            if key not in known and not key.startswith(("applied/", "metric/")):
+                raise DataError(f"{path}: unexpected array {key!r} (not written by "
+                                "HNNResult.save)")
         applied = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("applied/")}
         metrics = {k.split("/", 1)[1]: v for k, v in arrays.items() if k.startswith("metric/")}
         return cls(spikes=spikes, applied=applied, metrics=metrics, **meta)

@@ -117,9 +117,6 @@ def test_mutated_binding_results_through_analyze(data):
             assert not out.exists()
 
 
-@pytest.mark.xfail(strict=True, reason="HNNResult.load (hnnbio/hnn/result.py, not H1's file) "
-                   "raises KeyError/TypeError on a result.npz missing a key (meta 'sizes', "
-                   "'dt_ms', 'spikes/<pop>/step'...) or with an unknown meta key")
 @bounded(40)
 @given(data=st.data())
 def test_mutated_hnn_results_load_or_fail_in_one_line(data):
