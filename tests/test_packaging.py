@@ -42,4 +42,5 @@ def test_wheel_ships_every_model_spec_and_its_weights(tmp_path):
             files.add(raw["experiment"]["weights"])
         assert files, f"{spec.name} names no weights file"
         for weights in files:
-            assert f"hnnbio/shipped_models/{weights}" in names, f"{weights} of {spec.name} not shipped"
+            shipped = f"hnnbio/shipped_models/{weights}" in names
+            assert shipped, f"{weights} of {spec.name} not shipped"

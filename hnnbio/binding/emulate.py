@@ -89,7 +89,9 @@ def emulate_program(path: str | Path, n_images: int = 16, seed: int = 0,
     """
     from hnnbio.data import datasets
     from hnnbio.errors import DataError, ParameterError
+    from hnnbio.hnn.engine import check_seed
 
+    check_seed(seed)
     program = load_program(path)
     if isinstance(n_images, bool) or not isinstance(n_images, (int, np.integer)) or n_images < 1:
         raise ParameterError(f"n_images: must be a positive integer, got {n_images!r}")

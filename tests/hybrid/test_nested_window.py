@@ -175,8 +175,29 @@ def test_dense_nested_matches_a_per_neuron_reference_on_the_same_uniforms():
     np.testing.assert_array_equal(out.numpy(), expected)
 
 
+def test_independent_form_against_a_replay_of_its_coins():
+    """Independent reference for the digest below: L uniforms per step (age 0 first, the order
+    coincidence_step documents) replayed from the same generator; the output at t is the OR over
+    ages a of ``spike[t - a] and u[t][a] < keep[a]``, each age's coin drawn anew every step."""
+    rng = np.random.default_rng(5)
+    spikes = rng.random((64, 40)) < 0.3
+    for keep in ([1.0, 0.5, 0.25], [0.7, 0.9, 0.2, 0.4]):
+        out = CoincidenceWindow(keep)(torch.from_numpy(spikes),
+                                      generator=torch.Generator().manual_seed(11)).numpy()
+        replay = torch.Generator().manual_seed(11)
+        keep32 = np.float32(keep)  # the window holds keep as float32, as torch.rand draws
+        expected = np.zeros(spikes.shape)
+        for t in range(spikes.shape[1]):
+            u = [torch.rand((64,), generator=replay).numpy() for _ in keep]
+            for i in range(64):
+                expected[i, t] = any(t - a >= 0 and spikes[i, t - a] and u[a][i] < keep32[a]
+                                     for a in range(len(keep)))
+        np.testing.assert_array_equal(out, expected)
+
+
 def test_independent_form_is_unchanged_bit_for_bit():
-    """Digests of the independent window, computed with the units.py of commit ae34de2."""
+    """Regression guard: digests of the independent window, computed with the units.py of commit
+    ae34de2 (the behaviour itself is checked against a replay in the test above)."""
     rng = np.random.default_rng(5)
     spikes = torch.from_numpy(rng.random((64, 40)) < 0.3)
     keeps = ([1.0, 0.5, 0.25], [0.7, 0.9, 0.2, 0.4])
