@@ -65,7 +65,8 @@ def fidelity(model: str, n_images: int, seed: int, batch_size: int, cycles: int 
 
 def main(argv=None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+", default=["bars", "shapes"])
+    parser.add_argument("--models", nargs="+",
+                        default=["bars", "shapes", "bars-column", "shapes-column"])
     parser.add_argument("--images", type=int, default=500)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=128)

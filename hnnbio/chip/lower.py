@@ -27,6 +27,11 @@ on and ``emulate_program`` generates). Layers, activations and weights come from
 module (its ``linears``), cast to float64. What the chip cannot run is refused by the graph rules
 of :mod:`hnnbio.chip.rules` (:class:`~hnnbio.errors.DesignRuleError` naming the rule and the node).
 
+A column sheet (``circuit = "column"``) that passes ``column-as-stochastic`` lowers to the same
+ring (:func:`hnnbio.chip.rules.column_as_stochastic`): the output ``lut`` carries
+``gate = [g, a]`` (its table holds the column's spike probability at the attention, not the
+attention) and the delay ring is two slots longer (the column's two synaptic stages).
+
 The IR's node names (``sheet``, ``window``, ``dense_1``, ...) are the chip's; the graph's own names
 of the roles are kept in :attr:`Graph.names` (the emulator reports spikes and attention under them).
 """
@@ -163,6 +168,7 @@ def lower(model) -> Graph:
     if readout_cycles > cycles:
         raise ModelSpecError(f"[experiment]: readout_cycles ({readout_cycles}) exceeds cycles "
                              f"({cycles})")
+    column = rules.column_as_stochastic(sheet) if rules.is_column(sheet) else None
     nodes = [
         Node("modulation", "modulation", n, n),
         Node("sheet", "stochastic_unit", n, n,
@@ -182,9 +188,16 @@ def lower(model) -> Graph:
         if functions[i] not in FUNCTIONS:
             raise ModelSpecError(f"{network.name}: hidden activation {functions[i]!r} is not one "
                                  f"of {', '.join(FUNCTIONS)}")
-        nodes.append(Node(f"lut_{i + 1}", "lut", w.shape[0], w.shape[0],
-                          params={"function": functions[i]}))
-    nodes.append(Node("delay", "delay", n, n, params={"delay_steps": attention.delay_steps}))
+        lut = {"function": functions[i]}
+        if column is not None and i == len(module.linears) - 1:
+            # column-as-stochastic: the output table holds p(sigmoid(z)), the column's spike
+            # probability at the attention sigmoid(z) (rules.column_gate)
+            lut["gate"] = [column["attention_gain"], column["attention_scale"]]
+        nodes.append(Node(f"lut_{i + 1}", "lut", w.shape[0], w.shape[0], params=lut))
+    # a column's spikes leave it latency_steps after the attention that gates them: the chip's
+    # sheet (latency 0) gets a ring that many slots longer, so the loop's period is the column's
+    ring = attention.delay_steps + (column["latency_steps"] if column else 0)
+    nodes.append(Node("delay", "delay", n, n, params={"delay_steps": ring}))
     dataset = graph.experiment.get("dataset")
     return Graph(name=graph.name, dataset=None if dataset is None else str(dataset),
                  image_shape=(side, side), steps_per_cycle=d, cycles=cycles,

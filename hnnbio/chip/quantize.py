@@ -85,12 +85,19 @@ def _sigmoid(z):
     return 1.0 / (1.0 + np.exp(-z))
 
 
-def _function(name: str):
-    return _sigmoid if name == "sigmoid" else (lambda z: np.maximum(z, 0.0))
+def _function(name: str, gate=None):
+    """The float non-linearity; ``gate = (g, a)`` composes a column's spike probability
+    :func:`hnnbio.chip.rules.column_gate` after it (column-as-stochastic, output layer)."""
+    f = _sigmoid if name == "sigmoid" else (lambda z: np.maximum(z, 0.0))
+    if gate is None:
+        return f
+    from hnnbio.chip.rules import column_gate
+
+    return lambda z: column_gate(f(z), *gate)
 
 
 def quantize_layer(name: str, function: str, weight: np.ndarray, bias: np.ndarray, e_in: int,
-                   z_max: float = 8.0, acc_bits: int = 32) -> QLayer:
+                   z_max: float = 8.0, acc_bits: int = 32, gate=None) -> QLayer:
     """Quantise one dense layer + non-linearity (see the module docstring).
 
     Parameters
@@ -110,7 +117,8 @@ def quantize_layer(name: str, function: str, weight: np.ndarray, bias: np.ndarra
     lo, hi = -(1 << (acc_bits - 1)), (1 << (acc_bits - 1)) - 1
     bq = np.clip(np.rint(bias * 2.0 ** (e_in + e_w)), lo, hi).astype(np.int32)
     if function == "sigmoid":
-        dz_exp = SIGMOID_BIN_EXPONENT
+        # a column gate p(sigmoid(z)) ~ g e^z is still ~g/3000 at z = -8: twice the range
+        dz_exp = SIGMOID_BIN_EXPONENT + (gate is not None)
     else:
         dz_exp = int(math.ceil(math.log2(max(z_max, 1e-6) / 127.0)))
     # one bin width for all neurons (one table): no neuron's shift may be negative
@@ -118,13 +126,14 @@ def quantize_layer(name: str, function: str, weight: np.ndarray, bias: np.ndarra
     shift = e_in + e_w + dz_exp
     dz = 2.0 ** dz_exp
     k = np.arange(-128, 128)
-    y = _function(function)((k + 0.5) * dz)
+    y = _function(function, gate)((k + 0.5) * dz)
     if function == "sigmoid":
         e_out = 8
     else:
         e_out = int(math.floor(math.log2(255.0 / max(float(y.max()), 1e-6))))
     table = np.clip(np.rint(y * 2.0 ** e_out), 0, 255).astype(np.uint8)
-    return QLayer(name, function, wq, bq, table, e_in, e_w, shift, e_out)
+    label = function if gate is None else f"{function}+column_gate"  # what the table holds
+    return QLayer(name, label, wq, bq, table, e_in, e_w, shift, e_out)
 
 
 def forward_int(layers: list[QLayer], x: np.ndarray, acc_bits: int = 32) -> list[np.ndarray]:
@@ -141,11 +150,13 @@ def forward_int(layers: list[QLayer], x: np.ndarray, acc_bits: int = 32) -> list
 
 
 def forward_float(weights: list[np.ndarray], biases: list[np.ndarray], functions: list[str],
-                  x: np.ndarray) -> list[np.ndarray]:
-    """Float forward pass: every layer's output, x of shape (batch, n_in)."""
+                  x: np.ndarray, gates=None) -> list[np.ndarray]:
+    """Float forward pass: every layer's output, x of shape (batch, n_in); ``gates[i]`` (or
+    None) composes a column gate after layer i's function."""
     outs = []
-    for w, b, f in zip(weights, biases, functions, strict=True):
-        x = _function(f)(x @ w.T + b)
+    gates = gates or [None] * len(functions)
+    for w, b, f, g in zip(weights, biases, functions, gates, strict=True):
+        x = _function(f, g)(x @ w.T + b)
         outs.append(x)
     return outs
 
@@ -195,14 +206,15 @@ def quantize(graph: Graph, samples: np.ndarray | None = None, acc_bits: int = 32
     weights = [d.arrays["weight"] for d in dense]
     biases = [d.arrays["bias"] for d in dense]
     functions = [lt.params["function"] for lt in luts]
-    floats = forward_float(weights, biases, functions, samples.astype(np.float64))
+    gates = [lt.params.get("gate") for lt in luts]
+    floats = forward_float(weights, biases, functions, samples.astype(np.float64), gates)
     layers, e_in = [], 0
     x_float = samples.astype(np.float64)
-    for d, f, y in zip(dense, functions, floats, strict=True):
+    for d, f, g, y in zip(dense, functions, gates, floats, strict=True):
         z = x_float @ d.arrays["weight"].T + d.arrays["bias"]
         z_max = float(np.percentile(z, relu_percentile)) if relu_percentile < 100 else z.max()
         layer = quantize_layer(d.name, f, d.arrays["weight"], d.arrays["bias"], e_in,
-                               float(z_max), acc_bits)
+                               float(z_max), acc_bits, gate=g)
         layers.append(layer)
         e_in, x_float = layer.e_out, y
     ints = forward_int(layers, samples, acc_bits)

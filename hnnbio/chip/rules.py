@@ -12,7 +12,11 @@ Graph rules (on the HNN graph, :mod:`hnnbio.hnn`):
 rule                   what it checks
 =====================  ====================================================================
 populations            exactly one population, the sheet (``[experiment] sheet`` if given)
-sheet-model            the sheet is ``model = "stochastic"`` with one refractory_steps for all
+sheet-model            the sheet is ``model = "stochastic"`` with one refractory_steps for all,
+                       or a ``circuit = "column"`` that passes ``column-as-stochastic``
+column-as-stochastic   a column sheet runs as a stochastic sheet (:func:`column_gate`) only
+                       with input_probability 1, up_inputs 1, up_window_steps 1, output
+                       ``coincidence`` and fast_steps <= 0.1 (see docs/chip.md)
 inputs                 the sheet reads one input node of its size into ``drive``
 synapses               no synapses (the sheet's units are coupled only through the loop)
 networks               exactly one network
@@ -48,6 +52,8 @@ the sheet's spikes and the attention).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from hnnbio.chip.spec import ChipSpec
@@ -77,9 +83,10 @@ def inputs(graph) -> None:
     if source.size != sheet.size:
         raise DesignRuleError("inputs", source.name,
                               f"input of {source.size} values for a sheet of {sheet.size}")
-    if sheet.input_variable != "drive":
+    wanted = "input" if is_column(sheet) else "drive"
+    if sheet.input_variable != wanted:
         raise DesignRuleError("inputs", sheet.name,
-                              f"the image must drive 'drive', not {sheet.input_variable!r}")
+                              f"the image must drive {wanted!r}, not {sheet.input_variable!r}")
     extra = [i.name for i in graph.inputs if i.name != source.name]
     if extra:
         raise DesignRuleError("inputs", extra[0], "the chip's only input is the sheet's image")
@@ -121,6 +128,8 @@ def units(graph) -> None:
 
 def refractory_steps(sheet) -> int:
     """The sheet's refractory steps, one for all units (``sheet-model`` otherwise)."""
+    if is_column(sheet):
+        return column_as_stochastic(sheet)["refractory_steps"]
     value = np.asarray(sheet.params.get("refractory_steps", 0))
     if value.ndim and value.size and not (value == value.flat[0]).all():
         raise DesignRuleError("sheet-model", sheet.name,
@@ -129,8 +138,89 @@ def refractory_steps(sheet) -> int:
     return int(value.flat[0]) if value.ndim else int(value)
 
 
+#: Largest fast_steps for which a column's pyramidal neuron forgets the last step's drive: its
+#: membrane and synapse keep exp(-1 / fast_steps) <= exp(-10) = 4.5e-5 of it one step later.
+COLUMN_FAST_STEPS_MAX = 0.1
+#: Steps from the attention a column's pyramidal neuron reads to the coincidence spike it causes
+#: (pyramidal -> self_inhibiting -> coincidence: two synaptic stages of one step each).
+COLUMN_LATENCY_STEPS = 2
+
+
+#: The defaults of hnnbio.circuits.column.ColumnParams (the chip sits on the circuits' floor and
+#: may not import them; tests/chip/test_column_lowering.py checks they agree).
+COLUMN_DEFAULTS = {"refractory_steps": 6, "input_probability": 1.0, "attention_gain": 20.0,
+                   "attention_scale": 1.0, "autapse_ratio": 10.0, "up_inputs": 1,
+                   "up_window_steps": 1, "fast_steps": 0.1, "output": "coincidence"}
+
+
+@dataclass(frozen=True)
+class _Column:
+    refractory_steps: int
+    input_probability: float
+    attention_gain: float
+    attention_scale: float
+    autapse_ratio: float
+    up_inputs: int
+    up_window_steps: int
+    fast_steps: float
+    output: str
+
+
+def is_column(sheet) -> bool:
+    return not sheet.model and sheet.circuit == "column"
+
+
+def column_as_stochastic(sheet) -> dict:
+    """The column's parameters when it is, step by step, a stochastic unit (else
+    DesignRuleError ``column-as-stochastic`` naming the parameter and why).
+
+    With input_probability 1 a foreground pixel's input unit spikes every step; the pyramidal
+    neuron fires with probability ``1 - 1 / G(c)``, ``G = 1 + g tanh(a c)`` (an independent
+    release amplitude each step, a membrane that forgets within the step); the self-inhibiting
+    neuron relays it unless it spiked in the last r steps; a coincidence detector with k = 1 and a
+    window of one step relays every spike one step later. So the output is a stochastic unit of
+    probability ``x * p(c)``, ``p = g tanh(a c) / (1 + g tanh(a c))``, refractory r, two steps
+    late (:data:`COLUMN_LATENCY_STEPS`).
+    """
+    values = dict(sheet.params)
+    unknown = sorted(set(values) - set(COLUMN_DEFAULTS))
+    if unknown:
+        raise DesignRuleError("column-as-stochastic", sheet.name,
+                              f"{unknown[0]}: not a column parameter (known: "
+                              f"{', '.join(sorted(COLUMN_DEFAULTS))})")
+    p = _Column(**{**COLUMN_DEFAULTS, **values})
+    checks = (("input_probability", p.input_probability == 1,
+               "the input unit must spike every step of a foreground pixel (1), else the chip "
+               "needs a second random draw per step"),
+              ("up_inputs", p.up_inputs == 1, "a coincidence of more than one spike needs a "
+               "counting primitive the sheet cores do not have"),
+              ("up_window_steps", p.up_window_steps == 1, "a window of more than one step "
+               "needs a counting primitive the sheet cores do not have"),
+              ("output", p.output == "coincidence", "the chip's sheet sends the coincidence "
+               "stage (latency 2 steps)"),
+              ("fast_steps", p.fast_steps <= COLUMN_FAST_STEPS_MAX,
+               f"above {COLUMN_FAST_STEPS_MAX} the pyramidal neuron carries drive from one step to "
+               f"the next (no longer one independent draw per step)"))
+    for name, ok, why in checks:
+        if not ok:
+            raise DesignRuleError("column-as-stochastic", sheet.name,
+                                  f"{name} {getattr(p, name)!r}: {why}")
+    return {"refractory_steps": int(p.refractory_steps), "attention_gain": float(p.attention_gain),
+            "attention_scale": float(p.attention_scale), "latency_steps": COLUMN_LATENCY_STEPS}
+
+
+def column_gate(c, attention_gain: float, attention_scale: float):
+    """Spike probability per step of a column (pyramidal stage) at attention c:
+    ``g tanh(a c) / (1 + g tanh(a c))`` for c >= 0 (0 at c = 0)."""
+    t = attention_gain * np.tanh(attention_scale * np.maximum(np.asarray(c, dtype=float), 0.0))
+    return t / (1.0 + t)
+
+
 def sheet_model(graph) -> None:
     sheet = graph.populations[0]
+    if is_column(sheet):
+        column_as_stochastic(sheet)
+        return
     if sheet.model != "stochastic":
         if sheet.model:
             kind = f"model {sheet.model!r}"
@@ -159,10 +249,11 @@ def window_unit(graph) -> None:
 
 def attention_unit(graph) -> None:
     u = next(u for u in graph.units if graph.unit_direction(u) == "ann_to_snn")
-    if u.kind != "modulation" or u.operation != "set" or u.variable != "gain":
+    variable = "attention" if is_column(graph.populations[0]) else "gain"
+    if u.kind != "modulation" or u.operation != "set" or u.variable != variable:
         raise DesignRuleError("attention-unit", u.name,
                               f"the chip modulates by a Hadamard product: kind 'modulation', "
-                              f"operation 'set' of 'gain', not {u.kind} {u.operation} of "
+                              f"operation 'set' of {variable!r}, not {u.kind} {u.operation} of "
                               f"{u.variable!r}")
     if u.gain != 1.0:
         raise DesignRuleError("attention-unit", u.name, f"gain {u.gain}: the chip writes the "

@@ -227,11 +227,6 @@ def test_sheet_rule_refuses_per_neuron_refractoriness(tiny_spec):
         lower(path)
 
 
-def test_column_sheet_is_refused_by_name():
-    with pytest.raises(DesignRuleError, match="'sheet-model'.*circuit 'column'"):
-        lower("bars-column")
-
-
 def test_lower_refuses_what_it_cannot_read(tmp_path, tiny_spec):
     with pytest.raises(ModelSpecError, match="unknown model 'nothing'.*bars"):
         lower("nothing")
