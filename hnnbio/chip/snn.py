@@ -366,15 +366,8 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
             buffers = {"acc": _b(n, acc, True), "v": _b(n, chip.membrane_bits, True,
                                                          pop.codes["init"]),
                        "ref": _b(n, chip.refractory_bits), "spikes": _b(n, 1)}
-            rows, sources, at = [], [], 0
-            for src, delay, codes, _ in pop.incoming:
-                for scid, slo, shi in pops[src].cores:
-                    for part in _split(codes[slo:shi, lo:hi], pop.copies):
-                        sends.setdefault(scid, {}).setdefault(delay, []).append(
-                            {"core": cid, "buffer": "pre", "lo": 0, "hi": shi - slo,
-                             "at": at})
-                        rows.append(part)
-                        at += shi - slo
+            sources = []
+            rows, at = _incoming(pop, pop.incoming, pops, sends, cid, lo, hi, "pre")
             phases = {}
             if rows:
                 R.check_fan_in(pop.name, at, chip)
@@ -384,15 +377,7 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
                                                             "weights": f"c{cid}.weight",
                                                             "out": "syn"})]
                 sources.append("syn")
-            rows_i, at_i = [], 0
-            for src, delay, codes, _ in pop.incoming_i:
-                for scid, slo, shi in pops[src].cores:
-                    for part in _split(codes[slo:shi, lo:hi], pop.copies):
-                        sends.setdefault(scid, {}).setdefault(delay, []).append(
-                            {"core": cid, "buffer": "pre_i", "lo": 0, "hi": shi - slo,
-                             "at": at_i})
-                        rows_i.append(part)
-                        at_i += shi - slo
+            rows_i, at_i = _incoming(pop, pop.incoming_i, pops, sends, cid, lo, hi, "pre_i")
             if rows_i:
                 R.check_fan_in(pop.name, at + at_i, chip)
                 buffers.update(pre_i=_b(at_i, 1), syn_i=_b(n, acc, True),
@@ -510,6 +495,21 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
                      f"a core has {chip.memory_bytes_per_core}")
     manifest["memory"] = memory
     return Compiled(program, pops, float(graph.dt_ms), input_mode)
+
+
+def _incoming(pop, incoming, pops, sends, cid: int, lo: int, hi: int, buffer: str):
+    """Weight rows and sends of the projections ``incoming`` onto neurons ``lo:hi`` of ``pop``
+    (core ``cid``): each source core's spikes go to consecutive elements of ``buffer``, once
+    per int8 part of the split weights; returns (rows, elements used)."""
+    rows, at = [], 0
+    for src, delay, codes, _ in incoming:
+        for scid, slo, shi in pops[src].cores:
+            for part in _split(codes[slo:shi, lo:hi], pop.copies):
+                sends.setdefault(scid, {}).setdefault(delay, []).append(
+                    {"core": cid, "buffer": buffer, "lo": 0, "hi": shi - slo, "at": at})
+                rows.append(part)
+                at += shi - slo
+    return rows, at
 
 
 def _split(codes: np.ndarray, k: int) -> list[np.ndarray]:
