@@ -306,9 +306,7 @@ class Machine:
                 raise ProgramError(f"{place}.buffer: {to['buffer']!r} is not a buffer of core "
                                    f"{dst.core}")
             lo, hi, at = to["lo"], to["hi"], to["at"]
-            if not all(isinstance(v, int) and not isinstance(v, bool) for v in (lo, hi, at)) \
-                    or not 0 <= lo < hi <= src["size"] or not 0 <= at \
-                    or at + hi - lo > spec["size"]:
+            if not _slice_fits(lo, hi, at, src["size"], spec["size"]):
                 raise ProgramError(f"{place}: slice [{lo}, {hi}) of {a['what']!r} "
                                    f"({src['size']} elements) to [{at}, ...) of "
                                    f"{to['buffer']!r} ({spec['size']}) is out of bounds")
@@ -373,9 +371,7 @@ class Machine:
                 raise ProgramError(f"{place}: core {part['core']!r} has no buffer "
                                    f"{part['buffer']!r}")
             lo, hi, at = part["lo"], part["hi"], part["at"]
-            if not all(isinstance(v, int) and not isinstance(v, bool) for v in (lo, hi, at)) \
-                    or not 0 <= lo < hi <= port["size"] or not 0 <= at \
-                    or at + hi - lo > spec["size"]:
+            if not _slice_fits(lo, hi, at, port["size"], spec["size"]):
                 raise ProgramError(f"{place}: [{lo}, {hi}) -> [{at}, ...) is out of bounds")
             parts.append((slice(lo, hi), key, slice(at, at + hi - lo), buffer_range(spec)))
             if kind == "input":
@@ -516,3 +512,11 @@ class Machine:
     def buffer(self, core: int, name: str) -> np.ndarray:
         """The values of one buffer of one core, shape (batch, size) (a view: do not write)."""
         return self.buffers[core, name]
+
+
+def _slice_fits(lo, hi, at, source_size: int, target_size: int) -> bool:
+    """Elements ``[lo, hi)`` of a source of ``source_size`` written at ``at`` fit a target of
+    ``target_size`` (all three integers, not bools; a non-empty slice)."""
+    if not all(isinstance(v, int) and not isinstance(v, bool) for v in (lo, hi, at)):
+        return False
+    return 0 <= lo < hi <= source_size and 0 <= at and at + hi - lo <= target_size
