@@ -67,8 +67,7 @@ def evaluate(
     BindingResult
         The same object.
     """
-    cycles = int(readout_cycles or result.info.get("readout_cycles", 10))
-    smoothing = smoothing if smoothing is not None else result.info.get("smoothing", (1.0, 0.5))
+    cycles, smoothing = readout_settings(result, readout_cycles, smoothing)
     truth = result.truth
     if n_objects is None:
         if truth is None:
@@ -125,6 +124,14 @@ def evaluate(
     return result
 
 
+def readout_settings(result, readout_cycles=None, smoothing=None) -> tuple[int, object]:
+    """The readout's cycles and smoothing kernel: the given values, else the result's, else the
+    reference's (10 cycles, kernel [1, 0.5])."""
+    cycles = int(readout_cycles or result.info.get("readout_cycles", 10))
+    smoothing = smoothing if smoothing is not None else result.info.get("smoothing", (1.0, 0.5))
+    return cycles, smoothing
+
+
 def _objects_per_image(truth: np.ndarray) -> np.ndarray:
     return np.array([np.unique(t[t > 0]).size for t in truth], dtype=np.int64)
 
@@ -134,8 +141,7 @@ def estimate_groups(result, readout_cycles: int | None = None, smoothing=None,
     """Fill ``result.labels`` with groups whose number is estimated from the spikes alone
     (:func:`~hnnbio.binding.readout.auto_groups`: Ward linkage, the cut of best silhouette), for
     images whose object count is unknown; ``result.info["objects"]`` holds the K found."""
-    cycles = int(readout_cycles or result.info.get("readout_cycles", 10))
-    smoothing = smoothing if smoothing is not None else result.info.get("smoothing", (1.0, 0.5))
+    cycles, smoothing = readout_settings(result, readout_cycles, smoothing)
     labels = np.zeros(result.images.shape, dtype=np.int64)
     for start in range(0, result.n_images, chunk):
         part = slice(start, min(start + chunk, result.n_images))
