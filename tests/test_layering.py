@@ -1,9 +1,10 @@
 """Dependencies point down: no subpackage imports one above it, and no two import each other.
 
-The floors (docs/concepts.md draws them): errors; config and data (data is below everything that
-trains); neurons and ann; hybrid (the HU stages); hnn (the graph, its files and the engine);
-circuits, analysis and chip (each reads the graph or its result, none knows another or binding);
-binding (the experiment); sweep and run; the CLI on top. A package imports only floors below it.
+The floors (docs/concepts.md draws them): errors; config, data (below everything that trains)
+and outputs (checked, atomic output files); neurons and ann; hybrid (the HU stages); hnn (the
+graph, its files and the engine); circuits, analysis, chip and nir (each reads the graph or its
+result, none knows another or binding); binding and experiments; sweep and run; the CLI on top.
+A package imports only floors below it.
 """
 
 import ast
