@@ -19,7 +19,14 @@ from hnnbio.errors import DataError, ModelSpecError, ParameterError
 from hnnbio.outputs import OutputFolder
 
 BACKENDS = ("brian2",)
-EXPERIMENTS = ("binding", "classification")
+#: ``[experiment] kind`` -> the function that runs it (``module:function``, imported when used),
+#: called as ``f(path, steps, values, folder, seed, images, device)``; ``binding`` is run here.
+EXPERIMENTS = {
+    "binding": None,
+    "classification": "hnnbio.experiments.classification:run_classification",  # issue 11.1
+    "tracking": "hnnbio.experiments.tracking:run_tracking",  # issue 11.2
+    "continual": "hnnbio.experiments.continual:run_continual",  # issue 11.3
+}
 RESULT_FILES = ("result.npz", "result.nix")
 
 
@@ -53,10 +60,12 @@ def run_file(path, steps: int | None = None, input=None, backend: str = "brian2"
     try:
         if kind == "binding":
             return _run_binding(path, steps, values, folder, seed, images)
-        if kind == "classification":  # hnnbio.experiments.classification (issue 11)
-            from hnnbio.experiments.classification import run_classification
+        if kind is not None:
+            from importlib import import_module
 
-            return run_classification(path, steps, values, folder, seed, images, device)
+            module, function = EXPERIMENTS[kind].split(":")
+            run = getattr(import_module(module), function)
+            return run(path, steps, values, folder, seed, images, device)
         return _run_graph(path, steps, values, folder, seed, device)
     finally:
         if folder is not None:
