@@ -8,10 +8,12 @@ module                 model
 ``coincidence``        exact coincidence detector: k inputs within a window (box potentials)
 ``pyramidal``          two compartments, distal (apical) input multiplies the proximal gain
 ``stochastic``         stochastic gated unit, P(spike) = drive x gain, r refractory steps
+``segments``           NeuTNN: proximal/distal dendritic segments (coincidence events) on a soma
 =====================  ============================================================================
 
 Every builder ``build_<model>(n_neurons, params=None, *, name=None, dt=None, **overrides)``
-returns one ``NeuronGroup``; any parameter may be an array of shape (n_neurons,) (a heterogeneous
-population is one group). Nonsense parameters raise :class:`hnnbio.errors.ParameterError` naming
-the parameter.
+returns one ``NeuronGroup`` (``segments``: a :class:`~hnnbio.neurons.segments.SegmentNeuron` of
+two groups and their event pathways); any parameter may be an array of shape (n_neurons,) (a
+heterogeneous population is one group). Nonsense parameters raise
+:class:`hnnbio.errors.ParameterError` naming the parameter.
 """
