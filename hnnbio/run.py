@@ -26,6 +26,8 @@ EXPERIMENTS = {
     "classification": "hnnbio.experiments.classification:run_classification",  # issue 11.1
     "tracking": "hnnbio.experiments.tracking:run_tracking",  # issue 11.2
     "continual": "hnnbio.experiments.continual:run_continual",  # issue 11.3
+    "hifi": "hnnbio.experiments.hifi:run_hifi",  # issue 12.2
+    "neutnn": "hnnbio.experiments.neutnn:run_neutnn",  # issue 12.3
 }
 RESULT_FILES = ("result.npz", "result.nix")
 
