@@ -46,6 +46,8 @@ from hnnbio.errors import DataError, ProgramError
 #: fraction of inputs is left, else skips zeros one by one (sparse product) below this density.
 COLUMN_FRACTION = 0.5
 SPARSE_FRACTION = 0.25
+#: Rows (window maps) the dense layers take at once in :meth:`Emulator.run_block`.
+BLOCK_ROWS = 4096
 
 
 class Emulator:
@@ -217,36 +219,107 @@ class Emulator:
             if self.nested:
                 self.kept = bits
             fired = np.flatnonzero(bits)
-        if bits is None and not (self.layers[0]["fused"] or {}).get("float32_lut"):
-            bits = np.zeros(batch * n, dtype=bool)
-            bits[fired] = True
-            bits = bits.reshape(batch, n)
-        x = bits
-        binary = True
         self.last_spikes = spiked if self.fast else np.flatnonzero(spikes)
         self.last_window = fired  # flat indices of the window bits that are 1 (sent on)
         c["macs"] += batch * self.n_pixels
+        y = self._layers(fired, bits, batch)
+        # the last layer's routers write the delay ring (read again ring_length steps later)
+        if record:
+            self.applied = self.ring[:, slot].copy()
+        self.ring[:, slot] = y
+        c["steps"] += 1
+        c["packets"] += batch * self.packets_per_step
+        c["packet_hops"] += batch * self.packet_hops_per_step
+        c["spikes"] += int(self.last_spikes.size)
+        self.t += 1
+        return spikes
+
+    def run_block(self, k: int, record: bool = False) -> list[np.ndarray]:
+        """Run ``k`` steps (``k <= ring_length``) as :meth:`step` would, ``k`` times.
+
+        Returns the flat spike indices of each step (as ``last_spikes``); with ``record=True``
+        ``applied`` holds the attention codes the k steps applied, shape (k, batch, n_pixels).
+        The codes written at step t are read back at t + ring_length, never within the block, so
+        on the fast sheet path the k steps of the sheet run first and the dense layers then run
+        once on the k window maps of the batch stacked (k * batch rows, in groups of at most
+        :data:`BLOCK_ROWS`): every row is computed as in :meth:`step`, bit for bit (checked in
+        tests/chip/test_emulator_regression.py), with one call per layer instead of k.
+        """
+        k = int(k)
+        if not 1 <= k <= self.ring_length:
+            raise DataError(f"k: must be in [1, {self.ring_length}] (the ring), got {k}")
+        batch, n, c = self.batch, self.n_pixels, self.counters
+        if self.interpreted or not self.fast:
+            spiked, applied = [], []
+            for _ in range(k):
+                self.step(dense=False, record=record)
+                spiked.append(self.last_spikes)
+                if record:
+                    applied.append(np.asarray(self.applied))
+            if record:
+                self.applied = np.stack(applied)
+            return spiked
+        t0, ring = self.t, self.ring_length
+        if record:
+            self.applied = np.stack([self.ring_planes[(t0 + i) % ring] for i in range(k)])
+        group = max(1, BLOCK_ROWS // batch)
+        spiked, fired, spikes = [], [], 0
+        for i in range(k):
+            s, f = self._fast_sheet_step((t0 + i) % ring)
+            self.t += 1
+            spiked.append(s)
+            fired.append(f)
+            spikes += int(s.size)
+            if len(fired) == group or i == k - 1:  # the layers on the steps since the last group
+                first = i + 1 - len(fired)
+                rows = [f + j * batch * n for j, f in enumerate(fired)]
+                y = self._layers(np.concatenate(rows), None, len(fired) * batch)
+                y = y.reshape(len(fired), batch, n)
+                for j in range(len(fired)):
+                    self.ring_planes[(t0 + first + j) % ring] = y[j]
+                fired = []
+        self.last_spikes = spiked[-1]
+        self.last_window = f
+        c["macs"] += k * batch * n
+        c["steps"] += k
+        c["packets"] += k * batch * self.packets_per_step
+        c["packet_hops"] += k * batch * self.packet_hops_per_step
+        c["spikes"] += spikes
+        return spiked
+
+    def _layers(self, fired: np.ndarray, bits: np.ndarray | None, rows: int) -> np.ndarray:
+        """The dense layers on ``rows`` window maps given by their 1s (flat indices
+        ``row * n_pixels + pixel``, increasing) or as ``bits`` (rows, n_pixels): the last layer's
+        codes, shape (rows, n_pixels). Each row is computed on its own (row-wise matmuls and
+        element-wise tables), so rows of several steps give each step's codes."""
+        chip, c, n = self.chip, self.counters, self.n_pixels
+        if bits is None and not (self.layers[0]["fused"] or {}).get("float32_lut"):
+            bits = np.zeros(rows * n, dtype=bool)
+            bits[fired] = True
+            bits = bits.reshape(rows, n)
+        x = bits
+        binary = True
         # dense layers: matvec on every tile, accumulate + lut on the reducing tiles
         for layer in self.layers:
             if binary:
                 c["sops"] += int(fired.size) * layer["n_out"]
             else:
-                c["macs"] += batch * layer["weights"]
+                c["macs"] += rows * layer["weights"]
             fused = layer["fused"]
             if fused is not None and fused["float32_lut"] is not None:
                 # weights and bias pre-scaled by 2**-shift (per neuron): every partial sum is an
                 # integer below 2**24 times a power of two, exact in float32, and so is its floor
                 weight, bias, table = fused["float32_lut"]
                 if binary:  # event-driven: only the active window bits are accumulated
-                    acc = _bits_matmul(fired, batch, n, fused["weight_rows"])
+                    acc = _bits_matmul(fired, rows, n, fused["weight_rows"])
                 else:  # zero inputs (relu outputs) contribute nothing: skip them
                     used = np.flatnonzero(x.any(axis=0))
                     if used.size <= COLUMN_FRACTION * x.shape[1]:  # inputs zero in every image
                         acc = np.matmul(x[:, used], weight[used])
                     elif np.count_nonzero(x) < SPARSE_FRACTION * x.size:
                         flat = np.flatnonzero(x.ravel())
-                        rows, cols = np.divmod(flat, x.shape[1])
-                        acc = _events_matmul(rows, cols, x.ravel()[flat], x.shape, weight)
+                        row, col = np.divmod(flat, x.shape[1])
+                        acc = _events_matmul(row, col, x.ravel()[flat], x.shape, weight)
                     else:  # into a kept buffer: a fresh one costs page faults every step
                         acc = np.matmul(x, weight, out=self._buffer("acc", layer, x.shape[0],
                                                                     np.float32))
@@ -271,14 +344,14 @@ class Emulator:
                 if fused["lut"] is not None:
                     y = P.lut(acc, *fused["lut"])
                 else:
-                    y = np.empty((batch, layer["n_out"]), dtype=np.int64)
+                    y = np.empty((rows, layer["n_out"]), dtype=np.int64)
                     for (nlo, nhi), _, _, shift, table in layer["reducers"]:
                         y[:, nlo:nhi] = P.lut(acc[:, nlo:nhi], shift, table)
             else:
                 x = x.astype(np.float32)
                 partial = {core_id: P.matvec_exact(x[:, alo:ahi], w, chip.accumulator_bits)
                            for core_id, (alo, ahi), _, w in layer["tiles"]}
-                y = np.empty((batch, layer["n_out"]), dtype=np.int64)
+                y = np.empty((rows, layer["n_out"]), dtype=np.int64)
                 for (nlo, nhi), sources, bias, shift, table in layer["reducers"]:
                     acc = partial[sources[0]]
                     for src in sources[1:]:
@@ -287,16 +360,7 @@ class Emulator:
                     y[:, nlo:nhi] = P.lut(acc, shift, table)
             if layer is not self.layers[-1]:
                 x, binary = y.astype(np.float32, copy=False), False
-        # the last layer's routers write the delay ring (read again ring_length steps later)
-        if record:
-            self.applied = self.ring[:, slot].copy()
-        self.ring[:, slot] = y
-        c["steps"] += 1
-        c["packets"] += batch * self.packets_per_step
-        c["packet_hops"] += batch * self.packet_hops_per_step
-        c["spikes"] += int(self.last_spikes.size)
-        self.t += 1
-        return spikes
+        return y
 
     def _interpreted_step(self, dense: bool, record: bool) -> np.ndarray | None:
         """One step of the interpreter (a program no vectorised kernel matches)."""

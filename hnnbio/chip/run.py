@@ -6,7 +6,12 @@ row per step, value = code / 256), under the HNN graph's own node names, plus co
 estimates in ``info``. Experiments read it as they read a float run (binding:
 :mod:`hnnbio.binding.emulate`). The host loads each batch: the image bits and the initial delay
 ring, ``c[slot, p] = |N(0, 1)|`` normalised over the D slots of each pixel (as the float loop),
-encoded as ``round(256 c)`` clamped to [0, 255].
+encoded as ``round(256 c)`` clamped to [0, 255]. A column sheet's program (manifest
+``sheet.column``: ``attention_gain`` g, ``attention_scale`` a, ``latency_steps`` L; its ring has
+D + L slots) gets what its output table would have written: slots 0 .. L - 1 zero (the column
+is silent until its first input has crossed its L synaptic stages) and slot ``L + k`` the code of
+the spike probability ``p(c_k) = g tanh(a c_k) / (1 + g tanh(a c_k))``
+(:func:`hnnbio.chip.rules.column_gate`), with ``c`` normalised over the D slots of the float loop.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import numpy as np
 from hnnbio.chip import estimates
 from hnnbio.chip.emulator import Emulator
 from hnnbio.chip.program import Program, load_program
+from hnnbio.chip.rules import column_gate
 from hnnbio.errors import DataError, ParameterError
 from hnnbio.hnn.result import HNNResult, Spikes
 
@@ -27,22 +33,46 @@ BATCH_SIZE = 128
 
 
 def initial_attention(n_images: int, ring_length: int, n_pixels: int, seed: int,
-                      dtype=np.int64) -> np.ndarray:
+                      dtype=np.int64, column: dict | None = None) -> np.ndarray:
     """Initial delay-ring codes, shape (n_images, ring_length, n_pixels), in [0, 255].
 
     ``dtype`` (int64 by default; emulate asks for uint8) changes the type, never the codes.
+    ``column`` (a program's ``sheet.column``: ``attention_gain``, ``attention_scale``,
+    ``latency_steps`` L): the first L slots are 0 and the others hold ``round(256 p(c))`` of the
+    soft assignment ``c`` over ``ring_length - L`` slots (see the module docstring); without it
+    the codes are ``round(256 c)`` over all slots.
     """
     dtype = np.dtype(dtype)
     if not np.issubdtype(dtype, np.integer) or np.iinfo(dtype).max < 255:
         raise ParameterError(f"dtype: must be an integer type holding 0 .. 255, got {dtype}")
+    latency = 0 if column is None else int(column["latency_steps"])
+    if not 0 <= latency < ring_length:
+        raise ParameterError(f"column.latency_steps: must be in [0, {ring_length}), got "
+                             f"{latency}")
     rng = np.random.default_rng([seed, 1])
-    c = rng.standard_normal((n_images, ring_length, n_pixels))
+    c = rng.standard_normal((n_images, ring_length - latency, n_pixels))
     np.abs(c, out=c)  # in place: the same operations, no temporaries
     c /= c.sum(axis=1, keepdims=True)
+    if column is not None:
+        c = column_gate(c, float(column["attention_gain"]), float(column["attention_scale"]))
     c *= 256
     np.rint(c, out=c)
     np.clip(c, 0, 255, out=c)
+    if latency:
+        c = np.concatenate([np.zeros((n_images, latency, n_pixels)), c], axis=1)
     return c.astype(dtype)
+
+
+def _blocks(n_steps: int, length: int, split: int):
+    """(first step, steps) of runs of at most ``length`` steps covering ``0 .. n_steps - 1``,
+    with a run starting at ``split`` (where recording starts)."""
+    t = 0
+    while t < n_steps:
+        end = min(t + length, n_steps)
+        if t < split < end:
+            end = split
+        yield t, end - t
+        t = end
 
 
 def _positive(name: str, value) -> int:
@@ -107,22 +137,22 @@ def emulate(program: Program | str | Path, images: np.ndarray, seed: int = 0,
     emulator = Emulator(program)
     flat = images.reshape(n_images, -1)
     ring0 = initial_attention(n_images, emulator.ring_length, emulator.n_pixels, seed,
-                             dtype=np.uint8)
+                              dtype=np.uint8, column=m["sheet"].get("column"))
     start = time.perf_counter()
     spikes, counts, attention, totals = [], [], [], {}
     bar = tqdm(total=n_steps * ((n_images + size - 1) // size), disable=not progress, unit="step")
     for first in range(0, n_images, size):
         emulator.reset(flat[first:first + size], ring0[first:first + size], seed, first_image=first)
         att = np.zeros((flat[first:first + size].shape[0], d, emulator.n_pixels), dtype=np.uint8)
-        for t in range(n_steps):
+        for t, k in _blocks(n_steps, emulator.ring_length, n_steps - d):
             record = t >= n_steps - d  # the attention applied in the last cycle
-            emulator.step(dense=False, record=record)
+            for flat_spikes in emulator.run_block(k, record=record):  # fresh arrays
+                spikes.append(flat_spikes + first * emulator.n_pixels if first else flat_spikes)
+                counts.append(flat_spikes.size)
             if record:
-                att[:, t - (n_steps - d)] = emulator.applied
-            flat_spikes = emulator.last_spikes  # a fresh array each step
-            spikes.append(flat_spikes + first * emulator.n_pixels if first else flat_spikes)
-            counts.append(emulator.last_spikes.size)
-            bar.update(1)
+                att[:, t - (n_steps - d):t - (n_steps - d) + k] = emulator.applied.transpose(
+                    1, 0, 2)
+            bar.update(k)
         attention.append(att)
         for k, v in emulator.counters.items():
             totals[k] = totals.get(k, 0) + v

@@ -99,6 +99,10 @@ def test_column_lowers_to_the_stochastic_sheet_two_steps_late():
     assert graph.steps_per_cycle == 54
     assert graph.node("delay").params["delay_steps"] == 54 + 2  # the column's two stages
     assert graph.node("sheet").params["refractory_steps"] == 6
+    # what the host needs for the first ring (the file's gain 60, scale 1; two stages)
+    assert graph.node("sheet").params["column"] == {"attention_gain": 60.0,
+                                                    "attention_scale": 1.0, "latency_steps": 2}
+    assert "column" not in lower("bars").node("sheet").params
     q = quantize(graph)
     hidden, output = q.layers
     # the hidden table is the plain sigmoid (bins of 1/16), untouched by the gate
@@ -118,3 +122,26 @@ def test_shapes_column_exports(tmp_path):
     summary = export("shapes-column", tmp_path / "s.hnnc")
     assert (tmp_path / "s.hnnc").stat().st_size == summary["bytes"]
     assert lower("shapes-column").node("delay").params["delay_steps"] == 32 + 2
+
+
+def test_column_first_cycle_ring_holds_spike_probabilities():
+    """The host's first ring for a column program: what the column's float loop would see, i.e.
+    silence for the two synaptic stages, then 256 p(c) of the soft assignment over the D slots."""
+    from hnnbio.chip.run import initial_attention
+
+    n, d, latency, pixels, g = 3, 10, 2, 7, 20.0
+    column = {"attention_gain": g, "attention_scale": 1.0, "latency_steps": latency}
+    ring = initial_attention(n, d + latency, pixels, seed=5, column=column)
+    plain = initial_attention(n, d, pixels, seed=5)  # round(256 c), c over the D slots
+    assert ring.shape == (n, d + latency, pixels)
+    assert not ring[:, :latency].any()
+    # the same draws: c = |N(0, 1)| normalised over D slots (here from the plain codes' source)
+    rng = np.random.default_rng([5, 1])
+    c = np.abs(rng.standard_normal((n, d, pixels)))
+    c /= c.sum(axis=1, keepdims=True)
+    assert np.allclose(c.sum(axis=1), 1.0)
+    assert np.array_equal(plain, np.clip(np.rint(256 * c), 0, 255))
+    want = np.clip(np.rint(256 * column_probability(c, g)), 0, 255)
+    assert np.array_equal(ring[:, latency:], want)
+    # p(c) > c at these small c (g = 20): the column fires more than its raw attention codes say
+    assert ring[:, latency:].sum() > plain.sum()
