@@ -81,12 +81,12 @@ KEYS = {
     "segment_rows": 4,
     "segment_cols": 2,
     "theta_proximal": 0.85,
-    "theta_distal": 0.85,
+    "theta_distal": 0.9,
     "window": "4 ms",
     "cycle_steps": 10,
     "jitter_steps": 4,
     "w_proximal": "10 mV",
-    "v_threshold": "55 mV",
+    "v_threshold": "65 mV",
     "tau_mem": "5 ms",
     "distal_shift": "10 mV",
     "plateau": "10 ms",
@@ -113,7 +113,7 @@ class Design:
     segment_rows: int = 4
     segment_cols: int = 2
     theta_proximal: float = 0.85
-    theta_distal: float = 0.85
+    theta_distal: float = 0.9
     window: object = None
     cycle_steps: int = 10
     jitter_steps: int = 4
@@ -128,7 +128,7 @@ class Design:
     def __post_init__(self):
         from brian2 import ms, mV
 
-        defaults = {"window": 4 * ms, "w_proximal": 10 * mV, "v_threshold": 55 * mV,
+        defaults = {"window": 4 * ms, "w_proximal": 10 * mV, "v_threshold": 65 * mV,
                     "tau_mem": 5 * ms, "distal_shift": 10 * mV, "plateau": 10 * ms}
         for key, value in defaults.items():
             if getattr(self, key) is None:
