@@ -145,3 +145,25 @@ def test_column_first_cycle_ring_holds_spike_probabilities():
     assert np.array_equal(ring[:, latency:], want)
     # p(c) > c at these small c (g = 20): the column fires more than its raw attention codes say
     assert ring[:, latency:].sum() > plain.sum()
+
+
+def test_column_program_starts_silent_then_fires_at_p_c():
+    """With sheet.column in the program, the emulator's first cycle is the column's: no spike in
+    the first two steps (its synaptic stages), then spikes at the rate of p(c), far above the
+    raw soft-assignment codes' c (about 1/D per slot)."""
+    from hnnbio.chip.compiler import compile_model
+    from hnnbio.chip.run import emulate
+
+    program = compile_model("bars-column")
+    images = np.zeros((4, 20, 20), dtype=np.int64)
+    images[:, :, 3] = 1  # one vertical bar: 20 foreground pixels each
+    plain = emulate(program, images, seed=3, cycles=1).spikes["sheet"]
+    program.manifest["sheet"]["column"] = lower("bars-column").node("sheet").params["column"]
+    column = emulate(program, images, seed=3, cycles=1).spikes["sheet"]
+    assert not np.isin(column.step, (0, 1)).any()
+    d = 54
+    # slots 2 .. 55 hold p(c) of c ~ 1/54: p ~ 60 tanh(1/54) / (1 + ...) ~ 0.5 before the
+    # refractory period (6 steps) caps the rate at <= 1/7 per step; raw codes give c ~ 0.02
+    early = (column.step < d).sum() / (4 * 20 * (d - 2))
+    assert 0.08 < early <= 1 / 7 + 0.02
+    assert (plain.step < d).sum() < 0.5 * (column.step < d).sum()
