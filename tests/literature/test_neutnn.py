@@ -36,6 +36,7 @@ from hnnbio.experiments.neutnn import (
     Design,
     Structure,
     build_structure,
+    encode,
     prune,
     readout,
     simulate,
@@ -122,6 +123,19 @@ def test_pruning_removes_exactly_the_lowest_scoring_synapses_of_each_segment():
     assert theta_of([5, 3, 1, 0], 0.85).tolist() == [4, 3, 1, 1]
 
 
+def test_encoding_one_spike_per_channel_per_cycle_in_the_first_jitter_steps():
+    design = Design(cycle_steps=10, jitter_steps=4)
+    grey = np.zeros((2, 64))
+    grey[0] = 16  # image 0 all white: ON channels always fire, OFF never; image 1 the opposite
+    idx, step = encode(grey, 35, design, np.random.default_rng(0))
+    cycle = step // 10
+    assert set(np.unique(step % 10)) <= {0, 1, 2, 3}
+    # 4 cycles started within 35 steps (0, 10, 20, 30); steps 30..33 all fall inside the run
+    expected = set(range(64)) | set(128 + 64 + np.arange(64))
+    for c in range(4):
+        assert sorted(idx[cycle == c].tolist()) == sorted(expected)
+
+
 def test_structure_of_a_prototype_on_off_pixels_in_their_blocks():
     design = Design(segment_rows=2, segment_cols=2, theta_distal=0.0)
     proto = np.full((1, 64), 0.3)  # neither ON (>= 0.5) nor OFF (<= 0.15)
@@ -190,6 +204,7 @@ def test_bad_files_and_inputs_are_one_line_exit_2(tmp_path, capsys):
     one_line_exit_2(["run", str(MODEL), "--input", str(x)], capsys, "(2, 7)")
 
 
+@pytest.mark.slow
 def test_hnnbio_run_on_a_few_eval_images_returns_the_rows(capsys):
     assert main(["run", str(MODEL), "--images", "3", "--steps", "30", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
