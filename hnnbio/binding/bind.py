@@ -82,6 +82,8 @@ def bind(
     autoencoder=None,
     scores: tuple | None = None,
     n_objects=None,
+    stop: str | None = None,
+    stable_cycles: int | None = None,
 ) -> BindingResult:
     """Run binding by synchrony on images.
 
@@ -111,6 +113,13 @@ def bind(
         Objects per image for the readout (K + 1 k-means clusters); ``"auto"``: K estimated from
         the spikes (Ward + silhouette, as ``ami_auto``). Default: from ``truth``, else the data
         set's object count.
+    stop : "none" or "stable", optional
+        Overrides the spec's ``loop.stop``: ``"stable"`` ends a batch early once its phase
+        assignment is stable (:class:`StableStop`), after at least ``readout_cycles`` cycles; the
+        readout takes the last ``readout_cycles`` cycles before the stop.
+    stable_cycles : int, optional
+        Overrides the spec's ``loop.stable_cycles`` (cycles without progress that count as
+        stable).
 
     Returns
     -------
@@ -135,6 +144,12 @@ def bind(
     if cycles is not None:
         _positive("cycles", cycles)
     n_cycles = int(cycles or spec.loop["cycles"])
+    stop = spec.loop.get("stop", "none") if stop is None else stop
+    if stop not in STOPS:
+        raise ParameterError(f"stop: must be one of {', '.join(STOPS)}, got {stop!r}")
+    stable_cycles = _positive("stable_cycles", spec.loop.get("stable_cycles", 5)
+                              if stable_cycles is None else stable_cycles)
+    readout_cycles = min(int(spec.loop["readout_cycles"]), n_cycles)
     size = batch_size if batch_size is not None else \
         min(int(spec.loop["batch_size"]), batch_fit(spec, n_cycles))
     if autoencoder is None:
@@ -146,15 +161,21 @@ def bind(
     n_steps = n_cycles * spec.steps_per_cycle
     start = time.perf_counter()
     flat = images.reshape(n_images, -1)
-    parts = []
+    parts, cycles_run = [], np.full(n_images, n_cycles, dtype=np.int64)
+    D = spec.steps_per_cycle
     for b, first in enumerate(range(0, n_images, size)):
         batch = flat[first : first + size]
         batch_seed = int(np.random.SeedSequence([seed, b]).generate_state(1)[0])
         sim = Simulation(graph, batch, seed=batch_seed, circuits=CIRCUITS)
-        out = sim.run(n_steps, progress=progress)
+        until = None if stop == "none" else StableStop(attention_unit, batch, D, stable_cycles,
+                                                        readout_cycles)
+        out = sim.run(n_steps, progress=progress, until=until, check_every=D)
         spikes = out.spikes[sheet]
         if first:
             spikes.sample += first
+        if out.n_steps < n_steps:  # stopped early: aligned at the end (the readout's last cycles)
+            spikes.step += n_steps - out.n_steps
+            cycles_run[first : first + size] = out.n_steps // D
         parts.append(dict(spike_image=spikes.sample, spike_step=spikes.step,
                           spike_pixel=spikes.neuron, attention=out.applied[attention_unit]))
 
@@ -179,10 +200,13 @@ def bind(
             batch_size=size,
             cycles=n_cycles,
             sheet=spec.sheet,
-            readout_cycles=min(int(spec.loop["readout_cycles"]), n_cycles),
+            readout_cycles=readout_cycles,
             smoothing=list(spec.readout["smoothing"]),
+            stop=stop,
         ),
     )
+    if stop != "none":
+        result.info.update(stable_cycles=stable_cycles, cycles_run=cycles_run.tolist())
     result.info["loop_seconds"] = time.perf_counter() - start
     counts = check_objects(n_objects, images) if n_objects is not None else None
     auto = isinstance(counts, str)
@@ -200,6 +224,53 @@ def bind(
             evaluate(result, n_objects=N_OBJECTS[spec.dataset], seed=seed)
     result.seconds = time.perf_counter() - start
     return result
+
+
+#: The loop's stopping rules: ``none`` (run every cycle), ``stable`` (:class:`StableStop`).
+STOPS = ("none", "stable")
+
+
+class StableStop:
+    """When to stop a batch: its phase assignment is stable.
+
+    A pixel's phase is the circular mean of the attention it will receive over the next cycle
+    (the delay line's D slots, slot ``s`` at angle ``2 pi s / D``); once per cycle the batch's
+    change is the mean, over the foreground pixels of all its images, of the shift of that phase
+    since the previous cycle, in steps. The change falls as the groups form and then stays at a
+    noise floor set by the random spikes (its level differs between models). The batch is stable
+    when ``stable_cycles`` cycles in a row brought no new lowest change (lower than the lowest so
+    far by more than ``margin``), and it stops then if at least ``min_cycles`` cycles have run.
+    ``changes`` keeps the change of every cycle.
+    """
+
+    def __init__(self, unit: str, images: np.ndarray, steps_per_cycle: int, stable_cycles: int,
+                 min_cycles: int, margin: float = 0.05):
+        self.unit, self.D = unit, int(steps_per_cycle)
+        self.stable_cycles, self.min_cycles, self.margin = stable_cycles, min_cycles, margin
+        self.foreground = np.flatnonzero(np.asarray(images).reshape(-1) > 0)
+        angle = 2 * np.pi * np.arange(self.D) / self.D
+        self.basis = np.stack([np.cos(angle), np.sin(angle)]).astype(np.float32)  # (2, D)
+        self.previous, self.best, self.since, self.changes = None, np.inf, 0, []
+        self.quiet = []  # per check (end of cycle 1, 2, ...): cycles in a row without progress
+
+    def phases(self, sim) -> np.ndarray:
+        """Phase (radians) of each foreground pixel of the batch from the unit's delay line."""
+        z = self.basis @ sim.pending(self.unit)  # (2, B * n)
+        return np.arctan2(z[1, self.foreground], z[0, self.foreground])
+
+    def __call__(self, sim) -> bool:
+        phase = self.phases(sim)
+        if self.previous is not None:
+            shift = np.abs(np.angle(np.exp(1j * (phase - self.previous))))
+            change = float(shift.mean()) * self.D / (2 * np.pi)
+            self.changes.append(change)
+            if change < (1 - self.margin) * self.best:
+                self.best, self.since = change, 0
+            else:
+                self.since += 1
+        self.previous = phase
+        self.quiet.append(self.since)
+        return sim.t // self.D >= self.min_cycles and self.since >= self.stable_cycles
 
 
 #: Files of a result folder that a run with ``overwrite`` removes when it does not write them

@@ -48,6 +48,9 @@ EXPERIMENT_SCHEMA: dict[str, tuple] = {
     "steps_per_cycle": ("integer >= 1", None, "D, the cycle length in steps"),
     "cycles": ("integer >= 1", 50, "cycles simulated"),
     "readout_cycles": ("integer >= 1, <= cycles", 10, "last cycles the readout uses"),
+    "stop": ("none or stable", "none", "stable: end a batch once its phase assignment is "
+             "stable (after at least readout_cycles cycles)"),
+    "stable_cycles": ("integer >= 1", 5, "cycles without progress that count as stable"),
     "readout": ("table", {}, "method (kmeans) and smoothing (causal kernel)"),
     "autoencoder": ("table", None, "layers, hidden, latent: the architecture `hnnbio train` "
                     "trains (checked against the weights file)"),
@@ -62,7 +65,8 @@ SHEETS = ("reference", "column")
 class ModelSpec:
     """A binding model: the file's parsed TOML (``raw``) and the binding's view of it.
 
-    ``loop`` (steps_per_cycle, cycles, readout_cycles, dt_ms, batch_size), ``sheet``
+    ``loop`` (steps_per_cycle, cycles, readout_cycles, stop, stable_cycles, dt_ms, batch_size),
+    ``sheet``
     ("reference" or "column", from the sheet population), ``sheet_params``, ``bottom_up``
     (keep, nested), ``top_down`` (delay_steps, target), ``autoencoder`` (layers, hidden, latent,
     weights), ``training`` and ``readout`` are derived from the file on loading.
@@ -196,9 +200,12 @@ def _from_raw(raw: dict, path: Path | None) -> ModelSpec:
     if not exp or exp.get("kind") != "binding":
         raise ModelSpecError("not a binding model: [experiment] kind = \"binding\" is missing")
     _check_table("[experiment]", exp, EXPERIMENT_SCHEMA)
-    for key in ("steps_per_cycle", "cycles", "readout_cycles"):
+    for key in ("steps_per_cycle", "cycles", "readout_cycles", "stable_cycles"):
         exp.setdefault(key, EXPERIMENT_SCHEMA[key][1])
         check_int("[experiment]", key, exp[key], 1)
+    exp.setdefault("stop", "none")
+    if exp["stop"] not in ("none", "stable"):
+        raise ModelSpecError(f"[experiment]: stop must be none or stable, got {exp['stop']!r}")
     if exp["readout_cycles"] > exp["cycles"]:
         raise ModelSpecError(f"[experiment]: readout_cycles ({exp['readout_cycles']}) exceeds "
                              f"cycles ({exp['cycles']})")
@@ -248,7 +255,8 @@ def _from_raw(raw: dict, path: Path | None) -> ModelSpec:
     return ModelSpec(
         name=raw["name"], dataset=exp["dataset"], sheet=kind,
         loop=dict(steps_per_cycle=exp["steps_per_cycle"], cycles=exp["cycles"],
-                  readout_cycles=exp["readout_cycles"],
+                  readout_cycles=exp["readout_cycles"], stop=exp["stop"],
+                  stable_cycles=exp["stable_cycles"],
                   dt_ms=parse_time_ms(sim.get("dt", "1 ms"), "[simulation]: dt"),
                   batch_size=sim.get("batch_size", 256)),
         sheet_params=sheet_params,
@@ -299,6 +307,8 @@ def _set(raw: dict, section: str, key, value, spec: ModelSpec) -> None:
         ("loop", "steps_per_cycle"): ("experiment", "steps_per_cycle"),
         ("loop", "cycles"): ("experiment", "cycles"),
         ("loop", "readout_cycles"): ("experiment", "readout_cycles"),
+        ("loop", "stop"): ("experiment", "stop"),
+        ("loop", "stable_cycles"): ("experiment", "stable_cycles"),
         ("loop", "batch_size"): ("simulation", "batch_size"),
         ("bottom_up", "keep"): ("units", spec.window_name, "keep"),
         ("bottom_up", "nested"): ("units", spec.window_name, "nested"),

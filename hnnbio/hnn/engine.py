@@ -16,6 +16,7 @@ target draws ``rand()`` from) and torch's are seeded inside and restored afterwa
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import copy
 import gc
@@ -83,6 +84,7 @@ class Simulation:
             "simulation", "n_samples", graph.n_samples if n_samples is None else n_samples, 1)
         self.rng = np.random.default_rng(self.seed)
         self.t = 0
+        self._until, self._check_every = None, 1
         with self._seeded(), brian_target(target):
             self._build(circuits or {}, list(graph.monitors) + list(monitors or []))
 
@@ -229,6 +231,8 @@ class Simulation:
         self.t = t + 1
         if self._bar is not None and self.t % 100 == 0:
             self._bar.update(100)
+        if self._until is not None and self.t % self._check_every == 0 and self._until(self):
+            self.network.stop()  # Brian2 ends the run after this step
 
     def _produce(self, name: str, net: NetworkStep, produced: int) -> None:
         """The value of network ``name`` for step ``produced`` into its units' delay lines: a
@@ -244,11 +248,23 @@ class Simulation:
         for w in consumers:
             w.put(produced, y)
 
-    def run(self, steps: int, progress: bool = False) -> HNNResult:
-        """Run ``steps`` more steps; return the result of this call's steps."""
+    def run(self, steps: int, progress: bool = False, until=None,
+            check_every: int = 1) -> HNNResult:
+        """Run ``steps`` more steps; return the result of this call's steps.
+
+        ``until``: a callable ``until(sim) -> bool`` asked at the end of every step whose count
+        ``sim.t`` is a multiple of ``check_every``; when it returns True the run ends after that
+        step (fewer than ``steps``: the result's ``n_steps`` says how many ran). The recorded
+        values of the ANN -> SNN units are then those of the last ``record_steps`` steps run.
+        """
         if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
             raise ParameterError(f"steps: must be a positive integer, got {steps!r}")
         steps = int(steps)
+        if until is not None and not callable(until):
+            raise ParameterError(f"until: must be callable, got {until!r}")
+        if isinstance(check_every, bool) or not isinstance(check_every, (int, np.integer)) or \
+                check_every < 1:
+            raise ParameterError(f"check_every: must be a positive integer, got {check_every!r}")
         for name, values in self.inputs.items():
             if values.ndim == 3 and values.shape[1] < self.t + steps:
                 raise DataError(f"inputs: {name!r} has {values.shape[1]} steps, the run needs "
@@ -258,10 +274,13 @@ class Simulation:
         self._index_type = np.int32 if size < 2**31 else np.int64
         longest = max([w.node.record_steps for w in self.writes.values()] + [0])
         self._record_from, self._record_to = start + steps - longest, start + steps
+        if until is not None:  # the last steps are not known in advance: keep a rolling window
+            self._record_from = start
+        self._until, self._check_every = until, check_every
         for name in self.recorded:
             self.recorded[name] = []
         for name in self.applied:
-            self.applied[name] = []
+            self.applied[name] = [] if until is None else collections.deque(maxlen=longest + 1)
             if self._record_from <= start:
                 self.applied[name].append(np.array(self.writes[name].due(start), np.float32))
         if progress:
@@ -274,12 +293,25 @@ class Simulation:
                 self.network.run(steps * self.graph.dt_ms * ms)
         finally:
             gc.unfreeze()
+            self._until = None
             if self._bar is not None:
                 self._bar.close()
                 self._bar = None
-        if self.t != start + steps:
+        if self.t != start + steps and (until is None or not start < self.t < start + steps):
             raise RuntimeError(f"engine ran {self.t - start} of {steps} steps")
-        return HNNResult.from_simulation(self, start, steps)
+        if until is not None:  # rows up to step t, whose row (not applied yet) a stop appends
+            for name, rows in self.applied.items():
+                rows = list(rows)[: None if self.t == start + steps else -1]
+                self.applied[name] = rows[-self.writes[name].node.record_steps:]
+        return HNNResult.from_simulation(self, start, self.t - start)
+
+    def pending(self, unit: str) -> np.ndarray:
+        """The delay line of ANN -> SNN unit ``unit``: the values it will apply, shape (slots,
+        n_samples * size), slot ``s`` for the steps ``t`` with ``t mod slots == s`` (a view)."""
+        if unit not in self.writes:
+            raise ParameterError(f"unit: {unit!r} is not an ANN -> SNN unit of the graph "
+                                 f"({', '.join(self.writes) or 'none'})")
+        return self.writes[unit].ring
 
     # --- store / restore -----------------------------------------------------------------------
 

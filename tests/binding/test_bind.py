@@ -146,3 +146,63 @@ def test_bind_keeps_the_users_brian2_target():
         prefs.codegen.target = user
         bind(images, "bars", truth=labels, cycles=2)
         assert prefs.codegen.target == user
+
+
+class _Ring:
+    """A stand-in for the simulation StableStop reads: the step count and the delay line."""
+
+    def __init__(self, D, n):
+        self.t, self.ring = 0, np.zeros((D, n), dtype=np.float32)
+
+    def pending(self, unit):
+        assert unit == "attention"
+        return self.ring
+
+
+def test_stable_stop_counts_cycles_without_a_new_lowest_phase_shift():
+    from hnnbio.binding.bind import StableStop
+
+    # one foreground pixel of two, its attention all in one slot per cycle: phase = slot
+    D, slots = 8, [0, 3, 5, 6, 6, 6, 7, 7]
+    stop = StableStop("attention", np.array([[0, 1]]), D, stable_cycles=3, min_cycles=2)
+    sim, said = _Ring(D, 2), []
+    for cycle, slot in enumerate(slots, start=1):
+        sim.ring[:] = 0
+        sim.ring[slot, 1], sim.ring[(slot + 4) % D, 0] = 1.0, 1.0  # background pixel ignored
+        sim.t = cycle * D
+        said.append(stop(sim))
+    # shifts 3, 2, 1, 0, 0, 1, 0 steps (by hand); a new lowest resets the count, 0 after 0 not
+    np.testing.assert_allclose(stop.changes, [3, 2, 1, 0, 0, 1, 0], atol=1e-5)
+    assert stop.quiet == [0, 0, 0, 0, 0, 1, 2, 3]
+    assert said == [False] * 7 + [True]
+    late = StableStop("attention", np.array([[0, 1]]), D, stable_cycles=1, min_cycles=9)
+    sim.t = 8 * D
+    late.since = 5
+    assert not late(sim)  # fewer than min_cycles cycles run
+
+
+def test_stable_stop_gives_the_spikes_of_a_run_of_that_many_cycles(bars):
+    images, truth = bars[0][:4], bars[1][:4]
+    D = load_spec("bars").steps_per_cycle
+    stopped = bind(images, "bars", seed=2, truth=truth, cycles=30, stop="stable",
+                   stable_cycles=2, scores=("ami",))
+    ran = stopped.info["cycles_run"]
+    assert len(set(ran)) == 1 and 10 <= ran[0] < 30  # at least readout_cycles, and early
+    plain = bind(images, "bars", seed=2, truth=truth, cycles=ran[0], scores=("ami",))
+    np.testing.assert_array_equal(stopped.spike_step, plain.spike_step + (30 - ran[0]) * D)
+    np.testing.assert_array_equal(stopped.spike_pixel, plain.spike_pixel)
+    np.testing.assert_array_equal(stopped.spike_image, plain.spike_image)
+    np.testing.assert_array_equal(stopped.attention, plain.attention)
+    np.testing.assert_array_equal(stopped.labels, plain.labels)
+    np.testing.assert_array_equal(stopped.metrics["ami"], plain.metrics["ami"])
+    assert plain.info["stop"] == "none" and "cycles_run" not in plain.info
+
+
+def test_bad_stop_settings(bars):
+    with pytest.raises(ParameterError, match="stop: must be one of none, stable"):
+        bind(bars[0][:1], "bars", stop="sometimes")
+    with pytest.raises(ParameterError, match="stable_cycles: must be a positive integer"):
+        bind(bars[0][:1], "bars", stop="stable", stable_cycles=0)
+    with pytest.raises(ModelSpecError, match="stop must be none or stable"):
+        load_spec("bars").replace(loop={"stop": "early"})
+    assert load_spec("bars").replace(loop={"stop": "stable"}).loop["stop"] == "stable"

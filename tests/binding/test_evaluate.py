@@ -75,3 +75,25 @@ def test_score_selection():
     assert set(r.metrics) == {"ami"}
     with pytest.raises(DataError, match="scores"):
         evaluate(_phase_result(), scores=("accuracy",))
+
+
+def test_fast_ami_is_scikit_learns_ami_over_object_pixels():
+    from sklearn.metrics import adjusted_mutual_info_score
+
+    from hnnbio.binding.evaluate import fast_ami
+
+    rng = np.random.default_rng(4)
+    for _ in range(200):
+        n, r, c = int(rng.integers(1, 250)), int(rng.integers(1, 14)), int(rng.integers(1, 14))
+        truth, labels = rng.integers(0, r + 1, n), rng.integers(0, c + 1, n)
+        if rng.random() < 0.4:  # mostly right, as a good readout is
+            labels = np.where(rng.random(n) < 0.8, truth, labels)
+        fg = truth > 0
+        if not fg.any():
+            assert np.isnan(fast_ami(truth, labels))
+            continue
+        want = adjusted_mutual_info_score(truth[fg], labels[fg])
+        assert abs(fast_ami(truth, labels) - want) < 1e-12
+    assert fast_ami(np.array([1, 1, 2]), np.array([0, 0, 0])) == 0.0  # one group: no information
+    assert fast_ami(np.array([2, 2, 0]), np.array([5, 5, 1])) == 1.0  # one object, one group
+    assert fast_ami(np.array([1, 1, 2, 2]), np.array([3, 3, 4, 4])) == 1.0

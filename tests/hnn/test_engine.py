@@ -240,3 +240,45 @@ def test_nonsense_arguments():
     with pytest.raises(ModelSpecError, match="n_samples must be >= 1"):
         Simulation(plain, n_samples=0)
     assert Simulation(plain, n_samples=3).n_samples == 3
+
+
+def recording_loop():
+    """stochastic_loop with the attention's last 3 applied steps recorded."""
+    g = stochastic_loop()
+    units = [u if u.name != "att" else HybridUnit(
+        "att", "net", "sheet", kind="modulation", variable="c", quantiser="bernoulli",
+        delay_steps=2, initial=0.7, record_steps=3) for u in g.units]
+    return HNN("st", inputs=list(g.inputs), populations=list(g.populations),
+               networks=[Network("net", Flip(), inputs=("win",))], units=units)
+
+
+def test_until_ends_the_run_after_the_step_it_names_and_the_steps_before_are_unchanged():
+    full = Simulation(recording_loop(), IMAGES, seed=9).run(30)
+    short = Simulation(recording_loop(), IMAGES, seed=9).run(12)
+    asked = []
+
+    def until(sim):
+        asked.append(sim.t)
+        return sim.t == 12
+
+    sim = Simulation(recording_loop(), IMAGES, seed=9)
+    part = sim.run(30, until=until, check_every=4)
+    assert asked == [4, 8, 12] and part.n_steps == 12 and sim.t == 12
+    same_spikes(part.spikes["sheet"], short.spikes["sheet"])
+    # the applied values of the last 3 steps run (9, 10, 11), as a run of exactly 12 steps
+    assert part.applied["att"].shape == (2, 3, 5)
+    np.testing.assert_array_equal(part.applied["att"], short.applied["att"])
+    rest = sim.run(18).spikes["sheet"]  # the simulation goes on where the stop left it
+    keep = full.spikes["sheet"].step >= 12
+    for key in ("sample", "step", "neuron"):
+        np.testing.assert_array_equal(getattr(rest, key), getattr(full.spikes["sheet"], key)[keep])
+    never = Simulation(recording_loop(), IMAGES, seed=9).run(30, until=lambda sim: False)
+    same_spikes(never.spikes["sheet"], full.spikes["sheet"])
+    np.testing.assert_array_equal(never.applied["att"], full.applied["att"])
+    with pytest.raises(ParameterError, match="until: must be callable"):
+        Simulation(recording_loop(), IMAGES).run(5, until=3)
+    with pytest.raises(ParameterError, match="check_every"):
+        Simulation(recording_loop(), IMAGES).run(5, until=until, check_every=0)
+    with pytest.raises(ParameterError, match="'win' is not an ANN -> SNN unit"):
+        sim.pending("win")
+    assert sim.pending("att").shape == (2, 10)
