@@ -430,7 +430,8 @@ class Emulator:
         else:
             coin = ((self.lfsr >> np.uint32(self.rand_shift)) & np.uint32(255)).astype(np.uint8)
         if self.nested:
-            window = _nested_window_bits(self.last, t, coin, self.keep_table, self.kept)
+            window = _nested_window_bits(self.last, t, coin, self.keep_table, self.kept,
+                                         len(self.keep))
             self.kept = window
         else:
             window = _window_bits(self.last, t, coin, self.keep_table, len(self.keep))
@@ -471,13 +472,22 @@ def _window_bits(last: np.ndarray, t: int, coin: np.ndarray, keep_table: np.ndar
 
 
 def _nested_window_bits(last: np.ndarray, t: int, coin: np.ndarray, keep_table: np.ndarray,
-                        kept: np.ndarray) -> np.ndarray:
+                        kept: np.ndarray, n_keep: int = 16) -> np.ndarray:
     """Nested coins: ``coin < keep_table[age] and (age == 0 or kept)``, ``age = min(t - last, 15)``.
 
-    As primitives.window_step with ``nested=True``; ``kept`` is the previous step's output.
+    As primitives.window_step with ``nested=True``; ``kept`` is the previous step's output. For a
+    short keep list (``keep_table`` zero from ``n_keep`` on) the same compare chain as
+    :func:`_window_bits`.
     """
-    age = np.minimum(t - last, 15)
-    return (coin < np.take(keep_table, age)) & ((age == 0) | kept)
+    if n_keep > 4:
+        age = np.minimum(t - last, 15)
+        return (coin < np.take(keep_table, age)) & ((age == 0) | kept)
+    window = last == t
+    if keep_table[0] < 256:
+        window &= coin < keep_table[0]
+    for a in range(1, n_keep):
+        window |= (last == t - a) & kept & (coin < keep_table[a])
+    return window
 
 
 def _bits_matmul(fired: np.ndarray, batch: int, n: int, weight: torch.Tensor) -> np.ndarray:

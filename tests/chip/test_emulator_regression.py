@@ -83,7 +83,7 @@ def test_bars_program_run_is_unchanged(tmp_path):
 @pytest.mark.parametrize("n_keep", [0, 1, 3, 4, 5, 15])
 def test_window_bits_equal_the_window_primitive(n_keep):
     from hnnbio.chip import primitives as P
-    from hnnbio.chip.emulator import _window_bits
+    from hnnbio.chip.emulator import _nested_window_bits, _window_bits
 
     rng = np.random.default_rng(n_keep)
     keep = rng.integers(0, 257, n_keep)
@@ -98,6 +98,13 @@ def test_window_bits_equal_the_window_primitive(n_keep):
     t = 1000  # a spike at step t - age; age 15 stands for any older spike (or none)
     last = np.where(age < 15, t - age.astype(np.int32), t - 15 - rng.integers(0, 100, age.size))
     assert np.array_equal(_window_bits(last.astype(np.int32), t, coin, table, n_keep), expected)
+    # nested coins: an older spike passes only if it was kept the step before
+    kept = rng.random(age.size) < 0.5
+    nested, _ = P.window_step(age == 0, np.maximum(age.astype(np.int64) - 1, 0), coin, keep,
+                              nested=True, kept=kept)
+    for n in (n_keep, 16):  # the compare chain and the table lookup
+        assert np.array_equal(_nested_window_bits(last.astype(np.int32), t, coin, table, kept, n),
+                              nested)
 
 
 def test_lfsr_jump_of_16_equals_16_single_shifts():
