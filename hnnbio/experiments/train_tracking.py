@@ -9,7 +9,9 @@ file the model file names (``models/sensing-tracker.pt``).
 - The spiking pathway has fixed weights (the model file's); its projection spikes come from the
   PyTorch twin (:func:`hnnbio.experiments.tracking.twin_spikes`, the same discretisation as
   Brian2, tested spike for spike), and the rate unit's values from them.
-- Frame network: L1 loss of the box (``/ side``) of each frame; Adam, cosine learning rate.
+- Frame network: L1 loss of the box (``/ side``) of the fit streams' intensity images every
+  ``frame_stride`` steps (more images than their frame steps alone); Adam, cosine learning rate;
+  the kept epoch is the one of the best validation IoU (the validation streams' frames).
 - Fusion network: inputs the rates at the end of step ``t`` and the frame network's box held at
   step ``t`` (its own output, not the true box), target the true box of step ``t + 1`` (the box
   unit's delay); L1 loss; the kept epoch is the one of the best validation IoU.
@@ -64,6 +66,19 @@ def _fit(net, x, y, epochs: int, lr: float, seed: int, score, batch: int = 256, 
     return best
 
 
+def frames_of_every(seeds, settings, stride: int):
+    """Intensity images (n, P) and boxes / side (n, 4) of the fit streams every ``stride`` steps
+    (more frames of the same training seeds than their frame steps alone)."""
+    from hnnbio.data.events import render
+
+    xs, ys = [], []
+    for seed in seeds:
+        intensity, boxes, _, _ = render(settings, int(seed))
+        xs.append(intensity[::stride].reshape(-1, settings.side ** 2).astype(np.float32))
+        ys.append((boxes[::stride] / settings.side).astype(np.float32))
+    return torch.from_numpy(np.concatenate(xs)), torch.from_numpy(np.concatenate(ys))
+
+
 def _streams(seeds, settings):
     from hnnbio.data.events import generate_streams
 
@@ -84,8 +99,8 @@ def features(graph, settings: dict, streams, chunk: int = 50) -> np.ndarray:
     return np.concatenate(out)
 
 
-def train(path, n_train: int = 400, n_val: int = 50, seed: int = 0, frame_epochs: int = 60,
-          fusion_epochs: int = 30, log=print) -> dict:
+def train(path, n_train: int = 400, n_val: int = 50, seed: int = 0, frame_epochs: int = 30,
+          fusion_epochs: int = 30, frame_stride: int = 4, log=print) -> dict:
     """Train the model of ``path``; return the weights dict (see the module docstring)."""
     from hnnbio.data.events import held_frames, iou
     from hnnbio.hnn.files import load_hnn
@@ -114,7 +129,7 @@ def train(path, n_train: int = 400, n_val: int = 50, seed: int = 0, frame_epochs
         y = np.concatenate([s.boxes[s.frame_steps] / side for s in streams])
         return torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
 
-    fx, fy = frames_of(fit_s)
+    fx, fy = frames_of_every(range(n_train), ss, frame_stride)
     vx, vy = frames_of(val_s)
     log(f"frame network: {len(fx)} frames")
 
@@ -122,7 +137,8 @@ def train(path, n_train: int = 400, n_val: int = 50, seed: int = 0, frame_epochs
         with torch.no_grad():
             return float(iou(frame_net(vx).numpy(), vy.numpy()).mean())
 
-    frame_iou = _fit(frame_net, fx, fy, frame_epochs, 1e-3, seed, frame_score, batch=64, log=log)
+    frame_iou = _fit(frame_net, fx, fy, frame_epochs, 1e-3, seed, frame_score, batch=128,
+                     log=log)
 
     def fusion_data(streams):
         rates = features(graph, settings, streams)
@@ -149,6 +165,7 @@ def train(path, n_train: int = 400, n_val: int = 50, seed: int = 0, frame_epochs
     return dict(model=graph.name, format=FORMAT, sizes=model_sizes(graph, settings),
                 fusion=fusion.state_dict(), frame_network=frame_net.state_dict(),
                 training=dict(seed=seed, n_train=n_train, n_val=n_val, steps=steps,
+                              frame_stride=frame_stride,
                               frame_epochs=frame_epochs, fusion_epochs=fusion_epochs,
                               validation_iou_frame=frame_iou, validation_iou_fusion=fusion_iou))
 
@@ -160,7 +177,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--n-train", type=int, default=400)
     parser.add_argument("--n-val", type=int, default=50)
-    parser.add_argument("--frame-epochs", type=int, default=60)
+    parser.add_argument("--frame-epochs", type=int, default=30)
+    parser.add_argument("--frame-stride", type=int, default=4,
+                        help="frame network: fit images every so many steps of the fit streams")
     parser.add_argument("--fusion-epochs", type=int, default=30)
     parser.add_argument("--out", help="weights file (default: the one the model file names)")
     args = parser.parse_args(argv)
@@ -172,7 +191,7 @@ def main(argv=None) -> int:
         graph = load_hnn(args.model)
         settings = experiment_settings(graph)
         weights = train(args.model, args.n_train, args.n_val, args.seed, args.frame_epochs,
-                        args.fusion_epochs)
+                        args.fusion_epochs, args.frame_stride)
     except HnnbioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
