@@ -330,6 +330,9 @@ def run_tracking(path, steps=None, values=None, out=None, seed: int = 0,
     from hnnbio.hnn.files import load_hnn
 
     settings = experiment_settings(load_hnn(path))
+    if steps is not None and steps < 2:
+        raise ParameterError(f"steps: a tracking run needs >= 2 steps (step 0 has no fused box "
+                             f"yet), got {steps}")
     boxes = None
     if values is None:
         steps = steps if steps is not None else load_hnn(path).steps
@@ -345,6 +348,8 @@ def run_tracking(path, steps=None, values=None, out=None, seed: int = 0,
                                 f"--steps asks for {steps}")
             inputs = {k: v[:, :steps] for k, v in inputs.items()}
         steps = inputs["events"].shape[1]
+        if steps < 2:
+            raise DataError("input: a tracking run needs streams of >= 2 steps")
     graph, settings = model_graph(path, steps=steps)
     res = evaluate(graph, settings, inputs, boxes, seed, device)
     seconds = steps * graph.dt_ms / 1000.0

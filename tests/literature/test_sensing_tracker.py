@@ -96,6 +96,21 @@ def test_hnnbio_run_meets_the_targets(capsys):
     assert rows["frames_per_second"] >= 5 * base["frames_per_second"]
 
 
+def test_the_gain_comes_from_the_event_pathway():
+    # the same streams without their events: the fused box is then no better than the held
+    # frame box, so what lifts the IoU above the baseline is the spiking pathway
+    graph, settings = tr.model_graph(MODEL, steps=100)
+    streams = generate_streams(tr.eval_seeds(1, 3), tr.stream_settings(settings, 100))
+    boxes = np.stack([s.boxes for s in streams])
+    inputs = tr.stream_inputs(streams, 100)
+    with_events = tr.evaluate(graph, settings, inputs, boxes)
+    without = tr.evaluate(graph, settings, {**inputs, "events": 0 * inputs["events"]}, boxes)
+    assert without["spikes_per_stream"] == 0
+    assert np.array_equal(without["framed"], with_events["framed"])
+    assert with_events["iou"].mean() > with_events["iou_baseline"].mean() + 0.15
+    assert without["iou"].mean() < with_events["iou_baseline"].mean() + 0.05
+
+
 def test_evaluation_streams_were_never_trained_on():
     data = torch.load(MODELS / "sensing-tracker.pt", weights_only=True)
     used = data["training"]["n_train"] + data["training"]["n_val"]  # training seeds 0 .. used-1
@@ -131,6 +146,10 @@ def test_wrong_input_shapes_are_refused(shape, tmp_path, capsys):
     np.save(tmp_path / "x.npy", np.zeros(shape, np.float32))
     err = _one_line_exit_2(["run", str(MODEL), "--input", str(tmp_path / "x.npy")], capsys)
     assert "(B, T, 3, 32, 32)" in err
+
+
+def test_a_run_of_one_step_is_refused(capsys):
+    assert ">= 2 steps" in _one_line_exit_2(["run", str(MODEL), "--steps", "1"], capsys)
 
 
 def test_negative_event_counts_are_refused(tmp_path, capsys):
