@@ -46,8 +46,6 @@ from hnnbio.errors import DataError, ProgramError
 #: fraction of inputs is left, else skips zeros one by one (sparse product) below this density.
 COLUMN_FRACTION = 0.5
 SPARSE_FRACTION = 0.25
-#: Rows (window maps) the dense layers take at once in :meth:`Emulator.run_block`.
-BLOCK_ROWS = 4096
 
 
 class Emulator:
@@ -234,64 +232,10 @@ class Emulator:
         self.t += 1
         return spikes
 
-    def run_block(self, k: int, record: bool = False) -> list[np.ndarray]:
-        """Run ``k`` steps (``k <= ring_length``) as :meth:`step` would, ``k`` times.
-
-        Returns the flat spike indices of each step (as ``last_spikes``); with ``record=True``
-        ``applied`` holds the attention codes the k steps applied, shape (k, batch, n_pixels).
-        The codes written at step t are read back at t + ring_length, never within the block, so
-        on the fast sheet path the k steps of the sheet run first and the dense layers then run
-        once on the k window maps of the batch stacked (k * batch rows, in groups of at most
-        :data:`BLOCK_ROWS`): every row is computed as in :meth:`step`, bit for bit (checked in
-        tests/chip/test_emulator_regression.py), with one call per layer instead of k.
-        """
-        k = int(k)
-        if not 1 <= k <= self.ring_length:
-            raise DataError(f"k: must be in [1, {self.ring_length}] (the ring), got {k}")
-        batch, n, c = self.batch, self.n_pixels, self.counters
-        if self.interpreted or not self.fast:
-            spiked, applied = [], []
-            for _ in range(k):
-                self.step(dense=False, record=record)
-                spiked.append(self.last_spikes)
-                if record:
-                    applied.append(np.asarray(self.applied))
-            if record:
-                self.applied = np.stack(applied)
-            return spiked
-        t0, ring = self.t, self.ring_length
-        if record:
-            self.applied = np.stack([self.ring_planes[(t0 + i) % ring] for i in range(k)])
-        group = max(1, BLOCK_ROWS // batch)
-        spiked, fired, spikes = [], [], 0
-        for i in range(k):
-            s, f = self._fast_sheet_step((t0 + i) % ring)
-            self.t += 1
-            spiked.append(s)
-            fired.append(f)
-            spikes += int(s.size)
-            if len(fired) == group or i == k - 1:  # the layers on the steps since the last group
-                first = i + 1 - len(fired)
-                rows = [f + j * batch * n for j, f in enumerate(fired)]
-                y = self._layers(np.concatenate(rows), None, len(fired) * batch)
-                y = y.reshape(len(fired), batch, n)
-                for j in range(len(fired)):
-                    self.ring_planes[(t0 + first + j) % ring] = y[j]
-                fired = []
-        self.last_spikes = spiked[-1]
-        self.last_window = f
-        c["macs"] += k * batch * n
-        c["steps"] += k
-        c["packets"] += k * batch * self.packets_per_step
-        c["packet_hops"] += k * batch * self.packet_hops_per_step
-        c["spikes"] += spikes
-        return spiked
-
     def _layers(self, fired: np.ndarray, bits: np.ndarray | None, rows: int) -> np.ndarray:
         """The dense layers on ``rows`` window maps given by their 1s (flat indices
         ``row * n_pixels + pixel``, increasing) or as ``bits`` (rows, n_pixels): the last layer's
-        codes, shape (rows, n_pixels). Each row is computed on its own (row-wise matmuls and
-        element-wise tables), so rows of several steps give each step's codes."""
+        codes, shape (rows, n_pixels)."""
         chip, c, n = self.chip, self.counters, self.n_pixels
         if bits is None and not (self.layers[0]["fused"] or {}).get("float32_lut"):
             bits = np.zeros(rows * n, dtype=bool)

@@ -63,18 +63,6 @@ def initial_attention(n_images: int, ring_length: int, n_pixels: int, seed: int,
     return c.astype(dtype)
 
 
-def _blocks(n_steps: int, length: int, split: int):
-    """(first step, steps) of runs of at most ``length`` steps covering ``0 .. n_steps - 1``,
-    with a run starting at ``split`` (where recording starts)."""
-    t = 0
-    while t < n_steps:
-        end = min(t + length, n_steps)
-        if t < split < end:
-            end = split
-        yield t, end - t
-        t = end
-
-
 def _positive(name: str, value) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ParameterError(f"{name}: must be a positive integer, got {value!r}")
@@ -144,15 +132,15 @@ def emulate(program: Program | str | Path, images: np.ndarray, seed: int = 0,
     for first in range(0, n_images, size):
         emulator.reset(flat[first:first + size], ring0[first:first + size], seed, first_image=first)
         att = np.zeros((flat[first:first + size].shape[0], d, emulator.n_pixels), dtype=np.uint8)
-        for t, k in _blocks(n_steps, emulator.ring_length, n_steps - d):
+        for t in range(n_steps):
             record = t >= n_steps - d  # the attention applied in the last cycle
-            for flat_spikes in emulator.run_block(k, record=record):  # fresh arrays
-                spikes.append(flat_spikes + first * emulator.n_pixels if first else flat_spikes)
-                counts.append(flat_spikes.size)
+            emulator.step(dense=False, record=record)
             if record:
-                att[:, t - (n_steps - d):t - (n_steps - d) + k] = emulator.applied.transpose(
-                    1, 0, 2)
-            bar.update(k)
+                att[:, t - (n_steps - d)] = emulator.applied
+            flat_spikes = emulator.last_spikes  # a fresh array each step
+            spikes.append(flat_spikes + first * emulator.n_pixels if first else flat_spikes)
+            counts.append(emulator.last_spikes.size)
+            bar.update(1)
         attention.append(att)
         for k, v in emulator.counters.items():
             totals[k] = totals.get(k, 0) + v

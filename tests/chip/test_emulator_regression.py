@@ -148,37 +148,3 @@ def test_bits_matmul_sums_the_rows_of_active_inputs():
     expected = [[sum(int(weight[i, j]) for i in range(30) if bits[b, i]) / 4 for j in range(7)]
                 for b in range(6)]
     assert got.tolist() == expected
-
-
-@pytest.mark.parametrize("name, block_rows", [("shapes", 4096), ("corners", 5), ("bars-column", 8)])
-def test_block_of_steps_equals_single_steps(name, block_rows, monkeypatch):
-    """run_block (the sheet for k steps, then the layers on k stacked window maps, in groups of
-    block_rows rows) gives every spike, applied code, ring code and counter of k single steps."""
-    import hnnbio.chip.emulator as emulator_module
-    from hnnbio.chip.emulator import Emulator
-    from hnnbio.chip.run import initial_attention
-    from hnnbio.data import datasets
-
-    monkeypatch.setattr(emulator_module, "BLOCK_ROWS", block_rows)
-    program = compile_model(name)
-    images, _ = datasets.generate(program.manifest["model"]["dataset"], 3, 4)
-    images = images.reshape(3, -1)
-    one, block = Emulator(program), Emulator(program)
-    ring = initial_attention(3, one.ring_length, one.n_pixels, seed=4)
-    for e in (one, block):
-        e.reset(images, ring, seed=4, first_image=2)
-    r = one.ring_length
-    for k in (r, r, 3, r - 1, 1):  # blocks across the ring's wrap and past the first write-back
-        singles, applied = [], []
-        for _ in range(k):
-            one.step(dense=False, record=True)
-            singles.append(one.last_spikes)
-            applied.append(one.applied)
-        got = block.run_block(k, record=True)
-        assert len(got) == k and all(np.array_equal(a, b) for a, b in zip(got, singles,
-                                                                           strict=True))
-        assert np.array_equal(block.applied, np.stack(applied))
-        assert np.array_equal(block.ring, one.ring)
-        assert np.array_equal(block.last_window, one.last_window)
-        assert block.counters == one.counters and block.t == one.t
-    assert one.counters["spikes"] > 0
