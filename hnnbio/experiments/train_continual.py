@@ -153,8 +153,10 @@ def learn_task(twin, embedding, task: int, x, y, xv, yv, perm, steps: int, epoch
 
 
 def train(model_path, epochs: int = 15, seed: int = 0, lr: float = 5e-3,
-          sparsity: float = 0.0, out=None, log=print) -> dict:
-    """Train both models of ``model_path`` on its task sequence; write and return the weights."""
+          sparsity: float = 0.0, out=None, reuse: bool = True, log=print) -> dict:
+    """Train both models of ``model_path`` on its task sequence; write and return the weights.
+
+    ``reuse``: a task may open neurons of earlier tasks (else only its own block)."""
     from hnnbio.data.digits import load_digits
     from hnnbio.hnn.files import load_hnn
 
@@ -175,7 +177,7 @@ def train(model_path, epochs: int = 15, seed: int = 0, lr: float = 5e-3,
                 permutations=torch.as_tensor(perms))
     data["training"] = dict(epochs_per_task=epochs, seed=seed, lr=lr, sparsity=sparsity,
                             batch=BATCH, fit_images=N_FIT, validation_images=len(xv),
-                            steps=steps, s_max=s_max, tasks=n_tasks,
+                            steps=steps, s_max=s_max, tasks=n_tasks, reuse=reuse,
                             augmentation="shift -1..1 px per axis, then permute")
     for which in ("baseline", "modulated"):
         start = time.time()
@@ -193,7 +195,7 @@ def train(model_path, epochs: int = 15, seed: int = 0, lr: float = 5e-3,
             allowed = None
             if embedding is not None:  # open a block of unused neurons, close the rest
                 fresh = reserve[used[reserve] <= 0.5]
-                allowed = (used > 0.5).float()
+                allowed = (used > 0.5).float() if reuse else torch.zeros_like(used)
                 allowed[fresh[:block]] = 1.0
                 with torch.no_grad():
                     embedding.weight[:, task] = -1.0
@@ -235,11 +237,14 @@ def main(argv=None) -> int:
     parser.add_argument("--lr", type=float, default=5e-3)
     parser.add_argument("--sparsity", type=float, default=0.0)
     parser.add_argument("--out", default=None, help="weights file (default: the model's)")
+    parser.add_argument("--no-reuse", action="store_true",
+                        help="a task opens only its own block of neurons")
     args = parser.parse_args(argv)
     from hnnbio.errors import HnnbioError
 
     try:
-        train(args.model, args.epochs, args.seed, args.lr, args.sparsity, args.out)
+        train(args.model, args.epochs, args.seed, args.lr, args.sparsity, args.out,
+              reuse=not args.no_reuse)
     except HnnbioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
