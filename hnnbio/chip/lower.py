@@ -31,9 +31,9 @@ A column sheet (``circuit = "column"``) that passes ``column-as-stochastic`` low
 ring (:func:`hnnbio.chip.rules.column_as_stochastic`): the output ``lut`` carries
 ``gate = [g, a]`` (its table holds the column's spike probability at the attention, not the
 attention) and the delay ring is two slots longer (the column's two synaptic stages); the sheet
-node's ``column`` parameter keeps ``attention_gain``, ``attention_scale`` and ``latency_steps``
-for the host's first ring (:func:`hnnbio.chip.run.initial_attention`; a program carries them as
-``sheet.column``).
+node's ``column`` parameter keeps ``attention_gain``, ``attention_scale``, ``latency_steps`` and
+``input_steps`` for the host's first ring (:func:`hnnbio.chip.run.initial_attention`; a program
+carries them as ``sheet.column``).
 
 The IR's node names (``sheet``, ``window``, ``dense_1``, ...) are the chip's; the graph's own names
 of the roles are kept in :attr:`Graph.names` (the emulator reports spikes and attention under them).
@@ -178,7 +178,7 @@ def lower(model) -> Graph:
              params={"refractory_steps": rules.refractory_steps(sheet),
                      **({} if column is None else {"column": {
                          k: column[k] for k in ("attention_gain", "attention_scale",
-                                                "latency_steps")}})}),
+                                                "latency_steps", "input_steps")}})}),
         Node("window", "window", n, n,
              params={"keep": [float(k) for k in window.keep], "nested": bool(window.nested)}),
     ]

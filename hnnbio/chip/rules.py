@@ -144,6 +144,9 @@ COLUMN_FAST_STEPS_MAX = 0.1
 #: Steps from the attention a column's pyramidal neuron reads to the coincidence spike it causes
 #: (pyramidal -> self_inhibiting -> coincidence: two synaptic stages of one step each).
 COLUMN_LATENCY_STEPS = 2
+#: Steps before a column's pyramidal neuron receives its first input (the input unit's first
+#: spike crosses one synapse): the attention of the first step gates nothing.
+COLUMN_INPUT_STEPS = 1
 
 
 #: The defaults of hnnbio.circuits.column.ColumnParams (the chip sits on the circuits' floor and
@@ -206,7 +209,8 @@ def column_as_stochastic(sheet) -> dict:
             raise DesignRuleError("column-as-stochastic", sheet.name,
                                   f"{name} {getattr(p, name)!r}: {why}")
     return {"refractory_steps": int(p.refractory_steps), "attention_gain": float(p.attention_gain),
-            "attention_scale": float(p.attention_scale), "latency_steps": COLUMN_LATENCY_STEPS}
+            "attention_scale": float(p.attention_scale), "latency_steps": COLUMN_LATENCY_STEPS,
+            "input_steps": COLUMN_INPUT_STEPS}
 
 
 def column_gate(c, attention_gain: float, attention_scale: float):

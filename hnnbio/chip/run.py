@@ -7,11 +7,13 @@ estimates in ``info``. Experiments read it as they read a float run (binding:
 :mod:`hnnbio.binding.emulate`). The host loads each batch: the image bits and the initial delay
 ring, ``c[slot, p] = |N(0, 1)|`` normalised over the D slots of each pixel (as the float loop),
 encoded as ``round(256 c)`` clamped to [0, 255]. A column sheet's program (manifest
-``sheet.column``: ``attention_gain`` g, ``attention_scale`` a, ``latency_steps`` L; its ring has
-D + L slots) gets what its output table would have written: slots 0 .. L - 1 zero (the column
-is silent until its first input has crossed its L synaptic stages) and slot ``L + k`` the code of
-the spike probability ``p(c_k) = g tanh(a c_k) / (1 + g tanh(a c_k))``
-(:func:`hnnbio.chip.rules.column_gate`), with ``c`` normalised over the D slots of the float loop.
+``sheet.column``: ``attention_gain`` g, ``attention_scale`` a, ``latency_steps`` L,
+``input_steps`` I; its ring has D + L slots) gets what its column does in the float loop: slot
+``L + k`` holds the code of the spike probability ``p(c_k) = g tanh(a c_k) / (1 + g tanh(a c_k))``
+(:func:`hnnbio.chip.rules.column_gate`), ``c`` normalised over the D slots as in the float loop,
+and slots 0 .. L + I - 1 are zero: the output is L steps behind the attention that gates it, and
+the pyramidal neuron receives its first input I steps after the image is applied (the attention
+of those first steps gates nothing).
 """
 
 from __future__ import annotations
@@ -38,17 +40,18 @@ def initial_attention(n_images: int, ring_length: int, n_pixels: int, seed: int,
 
     ``dtype`` (int64 by default; emulate asks for uint8) changes the type, never the codes.
     ``column`` (a program's ``sheet.column``: ``attention_gain``, ``attention_scale``,
-    ``latency_steps`` L): the first L slots are 0 and the others hold ``round(256 p(c))`` of the
-    soft assignment ``c`` over ``ring_length - L`` slots (see the module docstring); without it
-    the codes are ``round(256 c)`` over all slots.
+    ``latency_steps`` L, ``input_steps`` I, default 0): slot ``L + k`` holds ``round(256 p(c_k))``
+    of the soft assignment ``c`` over ``ring_length - L`` slots and the first ``L + I`` slots are
+    0 (see the module docstring); without it the codes are ``round(256 c)`` over all slots.
     """
     dtype = np.dtype(dtype)
     if not np.issubdtype(dtype, np.integer) or np.iinfo(dtype).max < 255:
         raise ParameterError(f"dtype: must be an integer type holding 0 .. 255, got {dtype}")
     latency = 0 if column is None else int(column["latency_steps"])
-    if not 0 <= latency < ring_length:
-        raise ParameterError(f"column.latency_steps: must be in [0, {ring_length}), got "
-                             f"{latency}")
+    silent = 0 if column is None else int(column.get("input_steps", 0))
+    if not 0 <= latency < ring_length or not 0 <= silent < ring_length - latency:
+        raise ParameterError(f"column: latency_steps {latency} and input_steps {silent} leave no "
+                             f"slot of the {ring_length}-slot ring")
     rng = np.random.default_rng([seed, 1])
     c = rng.standard_normal((n_images, ring_length - latency, n_pixels))
     np.abs(c, out=c)  # in place: the same operations, no temporaries
@@ -60,6 +63,8 @@ def initial_attention(n_images: int, ring_length: int, n_pixels: int, seed: int,
     np.clip(c, 0, 255, out=c)
     if latency:
         c = np.concatenate([np.zeros((n_images, latency, n_pixels)), c], axis=1)
+    if column is not None:  # the pyramidal neuron has no input yet: nothing fires
+        c[:, latency:latency + silent] = 0
     return c.astype(dtype)
 
 

@@ -101,7 +101,8 @@ def test_column_lowers_to_the_stochastic_sheet_two_steps_late():
     assert graph.node("sheet").params["refractory_steps"] == 6
     # what the host needs for the first ring (the file's gain 60, scale 1; two stages)
     assert graph.node("sheet").params["column"] == {"attention_gain": 60.0,
-                                                    "attention_scale": 1.0, "latency_steps": 2}
+                                                    "attention_scale": 1.0, "latency_steps": 2,
+                                                    "input_steps": 1}
     assert "column" not in lower("bars").node("sheet").params
     q = quantize(graph)
     hidden, output = q.layers
@@ -126,11 +127,13 @@ def test_shapes_column_exports(tmp_path):
 
 def test_column_first_cycle_ring_holds_spike_probabilities():
     """The host's first ring for a column program: what the column's float loop would see, i.e.
-    silence for the two synaptic stages, then 256 p(c) of the soft assignment over the D slots."""
+    silence for the two synaptic stages and the input unit's first step, then 256 p(c) of the
+    soft assignment over the D slots."""
     from hnnbio.chip.run import initial_attention
 
     n, d, latency, pixels, g = 3, 10, 2, 7, 20.0
-    column = {"attention_gain": g, "attention_scale": 1.0, "latency_steps": latency}
+    column = {"attention_gain": g, "attention_scale": 1.0, "latency_steps": latency,
+              "input_steps": 1}
     ring = initial_attention(n, d + latency, pixels, seed=5, column=column)
     plain = initial_attention(n, d, pixels, seed=5)  # round(256 c), c over the D slots
     assert ring.shape == (n, d + latency, pixels)
@@ -142,15 +145,18 @@ def test_column_first_cycle_ring_holds_spike_probabilities():
     assert np.allclose(c.sum(axis=1), 1.0)
     assert np.array_equal(plain, np.clip(np.rint(256 * c), 0, 255))
     want = np.clip(np.rint(256 * column_probability(c, g)), 0, 255)
+    want[:, 0] = 0  # c of the first step gates nothing: the pyramidal has no input yet
     assert np.array_equal(ring[:, latency:], want)
+    assert not ring[:, :latency + 1].any() and ring[:, latency + 1:].all()
     # p(c) > c at these small c (g = 20): the column fires more than its raw attention codes say
     assert ring[:, latency:].sum() > plain.sum()
 
 
 def test_column_program_starts_silent_then_fires_at_p_c():
     """With sheet.column in the program, the emulator's first cycle is the column's: no spike in
-    the first two steps (its synaptic stages), then spikes at the rate of p(c), far above the
-    raw soft-assignment codes' c (about 1/D per slot)."""
+    the first three steps (the input unit's step and two synaptic stages: the Brian2 column's
+    first output is at step 3), then spikes at the rate of p(c), far above the raw
+    soft-assignment codes' c (about 1/D per slot)."""
     from hnnbio.chip.compiler import compile_model
     from hnnbio.chip.run import emulate
 
@@ -160,10 +166,10 @@ def test_column_program_starts_silent_then_fires_at_p_c():
     plain = emulate(program, images, seed=3, cycles=1).spikes["sheet"]
     program.manifest["sheet"]["column"] = lower("bars-column").node("sheet").params["column"]
     column = emulate(program, images, seed=3, cycles=1).spikes["sheet"]
-    assert not np.isin(column.step, (0, 1)).any()
+    assert not np.isin(column.step, (0, 1, 2)).any() and (column.step == 3).any()
     d = 54
     # slots 2 .. 55 hold p(c) of c ~ 1/54: p ~ 60 tanh(1/54) / (1 + ...) ~ 0.5 before the
     # refractory period (6 steps) caps the rate at <= 1/7 per step; raw codes give c ~ 0.02
-    early = (column.step < d).sum() / (4 * 20 * (d - 2))
+    early = (column.step < d).sum() / (4 * 20 * (d - 3))
     assert 0.08 < early <= 1 / 7 + 0.02
     assert (plain.step < d).sum() < 0.5 * (column.step < d).sum()
