@@ -73,9 +73,9 @@ def plot(data: dict, path: Path | None = None):
                  label=f"{label}: mean {r['mean_accuracy']:.3f}")
         right.plot(k, r["task1_after_each_task"], "o-", label=label)
     left.axhline(0.1, color="grey", lw=0.8, ls=":", label="chance")
-    left.set(xlabel="task", ylabel="accuracy after the last task", xticks=k, ylim=(0, 1),
+    left.set(xlabel="task", ylabel="accuracy after the last task", xticks=k, ylim=(0, 1.18),
              title=f"every task after task {n} (Brian2, {data['images']} eval images each)")
-    left.legend(loc="lower left", fontsize=8)
+    left.legend(loc="upper center", fontsize=8, ncol=3)
     right.axhline(0.1, color="grey", lw=0.8, ls=":")
     right.set(xlabel="tasks learned", ylabel="accuracy of task 1", xticks=k, ylim=(0, 1),
               title="task 1 as later tasks are learned (twin of each snapshot)")
