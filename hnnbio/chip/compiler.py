@@ -46,7 +46,14 @@ def compile_model(model, chip: ChipSpec = TIANJIC_LIKE,
     from hnnbio.chip import snn
 
     if snn.is_spiking(model):  # spiking graphs (not binding): hnnbio.chip.snn
-        return snn.compile_graph(model, chip).program
+        from hnnbio.chip.lower import load_graph
+
+        graph = load_graph(model)
+        if graph.networks or graph.units:  # hybrid graphs: hnnbio.chip.hybrid
+            from hnnbio.chip.hybrid import compile_hybrid
+
+            return compile_hybrid(graph, chip).program
+        return snn.compile_graph(graph, chip).program
     graph = model if isinstance(model, Graph) else lower(model)
     q = quantize(graph, samples, chip.accumulator_bits)
     rules.check_model(q, chip)

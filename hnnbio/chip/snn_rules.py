@@ -37,9 +37,21 @@ RULES = {
     "fan_in": "more presynaptic axons than a core has (tiling partial sums: not yet)",
     "mesh": "more cores than the mesh has",
     "core_memory": "a core's buffers, weights and delay rings exceed its memory",
+    "hybrid_population": "in a hybrid graph (networks and units), populations compile in the "
+                         "driven, leaky or integrator equation form (hnnbio.chip.hybrid)",
+    "window_unit": "an SNN -> ANN unit compiles as a rate (or sum) window within the delay "
+                   "slots, without nonlinearity or quantiser",
+    "network_layers": "a torch network compiles as Linear [ReLU|Sigmoid] chains fed by one "
+                      "window unit every step, ending in one sigmoid",
+    "modulation_unit": "an ANN -> SNN unit compiles as a modulation multiplying a driven "
+                       "population's drive, sigmoid, delay 1..delay_slots, constant initial",
+    "fan_out": "a dense layer with more outputs than a core has neurons",
     "rate_error": "the firing-rate error bound under the given constant drive exceeds the "
                   "tolerance",
 }
+#: The rules only the hybrid compiler (hnnbio.chip.hybrid) applies.
+HYBRID_RULES = {"hybrid_population", "window_unit", "network_layers", "modulation_unit",
+                "fan_out"}
 
 
 def refuse(rule: str, node: str, detail: str):

@@ -1,0 +1,816 @@
+r"""Compile non-binding hybrid graphs (SNN + rate window + torch MLP + modulation) to ISA v2.
+
+What compiles (anything else is refused by a named rule of :mod:`hnnbio.chip.snn_rules`):
+
+- populations of one of three equation forms, ``threshold = "v > TH"``, ``reset = "v = VR"``
+  (names of the namespace or params), no refractoriness:
+  *driven* ``dv/dt = (K * X [* M] - v) / tau : volt`` (``X`` the input variable, values in
+  [0, 1]; ``M`` a variable that a modulation unit multiplies, or a constant);
+  *leaky* ``dv/dt = -v / tau : volt`` (reset 0 V); *integrator* ``v : volt`` (no threshold,
+  initial ``v`` per neuron: the readout);
+- synapses ``v_post += w * mV`` (or ``* volt``) onto leaky or integrator populations, with a
+  uniform delay;
+- SNN -> ANN units with ``kernel = "rate"`` (or none: the sum) over ``window`` steps, read by a
+  torch network whose leaf modules are ``Linear [ReLU|Sigmoid]`` repeated (checked against the
+  module's own forward on random inputs);
+- ANN -> SNN units ``kind = "modulation"``, ``operation = "multiply"``, sigmoid (the unit's or
+  the network's last module), ``delay_steps >= 1``, initial a constant in [0, 1].
+
+Integer form and step order (Brian2: state update, thresholds, synapses, resets, units):
+
+- input codes ``x = round(16 X)``; the modulation value is ``a = round(255 sigmoid(z))`` from a
+  LUT; a driven core computes ``m = (x a) >> 4`` (hadamard, so ``m ~ 255 X sigmoid``, 0..255;
+  without M, ``m = x``), then ``drive = g m`` (a diagonal int8 matvec, ``g = 127``; with M the
+  LIF's ``v_leak = g // 2`` centres the floor of m) and a LIF of
+  ``alpha = round(256 exp(-dt / tau))`` whose LSB is ``(1 - alpha/256) K' / (S g)``
+  (``S = 255`` or 16, ``K'`` = K times the unit's base and gain);
+- a leaky population takes the jumps of step n at step n + 1 after its leak (send delay d + 1,
+  weight ``round(a_q J / LSB)``, split into int8 parts over spare axons as in
+  :mod:`hnnbio.chip.snn`); a refractory count of 1 drops, at step n + 1, the jumps that arrived in
+  the step n it fired, as Brian2's reset after the synapses does (exact because it resets to 0);
+- an integrator accumulates ``tot += W s`` in the step of the spikes and reads out
+  ``tot + round(v0 / LSB)``;
+- the window: spikes go with delays 0 .. w-1 to tile cores (one per delay and source core), each
+  ``matvec`` with the first layer's int8 weights (``W / w`` for the rate kernel, per-neuron
+  exponents as :func:`hnnbio.chip.quantize.quantize_layer`), partial sums summed with the bias
+  by the reducing core, then a LUT (ReLU bins of one width covering the worst case
+  ``max_j b_j + sum_i max(W_ji, 0) x_max``; sigmoid bins 1/16 over [-8, 8)); further layers one
+  core each; the last sends ``a`` to the driven cores' ``att`` with ``delay = delay_steps``; the
+  host writes the initial value into it for the first ``delay_steps`` steps (a ``steps`` port).
+
+Phases: 0 hadamard; 1 drive matvec / synaptic matvec + lif + sends; 2 integrator matvec, tile
+matvecs; 3 integrator sum, reducer accumulate + lut + send; then 2 phases per further layer.
+
+Quantisation bound (per-neuron spike counts; tests/chip/test_hybrid_compile.py). For a driven
+population the errors per step, in membrane codes, are: the input code's rounding (none for
+inputs in sixteenths, as the digits' grey levels), the floor of ``m`` centred by ``v_leak`` and the
+rounding of ``a`` (together less than ``g`` codes, i.e. 1/255 of the full drive), one code of the
+leak's floor, and the leak ``alpha / 256`` instead of ``exp(-dt / tau)``. Under a held input and a
+constant modulation value both the chip's and Brian2's membranes (from the reset 0) lie between
+``L' = max(0, a_lo L + b - e)`` and ``H' = a_hi H + b + e``; so every interval lies between their
+first threshold crossings ``n_lo, n_hi`` and each neuron's count over T steps, on either back
+end, in ``[floor(T / n_hi), floor(T / n_lo)]`` (:func:`driven_count_bounds`; the network's
+LUT error, which sets the modulation value, is separate). Leaky and integrator populations are
+exact up to the weight rounding (half an LSB per weight; ``rel_rms_error`` in the manifest's
+quantisation rows is the largest weight error relative to the largest weight) and the spikes
+they receive.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from hnnbio.chip import snn_rules as R
+from hnnbio.chip.isa import CoreProgram, Instruction, routes_of
+from hnnbio.chip.program import Program
+from hnnbio.chip.quantize import quantize_layer
+from hnnbio.chip.snn import MAX_COPIES, _b, _split
+from hnnbio.chip.spec import TIANJIC_LIKE, ChipSpec
+from hnnbio.errors import DataError, ParameterError
+
+INPUT_SCALE = 16  # input codes round(16 X), 5 bits
+ATT_SCALE = 255  # modulation codes round(255 sigmoid)
+HADAMARD_SHIFT = 4
+DRIVE_GAIN = 127
+JUMPS = {"v_post+=w*mV": 1e-3, "v_post+=w*volt": 1.0}
+_DRIVEN = re.compile(r"dv/dt=\((\w+)\*(\w+)(?:\*(\w+))?-v\)/(\w+):volt\Z")
+_LEAKY = re.compile(r"dv/dt=-v/(\w+):volt\Z")
+_DECL = re.compile(r"(\w+):1\Z")
+
+
+@dataclass
+class HPop:
+    """A lowered population."""
+
+    name: str
+    size: int
+    form: str  # driven, leaky, integrator
+    tau: float = 0.0
+    k: float = 0.0  # driven: volt per unit of X (times base and gain of M)
+    input: str | None = None
+    mod: str | None = None  # the modulation unit multiplying the drive
+    threshold: float = 0.0
+    reset: float = 0.0
+    init: np.ndarray | None = None
+    alpha: int = 256
+    lsb: float = 1.0
+    codes: dict = field(default_factory=dict)
+    incoming: list = field(default_factory=list)  # (source, chip delay, W volt (n_src, n))
+    copies: int = 1
+    refractory: int = 0
+    cores: list = field(default_factory=list)
+
+
+@dataclass
+class Layer:
+    name: str
+    function: str
+    q: object  # QLayer
+    weight: np.ndarray  # float (n_out, n_in), as quantised
+    cores: list = field(default_factory=list)
+
+
+@dataclass
+class HybridCompiled:
+    """A program and what the host needs: input gains, populations, the modulation's initial."""
+
+    program: Program
+    pops: dict
+    layers: dict  # network -> [Layer]
+    windows: dict  # unit -> (source population, network, length)
+    mods: dict  # unit -> (network, target population, delay, initial code)
+    dt_ms: float
+
+    def encode(self, inputs: dict) -> dict:
+        """Input values in [0, 1] -> port codes ``round(16 X)``; the modulations' initial rows."""
+        out, batch = {}, None
+        for pop in self.pops.values():
+            if pop.input is None:
+                continue
+            values = np.asarray(inputs[pop.input], dtype=float)
+            if values.ndim != 2 or values.shape[1] != pop.size or not np.isfinite(values).all() \
+                    or values.min(initial=0) < 0 or values.max(initial=0) > 1:
+                raise DataError(f"inputs: {pop.input!r} must be (B, {pop.size}) values in [0, 1]")
+            out[f"{pop.input}.{pop.name}"] = np.rint(values * INPUT_SCALE).astype(np.int64)
+            batch = values.shape[0]
+        for unit, (_, target, delay, code) in self.mods.items():
+            size = self.pops[target].size
+            out[f"{unit}.initial"] = np.full((batch or 1, delay, size), code, dtype=np.int64)
+        return out
+
+    def decode_readout(self, name: str, codes: np.ndarray) -> np.ndarray:
+        """An integrator's codes -> volt."""
+        return codes * self.pops[name].lsb
+
+
+def _lines(text: str) -> list[str]:
+    return [ln for ln in ("".join(x.split("#", 1)[0].split()) for x in text.splitlines()) if ln]
+
+
+def _value(p, name: str, node: str):
+    if name in p.params:
+        v = p.params[name]
+    elif name in p.namespace:
+        v = p.namespace[name]
+    else:
+        R.refuse("hybrid_population", node, f"{name!r} is neither a parameter nor in the "
+                 "namespace")
+    arr = np.asarray(v, dtype=float)
+    return arr
+
+
+def _scalar(p, name: str, node: str) -> float:
+    arr = _value(p, name, node)
+    if arr.size != 1 and np.ptp(arr) > 0:
+        R.refuse("heterogeneous_parameters", node, f"{name} differs between neurons")
+    return float(arr.reshape(-1)[0])
+
+
+def _population(p, graph) -> HPop:
+    if p.model or p.circuit or not p.equations or p.refractory:
+        R.refuse("hybrid_population", p.name, "only the driven, leaky and integrator equation "
+                 "forms (no model, circuit or refractoriness) compile in hybrid graphs")
+    lines = _lines(p.equations)
+    mods = {u.variable: u for u in graph.units if u.target == p.name}
+    pop = HPop(p.name, p.size, "")
+    decls = []
+    for ln in lines:
+        m_d, m_l, m_c = _DRIVEN.match(ln), _LEAKY.match(ln), _DECL.match(ln)
+        if m_d and not pop.form:
+            pop.form = "driven"
+            k, *factors, tau = m_d.groups()
+            factors = [f for f in factors if f]
+            if p.input is None or p.input_variable not in factors:
+                R.refuse("hybrid_population", p.name, "a driven population's drive must "
+                         "multiply the variable its input writes")
+            pop.input = p.input
+            pop.tau = _scalar(p, tau, p.name)
+            gain = _scalar(p, k, p.name)
+            for f in factors:
+                if f == p.input_variable:
+                    continue
+                if f in mods:
+                    pop.mod = mods[f].name
+                    gain *= _scalar(p, f, p.name) * mods[f].gain  # base * gain
+                else:
+                    gain *= _scalar(p, f, p.name)
+            pop.k = gain
+        elif m_l and not pop.form:
+            pop.form, pop.tau = "leaky", _scalar(p, m_l.group(1), p.name)
+        elif ln == "v:volt" and not pop.form:
+            pop.form = "integrator"
+        elif m_c:
+            decls.append(m_c.group(1))
+        else:
+            R.refuse("hybrid_population", p.name, f"equation {ln!r} is not of the driven, leaky "
+                     "or integrator form")
+    if not pop.form:
+        R.refuse("hybrid_population", p.name, "no equation for v")
+    for name, unit in mods.items():
+        if unit.name != pop.mod:
+            R.refuse("modulation_unit", unit.name, f"variable {name!r} is not a factor of "
+                     f"{p.name}'s drive")
+    init = np.broadcast_to(_value(p, "v", p.name) if "v" in p.params else np.zeros(1),
+                           (p.size,)).astype(float)
+    if pop.form == "integrator":
+        if p.threshold or p.reset:
+            R.refuse("hybrid_population", p.name, "an integrator (v : volt) has no threshold")
+        pop.init = init
+        return pop
+    th = (p.threshold or "").replace(" ", "")
+    rs = (p.reset or "").replace(" ", "")
+    if not th.startswith("v>") or not rs.startswith("v="):
+        R.refuse("hybrid_population", p.name, "threshold must be v > NAME, reset v = NAME")
+    pop.threshold = _scalar(p, th[2:], p.name)
+    pop.reset = _scalar(p, rs[2:], p.name)
+    if np.ptp(init) > 0:
+        R.refuse("heterogeneous_parameters", p.name, "initial v differs between neurons")
+    pop.init = init
+    if pop.form == "leaky" and pop.reset != 0:
+        R.refuse("hybrid_population", p.name, "a leaky population must reset to 0 V")
+    return pop
+
+
+def _synapse(s, pops, dt_s, chip) -> None:
+    from hnnbio.hnn.brian import local_pattern
+
+    statement = "".join((s.on_pre if isinstance(s.on_pre, str) else "?").split())
+    if s.on_post or statement not in JUMPS:
+        R.refuse("synapse_form", s.name, f"on_pre {s.on_pre!r} is not v_post += w * mV "
+                 "(or * volt)")
+    if s.source not in pops or s.target not in pops:
+        R.refuse("synapse_form", s.name, "connects nodes other than populations")
+    src, tgt = pops[s.source], pops[s.target]
+    if src.form == "integrator" or tgt.form == "driven":
+        R.refuse("synapse_form", s.name, "synapses go from spiking to leaky or integrator "
+                 "populations")
+    if isinstance(s.connect, dict) and "p" in s.connect:
+        R.refuse("random_connectivity", s.name, "connect = {p} (give i and j)")
+    if "delay" in s.values:
+        R.refuse("synapse_form", s.name, "per-connection delays are not compiled in hybrid "
+                 "graphs (give one delay)")
+    i, j = local_pattern(s, src.size, tgt.size, None)
+    w = np.asarray(s.values.get("w", 0.0), dtype=float)
+    w = np.broadcast_to(w, i.shape) * JUMPS[statement]
+    delay = R.check_delay(s.name, (0.0 if s.delay is None else float(s.delay)) / dt_s, chip)
+    W = np.zeros((src.size, tgt.size))
+    np.add.at(W, (i, j), w)
+    # leaky: the jump leaks once before it counts (delay d + 1); integrator: in the step
+    tgt.incoming.append((src.name, delay if tgt.form == "leaky" else delay - 1, W))
+
+
+def _quantise_pop(pop: HPop, dt_s: float, chip, tolerance: float) -> None:
+    if pop.form != "integrator":
+        a = math.exp(-dt_s / pop.tau)
+        pop.alpha = min(255, round(256 * a))
+        error = abs(math.log(a) / math.log(pop.alpha / 256) - 1) if pop.alpha else math.inf
+        R.check_leak(pop.name, error, tolerance, pop.tau / dt_s, pop.alpha)
+    aq = pop.alpha / 256
+    if pop.form == "driven":
+        scale = ATT_SCALE if pop.mod else INPUT_SCALE
+        pop.lsb = (1 - aq) * pop.k / (scale * DRIVE_GAIN)
+    else:
+        wmax = max([float(np.max(np.abs(W))) * aq for _, _, W in pop.incoming] + [0.0])
+        if wmax == 0:
+            R.refuse("weight_range", pop.name, "no non-zero incoming weight")
+        pop.lsb = wmax / (127 * pop.copies)
+    pop.incoming = [(s, d, np.rint(W * aq / pop.lsb), W * aq) for s, d, W in pop.incoming]
+    if pop.form == "integrator":
+        pop.codes = {"init": np.rint(pop.init / pop.lsb).astype(np.int64)}
+    else:
+        pop.codes = {k: round(v / pop.lsb) for k, v in (("threshold", pop.threshold),
+                                                        ("reset", pop.reset),
+                                                        ("init", float(pop.init[0])))}
+        low, high = chip.membrane_range
+        if any(not low <= c <= high for c in pop.codes.values()):
+            R.refuse("weight_range", pop.name, f"membrane codes {pop.codes} leave the "
+                     f"{chip.membrane_bits}-bit membrane")
+        pop.refractory = 1 if pop.incoming else 0  # the jumps of a firing step are lost
+
+
+def _network_layers(net, unit_nl: str | None, modulated: bool) -> list[tuple]:
+    """[(W (n_out, n_in), b, function)] of a Linear/ReLU/Sigmoid chain; refused otherwise."""
+    import torch
+    from torch import nn
+
+    leaves = [m for m in net.module.modules() if not list(m.children())]
+    layers, k = [], 0
+    while k < len(leaves):
+        m = leaves[k]
+        if not isinstance(m, nn.Linear):
+            R.refuse("network_layers", net.name, f"{type(m).__name__} where a Linear layer "
+                     "was expected (Linear [ReLU|Sigmoid] chains compile)")
+        fn = None
+        if k + 1 < len(leaves) and isinstance(leaves[k + 1], (nn.ReLU, nn.Sigmoid)):
+            fn = "relu" if isinstance(leaves[k + 1], nn.ReLU) else "sigmoid"
+            k += 1
+        w = m.weight.detach().double().numpy()
+        b = m.bias.detach().double().numpy() if m.bias is not None else np.zeros(w.shape[0])
+        layers.append([w, b, fn])
+        k += 1
+    if not layers:
+        R.refuse("network_layers", net.name, "no layers")
+    last = layers[-1]
+    if last[2] is not None and unit_nl is not None or (last[2] is None) == (unit_nl is None):
+        R.refuse("network_layers", net.name, "the output needs exactly one sigmoid (the "
+                 "network's last module or the unit's nonlinearity)")
+    if unit_nl not in (None, "sigmoid") or (modulated and (last[2] or unit_nl) != "sigmoid"):
+        R.refuse("modulation_unit", net.name, f"nonlinearity {unit_nl!r}: the modulation LUT "
+                 "is a sigmoid")
+    last[2] = last[2] or unit_nl
+    if any(f is None for _, _, f in layers):
+        R.refuse("network_layers", net.name, "a Linear layer without ReLU or Sigmoid inside")
+    # the chain must be what the module computes
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(8, layers[0][0].shape[1], generator=gen, dtype=torch.float32)
+    with torch.no_grad():
+        try:
+            y = net.module.eval()(x).double().numpy()
+        except Exception as exc:  # the module does not take (B, n_in)
+            R.refuse("network_layers", net.name, f"forward fails ({type(exc).__name__})")
+    z = x.double().numpy()
+    for w, b, f in layers[:-1] if last[2] == unit_nl else layers:
+        z = z @ w.T + b
+        z = np.maximum(z, 0) if f == "relu" else 1 / (1 + np.exp(-z))
+    if last[2] == unit_nl:
+        w, b, _ = layers[-1]
+        z = z @ w.T + b
+    if z.shape != y.shape or not np.allclose(z, y, atol=1e-4):
+        R.refuse("network_layers", net.name, "the module's forward is not its chain of leaf "
+                 "modules")
+    return [tuple(layer) for layer in layers]
+
+
+def compile_hybrid(model, chip: ChipSpec = TIANJIC_LIKE, *,
+                   tolerance: float = 0.03) -> HybridCompiled:
+    """Compile a hybrid graph (module docstring) to a program; DesignRuleError naming the rule and
+    the node for what does not fit."""
+    from hnnbio.chip.lower import load_graph
+    from hnnbio.hnn.nodes import HybridUnit
+
+    graph = load_graph(model)
+    dt_s = graph.dt_ms * 1e-3
+    for u in graph.units:
+        direction = graph.unit_direction(u)
+        if direction == "snn_to_ann":
+            if u.kernel not in ("rate", None) or u.nonlinearity or u.quantiser:
+                R.refuse("window_unit", u.name, f"kernel {u.kernel!r}, nonlinearity "
+                         f"{u.nonlinearity!r}, quantiser {u.quantiser!r}: only the rate (or "
+                         "sum) window compiles")
+            if u.window > chip.delay_slots + 1:
+                R.refuse("window_unit", u.name, f"window {u.window} exceeds the "
+                         f"{chip.delay_slots} delay slots + 1")
+        elif direction == "ann_to_snn":
+            if u.kind != "modulation" or u.operation != "multiply":
+                R.refuse("modulation_unit", u.name, f"kind {u.kind!r}, operation "
+                         f"{u.operation!r}: only modulation by multiply compiles")
+            if u.quantiser or not 1 <= u.delay_steps <= chip.delay_slots:
+                R.refuse("modulation_unit", u.name, f"quantiser {u.quantiser!r}, delay "
+                         f"{u.delay_steps}: needs no quantiser and 1..{chip.delay_slots} steps")
+        else:
+            R.refuse("window_unit", u.name, f"{direction} units are not compiled")
+    pops = {p.name: _population(p, graph) for p in graph.populations}
+    for s in graph.synapses:
+        _synapse(s, pops, dt_s, chip)
+    for pop in pops.values():
+        fan_in = sum(pops[src].size for src, _, _ in pop.incoming)
+        if fan_in:
+            pop.copies = max(1, min(MAX_COPIES, chip.axons_per_core // fan_in))
+        _quantise_pop(pop, dt_s, chip, tolerance)
+    windows, mods, layers = {}, {}, {}
+    for net in graph.networks:
+        if len(net.inputs) != 1 or not isinstance(graph.nodes[net.inputs[0]], HybridUnit) \
+                or net.every != 1:
+            R.refuse("network_layers", net.name, "a network compiles with one window unit as "
+                     "its input, called every step")
+        win = graph.nodes[net.inputs[0]]
+        outs = [u for u in graph.units if u.source == net.name]
+        if len(outs) > 1:
+            R.refuse("modulation_unit", net.name, "one modulation unit per network")
+        unit = outs[0] if outs else None
+        chain = _network_layers(net, unit.nonlinearity if unit else None, unit is not None)
+        scale = 1.0 / win.window if win.kernel == "rate" else 1.0
+        src = pops[win.source]
+        if src.form == "integrator":
+            R.refuse("window_unit", win.name, "reads a population without spikes")
+        if chain[0][0].shape[1] != src.size:
+            R.refuse("network_layers", net.name, f"input size {chain[0][0].shape[1]} != "
+                     f"{src.size}")
+        qs, e_in, x_in = [], 0, np.full(src.size, float(win.window))  # counts 0 .. w
+        for k, (w, b, fn) in enumerate(chain):
+            w = w * (scale if k == 0 else 1.0)
+            if w.shape[0] > chip.neurons_per_core:
+                R.refuse("fan_out", f"{net.name}.{k}", f"{w.shape[0]} outputs exceed the "
+                         f"{chip.neurons_per_core} neurons of a core")
+            if k and w.shape[1] > chip.axons_per_core:
+                R.refuse("fan_in", f"{net.name}.{k}", f"{w.shape[1]} inputs exceed the "
+                         f"{chip.axons_per_core} axons of a core")
+            z_max = float(np.max(b + np.clip(w, 0, None) @ x_in))  # worst case over inputs
+            q = quantize_layer(f"{net.name}.{k}", fn, w, b, e_in, max(z_max, 1e-3),
+                               chip.accumulator_bits)
+            if fn == "sigmoid" and k == len(chain) - 1 and unit is not None:
+                kz = np.arange(-128, 128)
+                z = (kz + 0.5) * 2.0 ** (int(q.shift[0]) - e_in - int(q.e_w[0]))
+                q.table = np.clip(np.rint(ATT_SCALE / (1 + np.exp(-z))), 0, 255).astype(np.uint8)
+            qs.append(Layer(q.name, fn, q, w))
+            e_in = q.e_out
+            x_in = np.full(w.shape[0], float(q.table.max()) * 2.0 ** -q.e_out)
+        layers[net.name] = qs
+        windows[win.name] = (win.source, net.name, int(win.window))
+        if unit is not None:
+            target = pops[unit.target]
+            if target.mod != unit.name:
+                R.refuse("modulation_unit", unit.name, f"{unit.variable!r} is not a factor of "
+                         f"{target.name}'s drive")
+            init = {"ones": 1.0, "zeros": 0.0}.get(unit.initial, unit.initial)
+            if isinstance(init, str) or not 0 <= float(init) <= 1:
+                R.refuse("modulation_unit", unit.name, f"initial {unit.initial!r} is not a "
+                         "constant in [0, 1]")
+            mods[unit.name] = (net.name, target.name, int(unit.delay_steps),
+                               int(round(ATT_SCALE * float(init))))
+    for pop in pops.values():
+        if pop.mod is not None and pop.mod not in mods:
+            R.refuse("modulation_unit", pop.mod, "its network is not compiled")
+    return _emit(graph, pops, layers, windows, mods, chip)
+
+
+def _emit(graph, pops, layers, windows, mods, chip) -> HybridCompiled:
+    acc = chip.accumulator_bits
+    cores: list[CoreProgram] = []
+    arrays, inputs, outputs, summary = {}, [], [], []
+    cid = 0
+
+    def new_core(layer, role, n, n_axons, buffers, phases):
+        nonlocal cid
+        x, y = chip.core_xy(cid)
+        core = CoreProgram(cid, x, y, layer, role, (0, n), (0, n_axons), phases, buffers)
+        cores.append(core)
+        cid += 1
+        return core
+
+    for pop in pops.values():
+        for lo in range(0, pop.size, chip.neurons_per_core):
+            pop.cores.append((cid + len(pop.cores), lo, min(pop.size, lo + chip.neurons_per_core)))
+        cid_base = cid
+        for k, (c, lo, hi) in enumerate(pop.cores):
+            assert c == cid_base + k
+            n = hi - lo
+            new_core(pop.name, pop.form, n, 0, {}, {})
+    sends: dict[int, dict[int, list]] = {}  # core -> delay -> destinations (spikes)
+    by_id = {c.core: c for c in cores}
+    for pop in pops.values():
+        for c, lo, hi in pop.cores:
+            core, n = by_id[c], hi - lo
+            buf, ph = core.buffers, core.phases
+            rows, at = [], 0
+            for src, delay, codes, _ in pop.incoming:
+                for sc, slo, shi in pops[src].cores:
+                    for part in _split(codes[slo:shi, lo:hi], pop.copies):
+                        sends.setdefault(sc, {}).setdefault(delay, []).append(
+                            {"core": c, "buffer": "pre", "lo": 0, "hi": shi - slo, "at": at})
+                        rows.append(part)
+                        at += shi - slo
+            if rows:
+                R.check_fan_in(pop.name, at, chip)
+                buf.update(pre=_b(at, 1), syn=_b(n, acc, True))
+                arrays[f"c{c}.weight"] = np.concatenate(rows).astype(np.int8)
+            core.axons = (0, at or n)  # a driven core's axons: its inputs
+            if pop.form == "integrator":
+                buf.update(tot=_b(n, acc, True), v=_b(n, acc, True))
+                arrays[f"c{c}.bias"] = np.clip(pop.codes["init"][lo:hi],
+                                               *chip.accumulator_range).astype(np.int32)
+                ph[2] = [Instruction("axon", "matvec", {"x": "pre", "weights": f"c{c}.weight",
+                                                        "out": "syn"})]
+                ph[3] = [Instruction("axon", "accumulate", {"sources": ["tot", "syn"],
+                                                            "bias": None, "out": "tot"})]
+                ph[4] = [Instruction("axon", "accumulate", {"sources": ["tot"],
+                                                            "bias": f"c{c}.bias", "out": "v"})]
+                continue
+            buf.update(v=_b(n, chip.membrane_bits, True, pop.codes["init"]),
+                       ref=_b(n, chip.refractory_bits), spikes=_b(n, 1))
+            lif = {"v": "v", "refractory": "ref", "spikes": "spikes", "rand": None,
+                   "alpha": pop.alpha, "v_leak": 0, "v_threshold": pop.codes["threshold"],
+                   "noise_mask": 0, "reset_mode": "value", "v_reset": pop.codes["reset"],
+                   "refractory_steps": pop.refractory}
+            if pop.form == "driven":
+                buf.update(x=_b(n, 5), drive=_b(n, acc, True))
+                arrays[f"c{c}.gain.weight"] = (np.eye(n) * DRIVE_GAIN).astype(np.int8)
+                source = "x"
+                if pop.mod is not None:
+                    buf.update(att=_b(n, 8), m=_b(n, 8))
+                    ph[0] = [Instruction("axon", "hadamard", {"a": "x", "b": "att", "out": "m",
+                                                              "shift": HADAMARD_SHIFT})]
+                    source = "m"
+                    lif["v_leak"] = DRIVE_GAIN // 2  # centres the floor of m (half a code)
+                ph[1] = [Instruction("axon", "matvec", {"x": source,
+                                                        "weights": f"c{c}.gain.weight",
+                                                        "out": "drive"}),
+                         Instruction("soma1", "lif", {"input": "drive", **lif})]
+            else:
+                if not rows:
+                    buf["syn"] = _b(n, acc, True)
+                    ph[1] = [Instruction("soma1", "lif", {"input": "syn", **lif})]
+                else:
+                    ph[1] = [Instruction("axon", "matvec", {"x": "pre",
+                                                            "weights": f"c{c}.weight",
+                                                            "out": "syn"}),
+                             Instruction("soma1", "lif", {"input": "syn", **lif})]
+        kind = "v" if pop.form == "integrator" else "spikes"
+        outputs.append({"name": pop.name, "size": pop.size,
+                        "parts": [{"core": c, "buffer": kind, "lo": lo, "hi": hi, "at": 0}
+                                  for c, lo, hi in pop.cores]})
+        if pop.input is not None:
+            inputs.append({"name": f"{pop.input}.{pop.name}", "size": pop.size, "mode": "hold",
+                           "parts": [{"core": c, "buffer": "x", "lo": lo, "hi": hi, "at": 0}
+                                     for c, lo, hi in pop.cores]})
+        summary.append({"name": pop.name, "kind": pop.form, "cores": [c for c, _, _ in
+                                                                       pop.cores]})
+    n_phases = 5
+    # windows and networks
+    for src_name, net, length in windows.values():
+        qs = layers[net]
+        first = qs[0].q
+        n_out = first.weight.shape[1]
+        reducer_sources = []
+        tiles = []
+        for d in range(length):
+            for sc, slo, shi in pops[src_name].cores:
+                tile = new_core(f"{net}.0", "tile", n_out, shi - slo,
+                                {"win": _b(shi - slo, 1), "part": _b(n_out, acc, True)}, {})
+                arrays[f"c{tile.core}.weight"] = first.weight[slo:shi].astype(np.int8)
+                sends.setdefault(sc, {}).setdefault(d, []).append(
+                    {"core": tile.core, "buffer": "win", "lo": 0, "hi": shi - slo, "at": 0})
+                tiles.append(tile)
+        red = new_core(f"{net}.0", "reduce", n_out, n_out, {}, {})
+        for k, tile in enumerate(tiles):
+            red.buffers[f"p{k}"] = _b(n_out, acc, True)
+            reducer_sources.append(f"p{k}")
+            tile.phases[2] = [
+                Instruction("axon", "matvec", {"x": "win", "weights": f"c{tile.core}.weight",
+                                               "out": "part"}),
+                Instruction("router", "send", {"what": "part", "to": [
+                    {"core": red.core, "buffer": f"p{k}", "lo": 0, "hi": n_out, "at": 0}],
+                    "bits": acc, "delay": 0})]
+        chain = [red]
+        phase = 3
+        for k, layer in enumerate(qs):
+            q = layer.q
+            core = chain[-1]
+            n = q.weight.shape[1]
+            if k:
+                core.buffers.update(syn=_b(n, acc, True))
+                arrays[f"c{core.core}.weight"] = q.weight.astype(np.int8)
+                core.phases[phase] = [Instruction("axon", "matvec", {
+                    "x": "x", "weights": f"c{core.core}.weight", "out": "syn"})]
+                phase += 1
+                sources = ["syn"]
+            else:
+                sources = reducer_sources
+            core.buffers.update(acc=_b(n, acc, True), y=_b(n, 8))
+            arrays[f"c{core.core}.bias"] = q.bias.astype(np.int32)
+            arrays[f"c{core.core}.shift"] = q.shift.astype(np.uint8)
+            arrays[f"c{core.core}.table"] = q.table.astype(np.uint8)
+            layer.cores = [core.core]
+            core.phases[phase] = [
+                Instruction("axon", "accumulate", {"sources": sources,
+                                                   "bias": f"c{core.core}.bias", "out": "acc"}),
+                Instruction("soma1", "lut", {"x": "acc", "out": "y",
+                                             "shift": f"c{core.core}.shift",
+                                             "table": f"c{core.core}.table"})]
+            outputs.append({"name": layer.name, "size": n, "parts": [
+                {"core": core.core, "buffer": "y", "lo": 0, "hi": n, "at": 0}]})
+            summary.append({"name": layer.name, "kind": f"dense+{layer.function}",
+                            "cores": [t.core for t in tiles] * (k == 0) + [core.core]})
+            if k + 1 < len(qs):
+                nxt = new_core(qs[k + 1].name, "dense", qs[k + 1].q.weight.shape[1], n,
+                               {"x": _b(n, 8)}, {})
+                core.phases[phase].append(Instruction("router", "send", {
+                    "what": "y", "to": [{"core": nxt.core, "buffer": "x", "lo": 0, "hi": n,
+                                         "at": 0}], "bits": 8, "delay": 0}))
+                chain.append(nxt)
+                phase += 1
+        for unit_name, (mnet, target, delay, _) in mods.items():
+            if mnet != net:
+                continue
+            last, n = chain[-1], qs[-1].q.weight.shape[1]
+            to = [{"core": c, "buffer": "att", "lo": lo, "hi": hi, "at": 0}
+                  for c, lo, hi in pops[target].cores]
+            last.phases[phase].append(Instruction("router", "send", {
+                "what": "y", "to": to, "bits": 8, "delay": delay}))
+            inputs.append({"name": f"{unit_name}.initial", "size": n, "mode": "steps",
+                           "steps": delay, "parts": [dict(t, lo=t["lo"], hi=t["hi"])
+                                                     for t in to]})
+            outputs.append({"name": unit_name, "size": n, "parts": [dict(t) for t in to]})
+        n_phases = max(n_phases, phase + 1)
+    for c, by_delay in sends.items():
+        core = by_id[c]  # sends of spikes leave population cores only
+        for delay, to in sorted(by_delay.items()):
+            core.phases.setdefault(1, []).append(Instruction("router", "send", {
+                "what": "spikes", "to": to, "bits": 1, "delay": delay}))
+    # a core's phase may hold one instruction per block, in block order: split repeated sends
+    for core in cores:
+        _spread_sends(core)
+        n_phases = max(n_phases, max(core.phases, default=0) + 1)
+    R.check_mesh(graph.name, cid, chip)
+    n_neurons = sum(p.size for p in pops.values())
+    manifest = {
+        "model": {"name": graph.name, "dataset": "none", "image_shape": [1, n_neurons],
+                  "nodes": {f"population.{p}": p for p in pops}},
+        "chip": chip.to_dict(),
+        "loop": {"steps_per_cycle": 1, "cycles": 1, "readout_cycles": 1,
+                 "dt_ms": float(graph.dt_ms)},
+        "sheet": {"n_pixels": n_neurons, "refractory_steps": 0, "keep": [256],
+                  "delay_steps": 1},
+        "layers": summary,
+        "cores": [c.to_dict() for c in cores],
+        "routes": routes_of(cores, chip.packet_bytes),
+        "n_phases": n_phases,
+        "ports": {"inputs": inputs, "outputs": outputs},
+        "lfsr_shifts_per_step": 1,
+        "lfsr_streams": 1,
+        "quantization": {
+            # populations: e_w the weight error, shift log2 of the LSB (volt), e_out the
+            # threshold code (0 for an integrator)
+            **{p.name: {"rel_rms_error": _weight_error(p), "e_w": _weight_error(p),
+                        "shift": math.log2(p.lsb), "e_out": int(p.codes.get("threshold", 0)),
+                        "lsb_volt": p.lsb, "alpha": p.alpha}
+               for p in pops.values()},
+            # dense layers: e_w the smallest per-neuron weight exponent, shift the largest
+            **{ly.name: {"rel_rms_error": _layer_error(ly), "e_w": int(ly.q.e_w.min()),
+                         "shift": int(ly.q.shift.max()), "e_out": int(ly.q.e_out)}
+               for qs in layers.values() for ly in qs}},
+    }
+    from hnnbio.chip.validate import core_memory_bytes
+
+    program = Program(manifest, arrays)
+    memory = {}
+    for core in manifest["cores"]:
+        memory[str(core["core"])] = need = core_memory_bytes(manifest, arrays, core)
+        if need > chip.memory_bytes_per_core:
+            R.refuse("core_memory", core["layer"], f"core {core['core']} holds {need} bytes, "
+                     f"a core has {chip.memory_bytes_per_core}")
+    manifest["memory"] = memory
+    return HybridCompiled(program, pops, layers, windows, mods, float(graph.dt_ms))
+
+
+def _spread_sends(core: CoreProgram) -> None:
+    """Phase 1 may hold several sends (one per delay); a phase holds one router op, so the
+    further ones go to phases 5, 6, ... (after everything that reads them in phase 1 .. 4)."""
+    sends = [i for i in core.phases.get(1, []) if i.op == "send"]
+    if len(sends) <= 1:
+        return
+    core.phases[1] = [i for i in core.phases[1] if i.op != "send"] + sends[:1]
+    free = max(core.phases) + 1
+    for k, ins in enumerate(sends[1:]):
+        # a delay-0 send after phase 1 lands in the same step, too late for phase 2 readers
+        if ins.args["delay"] == 0:
+            raise AssertionError("only the first send of a core may have delay 0")
+        core.phases[max(free, 5) + k] = [ins]
+
+
+def _layer_error(layer: Layer) -> float:
+    """Largest weight rounding error relative to the largest weight of the layer."""
+    decoded = layer.q.weight.T * 2.0 ** -layer.q.e_w[:, None]
+    return float(np.max(np.abs(decoded - layer.weight)) / max(np.max(np.abs(layer.weight)),
+                                                                1e-300))
+
+
+def _weight_error(pop: HPop) -> float:
+    worst = 0.0
+    for _, _, codes, W in pop.incoming:
+        top = np.max(np.abs(W))
+        if top > 0:
+            worst = max(worst, float(np.max(np.abs(codes * pop.lsb - W)) / top))
+    return worst
+
+
+def run_hybrid(compiled: HybridCompiled, inputs: dict, steps: int, seed: int = 0,
+               batch: int = 256) -> dict:
+    """Run a compiled hybrid program on the interpreter in batches.
+
+    ``inputs``: input name -> (B, size) values in [0, 1] (held). Returns ``spikes`` (population ->
+    (B, steps, size) 0/1), ``readout`` (integrator -> (B, size) volt after the last step),
+    ``modulation`` (unit -> (B, steps, size) codes / 255 applied in each step), ``counters``.
+    """
+    from hnnbio.chip.interpreter import Machine
+
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ParameterError(f"steps: must be a positive integer, got {steps!r}")
+    names = {p.input for p in compiled.pops.values() if p.input}
+    missing = [n for n in names if n not in inputs]
+    if missing:
+        raise DataError(f"inputs: no values given for input {missing[0]!r}")
+    total = next(iter(inputs.values())).shape[0] if inputs else 1
+    spiking = [p.name for p in compiled.pops.values() if p.form != "integrator"]
+    readouts = [p.name for p in compiled.pops.values() if p.form == "integrator"]
+    parts = {k: [] for k in ("spikes", "readout", "modulation")}
+    counters: dict = {}
+    machine = Machine(compiled.program)
+    for start in range(0, total, batch):
+        chunk = {k: np.asarray(v)[start:start + batch] for k, v in inputs.items()}
+        b = next(iter(chunk.values())).shape[0] if chunk else 1
+        machine.reset(b, seed, compiled.encode(chunk), first_sample=start)
+        out = machine.run(steps, ports=spiking + readouts + list(compiled.mods))
+        parts["spikes"].append({k: out[k].astype(np.int8) for k in spiking})
+        parts["readout"].append({k: compiled.decode_readout(k, out[k][:, -1]) for k in readouts})
+        parts["modulation"].append({k: out[k] / ATT_SCALE for k in compiled.mods})
+        for k, v in machine.counters.items():
+            counters[k] = counters.get(k, 0) + v
+    result = {key: {k: np.concatenate([p[k] for p in rows]) for k in rows[0]}
+              for key, rows in parts.items()}
+    result["counters"] = counters
+    return result
+
+
+def driven_count_bounds(compiled: HybridCompiled, name: str, x: np.ndarray, att: float | None,
+                        steps: int) -> tuple[np.ndarray, np.ndarray]:
+    """Bounds (lo, hi) on the spike count over ``steps`` steps of each neuron of the driven
+    population ``name`` under the held input ``x`` (B, n) in [0, 1] and a constant modulation
+    value ``att`` (None without modulation), for both the chip and Brian2's exact integration
+    ``v' = a v + (1 - a) K x att`` (the network's own LUT error is not part of it: give the
+    modulation value the chip applies).
+
+    In membrane codes the exact drive is ``b = g 16 x c`` (``c = 255 att / 16`` codes of m per
+    input code with M, 1 without). The chip's drive differs by less than ``e``: the rounding of
+    the input code ``dx = |round(16 x) - 16 x|`` (``g c dx``; 0 for x in sixteenths, as the
+    digits' grey levels); with M, the floor of ``m`` centred by ``v_leak`` (``g / 2``) and the
+    rounding of ``a`` (``g / 2``); plus one code of the leak's floor. Both membranes start at the
+    reset 0 and stay >= 0, so they lie between ``L' = max(0, a_lo L + b - e)`` and
+    ``H' = a_hi H + b + e`` (``a_lo, a_hi`` = min and max of ``a`` and ``alpha / 256``); every
+    interval lies between the first crossings ``n_lo`` (of H over the lower of the two
+    thresholds, chip code and exact) and ``n_hi`` (of L over the higher), so the count lies in
+    ``[floor(steps / n_hi), floor(steps / n_lo)]``."""
+    pop = compiled.pops[name]
+    if pop.form != "driven" or pop.codes["reset"] != 0 or pop.codes["init"] != 0:
+        raise ParameterError(f"{name}: bounds need a driven population reset to and started "
+                             "at 0")
+    a = math.exp(-compiled.dt_ms / 1e3 / pop.tau)
+    a_lo, a_hi = sorted((a, pop.alpha / 256))
+    x = np.asarray(x, dtype=float)
+    dx = np.abs(np.rint(x * INPUT_SCALE) - x * INPUT_SCALE)  # the input code's rounding
+    if pop.mod is None:
+        b, e = DRIVE_GAIN * INPUT_SCALE * x, DRIVE_GAIN * dx + 1
+    else:
+        per_code = att * ATT_SCALE / INPUT_SCALE  # codes of m per input code
+        b = DRIVE_GAIN * INPUT_SCALE * x * per_code
+        e = DRIVE_GAIN * (dx * per_code + 1) + 1.0
+    th_exact = pop.threshold / pop.lsb
+    th_lo, th_hi = sorted((th_exact, float(pop.codes["threshold"])))
+
+    def first(alpha, drive, threshold, floor_zero):
+        u = np.zeros(drive.shape)
+        out = np.full(drive.shape, np.inf)
+        for n in range(1, steps + 1):
+            u = alpha * u + drive
+            if floor_zero:
+                u = np.maximum(u, 0.0)
+            out[np.isinf(out) & (u > threshold)] = n
+        return out
+
+    n_lo = first(a_hi, b + e, th_lo, False)
+    n_hi = first(a_lo, b - e, th_hi, True)
+    lo = np.where(np.isinf(n_hi), 0, np.floor(steps / n_hi))
+    hi = np.where(np.isinf(n_lo), 0, np.floor(steps / n_lo))
+    return lo.astype(np.int64), hi.astype(np.int64)
+
+
+def run_classification_on_chip(graph, settings: dict, grey: np.ndarray, labels=None,
+                               steps: int | None = None, grey_max: float = 16.0,
+                               batch: int = 256, seed: int = 0) -> dict:
+    """A classification model (``[experiment] kind = "classification"``, its trained weights in
+    ``graph``, as :func:`hnnbio.experiments.classification.model_graphs` returns it) on the
+    interpreter: the rows :func:`hnnbio.experiments.classification.evaluate` returns
+    (``predictions``, ``counts`` per population (B, n), ``samples``, ``steps``,
+    ``spikes_per_sample``, ``spikes_per_population``, ``accuracy`` with labels, ``attention``:
+    the modulation applied at each step, (B * steps, n)) plus ``cores`` and ``counters``.
+
+    ``grey``: (B, n_pixels) grey levels 0 .. grey_max; the class is the readout integrator with
+    the largest v after the last step.
+    """
+    steps = steps if steps is not None else graph.steps
+    compiled = compile_hybrid(graph)
+    enc = compiled.pops[settings["encoding"]]
+    readout = settings["readout"]
+    if readout not in compiled.pops or compiled.pops[readout].form != "integrator":
+        R.refuse("hybrid_population", readout, "the readout must be an integrator (v : volt)")
+    grey = np.asarray(grey, dtype=float)
+    result = run_hybrid(compiled, {enc.input: grey / grey_max}, steps, seed, batch)
+    pred = np.argmax(result["readout"][readout], axis=1)
+    recorded = {p.name for p in graph.populations if p.record}
+    counts = {k: v.sum(axis=1).astype(np.int64) for k, v in result["spikes"].items()
+              if k in recorded}
+    total = sum(int(c.sum()) for c in counts.values())
+    out = dict(predictions=pred, counts=counts, samples=len(grey), steps=steps,
+               spikes_per_sample=total / len(grey),
+               spikes_per_population={k: float(c.sum() / len(grey)) for k, c in counts.items()},
+               cores=len(compiled.program.cores), counters=result["counters"])
+    if result["modulation"]:
+        att = next(iter(result["modulation"].values()))
+        out["attention"] = att.reshape(-1, att.shape[-1]).astype(np.float32)
+    if labels is not None:
+        out["accuracy"] = float(np.mean(pred == np.asarray(labels)))
+    return out

@@ -1,0 +1,316 @@
+"""hnnbio.chip.hybrid: a small hybrid graph (driven LIF + leaky LIF + integrator, a rate window,
+a torch MLP, a modulation unit) compiled and run bit-exact against an integer reference written
+here; a re-pointed route; the count bound against Brian2's exact integration; refusals by name."""
+
+import copy
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from hnnbio.chip.hybrid import (
+    ATT_SCALE,
+    DRIVE_GAIN,
+    HADAMARD_SHIFT,
+    INPUT_SCALE,
+    compile_hybrid,
+    driven_count_bounds,
+    run_hybrid,
+)
+from hnnbio.chip.interpreter import Machine
+from hnnbio.chip.program import Program
+from hnnbio.chip.snn_rules import HYBRID_RULES
+from hnnbio.errors import DesignRuleError
+
+N_IN, N_HID, N_OUT, WINDOW, DELAY, STEPS = 6, 5, 3, 3, 2, 30
+
+TOML = f"""
+name = "tiny-hybrid"
+[simulation]
+dt = "1 ms"
+steps = {STEPS}
+[inputs.pixels]
+size = {N_IN}
+[populations.enc]
+size = {N_IN}
+equations = '''
+dv/dt = (v_drive * i_in * att - v) / tau_mem : volt
+i_in : 1
+att : 1
+'''
+threshold = "v > v_threshold"
+reset = "v = v_reset"
+method = "exact"
+namespace = {{ tau_mem = "4 ms", v_drive = "60 mV", v_threshold = "20 mV", v_reset = "0 mV" }}
+params = {{ att = 1.0 }}
+input = "pixels"
+input_variable = "i_in"
+[populations.hid]
+size = {N_HID}
+equations = "dv/dt = -v / tau_mem : volt"
+threshold = "v > v_threshold"
+reset = "v = v_reset"
+method = "exact"
+namespace = {{ tau_mem = "8 ms", v_threshold = "20 mV", v_reset = "0 mV" }}
+[populations.out]
+size = {N_OUT}
+equations = "v : volt"
+[synapses.enc_hid]
+source = "enc"
+target = "hid"
+model = "w : 1"
+on_pre = "v_post += w * mV"
+connect = "all_to_all"
+[synapses.hid_out]
+source = "hid"
+target = "out"
+model = "w : 1"
+on_pre = "v_post += w * mV"
+connect = "all_to_all"
+[networks.att]
+factory = "hnnbio.experiments.classification:attention_network"
+kwargs = {{ n_features = {N_HID}, n_hidden = 4, n_pixels = {N_IN} }}
+inputs = ["win"]
+[units.win]
+source = "hid"
+target = "att"
+window = {WINDOW}
+kernel = "rate"
+[units.mod]
+source = "att"
+target = "enc"
+kind = "modulation"
+variable = "att"
+operation = "multiply"
+nonlinearity = "sigmoid"
+delay_steps = {DELAY}
+initial = "ones"
+"""
+
+
+def _graph(tmp_path, seed=0, text=TOML, zero_net=False):
+    from brian2 import mV
+
+    from hnnbio.hnn.files import load_hnn
+
+    path = tmp_path / "tiny.toml"
+    path.write_text(text)
+    graph = load_hnn(path)
+    rng = np.random.default_rng(seed)
+    torch.manual_seed(seed)
+    values = {"enc_hid": rng.uniform(2, 14, N_IN * N_HID),
+              "hid_out": rng.uniform(-3, 5, N_HID * N_OUT)}
+    syn = [dataclasses.replace(s, values={**s.values, "w": values[s.name]})
+           if s.name in values else s for s in graph.synapses]
+    pops = [dataclasses.replace(p, params={**p.params, "v": rng.uniform(-2, 2, N_OUT) * mV})
+            if p.name == "out" else p for p in graph.populations]
+    net = graph.node("att") if any(n.name == "att" for n in graph.networks) else None
+    if net is not None:
+        with torch.no_grad():
+            for m in net.module.modules():
+                if isinstance(m, torch.nn.Linear):
+                    m.weight.normal_(0, 0.0 if zero_net else 1.5)
+                    m.bias.uniform_(-1, 2)
+            if zero_net:  # a constant output: sigmoid(0.7) everywhere
+                net.module.layers[2].bias.fill_(0.7)
+    return dataclasses.replace(graph, synapses=syn, populations=pops)
+
+
+def _lut(acc, shift, table):
+    return table[np.clip(acc >> shift, -128, 127) + 128].astype(np.int64)
+
+
+def _reference(c, x_codes, steps, perm=None):
+    """The integer semantics of hnnbio.chip.hybrid's docstring, step by step (B, n) int64;
+    ``perm``: the modulation element k lands on enc neuron perm[k]."""
+    enc, hid, out = c.pops["enc"], c.pops["hid"], c.pops["out"]
+    w_in = c.pops["hid"].incoming[0][2].astype(np.int64)  # (n_enc, n_hid) codes
+    w_out = c.pops["out"].incoming[0][2].astype(np.int64)
+    l1, l2 = (ly.q for ly in c.layers["att"])
+    B = x_codes.shape[0]
+    u_e = np.zeros((B, N_IN), np.int64)
+    u_h = np.zeros((B, N_HID), np.int64)
+    ref_h = np.zeros((B, N_HID), np.int64)
+    tot = np.zeros((B, N_OUT), np.int64)
+    s_e_prev = np.zeros((B, N_IN), np.int64)
+    hist = [np.zeros((B, N_HID), np.int64)] * WINDOW
+    made = []  # modulation codes made at each step
+    rec = {"enc": [], "hid": [], "out": [], "mod": []}
+    for t in range(steps):
+        a = np.full((B, N_IN), ATT_SCALE, np.int64) if t < DELAY else made[t - DELAY]
+        if perm is not None and t >= DELAY:
+            a = np.zeros_like(a)
+            a[:, perm] = made[t - DELAY]
+        m = np.clip((x_codes * a) >> HADAMARD_SHIFT, 0, 255)
+        u_e = (u_e * enc.alpha >> 8) + DRIVE_GAIN // 2 + DRIVE_GAIN * m
+        s_e = u_e > enc.codes["threshold"]
+        u_e[s_e] = 0
+        active = ref_h == 0
+        integ = (u_h * hid.alpha >> 8) + s_e_prev @ w_in
+        u_h = np.where(active, integ, u_h)
+        ref_h = np.where(active, 0, ref_h - 1)
+        s_h = active & (u_h > hid.codes["threshold"])
+        u_h[s_h] = 0
+        ref_h[s_h] = 1
+        tot = tot + s_h.astype(np.int64) @ w_out
+        hist = hist[1:] + [s_h.astype(np.int64)]
+        count = sum(hist)
+        h = _lut(count @ l1.weight.astype(np.int64) + l1.bias, l1.shift, l1.table)
+        made.append(_lut(h @ l2.weight.astype(np.int64) + l2.bias, l2.shift, l2.table))
+        s_e_prev = s_e.astype(np.int64)
+        rec["enc"].append(s_e.astype(np.int64))
+        rec["hid"].append(s_h.astype(np.int64))
+        rec["out"].append(tot + out.codes["init"])
+        rec["mod"].append(a)
+    return {k: np.stack(v, axis=1) for k, v in rec.items()}
+
+
+def _x(batch=7, seed=1):
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, INPUT_SCALE + 1, (batch, N_IN)) / INPUT_SCALE
+
+
+def test_tiny_hybrid_bit_exact(tmp_path):
+    c = compile_hybrid(_graph(tmp_path))
+    x = _x()
+    res = run_hybrid(c, {"pixels": x}, STEPS)
+    ref = _reference(c, np.rint(x * INPUT_SCALE).astype(np.int64), STEPS)
+    assert ref["enc"].sum() > 20 and ref["hid"].sum() > 10  # the network is active
+    assert len(np.unique(ref["mod"])) > 3  # and the modulation varies
+    np.testing.assert_array_equal(res["spikes"]["enc"], ref["enc"])
+    np.testing.assert_array_equal(res["spikes"]["hid"], ref["hid"])
+    np.testing.assert_array_equal(res["modulation"]["mod"] * ATT_SCALE, ref["mod"])
+    np.testing.assert_allclose(res["readout"]["out"], ref["out"][:, -1] * c.pops["out"].lsb)
+
+
+def test_program_file_round_trip(tmp_path):
+    """The compiled program passes load-time validation as a file and runs the same."""
+    from hnnbio.chip.compiler import export
+    from hnnbio.chip.program import load_program
+
+    graph = _graph(tmp_path)
+    rows = export(graph, tmp_path / "tiny.hnnc")
+    assert rows["cores"] == 3 + WINDOW + 2  # enc, hid, out; tiles; reducer; second layer
+    c = compile_hybrid(graph)
+    x = _x()
+    machine = Machine(load_program(tmp_path / "tiny.hnnc"))
+    machine.reset(len(x), 0, c.encode({"pixels": x}))
+    out = machine.run(STEPS, ports=["enc", "hid"])
+    res = run_hybrid(c, {"pixels": x}, STEPS)
+    np.testing.assert_array_equal(out["hid"], res["spikes"]["hid"])
+
+
+def test_repointed_modulation_route(tmp_path):
+    """Rotating the modulation route's destinations (element k to neuron k - 1) moves the
+    attention as the reference with that permutation predicts."""
+    c = compile_hybrid(_graph(tmp_path))
+    manifest = copy.deepcopy(c.program.manifest)
+    hit = 0
+    for core in manifest["cores"]:
+        for ins in (i for ph in core["phases"].values() for i in ph):
+            if ins["op"] == "send" and ins["args"]["to"][0]["buffer"] == "att":
+                (to,) = ins["args"]["to"]
+                ins["args"]["to"] = [dict(to, lo=0, hi=1, at=N_IN - 1),
+                                     dict(to, lo=1, hi=N_IN, at=0)]
+                hit += 1
+    assert hit == 1
+    program = Program(manifest, c.program.arrays)
+    x = _x()
+    codes = np.rint(x * INPUT_SCALE).astype(np.int64)
+    machine = Machine(program)
+    machine.reset(len(x), 0, c.encode({"pixels": x}))
+    out = machine.run(STEPS, ports=["enc", "hid"])
+    perm = (np.arange(N_IN) - 1) % N_IN
+    ref = _reference(c, codes, STEPS, perm=perm)
+    plain = _reference(c, codes, STEPS)
+    assert not np.array_equal(ref["enc"], plain["enc"])  # the re-pointing matters
+    np.testing.assert_array_equal(out["enc"], ref["enc"])
+    np.testing.assert_array_equal(out["hid"], ref["hid"])
+
+
+def test_driven_count_bound_holds_for_chip_and_brian2(tmp_path):
+    """With a constant modulation (the network's weights 0: a = LUT(0.7), and the unit's initial
+    set to that code), every enc neuron's count on the chip and under Brian2's exact
+    integration with the applied value lies within driven_count_bounds."""
+    import math
+
+    graph = _graph(tmp_path, zero_net=True)
+    code = compile_hybrid(graph).layers["att"][-1].q.table  # the LUT; find the code of z = 0.7
+    first = compile_hybrid(graph)
+    probe = run_hybrid(first, {"pixels": _x(1)}, DELAY + 1)["modulation"]["mod"][0, -1]
+    assert np.all(probe == probe[0]) and code.max() > 0
+    units = [dataclasses.replace(u, initial=float(probe[0])) if u.name == "mod" else u
+             for u in graph.units]
+    c = compile_hybrid(dataclasses.replace(graph, units=units))
+    x = np.random.default_rng(3).uniform(0, 1, (40, N_IN))
+    res = run_hybrid(c, {"pixels": x}, STEPS)
+    att = float(probe[0])
+    assert np.all(res["modulation"]["mod"] == att)  # constant from step 0
+    enc = c.pops["enc"]
+    a = math.exp(-1e-3 / enc.tau)
+    v, brian = np.zeros_like(x), np.zeros_like(x)
+    for _ in range(STEPS):
+        v = a * v + (1 - a) * enc.k * x * att
+        fired = v > enc.threshold
+        brian += fired
+        v[fired] = 0.0
+    chip = res["spikes"]["enc"].sum(axis=1)
+    lo, hi = driven_count_bounds(c, "enc", x, att, STEPS)
+    assert np.all((lo <= chip) & (chip <= hi)) and np.all((lo <= brian) & (brian <= hi))
+    assert chip.sum() > 50 and np.mean(hi - lo) <= 1.5  # tight enough to mean something
+
+
+def test_driven_count_bound_without_modulation(tmp_path):
+    """No units: enc alone under a held input; chip and Brian2's exact counts within the bound."""
+    import math
+
+    text = TOML.split("[populations.hid]")[0].replace("* att ", "")
+    c = compile_hybrid(_graph(tmp_path, text=text))
+    x = np.random.default_rng(4).uniform(0, 1, (50, N_IN))
+    res = run_hybrid(c, {"pixels": x}, 60)
+    enc = c.pops["enc"]
+    a = math.exp(-1e-3 / enc.tau)
+    v, brian = np.zeros_like(x), np.zeros_like(x)
+    for _ in range(60):
+        v = a * v + (1 - a) * enc.k * x
+        fired = v > enc.threshold
+        brian += fired
+        v[fired] = 0.0
+    lo, hi = driven_count_bounds(c, "enc", x, None, 60)
+    chip = res["spikes"]["enc"].sum(axis=1)
+    assert np.all((lo <= chip) & (chip <= hi)) and np.all((lo <= brian) & (brian <= hi))
+    assert chip.sum() > 50
+
+
+CASES = [
+    (("n_hidden = 4", "n_hidden = 300"), "fan_out", "att.0"),
+    (("nn.Linear(n_features, n_hidden), nn.ReLU()", None), "network_layers", "att"),
+    (('operation = "multiply"', 'operation = "shift"'), "modulation_unit", "mod"),
+    (('kernel = "rate"', 'kernel = "exponential"'), "window_unit", "win"),
+    (('equations = "dv/dt = -v / tau_mem : volt"', 'equations = "dv/dt = -v**2 / tau_mem / '
+      'volt : volt"'), "hybrid_population", "hid"),
+    (('connect = "all_to_all"\n[networks', 'connect = {p = 0.5}\n[networks'),
+     "random_connectivity", "hid_out"),
+]
+
+
+def test_every_hybrid_rule_has_a_case():
+    assert {rule for _, rule, _ in CASES} >= HYBRID_RULES
+
+
+@pytest.mark.parametrize("edit, rule, node", CASES)
+def test_refusals_by_name(tmp_path, edit, rule, node):
+    old, new = edit
+    if new is None:  # an unknown torch module inside the network
+        graph = _graph(tmp_path)
+        net = graph.node("att")
+        net.module.layers[1] = torch.nn.Tanh()
+    else:
+        assert old in TOML
+        graph = _graph(tmp_path, text=TOML.replace(old, new))
+    with pytest.raises(DesignRuleError) as err:
+        compile_hybrid(graph)
+    assert err.value.rule == rule and err.value.layer == node and rule in HYBRID_RULES | {
+        "random_connectivity"}
+    assert "\n" not in str(err.value) and f"'{node}'" in str(err.value)
