@@ -314,3 +314,25 @@ def test_refusals_by_name(tmp_path, edit, rule, node):
     assert err.value.rule == rule and err.value.layer == node and rule in HYBRID_RULES | {
         "random_connectivity"}
     assert "\n" not in str(err.value) and f"'{node}'" in str(err.value)
+
+
+def test_attention_digits_accuracy_on_the_emulator_within_one_point_of_brian2():
+    """The shipped classification model (attention and baseline) on the whole eval split: the
+    emulator's accuracy within 1 point of Brian2's on the same images (issue 10 part 4)."""
+    from pathlib import Path
+
+    from hnnbio.chip.hybrid import run_classification_on_chip
+    from hnnbio.data.digits import load_digits
+    from hnnbio.experiments.classification import check_images, evaluate, model_graphs
+
+    torch.set_num_threads(1)
+    model = Path(__file__).resolve().parents[2] / "models" / "attention-digits.toml"
+    graph, baseline, settings = model_graphs(model)
+    grey, labels = load_digits("eval")
+    grey = check_images(grey, 64)
+    for g in (graph, baseline):
+        chip = run_classification_on_chip(g, settings, grey, labels)
+        brian = evaluate(g, settings, grey, labels)
+        assert abs(chip["accuracy"] - brian["accuracy"]) <= 0.01
+        assert chip["accuracy"] > 0.5  # a trained model, not chance
+        assert np.mean(chip["predictions"] == brian["predictions"]) > 0.9
