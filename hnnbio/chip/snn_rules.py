@@ -14,7 +14,9 @@ from hnnbio.errors import DesignRuleError
 #: rule name -> what it refuses and why.
 RULES = {
     "hybrid_nodes": "networks and hybrid units (ANN parts, modulation) are not compiled by the "
-                    "spiking compiler yet (binding graphs go to the binding compiler)",
+                    "spiking compiler: hnnbio.chip.hybrid compiles them (compile_model and "
+                    "export route such graphs there; binding graphs go to the binding "
+                    "compiler)",
     "unsupported_model": "only models 'lif', 'self_inhibiting' and the LIF equations "
                          "hnnbio.nir writes compile; other models, equations, circuits and "
                          "Python groups do not",
@@ -64,8 +66,8 @@ def refuse(rule: str, node: str, detail: str):
 def check_graph(graph) -> None:
     """Graph-level rules (before any population is lowered)."""
     for node in [*graph.networks, *graph.units]:
-        refuse("hybrid_nodes", node.name, f"{type(node).__name__} nodes are not compiled by the "
-               "spiking compiler yet")
+        refuse("hybrid_nodes", node.name, f"{type(node).__name__} nodes are compiled by "
+               "hnnbio.chip.hybrid.compile_hybrid, not the spiking compiler")
     if not graph.populations:
         refuse("unsupported_model", graph.name, "the graph has no population")
 
