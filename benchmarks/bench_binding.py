@@ -9,9 +9,12 @@ Prints images per second of each and their ratio, the peak memory (RSS) of one b
 Shapes images (measured in a child process), and the autoencoder's arithmetic limit: its FLOPs
 per image (2 * in * out per dense layer per step, every step of every cycle) over the FLOP/s of
 the same dense products timed here at the batch size (``torch.addmm``, the loop's own kernel),
-so the gap between the loop and the floor its arithmetic sets is visible.
+so the gap between the loop and the floor its arithmetic sets is visible. With ``--stop stable``
+hnnbio's batches end once their phase assignment is stable (``loop.stop``); the floor is then that
+of the cycles actually run, and the reference still runs every cycle (its protocol).
 
     python benchmarks/bench_binding.py --model bars --images 256 --reference-images 8
+    python benchmarks/bench_binding.py --model bars --images 256 --reference-images 8 --stop stable
 """
 
 from __future__ import annotations
@@ -85,6 +88,9 @@ def main(argv=None) -> dict:
     parser.add_argument("--rss-cycles", type=int, default=50, help="cycles of the 256-image run")
     parser.add_argument("--no-rss", action="store_true")
     parser.add_argument("--threads", type=int, default=1, help="torch threads for hnnbio")
+    parser.add_argument("--stop", default=None, choices=("none", "stable"),
+                        help="hnnbio's loop.stop (default the spec's: none)")
+    parser.add_argument("--stable-cycles", type=int, default=None)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     os.environ.setdefault("HNNBIO_TARGET", "numpy")
@@ -119,6 +125,8 @@ def main(argv=None) -> dict:
         cycles=args.cycles,
         autoencoder=net,
         scores=("ami",),
+        stop=args.stop,
+        stable_cycles=args.stable_cycles,
     )
     seconds = time.perf_counter() - start
     start = time.perf_counter()  # and with every score: synchrony, rate, ami_auto too
@@ -130,6 +138,8 @@ def main(argv=None) -> dict:
         truth=truth,
         cycles=args.cycles,
         autoencoder=net,
+        stop=args.stop,
+        stable_cycles=args.stable_cycles,
     )
     seconds_all = time.perf_counter() - start
     row = {
@@ -145,7 +155,11 @@ def main(argv=None) -> dict:
         "reference_s_per_image": ref_seconds / args.reference_images,
     }
     row["speedup"] = row["hnnbio_images_per_s"] / row["reference_images_per_s"]
-    steps = result.n_steps
+    # the floor of the steps hnnbio ran (fewer than n_steps when a batch stopped early)
+    cycles_run = np.asarray(result.info.get("cycles_run", result.info["cycles"]), dtype=float)
+    row["stop"] = result.info["stop"]
+    row["hnnbio_cycles_run"] = float(cycles_run.mean())
+    steps = int(round(row["hnnbio_cycles_run"] * result.steps_per_cycle))
     row.update(arithmetic_floor(net, min(args.batch_size, args.images), steps))
     row["gap_to_floor"] = (1 / row["hnnbio_images_per_s"]) / row["arithmetic_floor_s_per_image"]
     row["speedup_all_scores"] = (
