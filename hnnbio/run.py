@@ -10,6 +10,7 @@ folder is checked before the simulation starts.
 
 from __future__ import annotations
 
+import inspect
 import math
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import numpy as np
 from hnnbio.errors import DataError, ModelSpecError, ParameterError
 from hnnbio.outputs import OutputFolder
 
-BACKENDS = ("brian2",)
+BACKENDS = ("brian2", "emulator")
 #: ``[experiment] kind`` -> the function that runs it (``module:function``, imported when used),
 #: called as ``f(path, steps, values, folder, seed, images, device)``; ``binding`` is run here.
 EXPERIMENTS = {
@@ -26,7 +27,6 @@ EXPERIMENTS = {
     "classification": "hnnbio.experiments.classification:run_classification",  # issue 11.1
     "tracking": "hnnbio.experiments.tracking:run_tracking",  # issue 11.2
     "continual": "hnnbio.experiments.continual:run_continual",  # issue 11.3
-    "hifi": "hnnbio.experiments.hifi:run_hifi",  # issue 12.2
     "neutnn": "hnnbio.experiments.neutnn:run_neutnn",  # issue 12.3
 }
 RESULT_FILES = ("result.npz", "result.nix")
@@ -38,8 +38,8 @@ def run_file(path, steps: int | None = None, input=None, backend: str = "brian2"
     from hnnbio.hnn.engine import check_seed
 
     path = Path(path)
-    if backend == "emulator":  # spiking graphs compiled and run on the chip's interpreter
-        from hnnbio.chip.snn import run_file_on_chip
+    if backend == "emulator" and _experiment_kind(path) in (None, "binding"):
+        from hnnbio.chip.snn import run_file_on_chip  # spiking graphs on the chip's interpreter
 
         return run_file_on_chip(path, steps, input, out, seed)
     if backend not in BACKENDS:
@@ -67,11 +67,29 @@ def run_file(path, steps: int | None = None, input=None, backend: str = "brian2"
 
             module, function = EXPERIMENTS[kind].split(":")
             run = getattr(import_module(module), function)
-            return run(path, steps, values, folder, seed, images, device)
+            if backend == "brian2":
+                return run(path, steps, values, folder, seed, images, device)
+            if "backend" not in inspect.signature(run).parameters:
+                raise ParameterError(f"backend: {kind} models run on brian2 only (no {backend} "
+                                     f"runner yet)")
+            return run(path, steps, values, folder, seed, images, device, backend=backend)
         return _run_graph(path, steps, values, folder, seed, device)
     finally:
         if folder is not None:
             folder.close()
+
+
+def _experiment_kind(path: Path):
+    """``[experiment] kind`` of a readable model file, else None (runners name what is wrong)."""
+    from hnnbio.errors import HnnbioError
+    from hnnbio.hnn.files import read_toml
+
+    try:
+        raw = read_toml(path) if path.is_file() else {}
+    except HnnbioError:
+        return None
+    experiment = raw.get("experiment")
+    return experiment.get("kind") if isinstance(experiment, dict) else None
 
 
 def _run_graph(path, steps, values, out, seed, device) -> dict:

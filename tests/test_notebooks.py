@@ -38,5 +38,5 @@ def test_notebook_runs_and_shows_its_figures(path, tmp_path, monkeypatch):
     assert not errors
 
 
-def test_there_are_three_tutorials():
-    assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04"]
+def test_the_tutorials_are_numbered_in_order():
+    assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
