@@ -147,7 +147,30 @@ def _experiments() -> list[str]:
             out += [f"#### [experiment{'.' + sub if sub else ''}]", ""] + _table(keys)
     else:
         out += _table(schema)
-    return out + [EXPERIMENTS_END, ""]
+    return out + [EXPERIMENTS_END, ""] + _other_experiments()
+
+
+def _other_experiments() -> list[str]:
+    """One table per experiment kind of ``hnnbio.run.EXPERIMENTS`` but binding: its module's
+    ``KEYS`` (key -> default; ``None``: required), the meanings in the module's docstring."""
+    from importlib import import_module
+
+    from hnnbio.run import EXPERIMENTS
+
+    out = []
+    for kind, target in EXPERIMENTS.items():
+        if target is None:
+            continue
+        module = target.split(":")[0]
+        keys = getattr(import_module(module), "KEYS", {})
+        out += [f"### `kind = \"{kind}\"`", "",
+                _fill(f"Run by `{target}`; what each key means is in the docstring of "
+                      f"`{module}` (`python -m pydoc {module}`)."), "",
+                "| key | default |", "|---|---|"]
+        out += [f"| `{k}` | {'required' if v is None else '`' + _cell(_toml(v)) + '`'} |"
+                for k, v in keys.items() if k != "kind"]
+        out += [""]
+    return out
 
 
 def _table(keys: dict) -> list[str]:
