@@ -606,7 +606,8 @@ def run_neutnn(path, steps=None, values=None, out=None, seed: int = 0, images: i
     rows["without_distal"] = strip(ablated)
     rows["pruned"] = dict(
         fraction=design.prune_fraction,
-        synapse_fraction=pruned["synapses"] / max(full["synapses"], 1),
+        synapse_fraction=pruned["synapses"] / max(full["synapses"], 1),  # kept, of the full
+        removed_fraction=1 - pruned["synapses"] / max(full["synapses"], 1),
         **({"accuracy": pruned["accuracy"]} if labels is not None else {}),
         energy_ratio=pruned["sops_per_sample"] / max(full["sops_per_sample"], 1e-12),
         **{k: v for k, v in strip(pruned).items() if k != "accuracy"})

@@ -216,6 +216,7 @@ def test_hnnbio_run_on_a_few_eval_images_returns_the_rows(capsys):
     assert set(pruned) >= {"synapse_fraction", "accuracy", "energy_ratio"}
     assert pruned["synapse_fraction"] == pytest.approx(pruned["synapses"] / rows["synapses"])
     assert 0.5 <= pruned["synapse_fraction"] <= 0.7  # 40% of every segment, rounded per segment
+    assert pruned["removed_fraction"] == pytest.approx(1 - pruned["synapse_fraction"])
     assert 0 < pruned["energy_ratio"] < 1
     assert rows["energy_nj_per_sample"] == pytest.approx(rows["sops_per_sample"] * 0.9e-3)
     # 3 cycles of 10 steps: every channel fires at most once per cycle
