@@ -28,6 +28,7 @@ EXPERIMENTS = {
     "tracking": "hnnbio.experiments.tracking:run_tracking",  # issue 11.2
     "continual": "hnnbio.experiments.continual:run_continual",  # issue 11.3
     "neutnn": "hnnbio.experiments.neutnn:run_neutnn",  # issue 12.3
+    "hifi": "hnnbio.experiments.hifi:run_hifi",  # issue 12.2
 }
 RESULT_FILES = ("result.npz", "result.nix")
 
