@@ -153,3 +153,19 @@ def test_hnnbio_run_prints_the_rows(capsys):
     # the shipped baseline is homogeneous (one value per parameter), the HIFI network is not
     assert all(p["min"] == p["max"] for p in rows["baseline"]["parameters"].values())
     assert all(p["max"] - p["min"] > 0.01 for p in rows["parameters"].values())
+
+
+def test_analysis_script_writes_the_figure(tmp_path):
+    import importlib.util
+
+    script = Path(__file__).resolve().parents[2] / "analyses" / "hifi_digits.py"
+    spec = importlib.util.spec_from_file_location("hifi_digits", script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.main(["--out", str(tmp_path)]) == 0
+    assert (tmp_path / "hifi_digits.png").stat().st_size > 10_000
+    rows = json.loads((tmp_path / "hifi_digits.json").read_text())
+    for task in ("static", "temporal"):
+        leak = rows[task]["leak"]
+        assert 0 < leak["min"] <= leak["mean"] <= leak["max"] < 1  # the sigmoid's range
+        assert rows[task]["w_self"]["min"] >= 0 and rows[task]["v_threshold"]["min"] > 0
