@@ -466,3 +466,22 @@ def run_hifi(path, steps=None, values=None, out=None, seed: int = 0, images: int
         rows["temporal"]["predictions"] = temporal["hifi"]["predictions"].tolist()
         rows["temporal"]["baseline"]["predictions"] = temporal["baseline"]["predictions"].tolist()
     return rows
+
+
+def chip_graph(path):
+    """What ``hnnbio export`` would compile: refused, one :class:`DesignRuleError` line.
+
+    The chip's spiking compiler maps the continuous ``self_inhibiting`` model (an autapse current
+    with its own time constant, :mod:`hnnbio.chip.snn`), not the published discrete form used
+    here (reset to ``U_rest``, self-inhibition ``gamma s[t-1]`` for one step), and one LIF
+    instruction per core means equal parameters within a population, while HIFI's leak,
+    self-inhibition and threshold differ per neuron. The model file is read (and checked) first.
+    """
+    from hnnbio.chip.snn_rules import refuse
+
+    model, settings, design = read_model(path)
+    refuse("unsupported_model", f"{model.name}.hidden",
+           "the discrete self-inhibiting neuron (reset to v_rest, one-step self-inhibition "
+           "w_self * s[t-1]) with per-neuron leak, w_self and v_threshold is not a chip "
+           "primitive (the chip maps the continuous 'self_inhibiting' model with parameters "
+           "shared by a core)")

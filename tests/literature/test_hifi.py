@@ -169,3 +169,12 @@ def test_analysis_script_writes_the_figure(tmp_path):
         leak = rows[task]["leak"]
         assert 0 < leak["min"] <= leak["mean"] <= leak["max"] < 1  # the sigmoid's range
         assert rows[task]["w_self"]["min"] >= 0 and rows[task]["v_threshold"]["min"] > 0
+
+
+def test_the_chip_compiler_refusal_is_one_named_line():
+    from hnnbio.errors import DesignRuleError
+    from hnnbio.experiments.hifi import chip_graph
+
+    with pytest.raises(DesignRuleError) as info:
+        chip_graph(MODEL)
+    assert info.value.rule == "unsupported_model" and "\n" not in str(info.value)
