@@ -8,7 +8,13 @@ learned (shared by all its neurons, solid line) and the initial value of both (d
 simulation: the parameters are the ones Brian2 loads as per-neuron constants. Writes
 ``hifi_digits.png`` and ``hifi_digits.json`` (mean, std, min, max of each) into ``--out``.
 
-    python analyses/hifi_digits.py --out analyses/out
+Also (the twin, float64, which gives Brian2's spikes: ``brian2_torch_spike_correlation`` 1.0 and
+the same predictions in ``hnnbio run``): ``hifi_latency.png``, the static task's evaluation
+accuracy of both shipped networks against the number of steps the image is held (1..16), and with
+``--seeds 0 1 2`` the evaluation accuracy of both networks of both tasks retrained from each seed
+by the trainer's defaults (training split only; ``seeds`` in the JSON, about 30 s a seed).
+
+    python analyses/hifi_digits.py --out analyses/out [--seeds 0 1 2]
 """
 
 from __future__ import annotations
@@ -53,6 +59,73 @@ def summary(data: dict) -> dict:
     return rows
 
 
+LATENCY_STEPS = (1, 2, 3, 4, 6, 8, 12, 16)
+
+
+def eval_accuracy(net, task, design, steps, grey, labels) -> float:
+    from hnnbio.experiments.hifi import task_inputs, twin_run
+
+    x = task_inputs(task, grey, design, steps)
+    return float(np.mean(twin_run(net, x)["logits"].argmax(1) == labels))
+
+
+def latency(model=MODEL, steps=LATENCY_STEPS) -> dict:
+    """Static task: evaluation accuracy of the shipped HIFI and baseline networks per run length."""
+    from hnnbio.data.digits import load_digits
+    from hnnbio.experiments.hifi import VARIANTS, load_networks, read_model
+
+    graph, settings, design = read_model(model)
+    nets = load_networks(graph, settings, design)
+    grey, labels = load_digits("eval")
+    grey = grey.reshape(len(grey), -1)
+    return {"steps": list(steps),
+            **{v: [eval_accuracy(nets["static"][v], "static", design, t, grey, labels)
+                   for t in steps] for v in VARIANTS}}
+
+
+def seeds(model=MODEL, seed_list=(0, 1, 2)) -> dict:
+    """Evaluation accuracy of both networks of both tasks, retrained from each seed."""
+    import torch
+
+    from hnnbio.data.digits import load_digits
+    from hnnbio.experiments.hifi import TASKS, VARIANTS, read_model
+    from hnnbio.experiments.train_hifi import train
+
+    graph, settings, design = read_model(model)
+    grey, labels = load_digits("eval")
+    grey = grey.reshape(len(grey), -1)
+    out = {}
+    for seed in seed_list:
+        nets = train(model, seed=seed, log=lambda line: None, save=False)
+        out[str(seed)] = {task: {v: eval_accuracy(nets[task][v].double(), task, design,
+                                                  graph.steps, grey, labels)
+                                 for v in VARIANTS} for task in TASKS}
+        torch.manual_seed(0)
+    return out
+
+
+def plot_latency(data: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    ax.plot(data["steps"], data["hifi"], "o-", label="HIFI (per-neuron parameters)")
+    ax.plot(data["steps"], data["baseline"], "s--", color="tab:red",
+            label="homogeneous baseline")
+    ax.axvline(8, color="0.6", lw=1, ls=":")
+    ax.text(8.2, min(data["baseline"] + data["hifi"]), "trained at 8 steps", fontsize=8,
+            color="0.4")
+    ax.set_xlabel("steps the image is held")
+    ax.set_ylabel("evaluation accuracy (397 digits)")
+    ax.set_title("hifi-digits, static task: accuracy against latency", fontsize=10)
+    ax.legend(loc="center right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
 def plot(data: dict, path: Path) -> None:
     import matplotlib
 
@@ -89,12 +162,19 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(MODEL))
     parser.add_argument("--out", default="analyses/out", help="output folder")
+    parser.add_argument("--seeds", type=int, nargs="*", default=[],
+                        help="retrain from these seeds and score them (about 30 s each)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     data = measure(args.model)
     plot(data, out / "hifi_digits.png")
-    (out / "hifi_digits.json").write_text(json.dumps(summary(data), indent=1) + "\n")
+    rows = summary(data)
+    rows["latency"] = latency(args.model)
+    plot_latency(rows["latency"], out / "hifi_latency.png")
+    if args.seeds:
+        rows["seeds"] = seeds(args.model, args.seeds)
+    (out / "hifi_digits.json").write_text(json.dumps(rows, indent=1) + "\n")
     print(out / "hifi_digits.png")
     return 0
 

@@ -74,7 +74,10 @@ def accuracy(net, x, labels) -> float:
 
 
 def train(path, seed: int = 0, epochs: int = 40, lr: float = 3e-3, neuron_lr: float = 3e-2,
-          n_images: int | None = None, validate: bool = False, log=print):
+          n_images: int | None = None, validate: bool = False, log=print, save: bool = True):
+    """Train the four networks; write the weights file (``save``) and return its path, or return
+    ``{task: {variant: net}}`` (``save=False``); ``validate``: log the validation runs, return
+    None."""
     import torch
 
     from hnnbio.data.digits import load_digits
@@ -87,6 +90,7 @@ def train(path, seed: int = 0, epochs: int = 40, lr: float = 3e-3, neuron_lr: fl
         grey, labels = grey[:n_images], labels[:n_images]
     fit, fit_labels = (grey[:N_FIT], labels[:N_FIT]) if validate else (grey, labels)
     data = {"model": model.name, "format": FORMAT}
+    nets = {task: {} for task in TASKS}
     record = {"seed": seed, "epochs": epochs, "lr": lr, "neuron_lr": neuron_lr, "batch": 64,
               "n_images": len(fit), "validate": validate}
     for task in TASKS:
@@ -111,9 +115,12 @@ def train(path, seed: int = 0, epochs: int = 40, lr: float = 3e-3, neuron_lr: fl
             log(json.dumps({"task": task, "variant": variant, "train_accuracy": acc,
                             "wall_s": round(wall, 1)}))
             data[task][variant] = {k: v.detach().clone() for k, v in net.state_dict().items()}
+            nets[task][variant] = net
     data["training"] = record
     if validate:
         return None
+    if not save:
+        return nets
     out = weights_path(model, settings)
     torch.save(data, out)
     return out

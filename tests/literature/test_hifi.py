@@ -164,11 +164,32 @@ def test_analysis_script_writes_the_figure(tmp_path):
     spec.loader.exec_module(module)
     assert module.main(["--out", str(tmp_path)]) == 0
     assert (tmp_path / "hifi_digits.png").stat().st_size > 10_000
+    assert (tmp_path / "hifi_latency.png").stat().st_size > 10_000
     rows = json.loads((tmp_path / "hifi_digits.json").read_text())
     for task in ("static", "temporal"):
         leak = rows[task]["leak"]
         assert 0 < leak["min"] <= leak["mean"] <= leak["max"] < 1  # the sigmoid's range
         assert rows[task]["w_self"]["min"] >= 0 and rows[task]["v_threshold"]["min"] > 0
+    latency = rows["latency"]
+    assert len(latency["hifi"]) == len(latency["baseline"]) == len(latency["steps"])
+    assert all(0.1 < a <= 1 for a in latency["hifi"] + latency["baseline"])  # above chance
+
+
+def test_training_is_deterministic_and_keeps_the_baseline_homogeneous():
+    from hnnbio.experiments.train_hifi import train
+
+    runs = [train(MODEL, seed=0, epochs=1, n_images=100, log=lambda line: None, save=False)
+            for _ in range(2)]
+    for task in ("static", "temporal"):
+        for variant in ("hifi", "baseline"):
+            a, b = (r[task][variant].state_dict() for r in runs)
+            assert all(torch.equal(a[k], b[k]) for k in a)
+        with torch.no_grad():
+            het = runs[0][task]["hifi"].hidden.values()
+            hom = runs[0][task]["baseline"].hidden.values()
+        assert runs[0][task]["baseline"].hidden.leak_raw.numel() == 1
+        assert all(float(v.max() - v.min()) == 0 for v in hom.values())
+        assert float(het["leak"].max() - het["leak"].min()) > 0  # per neuron after one epoch
 
 
 def test_the_chip_compiler_refusal_is_one_named_line():
