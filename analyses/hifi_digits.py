@@ -12,9 +12,11 @@ Also (the twin, float64, which gives Brian2's spikes: ``brian2_torch_spike_corre
 the same predictions in ``hnnbio run``): ``hifi_latency.png``, the static task's evaluation
 accuracy of both shipped networks against the number of steps the image is held (1..16), and with
 ``--seeds 0 1 2`` the evaluation accuracy of both networks of both tasks retrained from each seed
-by the trainer's defaults (training split only; ``seeds`` in the JSON, about 30 s a seed).
+by the trainer's defaults (training split only; ``seeds`` in the JSON, about 30 s a seed), and with
+``--ablation`` the temporal task's evaluation accuracy when only one of the three parameters is
+learned per neuron (the others shared), seed 0, the trainer's defaults (``ablation``, ~25 s).
 
-    python analyses/hifi_digits.py --out analyses/out [--seeds 0 1 2]
+    python analyses/hifi_digits.py --out analyses/out [--seeds 0 1 2] [--ablation]
 """
 
 from __future__ import annotations
@@ -104,6 +106,27 @@ def seeds(model=MODEL, seed_list=(0, 1, 2)) -> dict:
     return out
 
 
+def ablation(model=MODEL, seed: int = 0) -> dict:
+    """Temporal task: evaluation accuracy with one parameter per neuron, the others shared."""
+    from hnnbio.data.digits import load_digits
+    from hnnbio.experiments.hifi import read_model, task_inputs
+    from hnnbio.experiments.train_hifi import EPOCHS, LR, NEURON_LR, train_network
+    from hnnbio.hybrid.si_twin import NEURON_PARAMETERS
+
+    graph, settings, design = read_model(model)
+    train_grey, train_labels = load_digits("train")
+    x = task_inputs("temporal", train_grey.reshape(len(train_grey), -1), design, graph.steps)
+    grey, labels = load_digits("eval")
+    grey = grey.reshape(len(grey), -1)
+    out = {}
+    for name in NEURON_PARAMETERS:
+        net = design.network("temporal", (name,), seed=seed)
+        train_network(net, x, train_labels, EPOCHS, seed, LR, NEURON_LR)
+        out[f"only_{name}_per_neuron"] = eval_accuracy(net.double(), "temporal", design,
+                                                       graph.steps, grey, labels)
+    return out
+
+
 def plot_latency(data: dict, path: Path) -> None:
     import matplotlib
 
@@ -164,6 +187,8 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default="analyses/out", help="output folder")
     parser.add_argument("--seeds", type=int, nargs="*", default=[],
                         help="retrain from these seeds and score them (about 30 s each)")
+    parser.add_argument("--ablation", action="store_true",
+                        help="temporal task with one parameter per neuron at a time (~25 s)")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -174,6 +199,8 @@ def main(argv=None) -> int:
     plot_latency(rows["latency"], out / "hifi_latency.png")
     if args.seeds:
         rows["seeds"] = seeds(args.model, args.seeds)
+    if args.ablation:
+        rows["ablation"] = ablation(args.model)
     (out / "hifi_digits.json").write_text(json.dumps(rows, indent=1) + "\n")
     print(out / "hifi_digits.png")
     return 0

@@ -125,8 +125,9 @@ class Design:
             return N_PIXELS, self.hidden, False
         return SIDE, self.temporal_hidden, self.temporal_recurrent
 
-    def network(self, task: str, heterogeneous: bool, seed: int = 0):
-        """A fresh twin of a task's network (:class:`hnnbio.hybrid.si_twin.HifiNetwork`)."""
+    def network(self, task: str, heterogeneous=True, seed: int = 0):
+        """A fresh twin of a task's network (:class:`hnnbio.hybrid.si_twin.HifiNetwork`);
+        ``heterogeneous`` as there (True, False or the names of the per-neuron parameters)."""
         from hnnbio.hybrid.si_twin import HifiNetwork
 
         n_in, n_hidden, recurrent = self.shape(task)

@@ -33,6 +33,8 @@ import numpy as np
 from hnnbio.experiments.hifi import FORMAT, TASKS, VARIANTS, read_model, task_inputs, weights_path
 
 N_FIT = 1100
+#: The defaults of the command (the shipped weights were trained with them).
+EPOCHS, LR, NEURON_LR = 40, 3e-3, 3e-2
 
 
 def train_network(net, x: np.ndarray, labels: np.ndarray, epochs: int, seed: int, lr: float,
@@ -73,7 +75,7 @@ def accuracy(net, x, labels) -> float:
     return float((out["logits"].argmax(1).numpy() == np.asarray(labels)).mean())
 
 
-def train(path, seed: int = 0, epochs: int = 40, lr: float = 3e-3, neuron_lr: float = 3e-2,
+def train(path, seed: int = 0, epochs: int = EPOCHS, lr: float = LR, neuron_lr: float = NEURON_LR,
           n_images: int | None = None, validate: bool = False, log=print, save: bool = True):
     """Train the four networks; write the weights file (``save``) and return its path, or return
     ``{task: {variant: net}}`` (``save=False``); ``validate``: log the validation runs, return
@@ -133,9 +135,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--epochs", type=int, default=40)
-    parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--neuron-lr", type=float, default=3e-2)
+    parser.add_argument("--epochs", type=int, default=EPOCHS)
+    parser.add_argument("--lr", type=float, default=LR)
+    parser.add_argument("--neuron-lr", type=float, default=NEURON_LR)
     parser.add_argument("--validate", action="store_true",
                         help="fit on training images 0..1099, score 1100..1399 (writes nothing)")
     args = parser.parse_args(argv)

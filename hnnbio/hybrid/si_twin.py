@@ -86,6 +86,10 @@ def _softplus_inverse(y: float) -> float:
     return y + math.log(-math.expm1(-y))
 
 
+#: The learnable neuron parameters, in the order of :meth:`SILayer.values`.
+NEURON_PARAMETERS = ("leak", "w_self", "v_threshold")
+
+
 class SILayer(nn.Module):
     """A layer of ``size`` discrete self-inhibiting neurons with learnable leak, gamma, threshold.
 
@@ -93,8 +97,9 @@ class SILayer(nn.Module):
     ----------
     size : int
         Neurons (>= 1).
-    heterogeneous : bool
-        True: one learnable value per neuron; False: one shared by the layer.
+    heterogeneous : bool or sequence of str
+        True: one learnable value per neuron of each of :data:`NEURON_PARAMETERS`; False: one
+        shared by the layer; a sequence: per neuron for the parameters it names only (ablations).
     leak : float
         Initial leak rate in (0, 1) (published init 0.2).
     w_self : float
@@ -111,7 +116,7 @@ class SILayer(nn.Module):
     Every bad value raises :class:`hnnbio.errors.ParameterError` naming the parameter.
     """
 
-    def __init__(self, size: int, heterogeneous: bool = True, leak: float = 0.2,
+    def __init__(self, size: int, heterogeneous=True, leak: float = 0.2,
                  w_self: float = 0.05, v_threshold: float = 1.0, v_rest: float = 0.0,
                  gain: float = 1.0, slope: float = 5.0):
         super().__init__()
@@ -133,14 +138,25 @@ class SILayer(nn.Module):
             raise ParameterError(f"gain: must be >= 0, got {gain}")
         if not slope > 0:
             raise ParameterError(f"slope: must be > 0, got {slope}")
-        self.size, self.heterogeneous = size, bool(heterogeneous)
+        if isinstance(heterogeneous, bool):
+            per_neuron = NEURON_PARAMETERS if heterogeneous else ()
+        else:
+            per_neuron = tuple(heterogeneous)
+            unknown = [k for k in per_neuron if k not in NEURON_PARAMETERS]
+            if unknown:
+                raise ParameterError(f"heterogeneous: unknown parameter(s) {unknown}; known: "
+                                     f"{', '.join(NEURON_PARAMETERS)}")
+        self.size, self.per_neuron = size, per_neuron
+        self.heterogeneous = bool(per_neuron)
         self.v_rest, self.gain, self.slope = v_rest, gain, slope
-        n = size if heterogeneous else 1
-        f64 = torch.float64  # so that the initial values are the given ones to ~1e-16
-        self.leak_raw = nn.Parameter(torch.full((n,), _logit(leak), dtype=f64))
-        self.w_self_raw = nn.Parameter(torch.full((n,), _softplus_inverse(w_self), dtype=f64))
-        self.threshold_raw = nn.Parameter(torch.full((n,), _softplus_inverse(v_threshold
-                                                                             - v_rest), dtype=f64))
+
+        def raw(name, value):  # float64: the initial values are the given ones to ~1e-16
+            n = size if name in per_neuron else 1
+            return nn.Parameter(torch.full((n,), value, dtype=torch.float64))
+
+        self.leak_raw = raw("leak", _logit(leak))
+        self.w_self_raw = raw("w_self", _softplus_inverse(w_self))
+        self.threshold_raw = raw("v_threshold", _softplus_inverse(v_threshold - v_rest))
 
     def values(self, dtype=torch.float64) -> dict:
         """Effective (leak, w_self, v_threshold), each (size,), in ``dtype``."""
@@ -175,7 +191,7 @@ class HifiNetwork(nn.Module):
     Parameters
     ----------
     n_in, n_hidden, n_out : int
-    heterogeneous : bool
+    heterogeneous : bool or sequence of str
         Per-neuron (True) or shared (False) neuron parameters, see :class:`SILayer`.
     recurrent : bool
         Hidden-to-hidden weights (one step of delay, through ``i_in``).
@@ -185,7 +201,7 @@ class HifiNetwork(nn.Module):
         Initial neuron values, see :class:`SILayer`.
     """
 
-    def __init__(self, n_in: int, n_hidden: int, n_out: int, heterogeneous: bool = True,
+    def __init__(self, n_in: int, n_hidden: int, n_out: int, heterogeneous=True,
                  recurrent: bool = False, seed: int = 0, **neuron):
         super().__init__()
         for name, v in (("n_in", n_in), ("n_hidden", n_hidden), ("n_out", n_out)):

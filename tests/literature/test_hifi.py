@@ -117,6 +117,11 @@ def test_bad_neuron_parameters_are_refused_by_name():
         assert "\n" not in str(info.value)
     with pytest.raises(ParameterError, match="n_hidden"):
         HifiNetwork(64, 0, 10)
+    with pytest.raises(ParameterError, match="heterogeneous"):
+        SILayer(4, heterogeneous=("tau_self",))
+    only_leak = SILayer(4, heterogeneous=("leak",))  # ablations: one parameter per neuron
+    assert [p.numel() for p in (only_leak.leak_raw, only_leak.w_self_raw,
+                                only_leak.threshold_raw)] == [4, 1, 1]
 
 
 @pytest.mark.parametrize("line, name", [("leak = -0.1", "leak"),
