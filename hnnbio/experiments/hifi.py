@@ -36,9 +36,15 @@ once per row: the current is held between changes). ``energy_nj_per_sample``
 = SOPs x ``pj_per_sop`` + MACs x ``pj_per_mac`` (:class:`hnnbio.chip.spec.ChipSpec`, 0.9 and 4.6
 pJ, the figures HIFI counts with).
 
-``[experiment]`` keys (every other key is refused by name): see :data:`KEYS`; ``[simulation]
-steps`` is the static task's number of steps (``--steps`` overrides it; the temporal task always
-runs ``8 * row_steps`` steps).
+``[experiment]`` keys (every other key is refused by name, defaults in :data:`KEYS`):
+``weights`` (the weights file, beside the model file), ``dataset`` (``"digits"``), ``hidden`` and
+``temporal_hidden`` (hidden neurons of each task), ``temporal_recurrent`` (hidden-to-hidden
+weights in the temporal task; off in the shipped model, so that the rows are remembered only by
+the neurons' own state, where the learned leak matters), ``row_steps``, the neurons' initial
+``leak``, ``w_self`` and ``v_threshold`` and their fixed ``v_rest`` and ``gain``
+(:class:`hnnbio.hybrid.si_twin.SILayer`), ``slope`` (surrogate), ``batch`` (images per Brian2
+run). ``[simulation] steps`` is the static task's number of steps (``--steps`` overrides it; the
+temporal task always runs ``8 * row_steps`` steps).
 """
 
 from __future__ import annotations
