@@ -158,15 +158,17 @@ def cmd_analyze(args) -> int:
 def cmd_export(args) -> int:
     from hnnbio.chip.compiler import export
     from hnnbio.outputs import check_file
+    from hnnbio.run import chip_model
 
     check_file(args.output, args.overwrite, what="output", parents=False)
+    model = chip_model(args.model)  # an experiment's trained graph (its weights in place)
     if args.format == "nir":  # the spiking part, as `hnnbio nir export` writes it
         from hnnbio.chip.lower import load_graph
         from hnnbio.nir import write_nir
 
-        rows = write_nir(load_graph(args.model), args.output, overwrite=args.overwrite)
+        rows = write_nir(load_graph(model), args.output, overwrite=args.overwrite)
     else:
-        rows = export(args.model, args.output, overwrite=args.overwrite)
+        rows = export(model, args.output, overwrite=args.overwrite)
     _report(rows, args.json, "export")
     return 0
 

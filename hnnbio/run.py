@@ -80,6 +80,31 @@ def run_file(path, steps: int | None = None, input=None, backend: str = "brian2"
             folder.close()
 
 
+#: ``[experiment] kind`` -> the function giving the graph the chip compiler reads, its trained
+#: weights in place (``module:function``, called as ``f(path)``); kinds absent here export the
+#: file's graph as written (and the compiler names what it cannot map).
+CHIP_GRAPHS = {
+    "classification": "hnnbio.experiments.classification:chip_graph",
+    "neutnn": "hnnbio.experiments.neutnn:chip_graph",
+    "hifi": "hnnbio.experiments.hifi:chip_graph",
+}
+
+
+def chip_model(model):
+    """What ``hnnbio export`` compiles for ``model`` (a path or a shipped name): the trained
+    graph of an experiment kind listed in :data:`CHIP_GRAPHS`, else ``model`` unchanged."""
+    path = Path(model) if isinstance(model, (str, Path)) else None
+    if path is None or not path.is_file():
+        return model
+    kind = _experiment_kind(path)
+    if kind not in CHIP_GRAPHS:
+        return model
+    from importlib import import_module
+
+    module, function = CHIP_GRAPHS[kind].split(":")
+    return getattr(import_module(module), function)(path)
+
+
 def _experiment_kind(path: Path):
     """``[experiment] kind`` of a readable model file, else None (runners name what is wrong)."""
     from hnnbio.errors import HnnbioError

@@ -16,7 +16,11 @@ same way, weights in the same file), run in the same call on the same images.
 - ``encoding``, ``hidden``, ``readout``: the three populations; ``attention``: the network
   dropped (with its units) for the baseline;
 - ``noise``: pepper/salt fraction applied to the evaluation images (default 0);
-- ``batch``: images simulated together as one Brian2 group (default 100).
+- ``batch``: images simulated together as one Brian2 group (default 100);
+- ``conv``: 0 (the encoding -> hidden weights are trained as a dense matrix) or an odd kernel
+  size ``k``: they are trained as ``hidden / encoding`` shared ``k x k`` kernels of a 2-D
+  convolution of the image (:class:`hnnbio.hybrid.twin.ConvWeights`); either way the weights
+  file holds, and Brian2 and the chip run, the dense matrix.
 
 Metrics: ``accuracy`` (class = the readout neuron with the largest ``v`` at the end),
 ``spikes_per_sample`` (spikes of every recorded population per image).
@@ -43,6 +47,7 @@ KEYS = {
     "attention": "attention",
     "noise": 0.0,
     "batch": 100,
+    "conv": 0,
 }
 DATASETS = ("digits",)
 #: Grey levels of the digits (0..16); the encoding input is grey / GREY_MAX.
@@ -90,6 +95,10 @@ def experiment_settings(graph) -> dict:
     batch = out["batch"]
     if isinstance(batch, bool) or not isinstance(batch, int) or batch < 1:
         raise ModelSpecError(f"[experiment]: batch must be an integer >= 1, got {batch!r}")
+    conv = out["conv"]
+    if isinstance(conv, bool) or not isinstance(conv, int) or conv < 0 \
+            or (conv and conv % 2 == 0):
+        raise ModelSpecError(f"[experiment]: conv must be 0 or an odd kernel size, got {conv!r}")
     pops = {p.name for p in graph.populations}
     for key in ("encoding", "hidden", "readout"):
         if out[key] not in pops:
@@ -171,6 +180,11 @@ def model_graphs(path, weights: dict | None = None):
     attention = with_weights(graph, "attention", graph.name, True)
     baseline = with_weights(graph, "baseline", f"{graph.name}-baseline", False)
     return attention, baseline, settings
+
+
+def chip_graph(path):
+    """The graph ``hnnbio export`` compiles: the attention model with its trained weights."""
+    return model_graphs(path)[0]
 
 
 def twin_parameters(graph, settings: dict) -> dict:
@@ -266,9 +280,16 @@ def _rows(res: dict) -> dict:
 
 
 def run_classification(path, steps=None, values=None, out=None, seed: int = 0,
-                       images: int | None = None, device: str = "cpu") -> dict:
+                       images: int | None = None, device: str = "cpu",
+                       backend: str = "brian2") -> dict:
     """``hnnbio run`` of a classification model: the attention model and its baseline on the
-    same images (the first ``images`` of the evaluation split, or ``values``)."""
+    same images (the first ``images`` of the evaluation split, or ``values``).
+
+    ``backend``: ``brian2`` (the engine) or ``emulator`` (both graphs compiled for the chip and
+    run on its interpreter, :func:`hnnbio.chip.hybrid.run_classification_on_chip`).
+    """
+    if backend not in ("brian2", "emulator"):
+        raise ParameterError(f"backend: {backend!r} is not one of brian2, emulator")
     if out is not None:
         raise ParameterError("--out: classification models print their metrics (--json); "
                              "they write no result folder")
@@ -288,10 +309,18 @@ def run_classification(path, steps=None, values=None, out=None, seed: int = 0,
             grey = salt_pepper(grey, settings["noise"], seed)
     else:
         grey = check_images(values, n_pixels)
-    with_att = evaluate(graph, settings, grey, labels, steps, seed, device)
-    base = evaluate(baseline, settings, grey, labels, steps, seed, device)
+    if backend == "emulator":
+        from hnnbio.chip.hybrid import run_classification_on_chip
+
+        with_att, base = (run_classification_on_chip(g, settings, grey, labels, steps,
+                                                     GREY_MAX, seed=seed)
+                          for g in (graph, baseline))
+    else:
+        with_att = evaluate(graph, settings, grey, labels, steps, seed, device)
+        base = evaluate(baseline, settings, grey, labels, steps, seed, device)
     rows = dict(model=graph.name, split="eval" if labels is not None else "input",
-                noise=settings["noise"], **_rows(with_att), baseline=_rows(base))
+                backend=backend, noise=settings["noise"], **_rows(with_att),
+                baseline=_rows(base))
     if labels is None:
         rows["predictions"] = with_att["predictions"].tolist()
         rows["baseline"]["predictions"] = base["predictions"].tolist()

@@ -457,6 +457,17 @@ def read_model(path):
     return ModelFile(raw["name"], path.resolve(), steps), settings, design
 
 
+def chip_graph(path):
+    """``hnnbio export``: refused by the design rule ``segment_neuron`` (the model file is read
+    and checked first, so a broken file is named as such)."""
+    from hnnbio.errors import DesignRuleError
+
+    model, _, _ = read_model(path)
+    raise DesignRuleError("segment_neuron", model.name,
+                          "dendritic-segment neurons (hnnbio.neurons.segments) have no chip "
+                          "primitive yet; the model runs on brian2 only")
+
+
 def weights_path(graph, settings) -> Path:
     path = Path(settings["weights"])
     if not path.is_absolute():

@@ -94,3 +94,28 @@ def test_unknown_experiment_key_is_refused(tmp_path, capsys):
     (tmp_path / MODEL.name).write_text(text)
     code, _, err = _run([tmp_path / MODEL.name, "--images", "1"], capsys)
     assert code == 2 and "bogus" in err and len(err.strip().splitlines()) == 1
+
+
+def test_export_compiles_the_trained_attention_model(tmp_path, capsys):
+    """`hnnbio export` of the model file compiles its trained graph (weights from the .pt file):
+    the program's readout weights are the trained ones, not the file's zero placeholders."""
+    from hnnbio.chip.program import load_program
+
+    target = tmp_path / "att.hnnc"
+    assert main(["export", "--model", str(MODEL), "-o", str(target), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rows["model"] == "attention-digits" and rows["cores"] >= 3
+    program = load_program(target)
+    assert any(np.abs(a).max() > 0 for k, a in program.arrays.items() if "weight" in k)
+
+
+def test_backend_emulator_runs_both_models_on_the_chip(capsys):
+    code, out, _ = _run([MODEL, "--json", "--images", "20", "--backend", "emulator"], capsys)
+    assert code == 0
+    chip = json.loads(out.strip().splitlines()[-1])
+    code, out, _ = _run([MODEL, "--json", "--images", "20"], capsys)
+    brian = json.loads(out.strip().splitlines()[-1])
+    assert chip["backend"] == "emulator" and brian["backend"] == "brian2"
+    for c, b in ((chip, brian), (chip["baseline"], brian["baseline"])):
+        assert abs(c["accuracy"] - b["accuracy"]) <= 0.1  # 20 images: at most 2 differ
+        assert c["spikes_per_sample"] == pytest.approx(b["spikes_per_sample"], rel=0.05)

@@ -221,3 +221,11 @@ def test_hnnbio_run_on_a_few_eval_images_returns_the_rows(capsys):
     assert rows["energy_nj_per_sample"] == pytest.approx(rows["sops_per_sample"] * 0.9e-3)
     # 3 cycles of 10 steps: every channel fires at most once per cycle
     assert rows["input_spikes_per_sample"] <= 3 * 128
+
+
+def test_export_is_refused_by_the_segment_neuron_rule_and_writes_nothing(tmp_path, capsys):
+    target = tmp_path / "n.hnnc"
+    assert main(["export", "--model", str(MODEL), "-o", str(target)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "design rule 'segment_neuron'" in err and len(err.splitlines()) == 1
+    assert not target.exists()
