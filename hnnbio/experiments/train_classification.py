@@ -46,12 +46,13 @@ def shifted(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     return img[torch.arange(n)[:, None, None], rows, cols].reshape(n, 64)
 
 
-def make_twin(params: dict, attention_kwargs: dict | None, seed: int):
+def make_twin(params: dict, attention_kwargs: dict | None, seed: int, conv: int = 0):
     from hnnbio.hybrid.twin import FeedforwardTwin
 
     torch.manual_seed(seed)
     twin = FeedforwardTwin(params["encoding"], params["hidden"], params["n_out"],
-                           params["dt_ms"], params["v_drive_mv"], window=params["window"])
+                           params["dt_ms"], params["v_drive_mv"], window=params["window"],
+                           conv=conv)
     if attention_kwargs is not None:
         twin.attention = AttentionNetwork(**attention_kwargs)
     return twin
@@ -62,19 +63,20 @@ def spikes_of(out: dict) -> torch.Tensor:
 
 
 def fit(twin, x, y, xv, yv, steps: int, epochs: int, spike_cost: float, seed: int, lr: float,
-        log=print) -> tuple[dict, list]:
+        log=print, attention_lr_scale: float = ATTENTION_LR_SCALE) -> tuple[dict, list]:
     gen = torch.Generator().manual_seed(seed)
     # w_in is in mV per spike (~ the threshold), the rest near 1: Adam's steps are in the
     # parameter's own units, so w_in's rate is scaled by the hidden threshold; the attention
     # network learns ATTENTION_LR_SCALE times slower (at the full rate it destabilised the SNN:
     # validation accuracy 0.855 against the baseline's 0.94, same settings otherwise)
     attention = [] if twin.attention is None else list(twin.attention.parameters())
+    w_in = twin.w_in if twin.conv is None else twin.conv.kernel
     rest = [q for q in twin.parameters()
-            if q is not twin.w_in and all(q is not a for a in attention)]
-    groups = [dict(params=[twin.w_in], lr=lr * twin.hidden.v_threshold_mv),
+            if q is not w_in and all(q is not a for a in attention)]
+    groups = [dict(params=[w_in], lr=lr * twin.hidden.v_threshold_mv),
               dict(params=rest, lr=lr)]
     if attention:
-        groups.append(dict(params=attention, lr=lr * ATTENTION_LR_SCALE))
+        groups.append(dict(params=attention, lr=lr * attention_lr_scale))
     opt = torch.optim.Adam(groups)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
     best, curve = None, []
@@ -105,7 +107,8 @@ def fit(twin, x, y, xv, yv, steps: int, epochs: int, spike_cost: float, seed: in
 
 
 def train(model_path, epochs: int = 60, spike_cost: float = 0.05, seed: int = 0,
-          lr: float = 2e-3, out=None, log=print) -> dict:
+          lr: float = 2e-3, out=None, log=print,
+          attention_lr_scale: float = ATTENTION_LR_SCALE) -> dict:
     """Train both models of ``model_path``; write and return the weights dict."""
     from hnnbio.data.digits import load_digits
     from hnnbio.hnn.files import load_hnn
@@ -127,17 +130,18 @@ def train(model_path, epochs: int = 60, spike_cost: float = 0.05, seed: int = 0,
                        for k in ("encoding", "hidden", "readout")})
     settings_used = dict(epochs=epochs, spike_cost=spike_cost, seed=seed, lr=lr, batch=64,
                          fit_images=N_FIT, validation_images=len(xv), steps=steps,
-                         augmentation="shift -1..1 px per axis",
-                         attention_lr_scale=ATTENTION_LR_SCALE)
+                         augmentation="shift -1..1 px per axis", conv=settings["conv"],
+                         attention_lr_scale=attention_lr_scale)
     data["training"] = settings_used
     for which, attn in (("baseline", None), ("attention", kwargs)):
         start = time.time()
-        twin = make_twin(params, attn, seed)
+        twin = make_twin(params, attn, seed, settings["conv"])
         log(f"training {which}")
-        summary, curve = fit(twin, x, y, xv, yv, steps, epochs, spike_cost, seed, lr, log)
+        summary, curve = fit(twin, x, y, xv, yv, steps, epochs, spike_cost, seed, lr, log,
+                             attention_lr_scale)
         summary["seconds"] = round(time.time() - start, 1)
         state = twin.state_dict()
-        entry = dict(w_in=state["w_in"].clone(), w_out=state["w_out"].clone(),
+        entry = dict(w_in=twin.input_weights().detach().clone(), w_out=state["w_out"].clone(),
                      bias=state["bias"].clone(), summary=summary,
                      curve=[list(c.values()) for c in curve])
         if attn is not None:
@@ -159,12 +163,15 @@ def main(argv=None) -> int:
     parser.add_argument("--spike-cost", type=float, default=0.05)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--lr", type=float, default=2e-3)
+    parser.add_argument("--attention-lr-scale", type=float, default=ATTENTION_LR_SCALE,
+                        help="the attention network's learning rate / --lr")
     parser.add_argument("--out", default=None, help="weights file (default: the model's)")
     args = parser.parse_args(argv)
     from hnnbio.errors import HnnbioError
 
     try:
-        train(args.model, args.epochs, args.spike_cost, args.seed, args.lr, args.out)
+        train(args.model, args.epochs, args.spike_cost, args.seed, args.lr, args.out,
+              attention_lr_scale=args.attention_lr_scale)
     except HnnbioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -110,6 +110,31 @@ class LIFLayer:
             raise ParameterError(f"LIFLayer: bad parameters {self}")
 
 
+class ConvWeights(nn.Module):
+    """A 2-D convolution of a ``side x side`` image, as the dense matrix of its synapses.
+
+    ``channels`` kernels of ``kernel x kernel`` (stride 1, zero padding ``kernel // 2``): hidden
+    neuron ``(c, i, j)`` (index ``c * side**2 + i * side + j``) receives pixel ``(i + a, j + b)``
+    with weight ``kernel[c, a + kernel // 2, b + kernel // 2]``. :meth:`forward` returns the
+    (side**2, channels * side**2) matrix, computed as the convolution of the side**2 basis
+    images, so it is linear in the kernels and the shared weights train as one parameter.
+    """
+
+    def __init__(self, side: int, channels: int, kernel: int, scale: float):
+        super().__init__()
+        if side < 1 or channels < 1 or kernel < 1 or kernel % 2 == 0:
+            raise ParameterError(f"ConvWeights: side, channels >= 1 and an odd kernel, got "
+                                 f"{side}, {channels}, {kernel}")
+        self.side, self.channels, self.size = side, channels, kernel
+        self.kernel = nn.Parameter(torch.randn(channels, 1, kernel, kernel) * scale)
+
+    def forward(self) -> torch.Tensor:
+        n = self.side * self.side
+        basis = torch.eye(n, dtype=self.kernel.dtype).view(n, 1, self.side, self.side)
+        out = torch.nn.functional.conv2d(basis, self.kernel, padding=self.size // 2)
+        return out.reshape(n, -1)
+
+
 class FeedforwardTwin(nn.Module):
     """Encoding layer -> hidden LIF layer -> readout integrators, stepped as Brian2 steps them.
 
@@ -127,19 +152,37 @@ class FeedforwardTwin(nn.Module):
         drive from the next step on (delay 1 step, 1 before its first output).
     window : int
         Steps of the rate kernel (mean of the hidden spikes of the last ``window`` steps).
+    conv : int
+        0: ``w_in`` is a dense matrix; an odd ``k``: the encoding layer is a square image and
+        ``w_in`` is a ``k x k`` convolution of it (:class:`ConvWeights`, ``hidden.size /
+        encoding.size`` channels), trained as shared kernels and run as its dense matrix.
     """
 
     def __init__(self, encoding: LIFLayer, hidden: LIFLayer, n_out: int, dt_ms: float,
                  v_drive_mv: float, attention: nn.Module | None = None, window: int = 4,
-                 slope: float = 5.0):
+                 slope: float = 5.0, conv: int = 0):
         super().__init__()
         self.encoding, self.hidden, self.n_out = encoding, hidden, n_out
         self.dt_ms, self.v_drive_mv, self.window, self.slope = dt_ms, v_drive_mv, window, slope
-        self.w_in = nn.Parameter(torch.randn(encoding.size, hidden.size)
-                                 * (3.0 * hidden.v_threshold_mv / math.sqrt(encoding.size)))
+        if conv:
+            side = math.isqrt(encoding.size)
+            if side * side != encoding.size or hidden.size % encoding.size:
+                raise ParameterError(f"conv: needs a square encoding layer and a hidden layer "
+                                     f"of whole channels, got {encoding.size} -> {hidden.size}")
+            self.conv = ConvWeights(side, hidden.size // encoding.size, conv,
+                                    3.0 * hidden.v_threshold_mv / conv)
+            self.w_in = None
+        else:
+            self.conv = None
+            self.w_in = nn.Parameter(torch.randn(encoding.size, hidden.size)
+                                     * (3.0 * hidden.v_threshold_mv / math.sqrt(encoding.size)))
         self.w_out = nn.Parameter(torch.randn(hidden.size, n_out) / math.sqrt(hidden.size))
         self.bias = nn.Parameter(torch.zeros(n_out))
         self.attention = attention
+
+    def input_weights(self) -> torch.Tensor:
+        """(encoding.size, hidden.size) encoding -> hidden weights in mV (dense or conv)."""
+        return self.w_in if self.conv is None else self.conv()
 
     def forward(self, x: torch.Tensor, steps: int) -> dict:
         """Run ``steps`` steps on inputs ``x`` (B, encoding.size) in [0, 1].
@@ -152,7 +195,7 @@ class FeedforwardTwin(nn.Module):
         e_enc, e_hid = decay_factor(enc.tau_mem_ms, self.dt_ms), decay_factor(hid.tau_mem_ms,
                                                                                self.dt_ms)
         B, dtype = x.shape[0], x.dtype
-        w_in, w_out = self.w_in.to(dtype), self.w_out.to(dtype)
+        w_in, w_out = self.input_weights().to(dtype), self.w_out.to(dtype)
         v_enc = torch.zeros(B, enc.size, dtype=dtype)
         v_hid = torch.zeros(B, hid.size, dtype=dtype)
         v_out = self.bias.to(dtype).expand(B, -1)
@@ -175,7 +218,10 @@ class FeedforwardTwin(nn.Module):
             count_hid = count_hid + s_hid
             if self.attention is not None:  # end: the engine's units and network
                 history = [*history[1:], s_hid]
-                rates = (sum(h.float() for h in history) / self.window)
+                # detached: the feedback loop is cut for gradients (the attention network
+                # learns through the drive it multiplies; the SNN's weights are not trained
+                # back through the loop, whose 24-step gradients swamped the spike cost)
+                rates = (sum(h.float() for h in history) / self.window).detach()
                 att = torch.sigmoid(self.attention(rates).float()).to(dtype)
         return dict(logits=v_out, spikes_encoding=count_enc, spikes_hidden=count_hid,
                     attention=torch.stack(applied, dim=1))

@@ -140,3 +140,39 @@ def test_layer_parameters_are_checked():
         decay_factor(0.0, 1.0)
     assert FeedforwardTwin(LIFLayer(4, 5.0, 20.0), LIFLayer(3, 10.0, 20.0), 2, 1.0, 80.0)(
         torch.zeros(2, 4), 5)["logits"].shape == (2, 2)
+
+
+def test_conv_weights_are_the_convolution_written_out_by_hand():
+    """ConvWeights' dense matrix against a brute-force loop over kernel taps (zero padding):
+    hidden (c, i, j) gets pixel (i + a, j + b) with kernel[c, a + 1, b + 1], nothing else."""
+    from hnnbio.hybrid.twin import ConvWeights
+
+    torch.manual_seed(3)
+    side, channels, k = 5, 2, 3
+    conv = ConvWeights(side, channels, k, scale=1.0)
+    kern = conv.kernel.detach().numpy()
+    expected = np.zeros((side * side, channels * side * side))
+    for c in range(channels):
+        for i in range(side):
+            for j in range(side):
+                for a in range(-1, 2):
+                    for b in range(-1, 2):
+                        if 0 <= i + a < side and 0 <= j + b < side:
+                            expected[(i + a) * side + j + b, c * side * side + i * side + j] = \
+                                kern[c, 0, a + 1, b + 1]
+    np.testing.assert_allclose(conv().detach().numpy(), expected, rtol=1e-6, atol=1e-7)
+    # and as the network applies it: the drive of an image is image @ matrix
+    img = torch.rand(1, side * side)
+    ref = torch.nn.functional.conv2d(img.view(1, 1, side, side), conv.kernel, padding=1)
+    torch.testing.assert_close(img @ conv(), ref.reshape(1, -1), rtol=1e-5, atol=1e-6)
+
+
+def test_conv_twin_refuses_what_is_not_an_image_of_channels():
+    from hnnbio.errors import ParameterError
+
+    with pytest.raises(ParameterError, match="conv"):
+        FeedforwardTwin(LIFLayer(60, 5.0, 20.0), LIFLayer(120, 10.0, 20.0), 10, 1.0, 80.0,
+                        conv=3)
+    with pytest.raises(ParameterError, match="odd kernel"):
+        from hnnbio.hybrid.twin import ConvWeights
+        ConvWeights(8, 2, 4, 1.0)
