@@ -87,6 +87,7 @@ CHIP_GRAPHS = {
     "classification": "hnnbio.experiments.classification:chip_graph",
     "neutnn": "hnnbio.experiments.neutnn:chip_graph",
     "hifi": "hnnbio.experiments.hifi:chip_graph",
+    "continual": "hnnbio.experiments.continual:chip_graph",
 }
 
 

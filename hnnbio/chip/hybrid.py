@@ -9,12 +9,17 @@ What compiles (anything else is refused by a named rule of :mod:`hnnbio.chip.snn
   *leaky* ``dv/dt = -v / tau : volt`` (reset 0 V); *integrator* ``v : volt`` (no threshold,
   initial ``v`` per neuron: the readout);
 - synapses ``v_post += w * mV`` (or ``* volt``) onto leaky or integrator populations, with a
-  uniform delay;
+  uniform delay; ``v_post += w * M_post * mV`` with ``M`` a constant of the target, or (gated
+  jumps) the variable ``M : 1`` of a leaky target that a modulation unit multiplies (then every
+  synapse onto it is gated);
 - SNN -> ANN units with ``kernel = "rate"`` (or none: the sum) over ``window`` steps, read by a
   torch network whose leaf modules are ``Linear [ReLU|Sigmoid]`` repeated (checked against the
-  module's own forward on random inputs);
+  module's own forward on random inputs); or a network reading one graph input (values in
+  [0, 1], held), which runs before the SNN in each step;
 - ANN -> SNN units ``kind = "modulation"``, ``operation = "multiply"``, sigmoid (the unit's or
-  the network's last module), ``delay_steps >= 1``, initial a constant in [0, 1].
+  the network's last module), ``delay_steps`` 1 .. ``delay_slots`` (0 .. ``delay_slots`` from a
+  network that reads graph inputs only), initial a constant in [0, 1]; gated jumps only from a
+  network that reads graph inputs only.
 
 Integer form and step order (Brian2: state update, thresholds, synapses, resets, units):
 
@@ -38,8 +43,20 @@ Integer form and step order (Brian2: state update, thresholds, synapses, resets,
   core each; the last sends ``a`` to the driven cores' ``att`` with ``delay = delay_steps``; the
   host writes the initial value into it for the first ``delay_steps`` steps (a ``steps`` port).
 
-Phases: 0 hadamard; 1 drive matvec / synaptic matvec + lif + sends; 2 integrator matvec, tile
-matvecs; 3 integrator sum, reducer accumulate + lut + send; then 2 phases per further layer.
+- gated jumps: a core of a gated population holds ``n = axons // fan_in`` neurons, each with its
+  own copy of the presynaptic spikes (``pre``, copy j at ``j * fan_in``) and of its gate code
+  (``att``: the network's last layer is emitted once per such core, its rows repeated in that
+  layout); ``m = hadamard(pre, att)`` (exact: spikes are 0/1), then a block-diagonal matvec
+  gives ``a_j sum_i W_ij s_i``, so the membrane LSB is the weight LSB / 255;
+- a network reading a graph input: codes ``round(128 X)`` (8 bits) into its first layer's core;
+  layer k runs ``matvec`` in phase 2k and ``accumulate + lut + send`` in 2k + 1; all other
+  phases below follow (shifted by twice the deepest such network's layers), so a delay-0 send
+  of its last layer reaches the SNN's phase 0 in the same step (Brian2: the value for step t
+  computed from the input of step t).
+
+Phases (after that shift): 0 hadamard; 1 drive matvec / synaptic matvec + lif + sends;
+2 integrator matvec, tile matvecs; 3 integrator sum, reducer accumulate + lut + send; then
+2 phases per further layer.
 
 Quantisation bound (per-neuron spike counts; tests/chip/test_hybrid_compile.py). For a driven
 population the errors per step, in membrane codes, are: the input code's rounding (none for
@@ -73,6 +90,7 @@ from hnnbio.chip.spec import TIANJIC_LIKE, ChipSpec
 from hnnbio.errors import DataError, ParameterError
 
 INPUT_SCALE = 16  # input codes round(16 X), 5 bits
+NET_INPUT_EXP = 7  # a network's graph input: codes round(128 X), 8 bits (exponent 7)
 ATT_SCALE = 255  # modulation codes round(255 sigmoid)
 HADAMARD_SHIFT = 4
 DRIVE_GAIN = 127
@@ -80,6 +98,7 @@ JUMPS = {"v_post+=w*mV": 1e-3, "v_post+=w*volt": 1.0}
 _DRIVEN = re.compile(r"dv/dt=\((\w+)\*(\w+)(?:\*(\w+))?-v\)/(\w+):volt\Z")
 _LEAKY = re.compile(r"dv/dt=-v/(\w+):volt\Z")
 _DECL = re.compile(r"(\w+):1\Z")
+_GATED = re.compile(r"v_post\+=w\*(\w+)_post\*(mV|volt)\Z")  # a jump times a target variable
 
 
 @dataclass
@@ -103,6 +122,11 @@ class HPop:
     copies: int = 1
     refractory: int = 0
     cores: list = field(default_factory=list)
+    gated: bool = False  # leaky: a modulation unit multiplies every jump it receives
+    mod_var: str | None = None  # the variable that unit writes
+    factors: dict = field(default_factory=dict)  # declared constants (name -> value)
+    per_core: int = 0  # gated: neurons per core (each has its own copy of the axons)
+    wlsb: float = 1.0  # volt per weight code (the membrane LSB, or ATT_SCALE of it when gated)
 
 
 @dataclass
@@ -124,20 +148,36 @@ class HybridCompiled:
     windows: dict  # unit -> (source population, network, length)
     mods: dict  # unit -> (network, target population, delay, initial code)
     dt_ms: float
+    feeds: dict = field(default_factory=dict)  # network -> (graph input, size) it reads
 
     def encode(self, inputs: dict) -> dict:
-        """Input values in [0, 1] -> port codes ``round(16 X)``; the modulations' initial rows."""
+        """Input values in [0, 1] -> port codes: ``round(16 X)`` for a population,
+        ``round(128 X)`` for a network; the modulations' initial rows (delay >= 1)."""
         out, batch = {}, None
+
+        def values_of(name, size):
+            values = np.asarray(inputs[name], dtype=float)
+            if values.ndim != 2 or values.shape[1] != size or not np.isfinite(values).all() \
+                    or values.min(initial=0) < 0 or values.max(initial=0) > 1:
+                raise DataError(f"inputs: {name!r} must be (B, {size}) values in [0, 1]")
+            if batch is not None and values.shape[0] != batch:
+                raise DataError(f"inputs: {name!r} has {values.shape[0]} rows, the other "
+                                f"inputs {batch}")
+            return values
+
         for pop in self.pops.values():
             if pop.input is None:
                 continue
-            values = np.asarray(inputs[pop.input], dtype=float)
-            if values.ndim != 2 or values.shape[1] != pop.size or not np.isfinite(values).all() \
-                    or values.min(initial=0) < 0 or values.max(initial=0) > 1:
-                raise DataError(f"inputs: {pop.input!r} must be (B, {pop.size}) values in [0, 1]")
+            values = values_of(pop.input, pop.size)
             out[f"{pop.input}.{pop.name}"] = np.rint(values * INPUT_SCALE).astype(np.int64)
             batch = values.shape[0]
+        for net, (name, size) in self.feeds.items():
+            values = values_of(name, size)
+            out[f"{name}.{net}"] = np.rint(values * 2 ** NET_INPUT_EXP).astype(np.int64)
+            batch = values.shape[0]
         for unit, (_, target, delay, code) in self.mods.items():
+            if not delay:
+                continue  # the network's value of the same step
             size = self.pops[target].size
             out[f"{unit}.initial"] = np.full((batch or 1, delay, size), code, dtype=np.int64)
         return out
@@ -210,7 +250,15 @@ def _population(p, graph) -> HPop:
                      "or integrator form")
     if not pop.form:
         R.refuse("hybrid_population", p.name, "no equation for v")
+    for name in decls:
+        if name in p.params or name in p.namespace:
+            pop.factors[name] = _scalar(p, name, p.name)
     for name, unit in mods.items():
+        if pop.form == "leaky" and name in decls and pop.mod is None:
+            # gated jumps: v_post += w * name_post; the unit writes base * gain * y into name
+            pop.mod, pop.mod_var, pop.gated = unit.name, name, True
+            pop.k = pop.factors.get(name, 0.0) * unit.gain
+            continue
         if unit.name != pop.mod:
             R.refuse("modulation_unit", unit.name, f"variable {name!r} is not a factor of "
                      f"{p.name}'s drive")
@@ -239,12 +287,27 @@ def _synapse(s, pops, dt_s, chip) -> None:
     from hnnbio.hnn.brian import local_pattern
 
     statement = "".join((s.on_pre if isinstance(s.on_pre, str) else "?").split())
-    if s.on_post or statement not in JUMPS:
+    gated = _GATED.match(statement)
+    if s.on_post or (statement not in JUMPS and gated is None):
         R.refuse("synapse_form", s.name, f"on_pre {s.on_pre!r} is not v_post += w * mV "
-                 "(or * volt)")
+                 "(or * volt, or w * NAME_post * mV)")
     if s.source not in pops or s.target not in pops:
         R.refuse("synapse_form", s.name, "connects nodes other than populations")
     src, tgt = pops[s.source], pops[s.target]
+    factor = 1.0
+    if gated is not None:
+        name, unit = gated.groups()
+        statement = f"v_post+=w*{unit}"
+        if tgt.gated and name == tgt.mod_var:
+            factor = tgt.k  # base * gain; the gate (0..1) multiplies on the chip
+        elif name in tgt.factors:
+            factor = tgt.factors[name]  # a constant of the target
+        else:
+            R.refuse("synapse_form", s.name, f"{name}_post is neither a constant of "
+                     f"{tgt.name} nor the variable its modulation unit writes")
+    elif tgt.gated:
+        R.refuse("synapse_form", s.name, f"every jump onto {tgt.name} must be gated by "
+                 f"{tgt.mod_var} (v_post += w * {tgt.mod_var}_post * mV)")
     if src.form == "integrator" or tgt.form == "driven":
         R.refuse("synapse_form", s.name, "synapses go from spiking to leaky or integrator "
                  "populations")
@@ -255,7 +318,7 @@ def _synapse(s, pops, dt_s, chip) -> None:
                  "graphs (give one delay)")
     i, j = local_pattern(s, src.size, tgt.size, None)
     w = np.asarray(s.values.get("w", 0.0), dtype=float)
-    w = np.broadcast_to(w, i.shape) * JUMPS[statement]
+    w = np.broadcast_to(w, i.shape) * JUMPS[statement] * factor
     delay = R.check_delay(s.name, (0.0 if s.delay is None else float(s.delay)) / dt_s, chip)
     W = np.zeros((src.size, tgt.size))
     np.add.at(W, (i, j), w)
@@ -278,7 +341,10 @@ def _quantise_pop(pop: HPop, dt_s: float, chip, tolerance: float) -> None:
         if wmax == 0:
             R.refuse("weight_range", pop.name, "no non-zero incoming weight")
         pop.lsb = wmax / (127 * pop.copies)
-    pop.incoming = [(s, d, np.rint(W * aq / pop.lsb), W * aq) for s, d, W in pop.incoming]
+        if pop.gated:  # a jump is the weight code times the gate code a (255: gate 1)
+            pop.lsb /= ATT_SCALE
+    pop.wlsb = pop.lsb * (ATT_SCALE if pop.gated else 1)
+    pop.incoming = [(s, d, np.rint(W * aq / pop.wlsb), W * aq) for s, d, W in pop.incoming]
     if pop.form == "integrator":
         pop.codes = {"init": np.rint(pop.init / pop.lsb).astype(np.int64)}
     else:
@@ -350,10 +416,15 @@ def compile_hybrid(model, chip: ChipSpec = TIANJIC_LIKE, *,
     """Compile a hybrid graph (module docstring) to a program; DesignRuleError naming the rule and
     the node for what does not fit."""
     from hnnbio.chip.lower import load_graph
-    from hnnbio.hnn.nodes import HybridUnit
+    from hnnbio.hnn.nodes import HybridUnit, Input
 
     graph = load_graph(model)
     dt_s = graph.dt_ms * 1e-3
+
+    def reads_inputs(name):  # a network that reads graph inputs only runs before the SNN
+        net = graph.nodes.get(name)
+        return bool(getattr(net, "inputs", ())) and all(
+            isinstance(graph.nodes.get(i), Input) for i in net.inputs)
     for u in graph.units:
         direction = graph.unit_direction(u)
         if direction == "snn_to_ann":
@@ -368,9 +439,12 @@ def compile_hybrid(model, chip: ChipSpec = TIANJIC_LIKE, *,
             if u.kind != "modulation" or u.operation != "multiply":
                 R.refuse("modulation_unit", u.name, f"kind {u.kind!r}, operation "
                          f"{u.operation!r}: only modulation by multiply compiles")
-            if u.quantiser or not 1 <= u.delay_steps <= chip.delay_slots:
+            low = 0 if reads_inputs(u.source) else 1
+            if u.quantiser or not low <= u.delay_steps <= chip.delay_slots:
+                why = " (delay 0 only from a network that reads graph inputs only)" if low else ""
                 R.refuse("modulation_unit", u.name, f"quantiser {u.quantiser!r}, delay "
-                         f"{u.delay_steps}: needs no quantiser and 1..{chip.delay_slots} steps")
+                         f"{u.delay_steps}: needs no quantiser and {low}..{chip.delay_slots} "
+                         f"steps{why}")
         else:
             R.refuse("window_unit", u.name, f"{direction} units are not compiled")
     pops = {p.name: _population(p, graph) for p in graph.populations}
@@ -378,29 +452,44 @@ def compile_hybrid(model, chip: ChipSpec = TIANJIC_LIKE, *,
         _synapse(s, pops, dt_s, chip)
     for pop in pops.values():
         fan_in = sum(pops[src].size for src, _, _ in pop.incoming)
-        if fan_in:
+        if fan_in and pop.gated:  # every neuron of a core gets its own copy of the axons
+            R.check_fan_in(pop.name, fan_in, chip)
+            pop.per_core = min(chip.neurons_per_core, chip.axons_per_core // fan_in)
+        elif fan_in:
             pop.copies = max(1, min(MAX_COPIES, chip.axons_per_core // fan_in))
         _quantise_pop(pop, dt_s, chip, tolerance)
-    windows, mods, layers = {}, {}, {}
+    windows, mods, layers, feeds = {}, {}, {}, {}
     for net in graph.networks:
-        if len(net.inputs) != 1 or not isinstance(graph.nodes[net.inputs[0]], HybridUnit) \
-                or net.every != 1:
-            R.refuse("network_layers", net.name, "a network compiles with one window unit as "
-                     "its input, called every step")
-        win = graph.nodes[net.inputs[0]]
+        node = graph.nodes[net.inputs[0]] if len(net.inputs) == 1 else None
+        if not isinstance(node, (HybridUnit, Input)) or net.every != 1:
+            R.refuse("network_layers", net.name, "a network compiles with one window unit or "
+                     "one graph input as its input, called every step")
         outs = [u for u in graph.units if u.source == net.name]
         if len(outs) > 1:
             R.refuse("modulation_unit", net.name, "one modulation unit per network")
         unit = outs[0] if outs else None
         chain = _network_layers(net, unit.nonlinearity if unit else None, unit is not None)
-        scale = 1.0 / win.window if win.kernel == "rate" else 1.0
-        src = pops[win.source]
-        if src.form == "integrator":
-            R.refuse("window_unit", win.name, "reads a population without spikes")
-        if chain[0][0].shape[1] != src.size:
+        if isinstance(node, Input):  # values 0 .. 1 as codes round(128 X)
+            scale, n_in, e_in = 1.0, node.size, NET_INPUT_EXP
+            x_in = np.ones(node.size)
+            if n_in > chip.axons_per_core:
+                R.refuse("fan_in", f"{net.name}.0", f"{n_in} inputs exceed the "
+                         f"{chip.axons_per_core} axons of a core")
+        else:
+            win = node
+            scale = 1.0 / win.window if win.kernel == "rate" else 1.0
+            src = pops[win.source]
+            if src.form == "integrator":
+                R.refuse("window_unit", win.name, "reads a population without spikes")
+            n_in, e_in = src.size, 0
+            x_in = np.full(src.size, float(win.window))  # counts 0 .. w
+            if unit is not None and pops[unit.target].gated:
+                R.refuse("modulation_unit", unit.name, "gated jumps are compiled from networks "
+                         "that read graph inputs only")
+        if chain[0][0].shape[1] != n_in:
             R.refuse("network_layers", net.name, f"input size {chain[0][0].shape[1]} != "
-                     f"{src.size}")
-        qs, e_in, x_in = [], 0, np.full(src.size, float(win.window))  # counts 0 .. w
+                     f"{n_in}")
+        qs = []
         for k, (w, b, fn) in enumerate(chain):
             w = w * (scale if k == 0 else 1.0)
             if w.shape[0] > chip.neurons_per_core:
@@ -420,7 +509,10 @@ def compile_hybrid(model, chip: ChipSpec = TIANJIC_LIKE, *,
             e_in = q.e_out
             x_in = np.full(w.shape[0], float(q.table.max()) * 2.0 ** -q.e_out)
         layers[net.name] = qs
-        windows[win.name] = (win.source, net.name, int(win.window))
+        if isinstance(node, Input):
+            feeds[net.name] = (node.name, node.size)
+        else:
+            windows[win.name] = (win.source, net.name, int(win.window))
         if unit is not None:
             target = pops[unit.target]
             if target.mod != unit.name:
@@ -435,10 +527,10 @@ def compile_hybrid(model, chip: ChipSpec = TIANJIC_LIKE, *,
     for pop in pops.values():
         if pop.mod is not None and pop.mod not in mods:
             R.refuse("modulation_unit", pop.mod, "its network is not compiled")
-    return _emit(graph, pops, layers, windows, mods, chip)
+    return _emit(graph, pops, layers, windows, mods, chip, feeds)
 
 
-def _emit(graph, pops, layers, windows, mods, chip) -> HybridCompiled:
+def _emit(graph, pops, layers, windows, mods, chip, feeds) -> HybridCompiled:
     acc = chip.accumulator_bits
     cores: list[CoreProgram] = []
     arrays, inputs, outputs, summary = {}, [], [], []
@@ -453,8 +545,9 @@ def _emit(graph, pops, layers, windows, mods, chip) -> HybridCompiled:
         return core
 
     for pop in pops.values():
-        for lo in range(0, pop.size, chip.neurons_per_core):
-            pop.cores.append((cid + len(pop.cores), lo, min(pop.size, lo + chip.neurons_per_core)))
+        per_core = pop.per_core or chip.neurons_per_core
+        for lo in range(0, pop.size, per_core):
+            pop.cores.append((cid + len(pop.cores), lo, min(pop.size, lo + per_core)))
         cid_base = cid
         for k, (c, lo, hi) in enumerate(pop.cores):
             assert c == cid_base + k
@@ -467,13 +560,18 @@ def _emit(graph, pops, layers, windows, mods, chip) -> HybridCompiled:
             core, n = by_id[c], hi - lo
             buf, ph = core.buffers, core.phases
             rows, at = [], 0
-            for src, delay, codes, _ in pop.incoming:
-                for sc, slo, shi in pops[src].cores:
-                    for part in _split(codes[slo:shi, lo:hi], pop.copies):
-                        sends.setdefault(sc, {}).setdefault(delay, []).append(
-                            {"core": c, "buffer": "pre", "lo": 0, "hi": shi - slo, "at": at})
-                        rows.append(part)
-                        at += shi - slo
+            for jj in range(n if pop.gated else 1):  # gated: one copy of the axons per neuron
+                for src, delay, codes, _ in pop.incoming:
+                    for sc, slo, shi in pops[src].cores:
+                        block = codes[slo:shi, lo:hi]
+                        if pop.gated:  # block-diagonal: copy jj feeds neuron jj only
+                            block = np.zeros(block.shape)
+                            block[:, jj] = codes[slo:shi, lo + jj]
+                        for part in _split(block, pop.copies):
+                            sends.setdefault(sc, {}).setdefault(delay, []).append(
+                                {"core": c, "buffer": "pre", "lo": 0, "hi": shi - slo, "at": at})
+                            rows.append(part)
+                            at += shi - slo
             if rows:
                 R.check_fan_in(pop.name, at, chip)
                 buf.update(pre=_b(at, 1), syn=_b(n, acc, True))
@@ -510,6 +608,13 @@ def _emit(graph, pops, layers, windows, mods, chip) -> HybridCompiled:
                                                         "weights": f"c{c}.gain.weight",
                                                         "out": "drive"}),
                          Instruction("soma1", "lif", {"input": "drive", **lif})]
+            elif pop.gated:  # m = pre * att (exact: pre is 0/1), then the block-diagonal matvec
+                buf.update(att=_b(at, 8), m=_b(at, 8))
+                ph[0] = [Instruction("axon", "hadamard", {"a": "pre", "b": "att", "out": "m",
+                                                          "shift": 0})]
+                ph[1] = [Instruction("axon", "matvec", {"x": "m", "weights": f"c{c}.weight",
+                                                        "out": "syn"}),
+                         Instruction("soma1", "lif", {"input": "syn", **lif})]
             else:
                 if not rows:
                     buf["syn"] = _b(n, acc, True)
@@ -606,6 +711,89 @@ def _emit(graph, pops, layers, windows, mods, chip) -> HybridCompiled:
                                                      for t in to]})
             outputs.append({"name": unit_name, "size": n, "parts": [dict(t) for t in to]})
         n_phases = max(n_phases, phase + 1)
+    # networks reading graph inputs: layer k in phases 2k, 2k + 1, before the SNN's phases
+    pre_cores, offset = [], 0
+    for net, (name, n_in) in feeds.items():
+        qs = layers[net]
+        unit = next((u for u, m in mods.items() if m[0] == net), None)
+        target = pops[mods[unit][1]] if unit else None
+        previous = None
+        for k, layer in enumerate(qs):
+            q, function = layer.q, layer.function
+            n_in, n_out = q.weight.shape
+            if k == len(qs) - 1 and target is not None and target.gated:
+                # one core per target core, its outputs laid out as that core's axons (copy jj
+                # of the sources holds the gate of neuron jj): the gates reach the hadamard
+                fan = sum(pops[src].size for src, _, _, _ in target.incoming)
+                groups = [(tc, np.repeat(np.arange(lo, hi), fan)) for tc, lo, hi in target.cores]
+            else:
+                if n_out > chip.neurons_per_core:
+                    R.refuse("fan_out", layer.name, f"{n_out} outputs exceed the "
+                             f"{chip.neurons_per_core} neurons of a core")
+                groups = [(None, np.arange(n_out))]
+            made = []
+            for tc, idx in groups:
+                m = len(idx)
+                core = new_core(layer.name, "dense", m, n_in, {
+                    "x": _b(n_in, 8), "syn": _b(m, acc, True), "acc": _b(m, acc, True),
+                    "y": _b(m, 8)}, {})
+                c = core.core
+                arrays[f"c{c}.weight"] = q.weight[:, idx].astype(np.int8)
+                arrays[f"c{c}.bias"] = q.bias[idx].astype(np.int32)
+                arrays[f"c{c}.shift"] = q.shift[idx].astype(np.uint8)
+                arrays[f"c{c}.table"] = q.table.astype(np.uint8)
+                core.phases[2 * k] = [Instruction("axon", "matvec", {
+                    "x": "x", "weights": f"c{c}.weight", "out": "syn"})]
+                core.phases[2 * k + 1] = [
+                    Instruction("axon", "accumulate", {"sources": ["syn"],
+                                                       "bias": f"c{c}.bias", "out": "acc"}),
+                    Instruction("soma1", "lut", {"x": "acc", "out": "y", "shift": f"c{c}.shift",
+                                                 "table": f"c{c}.table"})]
+                made.append((core, tc, idx))
+                pre_cores.append(core)
+            feeds_to = [{"core": core.core, "buffer": "x", "lo": 0, "hi": n_in, "at": 0}
+                        for core, _, _ in made]
+            if previous is None:
+                inputs.append({"name": f"{name}.{net}", "size": n_in, "mode": "hold",
+                               "parts": feeds_to})
+            else:
+                previous.phases[2 * k - 1].append(Instruction("router", "send", {
+                    "what": "y", "to": feeds_to, "bits": 8, "delay": 0}))
+            previous = made[0][0]
+            layer.cores = [core.core for core, _, _ in made]
+            first = {}  # output j -> (core, element) of its first copy
+            for core, _, idx in made:
+                for e, j in enumerate(idx):
+                    first.setdefault(int(j), (core.core, e))
+            outputs.append({"name": layer.name, "size": n_out, "parts": [
+                {"core": first[j][0], "buffer": "y", "lo": j, "hi": j + 1, "at": first[j][1]}
+                for j in range(n_out)]})
+            summary.append({"name": layer.name, "kind": f"dense+{function}",
+                            "cores": layer.cores})
+        offset = max(offset, 2 * len(qs))
+        if unit is None:
+            continue
+        delay = mods[unit][2]
+        if target.gated:
+            for core, tc, idx in made:
+                core.phases[2 * len(qs) - 1].append(Instruction("router", "send", {
+                    "what": "y", "to": [{"core": tc, "buffer": "att", "lo": 0, "hi": len(idx),
+                                         "at": 0}], "bits": 8, "delay": delay}))
+            # the port's element j: every copy of neuron j's gate (initial) / its first (output)
+            copies = [{"core": tc, "buffer": "att", "lo": int(j), "hi": int(j) + 1, "at": e}
+                      for _, tc, idx in made for e, j in enumerate(idx)]
+            firsts = [{"core": tc, "buffer": "att", "lo": j, "hi": j + 1, "at": first[j][1]}
+                      for (_, tc, idx) in made for j in sorted(set(idx.tolist()))]
+        else:
+            copies = [{"core": c, "buffer": "att", "lo": lo, "hi": hi, "at": 0}
+                      for c, lo, hi in target.cores]
+            made[0][0].phases[2 * len(qs) - 1].append(Instruction("router", "send", {
+                "what": "y", "to": copies, "bits": 8, "delay": delay}))
+            firsts = [dict(t) for t in copies]
+        if delay:
+            inputs.append({"name": f"{unit}.initial", "size": target.size, "mode": "steps",
+                           "steps": delay, "parts": copies})
+        outputs.append({"name": unit, "size": target.size, "parts": firsts})
     for c, by_delay in sends.items():
         core = by_id[c]  # sends of spikes leave population cores only
         for delay, to in sorted(by_delay.items()):
@@ -614,6 +802,11 @@ def _emit(graph, pops, layers, windows, mods, chip) -> HybridCompiled:
     # a core's phase may hold one instruction per block, in block order: split repeated sends
     for core in cores:
         _spread_sends(core)
+    pre = {core.core for core in pre_cores}
+    n_phases += offset
+    for core in cores:  # the SNN's (and the window networks') phases follow the input networks'
+        if core.core not in pre and offset:
+            core.phases = {p + offset: v for p, v in core.phases.items()}
         n_phases = max(n_phases, max(core.phases, default=0) + 1)
     R.check_mesh(graph.name, cid, chip)
     n_neurons = sum(p.size for p in pops.values())
@@ -654,7 +847,7 @@ def _emit(graph, pops, layers, windows, mods, chip) -> HybridCompiled:
             R.refuse("core_memory", core["layer"], f"core {core['core']} holds {need} bytes, "
                      f"a core has {chip.memory_bytes_per_core}")
     manifest["memory"] = memory
-    return HybridCompiled(program, pops, layers, windows, mods, float(graph.dt_ms))
+    return HybridCompiled(program, pops, layers, windows, mods, float(graph.dt_ms), feeds)
 
 
 def _spread_sends(core: CoreProgram) -> None:
@@ -684,7 +877,7 @@ def _weight_error(pop: HPop) -> float:
     for _, _, codes, W in pop.incoming:
         top = np.max(np.abs(W))
         if top > 0:
-            worst = max(worst, float(np.max(np.abs(codes * pop.lsb - W)) / top))
+            worst = max(worst, float(np.max(np.abs(codes * pop.wlsb - W)) / top))
     return worst
 
 
@@ -700,7 +893,8 @@ def run_hybrid(compiled: HybridCompiled, inputs: dict, steps: int, seed: int = 0
 
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ParameterError(f"steps: must be a positive integer, got {steps!r}")
-    names = {p.input for p in compiled.pops.values() if p.input}
+    names = {p.input for p in compiled.pops.values() if p.input} | {
+        name for name, _ in compiled.feeds.values()}
     missing = [n for n in names if n not in inputs]
     if missing:
         raise DataError(f"inputs: no values given for input {missing[0]!r}")
@@ -814,3 +1008,54 @@ def run_classification_on_chip(graph, settings: dict, grey: np.ndarray, labels=N
     if labels is not None:
         out["accuracy"] = float(np.mean(pred == np.asarray(labels)))
     return out
+
+
+def run_continual_on_chip(graph, settings: dict, images: np.ndarray, tasks: np.ndarray,
+                          labels=None, steps: int | None = None, grey_max: float = 16.0,
+                          batch: int = 256, seed: int = 0) -> dict:
+    """A continual model's graph (``[experiment] kind = "continual"``, trained weights in place,
+    its task encoder a plain Linear chain as
+    :func:`hnnbio.experiments.continual.chip_graph` gives it; or the baseline graph without
+    encoder) on the interpreter: the rows :func:`hnnbio.experiments.continual.evaluate` returns
+    (``predictions``, ``counts`` per recorded population (N, n), ``samples``, ``steps``,
+    ``spikes_per_sample``, ``spikes_per_population``; with labels ``per_task_accuracy`` and
+    ``mean_accuracy``) plus ``cores``, ``counters`` and ``gates`` (the modulation the hidden
+    population received at step 0, (N, n), when the graph has the encoder).
+
+    ``images``: (N, n_pixels) permuted grey levels 0 .. grey_max; ``tasks``: (N,) task indices
+    (the one-hot task input of the encoder); the class is the readout integrator with the largest
+    v after the last step.
+    """
+    steps = steps if steps is not None else graph.steps
+    compiled = compile_hybrid(graph)
+    enc = compiled.pops[settings["encoding"]]
+    readout = settings["readout"]
+    if readout not in compiled.pops or compiled.pops[readout].form != "integrator":
+        R.refuse("hybrid_population", readout, "the readout must be an integrator (v : volt)")
+    images = np.asarray(images, dtype=float)
+    tasks = np.asarray(tasks)
+    n_tasks = int(settings["tasks"])
+    if tasks.shape != (len(images),) or not np.issubdtype(tasks.dtype, np.integer) \
+            or tasks.min(initial=0) < 0 or tasks.max(initial=0) >= n_tasks:
+        raise DataError(f"tasks: must be {len(images)} task indices in 0..{n_tasks - 1}")
+    inputs = {enc.input: images / grey_max}
+    if any(name == settings["task_input"] for name, _ in compiled.feeds.values()):
+        inputs[settings["task_input"]] = np.eye(n_tasks)[tasks]
+    result = run_hybrid(compiled, inputs, steps, seed, batch)
+    pred = np.argmax(result["readout"][readout], axis=1)
+    recorded = {p.name for p in graph.populations if p.record}
+    counts = {k: v.sum(axis=1).astype(np.int64) for k, v in result["spikes"].items()
+              if k in recorded}
+    total = sum(int(c.sum()) for c in counts.values())
+    out = dict(predictions=pred, counts=counts, samples=len(images), steps=steps,
+               spikes_per_sample=total / len(images),
+               spikes_per_population={k: float(c.sum() / len(images)) for k, c in counts.items()},
+               cores=len(compiled.program.cores), counters=result["counters"])
+    if result["modulation"]:
+        out["gates"] = next(iter(result["modulation"].values()))[:, 0].astype(np.float32)
+    if labels is not None:
+        hit = pred == np.asarray(labels)
+        out["per_task_accuracy"] = [float(hit[tasks == k].mean()) for k in range(n_tasks)]
+        out["mean_accuracy"] = float(np.mean(out["per_task_accuracy"]))
+    return out
+

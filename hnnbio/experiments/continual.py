@@ -243,6 +243,28 @@ def model_graphs(path, weights: dict | None = None):
     return modulated, baseline, settings
 
 
+def _plain_encoder(graph, settings: dict):
+    """``graph`` with its task encoder as the chain the chip compiles: one Linear layer (no bias)
+    whose weights are ``scale * e`` (the same logits; the unit's sigmoid follows on the chip)."""
+    net = graph.node(settings["encoder"])
+    module = net.module
+    if not isinstance(module, TaskEncoder):
+        return graph
+    linear = nn.Linear(module.embedding.in_features, module.embedding.out_features, bias=False)
+    with torch.no_grad():
+        linear.weight.copy_(module.scale * module.embedding.weight)
+    plain = dataclasses.replace(net, module=nn.Sequential(linear).eval())
+    return dataclasses.replace(graph, networks=[plain if n.name == net.name else n
+                                                for n in graph.networks])
+
+
+def chip_graph(path):
+    """The graph ``hnnbio export`` compiles: the modulated model with its trained weights, the
+    task encoder folded to one Linear layer (:func:`_plain_encoder`)."""
+    graph, _, settings = model_graphs(path)
+    return _plain_encoder(graph, settings)
+
+
 # --- the PyTorch twin ----------------------------------------------------------------------------
 
 def twin_parameters(graph, settings: dict) -> dict:
@@ -406,10 +428,17 @@ def _rows(res: dict, n_tasks: int) -> dict:
 
 
 def run_continual(path, steps=None, values=None, out=None, seed: int = 0,
-                  images: int | None = None, device: str = "cpu") -> dict:
+                  images: int | None = None, device: str = "cpu",
+                  backend: str = "brian2") -> dict:
     """``hnnbio run`` of a continual model: every task after the last one was learned, the
     modulated model and its baseline on the same images (the first ``images`` of the evaluation
-    split, or ``values``: grey images, each run under every task)."""
+    split, or ``values``: grey images, each run under every task).
+
+    ``backend``: ``brian2`` (the engine) or ``emulator`` (both graphs compiled for the chip and
+    run on its interpreter, :func:`hnnbio.chip.hybrid.run_continual_on_chip`).
+    """
+    if backend not in ("brian2", "emulator"):
+        raise ParameterError(f"backend: {backend!r} is not one of brian2, emulator")
     if out is not None:
         raise ParameterError("--out: continual models print their metrics (--json); they write "
                              "no result folder")
@@ -430,10 +459,17 @@ def run_continual(path, steps=None, values=None, out=None, seed: int = 0,
     perms = permutations(settings["tasks"], n_pixels, settings["permutation_seed"])
     x, tasks = task_samples(grey, perms)
     y = None if labels is None else np.tile(labels, len(perms))
-    mod = evaluate(graph, settings, x, tasks, y, steps, seed, device)
-    base = evaluate(baseline, settings, x, tasks, y, steps, seed, device)
+    if backend == "emulator":
+        from hnnbio.chip.hybrid import run_continual_on_chip
+
+        mod, base = (run_continual_on_chip(g, settings, x, tasks, y, steps, GREY_MAX, seed=seed)
+                     for g in (_plain_encoder(graph, settings), baseline))
+    else:
+        mod = evaluate(graph, settings, x, tasks, y, steps, seed, device)
+        base = evaluate(baseline, settings, x, tasks, y, steps, seed, device)
     rows = dict(model=graph.name, split="eval" if labels is not None else "input",
-                **_rows(mod, settings["tasks"]), baseline=_rows(base, settings["tasks"]))
+                backend=backend, **_rows(mod, settings["tasks"]),
+                baseline=_rows(base, settings["tasks"]))
     if labels is None:
         n = len(grey)
         rows["predictions"] = mod["predictions"].reshape(len(perms), n).tolist()
