@@ -112,15 +112,18 @@ def _inputs(batch=9, seed=1):
     return x, tasks
 
 
-def _reference(c, x, tasks, steps, delay=0):
+def _reference(c, x, tasks, steps, delay=0, order=None):
     """The integer semantics: gate codes a = LUT(onehot * 128 @ W + b) (the initial 255 for the
     first ``delay`` steps); enc: u = (u alpha >> 8) + 127 x_code; hid: u = (u alpha >> 8)
-    + a * (s_enc(t-1) @ W_codes), refractory 1 after a spike; out: tot += s_hid @ W_codes."""
+    + a * (s_enc(t-1) @ W_codes), refractory 1 after a spike; out: tot += s_hid @ W_codes.
+    ``order``: hidden neuron j gets the gate of neuron order[j]."""
     enc, hid, out = c.pops["enc"], c.pops["hid"], c.pops["out"]
     (layer,) = c.layers["gate_net"]
     q = layer.q
     onehot = np.eye(N_TASK, dtype=np.int64)[tasks] * 128
     gate = _lut(onehot @ q.weight.astype(np.int64) + q.bias, q.shift.astype(np.int64), q.table)
+    if order is not None:
+        gate = gate[:, order]
     w_in = hid.incoming[0][2].astype(np.int64)
     w_out = out.incoming[0][2].astype(np.int64)
     xc = np.rint(x * INPUT_SCALE).astype(np.int64)
@@ -170,6 +173,37 @@ def test_gated_graph_bit_exact(tmp_path, delay):
     e_w = c.layers["gate_net"][0].q.e_w
     bound = 0.25 * (1 / 32 + 0.5 * 2.0 ** -e_w) + 0.5 / ATT_SCALE
     assert np.all(np.abs(gate / ATT_SCALE - exact) <= bound)
+
+
+def test_repointed_gate_route(tmp_path):
+    """Rotating the gate route (the copies of neuron j + 1's gate to neuron j's axons) changes
+    the hidden spikes exactly as the reference with the rotated gates predicts."""
+    import copy
+
+    from hnnbio.chip.interpreter import Machine
+    from hnnbio.chip.program import Program
+
+    c = compile_hybrid(_graph(tmp_path))
+    manifest = copy.deepcopy(c.program.manifest)
+    fan, hit = N_ENC, 0
+    for core in manifest["cores"]:
+        for ins in (i for ph in core["phases"].values() for i in ph):
+            if ins["op"] == "send" and ins["args"]["to"][0]["buffer"] == "att":
+                (to,) = ins["args"]["to"]
+                assert to["hi"] == N_HID * fan  # one hidden core: every copy of every gate
+                ins["args"]["to"] = [dict(to, lo=fan, hi=N_HID * fan, at=0),
+                                     dict(to, lo=0, hi=fan, at=(N_HID - 1) * fan)]
+                hit += 1
+    assert hit == 1
+    x, tasks = _inputs()
+    machine = Machine(Program(manifest, c.program.arrays))
+    machine.reset(len(x), 0, c.encode({"pixels": x, "task": np.eye(N_TASK)[tasks]}))
+    out = machine.run(STEPS, ports=["hid"])
+    order = (np.arange(N_HID) + 1) % N_HID
+    ref, _ = _reference(c, x, tasks, STEPS, order=order)
+    plain, _ = _reference(c, x, tasks, STEPS)
+    assert not np.array_equal(ref["hid"], plain["hid"])  # the re-pointing matters
+    np.testing.assert_array_equal(out["hid"], ref["hid"])
 
 
 def test_gated_graph_close_to_the_float_equations(tmp_path):
