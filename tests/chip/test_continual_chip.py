@@ -299,3 +299,15 @@ def test_emulated_accuracy_within_one_point_of_brian2(capsys, images):
     assert abs(chip["baseline"]["mean_accuracy"] - brian["baseline"]["mean_accuracy"]) <= 0.01
     hid_chip, hid_brian = (r["spikes_per_population"]["hid"] for r in (chip, brian))
     assert abs(hid_chip - hid_brian) <= 0.02 * hid_brian
+
+
+def test_bad_task_indices_are_one_line(tmp_path):
+    from hnnbio.chip.hybrid import run_continual_on_chip
+    from hnnbio.errors import DataError
+
+    settings = {"encoding": "enc", "readout": "out", "tasks": N_TASK, "task_input": "task"}
+    x, _ = _inputs(2)
+    for tasks in (np.array([0, N_TASK]), np.array([0.5, 1.0]), np.array([0])):
+        with pytest.raises(DataError, match="tasks") as err:
+            run_continual_on_chip(_graph(tmp_path), settings, x * 16, tasks)
+        assert "\n" not in str(err.value)
