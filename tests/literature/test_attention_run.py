@@ -70,8 +70,8 @@ def test_weights_of_another_model_are_refused(tmp_path, capsys):
 
 
 def test_weights_of_another_size_are_refused(tmp_path, capsys):
-    text = MODEL.read_text().replace("size = 256", "size = 128").replace("n_features = 256",
-                                                                         "n_features = 128")
+    text = MODEL.read_text().replace("size = 2048", "size = 1024").replace(
+        "n_features = 2048", "n_features = 1024")
     (tmp_path / MODEL.name).write_text(text)
     (tmp_path / "attention-digits.pt").symlink_to(MODELS / "attention-digits.pt")
     code, _, err = _run([tmp_path / MODEL.name, "--images", "1"], capsys)
@@ -96,24 +96,39 @@ def test_unknown_experiment_key_is_refused(tmp_path, capsys):
     assert code == 2 and "bogus" in err and len(err.strip().splitlines()) == 1
 
 
+def test_export_of_the_shipped_model_is_refused_by_the_fan_in_rule(tmp_path, capsys):
+    """The shipped model's readout sums 2048 hidden neurons, more than a core's 256 axons:
+    `hnnbio export` names the rule and the node, exit 2, nothing written."""
+    target = tmp_path / "att.hnnc"
+    assert main(["export", "--model", str(MODEL), "-o", str(target)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "design rule 'fan_in'" in err and len(err.splitlines()) == 1
+    assert not target.exists()
+    code, _, err = _run([MODEL, "--images", "2", "--backend", "emulator"], capsys)
+    assert code == 2 and "fan_in" in err and len(err.strip().splitlines()) == 1
+
+
+DENSE = Path(__file__).resolve().parents[1] / "chip" / "fixtures" / "attention-dense.toml"
+
+
 def test_export_compiles_the_trained_attention_model(tmp_path, capsys):
-    """`hnnbio export` of the model file compiles its trained graph (weights from the .pt file):
-    the program's readout weights are the trained ones, not the file's zero placeholders."""
+    """`hnnbio export` of a classification model file compiles its trained graph (weights from
+    the .pt file): the program's weights are the trained ones, not the file's zero placeholders."""
     from hnnbio.chip.program import load_program
 
     target = tmp_path / "att.hnnc"
-    assert main(["export", "--model", str(MODEL), "-o", str(target), "--json"]) == 0
+    assert main(["export", "--model", str(DENSE), "-o", str(target), "--json"]) == 0
     rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert rows["model"] == "attention-digits" and rows["cores"] >= 3
+    assert rows["model"] == "attention-dense" and rows["cores"] >= 3
     program = load_program(target)
     assert any(np.abs(a).max() > 0 for k, a in program.arrays.items() if "weight" in k)
 
 
 def test_backend_emulator_runs_both_models_on_the_chip(capsys):
-    code, out, _ = _run([MODEL, "--json", "--images", "20", "--backend", "emulator"], capsys)
+    code, out, _ = _run([DENSE, "--json", "--images", "20", "--backend", "emulator"], capsys)
     assert code == 0
     chip = json.loads(out.strip().splitlines()[-1])
-    code, out, _ = _run([MODEL, "--json", "--images", "20"], capsys)
+    code, out, _ = _run([DENSE, "--json", "--images", "20"], capsys)
     brian = json.loads(out.strip().splitlines()[-1])
     assert chip["backend"] == "emulator" and brian["backend"] == "brian2"
     for c, b in ((chip, brian), (chip["baseline"], brian["baseline"])):

@@ -89,7 +89,7 @@ def _random_weights(seed):
     graph = load_hnn(MODEL)
     settings = experiment_settings(graph)
     params = twin_parameters(graph, settings)
-    kwargs = dict(n_features=256, n_hidden=64, n_pixels=64)
+    kwargs = dict(n_features=params["hidden"].size, n_hidden=64, n_pixels=64)
     twins = {"baseline": make_twin(params, None, seed), "attention": make_twin(params, kwargs,
                                                                                seed)}
     with torch.no_grad():  # a strong attention signal, so that it changes spikes
