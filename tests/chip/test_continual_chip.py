@@ -311,3 +311,52 @@ def test_bad_task_indices_are_one_line(tmp_path):
         with pytest.raises(DataError, match="tasks") as err:
             run_continual_on_chip(_graph(tmp_path), settings, x * 16, tasks)
         assert "\n" not in str(err.value)
+
+
+def test_driven_population_gated_by_a_graph_input_network_bit_exact(tmp_path):
+    """The other modulation form from a graph-input network, delay 0: the unit multiplies the
+    encoding population's drive (m = (x a) >> 4, v_leak 127 // 2); hid's jumps are then plain
+    (gain a constant of hid, 1.0)."""
+    from hnnbio.chip.hybrid import HADAMARD_SHIFT
+
+    text = TOML.replace("dv/dt = (v_drive * i_in - v) / tau_mem : volt\ni_in : 1\n",
+                        "dv/dt = (v_drive * i_in * att - v) / tau_mem : volt\ni_in : 1\n"
+                        "att : 1\n").replace('input = "pixels"', 'params = { att = 1.0 }\n'
+                                             'input = "pixels"').replace(
+        f"n_hidden = {N_HID}", f"n_hidden = {N_ENC}").replace(
+        'target = "hid"\nkind = "modulation"\nvariable = "gain"',
+        'target = "enc"\nkind = "modulation"\nvariable = "att"')
+    c = compile_hybrid(_graph(tmp_path, text))
+    enc, hid = c.pops["enc"], c.pops["hid"]
+    assert enc.mod == "gates" and not hid.gated
+    x, tasks = _inputs()
+    res = run_hybrid(c, {"pixels": x, "task": np.eye(N_TASK)[tasks]}, STEPS)
+    (layer,) = c.layers["gate_net"]
+    q = layer.q
+    onehot = np.eye(N_TASK, dtype=np.int64)[tasks] * 128
+    a = _lut(onehot @ q.weight.astype(np.int64) + q.bias, q.shift.astype(np.int64), q.table)
+    w_in = hid.incoming[0][2].astype(np.int64)
+    xc = np.rint(x * INPUT_SCALE).astype(np.int64)
+    u_e = np.zeros(xc.shape, np.int64)
+    u_h = np.zeros((len(x), N_HID), np.int64)
+    ref_h = np.zeros_like(u_h)
+    s_prev = np.zeros_like(xc)
+    rec_e, rec_h = [], []
+    for _ in range(STEPS):
+        m = np.clip((xc * a) >> HADAMARD_SHIFT, 0, 255)
+        u_e = (u_e * enc.alpha >> 8) + DRIVE_GAIN // 2 + DRIVE_GAIN * m
+        s_e = u_e > enc.codes["threshold"]
+        u_e[s_e] = 0
+        active = ref_h == 0
+        u_h = np.where(active, (u_h * hid.alpha >> 8) + s_prev @ w_in, u_h)
+        ref_h = np.where(active, 0, ref_h - 1)
+        s_h = active & (u_h > hid.codes["threshold"])
+        u_h[s_h] = 0
+        ref_h[s_h] = 1
+        s_prev = s_e.astype(np.int64)
+        rec_e.append(s_prev)
+        rec_h.append(s_h.astype(np.int64))
+    assert sum(r.sum() for r in rec_h) > 10 and len(np.unique(a)) > 6
+    np.testing.assert_array_equal(res["spikes"]["enc"], np.stack(rec_e, axis=1))
+    np.testing.assert_array_equal(res["spikes"]["hid"], np.stack(rec_h, axis=1))
+    np.testing.assert_array_equal(res["modulation"]["gates"][:, 0] * ATT_SCALE, a)
