@@ -35,6 +35,11 @@ constant over a run (the encoder reads only its input: delay 0, written before s
 
 Metrics: ``tasks``, ``per_task_accuracy`` (each task after the last one was learned),
 ``mean_accuracy`` (their mean), ``spikes_per_sample``, and the same under ``baseline``.
+
+On the chip (``hnnbio run --backend emulator``, ``hnnbio export``): :func:`chip_graph` folds the
+encoder's ``scale`` into its Linear layer; :mod:`hnnbio.chip.hybrid` runs it before the SNN in each
+step (delay 0) and applies the gates as a hadamard of each hidden neuron's own copy of the
+encoding spikes with its gate code, ``round(255 sigmoid)``.
 """
 
 from __future__ import annotations
