@@ -260,7 +260,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="input array: (B, size) or (B, T, size); binding: (B, H, W) images")
     p.add_argument("--backend", default="brian2", choices=("brian2", "emulator"),
                    help="back end (default: brian2, the Brian2 + PyTorch engine; emulator: the "
-                   "spiking graph compiled and run on the chip emulator)")
+                   "graph compiled and run on the chip emulator: spiking graphs, binding, "
+                   "classification and continual models)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="write result.npz and result.nix into this new folder")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")

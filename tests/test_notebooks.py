@@ -39,4 +39,4 @@ def test_notebook_runs_and_shows_its_figures(path, tmp_path, monkeypatch):
 
 
 def test_the_tutorials_are_numbered_in_order():
-    assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
+    assert [p.stem[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06", "07"]
