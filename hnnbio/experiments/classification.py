@@ -59,20 +59,23 @@ class AttentionNetwork(nn.Module):
     """(B, n_features) hidden rates -> (B, n_pixels) attention logits (the unit's sigmoid makes
     them multipliers in (0, 1))."""
 
-    def __init__(self, n_features: int, n_hidden: int, n_pixels: int):
+    def __init__(self, n_features: int, n_hidden: int, n_pixels: int,
+                 initial_bias: float = 3.0):
         super().__init__()
         self.layers = nn.Sequential(nn.Linear(n_features, n_hidden), nn.ReLU(),
                                     nn.Linear(n_hidden, n_pixels))
         with torch.no_grad():  # start open: attention ~ sigmoid(3) = 0.95 everywhere
-            self.layers[2].bias.fill_(3.0)
+            self.layers[2].bias.fill_(initial_bias)
 
     def forward(self, rates: torch.Tensor) -> torch.Tensor:
         return self.layers(rates)
 
 
-def attention_network(n_features: int, n_hidden: int, n_pixels: int) -> AttentionNetwork:
-    """The factory the model file names: ``hnnbio.experiments.classification:attention_network``."""
-    return AttentionNetwork(n_features, n_hidden, n_pixels)
+def attention_network(n_features: int, n_hidden: int, n_pixels: int,
+                      initial_bias: float = 3.0) -> AttentionNetwork:
+    """The factory the model file names: ``hnnbio.experiments.classification:attention_network``
+    (``initial_bias``: the output bias before training, sigmoid(3) = 0.95: open)."""
+    return AttentionNetwork(n_features, n_hidden, n_pixels, initial_bias)
 
 
 # --- the model file ------------------------------------------------------------------------------
@@ -183,8 +186,15 @@ def model_graphs(path, weights: dict | None = None):
 
 
 def chip_graph(path):
-    """The graph ``hnnbio export`` compiles: the attention model with its trained weights."""
-    return model_graphs(path)[0]
+    """The graph ``hnnbio export`` compiles: the attention model with its trained weights and its
+    ReLU ranges calibrated on training digits (the calibration ``hnnbio run --backend emulator``
+    uses too: :func:`hnnbio.chip.hybrid.classification_calibration`)."""
+    from hnnbio.chip.hybrid import classification_calibration
+
+    graph, _, settings = model_graphs(path)
+    calibration = classification_calibration(graph, settings)
+    return dataclasses.replace(graph, experiment={**graph.experiment,
+                                                  "chip_calibration": calibration})
 
 
 def twin_parameters(graph, settings: dict) -> dict:

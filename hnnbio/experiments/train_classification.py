@@ -120,7 +120,8 @@ def train(model_path, epochs: int = 60, spike_cost: float = 0.05, seed: int = 0,
     steps = graph.steps
     net = graph.node(settings["attention"])
     kwargs = dict(n_features=params["hidden"].size,
-                  n_hidden=net.module.layers[0].out_features, n_pixels=params["encoding"].size)
+                  n_hidden=net.module.layers[0].out_features, n_pixels=params["encoding"].size,
+                  initial_bias=float(net.module.layers[2].bias[0]))
     grey, labels = load_digits("train")
     x_all = torch.tensor(grey.reshape(len(grey), -1) / GREY_MAX, dtype=torch.float32)
     y_all = torch.tensor(labels)
