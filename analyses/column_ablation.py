@@ -74,7 +74,7 @@ def plot(data: dict, path: Path) -> None:
 
     models = list(data["models"])
     fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 3.8), squeeze=False)
-    for ax, name in zip(axes[0], models):
+    for ax, name in zip(axes[0], models, strict=True):
         rows = data["models"][name]
         names = list(rows)
         ax.barh(names, [rows[v]["ami"] for v in names], color="tab:blue")
