@@ -54,9 +54,40 @@ Integer form and step order (Brian2: state update, thresholds, synapses, resets,
   of its last layer reaches the SNN's phase 0 in the same step (Brian2: the value for step t
   computed from the input of step t).
 
-Phases (after that shift): 0 hadamard; 1 drive matvec / synaptic matvec + lif + sends;
-2 integrator matvec, tile matvecs; 3 integrator sum, reducer accumulate + lut + send; then
-2 phases per further layer.
+Phases (after that shift): 0 hadamard, partial-sum matvecs of leaky targets; 1 drive matvec /
+synaptic matvec (or partial-sum accumulate) + lif + sends; 2 integrator and partial-sum matvecs,
+tile matvecs; 3 integrator sum, reducer accumulate + lut + send; then 2 phases per further layer.
+
+Fan-in beyond a core (partial sums). A leaky or integrator population whose axons (fan-in times
+the int8 parts per weight) exceed ``axons_per_core`` gets them cut, in order, into blocks of at
+most ``axons_per_core`` (slices of the source cores' spikes): block 0 stays on the population's
+core; each further block k goes, per target core, to a partial-sum core of its own, which holds
+the block's int8 rows, receives the block's spikes by the same routes (same delays), runs
+``matvec`` in the phase the target would (0 for a leaky target, 2 for an integrator) and sends the
+partial sums with delay 0 as signed ``b_k``-bit values to the buffer ``p_k`` of the target core;
+in the next phase the target's ``accumulate`` adds its own matvec and ``p_1, p_2, ...`` (leaky:
+the LIF's input; integrator: ``tot = tot + syn + p_1 + ...``). Bit widths and exactness: spikes
+are 0/1 and weight parts int8, so ``|p_kj| <= S_kj = sum_{i in block k} |w_ij| <= 127 * 256 <
+2**15``; ``b_k = max_j S_kj .bit_length() + 1 <= 16`` bits hold every value, so the send's clamp is
+the identity. The int32 accumulate saturates after each add, but every prefix of the sum is
+bounded by ``S_j = sum_k S_kj`` (leaky) or, for an integrator after t steps, by ``t S_j`` (plus
+``|v0|`` codes for the readout ``v``); so nothing saturates while ``S_j <= 2**31 - 1`` (leaky;
+otherwise refused, rule ``fan_in``) and ``T max_j S_j + max |v0| <= 2**31 - 1`` (integrator over
+T steps: refused at compile time for the graph's steps, rule ``fan_in`` naming the bound, and by
+:func:`run_hybrid` for longer runs). Then the sum is the exact integer ``sum_i w_ij s_i``, which
+is what one core holding all the axons would compute (its matvec does not saturate either), so
+the results are identical to that core's (tests/chip/test_fan_in.py). A leaky population also
+gets more int8 parts per weight than one core's axons hold (up to 16, see :func:`_copies`) when
+its threshold would otherwise be under ``MEMBRANE_CODES`` codes: the leak's floor loses up to
+one code per step, a bias that a coarse membrane turns into missing spikes (the attention
+model's hidden layer: 144 codes, 14 % fewer spikes than Brian2; with 16 parts 575 codes, 1 %).
+Gated populations and a network's layers after the first still need their fan-in within a core.
+
+ReLU ranges. Without calibration a ReLU layer's LUT covers the worst case over all inputs (every
+window count at its maximum): for 2048 hidden rates that is bins of width 2 where the
+pre-activations seen lie below 6. With calibration samples (:func:`calibration_samples`, e.g.
+the chip's own window rates on training images, :func:`classification_calibration`) the LUT
+covers their largest pre-activation (at most a power of two above it); larger values saturate.
 
 Quantisation bound (per-neuron spike counts; tests/chip/test_hybrid_compile.py). For a driven
 population the errors per step, in membrane codes, are: the input code's rounding (none for
@@ -87,12 +118,13 @@ from hnnbio.chip.program import Program
 from hnnbio.chip.quantize import quantize_layer
 from hnnbio.chip.snn import MAX_COPIES, _b, _split
 from hnnbio.chip.spec import TIANJIC_LIKE, ChipSpec
-from hnnbio.errors import DataError, ParameterError
+from hnnbio.errors import DataError, DesignRuleError, ParameterError
 
 INPUT_SCALE = 16  # input codes round(16 X), 5 bits
 NET_INPUT_EXP = 7  # a network's graph input: codes round(128 X), 8 bits (exponent 7)
 ATT_SCALE = 255  # modulation codes round(255 sigmoid)
 HADAMARD_SHIFT = 4
+MEMBRANE_CODES = 512  # a leaky population's threshold in membrane codes, at least (see _copies)
 DRIVE_GAIN = 127
 JUMPS = {"v_post+=w*mV": 1e-3, "v_post+=w*volt": 1.0}
 _DRIVEN = re.compile(r"dv/dt=\((\w+)\*(\w+)(?:\*(\w+))?-v\)/(\w+):volt\Z")
@@ -127,6 +159,8 @@ class HPop:
     factors: dict = field(default_factory=dict)  # declared constants (name -> value)
     per_core: int = 0  # gated: neurons per core (each has its own copy of the axons)
     wlsb: float = 1.0  # volt per weight code (the membrane LSB, or ATT_SCALE of it when gated)
+    partial_cores: list = field(default_factory=list)  # fan-in beyond a core: partial-sum cores
+    max_steps: int | None = None  # split integrator: steps its running sum stays exact
 
 
 @dataclass
@@ -149,6 +183,7 @@ class HybridCompiled:
     mods: dict  # unit -> (network, target population, delay, initial code)
     dt_ms: float
     feeds: dict = field(default_factory=dict)  # network -> (graph input, size) it reads
+    kernels: dict = field(default_factory=dict)  # window unit -> its kernel (rate or None: sum)
 
     def encode(self, inputs: dict) -> dict:
         """Input values in [0, 1] -> port codes: ``round(16 X)`` for a population,
@@ -411,14 +446,57 @@ def _network_layers(net, unit_nl: str | None, modulated: bool) -> list[tuple]:
     return [tuple(layer) for layer in layers]
 
 
-def compile_hybrid(model, chip: ChipSpec = TIANJIC_LIKE, *,
-                   tolerance: float = 0.03) -> HybridCompiled:
+def compile_hybrid(model, chip: ChipSpec = TIANJIC_LIKE, *, tolerance: float = 0.03,
+                   calibration: dict | None = None,
+                   membrane_codes: int = MEMBRANE_CODES) -> HybridCompiled:
     """Compile a hybrid graph (module docstring) to a program; DesignRuleError naming the rule and
-    the node for what does not fit."""
+    the node for what does not fit.
+
+    ``calibration``: network name -> (N, n_in) sample inputs of that network, in its own units
+    (window rates, graph input values), e.g. from :func:`calibration_samples`; a ReLU layer's
+    LUT then covers the largest pre-activation of the samples instead of the worst case over all
+    inputs (larger values saturate in the LUT's last bin). Without it, the graph's
+    ``experiment["chip_calibration"]`` (set in memory by a model's ``chip_graph``), else none.
+
+    ``membrane_codes``: a leaky population gets up to ``MAX_COPIES`` int8 parts per weight
+    (partial-sum cores where they exceed a core's axons) until its threshold is at least this
+    many membrane codes (0: only the parts that fit one core); when the mesh or a core's memory
+    is then too small, it compiles again without them.
+    """
     from hnnbio.chip.lower import load_graph
-    from hnnbio.hnn.nodes import HybridUnit, Input
 
     graph = load_graph(model)
+    if calibration is None:
+        calibration = getattr(graph, "experiment", {}).get("chip_calibration")
+    try:
+        return _compile(graph, chip, tolerance, calibration, membrane_codes)
+    except DesignRuleError as exc:
+        if not membrane_codes or exc.rule not in ("mesh", "core_memory"):
+            raise
+        return _compile(graph, chip, tolerance, calibration, 0)
+
+
+def _copies(pop: HPop, fan_in: int, dt_s: float, chip, membrane_codes: int) -> int:
+    """int8 parts per weight of a leaky or integrator population: as many as fit one core's
+    axons; for a leaky one, more (up to MAX_COPIES, filling whole partial-sum blocks) until
+    ``threshold / LSB >= membrane_codes``, so the leak's floor (< 1 code a step) stays below
+    ``1 / membrane_codes`` of the threshold per step."""
+    fit = max(1, min(MAX_COPIES, chip.axons_per_core // fan_in))
+    wmax = max([float(np.max(np.abs(W))) for _, _, W in pop.incoming] + [0.0])
+    if pop.form != "leaky" or not membrane_codes or wmax == 0 or pop.threshold <= 0:
+        return fit
+    aq = min(255, round(256 * math.exp(-dt_s / pop.tau))) / 256
+    per_copy = pop.threshold / (wmax * aq / 127)  # threshold codes with one part per weight
+    need = min(MAX_COPIES, math.ceil(membrane_codes / per_copy))
+    if need <= fit:
+        return fit
+    blocks = math.ceil(fan_in * need / chip.axons_per_core)
+    return max(need, min(MAX_COPIES, blocks * chip.axons_per_core // fan_in))
+
+
+def _compile(graph, chip, tolerance, calibration, membrane_codes) -> HybridCompiled:
+    from hnnbio.hnn.nodes import HybridUnit, Input
+
     dt_s = graph.dt_ms * 1e-3
 
     def reads_inputs(name):  # a network that reads graph inputs only runs before the SNN
@@ -456,7 +534,7 @@ def compile_hybrid(model, chip: ChipSpec = TIANJIC_LIKE, *,
             R.check_fan_in(pop.name, fan_in, chip)
             pop.per_core = min(chip.neurons_per_core, chip.axons_per_core // fan_in)
         elif fan_in:
-            pop.copies = max(1, min(MAX_COPIES, chip.axons_per_core // fan_in))
+            pop.copies = _copies(pop, fan_in, dt_s, chip, membrane_codes)
         _quantise_pop(pop, dt_s, chip, tolerance)
     windows, mods, layers, feeds = {}, {}, {}, {}
     for net in graph.networks:
@@ -490,7 +568,12 @@ def compile_hybrid(model, chip: ChipSpec = TIANJIC_LIKE, *,
             R.refuse("network_layers", net.name, f"input size {chain[0][0].shape[1]} != "
                      f"{n_in}")
         qs = []
+        seen = _calibration_samples(calibration, net.name, n_in)
         for k, (w, b, fn) in enumerate(chain):
+            z_seen = None
+            if seen is not None:  # the float chain on the samples (the network's own units)
+                z_seen = seen @ w.T + b
+                seen = np.maximum(z_seen, 0) if fn == "relu" else 1 / (1 + np.exp(-z_seen))
             w = w * (scale if k == 0 else 1.0)
             if w.shape[0] > chip.neurons_per_core:
                 R.refuse("fan_out", f"{net.name}.{k}", f"{w.shape[0]} outputs exceed the "
@@ -499,6 +582,8 @@ def compile_hybrid(model, chip: ChipSpec = TIANJIC_LIKE, *,
                 R.refuse("fan_in", f"{net.name}.{k}", f"{w.shape[1]} inputs exceed the "
                          f"{chip.axons_per_core} axons of a core")
             z_max = float(np.max(b + np.clip(w, 0, None) @ x_in))  # worst case over inputs
+            if z_seen is not None and fn == "relu":  # calibrated: larger z saturate the LUT
+                z_max = min(z_max, float(np.max(z_seen)))
             q = quantize_layer(f"{net.name}.{k}", fn, w, b, e_in, max(z_max, 1e-3),
                                chip.accumulator_bits)
             if fn == "sigmoid" and k == len(chain) - 1 and unit is not None:
@@ -527,7 +612,40 @@ def compile_hybrid(model, chip: ChipSpec = TIANJIC_LIKE, *,
     for pop in pops.values():
         if pop.mod is not None and pop.mod not in mods:
             R.refuse("modulation_unit", pop.mod, "its network is not compiled")
-    return _emit(graph, pops, layers, windows, mods, chip, feeds)
+    compiled = _emit(graph, pops, layers, windows, mods, chip, feeds)
+    compiled.kernels = {u.name: u.kernel for u in graph.units if u.name in windows}
+    return compiled
+
+
+def _calibration_samples(calibration, name: str, n_in: int):
+    """The calibration samples of network ``name`` as (N, n_in) float64, or None."""
+    if not calibration or name not in calibration:
+        return None
+    x = np.asarray(calibration[name], dtype=float)
+    if x.ndim != 2 or x.shape[1] != n_in or len(x) == 0 or not np.isfinite(x).all():
+        raise DataError(f"calibration: {name!r} needs (N, {n_in}) finite samples, got "
+                        f"{x.shape}")
+    return x
+
+
+def calibration_samples(compiled: HybridCompiled, inputs: dict, steps: int,
+                        batch: int = 256) -> dict:
+    """Sample inputs of every network as the chip would feed them, for
+    ``compile_hybrid(..., calibration=...)``: each window network's window rates (or sums) of
+    every step >= window - 1, from the spikes of ``compiled`` run on ``inputs`` (values in
+    [0, 1]); each graph-input network's input values."""
+    res = run_hybrid(compiled, inputs, steps, batch=batch)
+    out = {}
+    for src, net, length in compiled.windows.values():
+        total = np.cumsum(res["spikes"][src].astype(np.float32), axis=1)
+        counts = total.copy()
+        counts[:, length:] = total[:, length:] - total[:, :-length]  # the last `length` steps
+        rows = counts[:, length - 1:].reshape(-1, total.shape[-1])
+        unit = next(u for u, (_, n, _) in compiled.windows.items() if n == net)
+        out[net] = rows / (length if compiled.kernels.get(unit) == "rate" else 1)
+    for net, (name, _) in compiled.feeds.items():
+        out[net] = np.asarray(inputs[name], dtype=float)
+    return out
 
 
 def _emit(graph, pops, layers, windows, mods, chip, feeds) -> HybridCompiled:
@@ -559,7 +677,7 @@ def _emit(graph, pops, layers, windows, mods, chip, feeds) -> HybridCompiled:
         for c, lo, hi in pop.cores:
             core, n = by_id[c], hi - lo
             buf, ph = core.buffers, core.phases
-            rows, at = [], 0
+            segments = []  # (source core, delay, lo, hi, weight rows): one slice of the axons
             for jj in range(n if pop.gated else 1):  # gated: one copy of the axons per neuron
                 for src, delay, codes, _ in pop.incoming:
                     for sc, slo, shi in pops[src].cores:
@@ -568,22 +686,46 @@ def _emit(graph, pops, layers, windows, mods, chip, feeds) -> HybridCompiled:
                             block = np.zeros(block.shape)
                             block[:, jj] = codes[slo:shi, lo + jj]
                         for part in _split(block, pop.copies):
-                            sends.setdefault(sc, {}).setdefault(delay, []).append(
-                                {"core": c, "buffer": "pre", "lo": 0, "hi": shi - slo, "at": at})
-                            rows.append(part)
-                            at += shi - slo
-            if rows:
+                            segments.append((sc, delay, 0, shi - slo, part))
+            at = sum(s[3] - s[2] for s in segments)
+            if pop.gated or at <= chip.axons_per_core:
+                blocks = [segments] if segments else []
+            else:  # partial-sum cores: block 0 on the core itself, the others on cores of their own
+                blocks = _axon_blocks(segments, chip.axons_per_core)
+                _check_partial_sums(pop, blocks, chip, graph.steps)
+            if blocks:
+                at = _route_block(blocks[0], c, "pre", sends)
                 R.check_fan_in(pop.name, at, chip)
                 buf.update(pre=_b(at, 1), syn=_b(n, acc, True))
-                arrays[f"c{c}.weight"] = np.concatenate(rows).astype(np.int8)
+                arrays[f"c{c}.weight"] = np.concatenate([s[4] for s in blocks[0]]).astype(np.int8)
             core.axons = (0, at or n)  # a driven core's axons: its inputs
+            # partial sums: matvec in phase 0 (leaky) or 2 (integrator), sent with delay 0 as
+            # bits-wide signed values to p1, p2, ... of the target core, read in the next phase
+            partials = []
+            for k, blk in enumerate(blocks[1:], start=1):
+                size = sum(s[3] - s[2] for s in blk)
+                rows = np.concatenate([s[4] for s in blk]).astype(np.int8)
+                part = new_core(pop.name, "partial", n, size, {"pre": _b(size, 1),
+                                                              "part": _b(n, acc, True)}, {})
+                _route_block(blk, part.core, "pre", sends)
+                arrays[f"c{part.core}.weight"] = rows
+                bits = _partial_bits(rows)
+                buf[f"p{k}"] = _b(n, bits, True)
+                part.phases[2 if pop.form == "integrator" else 0] = [
+                    Instruction("axon", "matvec", {"x": "pre", "weights": f"c{part.core}.weight",
+                                                   "out": "part"}),
+                    Instruction("router", "send", {"what": "part", "to": [
+                        {"core": c, "buffer": f"p{k}", "lo": 0, "hi": n, "at": 0}],
+                        "bits": bits, "delay": 0})]
+                partials.append(f"p{k}")
+                pop.partial_cores.append(part.core)
             if pop.form == "integrator":
                 buf.update(tot=_b(n, acc, True), v=_b(n, acc, True))
                 arrays[f"c{c}.bias"] = np.clip(pop.codes["init"][lo:hi],
                                                *chip.accumulator_range).astype(np.int32)
                 ph[2] = [Instruction("axon", "matvec", {"x": "pre", "weights": f"c{c}.weight",
                                                         "out": "syn"})]
-                ph[3] = [Instruction("axon", "accumulate", {"sources": ["tot", "syn"],
+                ph[3] = [Instruction("axon", "accumulate", {"sources": ["tot", "syn", *partials],
                                                             "bias": None, "out": "tot"})]
                 ph[4] = [Instruction("axon", "accumulate", {"sources": ["tot"],
                                                             "bias": f"c{c}.bias", "out": "v"})]
@@ -616,9 +758,17 @@ def _emit(graph, pops, layers, windows, mods, chip, feeds) -> HybridCompiled:
                                                         "out": "syn"}),
                          Instruction("soma1", "lif", {"input": "syn", **lif})]
             else:
-                if not rows:
+                if not blocks:
                     buf["syn"] = _b(n, acc, True)
                     ph[1] = [Instruction("soma1", "lif", {"input": "syn", **lif})]
+                elif partials:  # own block in phase 0 with the partial-sum cores, then their sum
+                    buf["acc"] = _b(n, acc, True)
+                    ph[0] = [Instruction("axon", "matvec", {"x": "pre",
+                                                            "weights": f"c{c}.weight",
+                                                            "out": "syn"})]
+                    ph[1] = [Instruction("axon", "accumulate", {"sources": ["syn", *partials],
+                                                                "bias": None, "out": "acc"}),
+                             Instruction("soma1", "lif", {"input": "acc", **lif})]
                 else:
                     ph[1] = [Instruction("axon", "matvec", {"x": "pre",
                                                             "weights": f"c{c}.weight",
@@ -632,8 +782,8 @@ def _emit(graph, pops, layers, windows, mods, chip, feeds) -> HybridCompiled:
             inputs.append({"name": f"{pop.input}.{pop.name}", "size": pop.size, "mode": "hold",
                            "parts": [{"core": c, "buffer": "x", "lo": lo, "hi": hi, "at": 0}
                                      for c, lo, hi in pop.cores]})
-        summary.append({"name": pop.name, "kind": pop.form, "cores": [c for c, _, _ in
-                                                                       pop.cores]})
+        summary.append({"name": pop.name, "kind": pop.form,
+                        "cores": [c for c, _, _ in pop.cores] + pop.partial_cores})
     n_phases = 5
     # windows and networks
     for src_name, net, length in windows.values():
@@ -850,6 +1000,66 @@ def _emit(graph, pops, layers, windows, mods, chip, feeds) -> HybridCompiled:
     return HybridCompiled(program, pops, layers, windows, mods, float(graph.dt_ms), feeds)
 
 
+def _axon_blocks(segments: list, axons: int) -> list[list]:
+    """Consecutive slices of the axons, packed into blocks of at most ``axons`` elements (a
+    slice longer than a core's axons is cut first)."""
+    cut = []
+    for sc, delay, lo, hi, rows in segments:
+        for a in range(lo, hi, axons):
+            b = min(hi, a + axons)
+            cut.append((sc, delay, a, b, rows[a - lo:b - lo]))
+    blocks, size = [[]], 0
+    for seg in cut:
+        if size + seg[3] - seg[2] > axons:
+            blocks.append([])
+            size = 0
+        blocks[-1].append(seg)
+        size += seg[3] - seg[2]
+    return blocks
+
+
+def _route_block(block: list, core: int, buffer: str, sends: dict) -> int:
+    """Send each slice of ``block`` to consecutive elements of ``buffer`` of ``core``; returns
+    the elements used."""
+    at = 0
+    for sc, delay, lo, hi, _ in block:
+        sends.setdefault(sc, {}).setdefault(delay, []).append(
+            {"core": core, "buffer": buffer, "lo": lo, "hi": hi, "at": at})
+        at += hi - lo
+    return at
+
+
+def _partial_bits(rows: np.ndarray) -> int:
+    """Bits of a signed packet that holds every partial sum of 0/1 spikes through ``rows``:
+    ``|sum_i w_ij s_i| <= S = max_j sum_i |w_ij|``, so ``S.bit_length() + 1`` bits (at most 16
+    for 256 int8 rows: ``127 * 256 < 2**15``)."""
+    top = int(np.abs(rows.astype(np.int64)).sum(axis=0).max(initial=0))
+    return max(1, top.bit_length()) + 1
+
+
+def _check_partial_sums(pop: HPop, blocks: list, chip, steps) -> None:
+    """The sum of the partial sums is the one-core integer result when nothing saturates
+    (module docstring, "Fan-in beyond a core"): refuse (rule ``fan_in``) otherwise."""
+    top = (1 << (chip.accumulator_bits - 1)) - 1
+    total = sum(np.abs(np.concatenate([s[4] for s in blk]).astype(np.int64)).sum(axis=0)
+                for blk in blocks)
+    s_max = int(total.max(initial=0))
+    fan = sum(s[3] - s[2] for blk in blocks for s in blk)
+    if pop.form != "integrator":
+        if s_max > top:
+            R.refuse("fan_in", pop.name, f"{fan} axons over {len(blocks)} cores: a step's sum "
+                     f"may reach {s_max} codes, beyond the {chip.accumulator_bits}-bit "
+                     "accumulator")
+        return
+    init = int(np.max(np.abs(pop.codes["init"]), initial=0))
+    exact = (top - init) // max(s_max, 1)
+    pop.max_steps = exact if pop.max_steps is None else min(pop.max_steps, exact)
+    if steps is not None and int(steps) > exact:
+        R.refuse("fan_in", pop.name, f"{fan} axons over {len(blocks)} cores: {steps} steps of "
+                 f"up to {s_max} codes (+ {init}) leave the {chip.accumulator_bits}-bit "
+                 f"accumulator (exact for at most {exact} steps)")
+
+
 def _spread_sends(core: CoreProgram) -> None:
     """Phase 1 may hold several sends (one per delay); a phase holds one router op, so the
     further ones go to phases 5, 6, ... (after everything that reads them in phase 1 .. 4)."""
@@ -893,6 +1103,10 @@ def run_hybrid(compiled: HybridCompiled, inputs: dict, steps: int, seed: int = 0
 
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ParameterError(f"steps: must be a positive integer, got {steps!r}")
+    for pop in compiled.pops.values():
+        if pop.max_steps is not None and steps > pop.max_steps:
+            raise ParameterError(f"steps: {pop.name}'s partial sums stay exact for at most "
+                                 f"{pop.max_steps} steps, got {steps}")
     names = {p.input for p in compiled.pops.values() if p.input} | {
         name for name, _ in compiled.feeds.values()}
     missing = [n for n in names if n not in inputs]
@@ -972,6 +1186,31 @@ def driven_count_bounds(compiled: HybridCompiled, name: str, x: np.ndarray, att:
     return lo.astype(np.int64), hi.astype(np.int64)
 
 
+#: Training images (index < 1400, the first ones) a classification model's ReLU ranges are
+#: calibrated on (:func:`classification_calibration`).
+CALIBRATION_IMAGES = 128
+
+
+def classification_calibration(graph, settings: dict, images: int = CALIBRATION_IMAGES,
+                               grey_max: float = 16.0) -> dict:
+    """Calibration samples (:func:`calibration_samples`) of a classification model's networks:
+    its program compiled without calibration, run on the first ``images`` training digits
+    (index < 1400; never the evaluation split); ``{}`` for a graph without networks, or the
+    graph's own ``experiment["chip_calibration"]``."""
+    own = getattr(graph, "experiment", {}).get("chip_calibration")
+    if own is not None:
+        return own
+    if not graph.networks:
+        return {}
+    from hnnbio.data.digits import load_digits
+
+    compiled = compile_hybrid(graph, calibration={})
+    grey, _ = load_digits("train")
+    grey = np.asarray(grey[:images], dtype=float).reshape(min(images, len(grey)), -1)
+    enc = compiled.pops[settings["encoding"]]
+    return calibration_samples(compiled, {enc.input: grey / grey_max}, graph.steps)
+
+
 def run_classification_on_chip(graph, settings: dict, grey: np.ndarray, labels=None,
                                steps: int | None = None, grey_max: float = 16.0,
                                batch: int = 256, seed: int = 0) -> dict:
@@ -986,7 +1225,7 @@ def run_classification_on_chip(graph, settings: dict, grey: np.ndarray, labels=N
     the largest v after the last step.
     """
     steps = steps if steps is not None else graph.steps
-    compiled = compile_hybrid(graph)
+    compiled = compile_hybrid(graph, calibration=classification_calibration(graph, settings))
     enc = compiled.pops[settings["encoding"]]
     readout = settings["readout"]
     if readout not in compiled.pops or compiled.pops[readout].form != "integrator":

@@ -96,16 +96,22 @@ def test_unknown_experiment_key_is_refused(tmp_path, capsys):
     assert code == 2 and "bogus" in err and len(err.strip().splitlines()) == 1
 
 
-def test_export_of_the_shipped_model_is_refused_by_the_fan_in_rule(tmp_path, capsys):
+def test_export_of_the_shipped_model_splits_the_fan_in(tmp_path, capsys):
     """The shipped model's readout sums 2048 hidden neurons, more than a core's 256 axons:
-    `hnnbio export` names the rule and the node, exit 2, nothing written."""
+    `hnnbio export` splits them over partial-sum cores (exit 0, a loadable program within the
+    mesh), and `--backend emulator` runs it."""
+    from hnnbio.chip.program import load_program
+    from hnnbio.chip.spec import TIANJIC_LIKE
+
     target = tmp_path / "att.hnnc"
-    assert main(["export", "--model", str(MODEL), "-o", str(target)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "design rule 'fan_in'" in err and len(err.splitlines()) == 1
-    assert not target.exists()
-    code, _, err = _run([MODEL, "--images", "2", "--backend", "emulator"], capsys)
-    assert code == 2 and "fan_in" in err and len(err.strip().splitlines()) == 1
+    assert main(["export", "--model", str(MODEL), "-o", str(target), "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    program = load_program(target)
+    assert len(program.cores) == rows["cores"] <= TIANJIC_LIKE.n_cores
+    partial = [c for c in program.cores if c.role == "partial" and c.layer == "out"]
+    assert len(partial) == 2048 // 256 - 1  # one block on the readout's core, 7 beside it
+    code, out, _ = _run([MODEL, "--json", "--images", "2", "--backend", "emulator"], capsys)
+    assert code == 0 and json.loads(out.strip().splitlines()[-1])["backend"] == "emulator"
 
 
 DENSE = Path(__file__).resolve().parents[1] / "chip" / "fixtures" / "attention-dense.toml"
