@@ -80,7 +80,8 @@ the results are identical to that core's (tests/chip/test_fan_in.py). A leaky po
 gets more int8 parts per weight than one core's axons hold (up to 16, see :func:`_copies`) when
 its threshold would otherwise be under ``MEMBRANE_CODES`` codes: the leak's floor loses up to
 one code per step, a bias that a coarse membrane turns into missing spikes (the attention
-model's hidden layer: 144 codes, 14 % fewer spikes than Brian2; with 16 parts 575 codes, 1 %).
+model's hidden layer, 40 evaluation images: 144 codes, 14 % fewer spikes than Brian2; with 16
+parts 575 codes, 1 % more).
 Gated populations and a network's layers after the first still need their fan-in within a core.
 
 ReLU ranges. Without calibration a ReLU layer's LUT covers the worst case over all inputs (every
