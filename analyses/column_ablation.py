@@ -15,10 +15,19 @@ held-out images with the same seed:
 - ``weak_attention``: ``attention_gain`` / 10, the distal gain's ceiling g_max lowered tenfold
   (top-down attention opens the soma far less).
 
+With ``--family microcircuit`` (``models/<name>-microcircuit.toml``: 4 chains per column, inputs
+at probability 0.8, a 2-of-4 coincidence within 2 steps) the variants are ``full``,
+``no_self_inhibition``, ``weak_attention`` as above and
+
+- ``relay_coincidence``: ``up_inputs = 1``, the coincidence detector relays any chain's spike;
+- ``certain_input``: ``input_probability = 1``, no stochastic input;
+- ``one_chain``: ``chains = 1`` with ``up_inputs = 1`` (one chain cannot make a coincidence of 2).
+
 Printed and written (``column_ablation.json``, ``column_ablation.png``): AMI, ARI-FG and mean
 spikes per pixel per step of each variant.
 
     python analyses/column_ablation.py --models bars --images 64 --out analyses/out
+    python analyses/column_ablation.py --family microcircuit --models bars,shapes,corners
 """
 
 from __future__ import annotations
@@ -35,6 +44,15 @@ MODELS = Path(__file__).resolve().parents[1] / "models"
 
 def variants(params: dict) -> dict:
     """Variant name -> the sheet parameters that change (a function of the shipped ones)."""
+    if int(params.get("chains", 1)) > 1:
+        return {
+            "full": {},
+            "no_self_inhibition": {"refractory_steps": 0},
+            "relay_coincidence": {"up_inputs": 1},
+            "certain_input": {"input_probability": 1.0},
+            "one_chain": {"chains": 1, "up_inputs": 1},
+            "weak_attention": {"attention_gain": float(params.get("attention_gain", 20.0)) / 10},
+        }
     return {
         "full": {},
         "no_self_inhibition": {"refractory_steps": 0},
@@ -44,12 +62,12 @@ def variants(params: dict) -> dict:
     }
 
 
-def measure(name: str, n_images: int, seed: int = 0) -> dict:
+def measure(name: str, n_images: int, seed: int = 0, family: str = "column") -> dict:
     from hnnbio.binding.bind import bind
     from hnnbio.binding.spec import load_spec
     from hnnbio.data import datasets
 
-    spec = load_spec(MODELS / f"{name}-column.toml")
+    spec = load_spec(MODELS / f"{name}-{family}.toml")
     images, truth = datasets.generate(spec.dataset, n_images, seed)  # as analyses/table1.py
     rows = {}
     for variant, change in variants(spec.sheet_params).items():
@@ -80,8 +98,8 @@ def plot(data: dict, path: Path) -> None:
         ax.barh(names, [rows[v]["ami"] for v in names], color="tab:blue")
         for i, v in enumerate(names):
             ax.text(rows[v]["ami"] + 0.01, i, f"{rows[v]['ami']:.3f}", va="center", fontsize=8)
-        ax.set(xlim=(0, 1.1), xlabel="AMI", title=f"{name}-column, {data['images']} held-out "
-               "images")
+        ax.set(xlim=(0, 1.1), xlabel="AMI", title=f"{name}-{data.get('family', 'column')}, "
+               f"{data['images']} held-out images")
         ax.invert_yaxis()
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -93,15 +111,19 @@ def main(argv=None) -> int:
     parser.add_argument("--models", default="bars", help="comma-separated: bars,shapes,corners")
     parser.add_argument("--images", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--family", default="column", choices=("column", "microcircuit"),
+                        help="models/<name>-<family>.toml")
     parser.add_argument("--out", default="analyses/out")
     args = parser.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    data = dict(images=args.images, seed=args.seed,
-                models={m: measure(m, args.images, args.seed) for m in args.models.split(",")})
-    (out / "column_ablation.json").write_text(json.dumps(data, indent=1))
-    plot(data, out / "column_ablation.png")
-    print(f"wrote {out / 'column_ablation.png'}")
+    data = dict(images=args.images, seed=args.seed, family=args.family,
+                models={m: measure(m, args.images, args.seed, args.family)
+                        for m in args.models.split(",")})
+    stem = "column_ablation" if args.family == "column" else f"{args.family}_ablation"
+    (out / f"{stem}.json").write_text(json.dumps(data, indent=1))
+    plot(data, out / f"{stem}.png")
+    print(f"wrote {out / stem}.png")
     return 0
 
 

@@ -153,7 +153,8 @@ COLUMN_INPUT_STEPS = 1
 #: may not import them; tests/chip/test_column_lowering.py checks they agree).
 COLUMN_DEFAULTS = {"refractory_steps": 6, "input_probability": 1.0, "attention_gain": 20.0,
                    "attention_scale": 1.0, "autapse_ratio": 10.0, "up_inputs": 1,
-                   "up_window_steps": 1, "fast_steps": 0.1, "output": "coincidence"}
+                   "up_window_steps": 1, "fast_steps": 0.1, "output": "coincidence",
+                   "chains": 1}
 
 
 @dataclass(frozen=True)
@@ -167,6 +168,7 @@ class _Column:
     up_window_steps: int
     fast_steps: float
     output: str
+    chains: int
 
 
 def is_column(sheet) -> bool:
@@ -192,7 +194,9 @@ def column_as_stochastic(sheet) -> dict:
                               f"{unknown[0]}: not a column parameter (known: "
                               f"{', '.join(sorted(COLUMN_DEFAULTS))})")
     p = _Column(**{**COLUMN_DEFAULTS, **values})
-    checks = (("input_probability", p.input_probability == 1,
+    checks = (("chains", p.chains == 1, "parallel chains per column converge on a coincidence "
+               "count the sheet cores cannot compute"),
+              ("input_probability", p.input_probability == 1,
                "the input unit must spike every step of a foreground pixel (1), else the chip "
                "needs a second random draw per step"),
               ("up_inputs", p.up_inputs == 1, "a coincidence of more than one spike needs a "

@@ -95,6 +95,12 @@ class ColumnParams:
         Membrane and synaptic time constants of the fast compartments, in steps (> 0).
     output : str
         Population whose spikes are the output: one of ``POPULATIONS`` except ``input``.
+    chains : int
+        M, parallel input -> pyramidal -> self-inhibiting chains per column (>= 1), each with its
+        own input draws, release amplitudes and refractoriness, all gated by the column's
+        attention and converging on the column's one coincidence detector (which then fires
+        when ``up_inputs`` of its M chains spiked within ``up_window_steps``). M > 1 needs
+        ``output = "coincidence"``.
     """
 
     refractory_steps: int = 6
@@ -106,9 +112,10 @@ class ColumnParams:
     up_window_steps: int = 1
     fast_steps: float = 0.1
     output: str = "coincidence"
+    chains: int = 1
 
     def __post_init__(self):
-        for name in ("refractory_steps", "up_inputs", "up_window_steps"):
+        for name in ("refractory_steps", "up_inputs", "up_window_steps", "chains"):
             value = getattr(self, name)
             low = 0 if name == "refractory_steps" else 1
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
@@ -126,6 +133,13 @@ class ColumnParams:
         if self.output not in POPULATIONS[1:]:
             raise ParameterError(f"output: must be one of {', '.join(POPULATIONS[1:])}, "
                                  f"got {self.output!r}")
+        if self.chains > 1 and self.output != "coincidence":
+            raise ParameterError(f"output: with chains = {self.chains} the output must be "
+                                 f"'coincidence' (one neuron per column), got {self.output!r}")
+        if self.up_inputs > self.chains * self.up_window_steps:
+            raise ParameterError(f"up_inputs: {self.up_inputs} coincident spikes can never "
+                                 f"arrive from {self.chains} chain(s) in a window of "
+                                 f"{self.up_window_steps} step(s)")
 
     @classmethod
     def from_dict(cls, values: dict) -> ColumnParams:
@@ -207,10 +221,13 @@ class ColumnSheet:
         hifi = SelfInhibitingParams(tau_mem=fast, tau_syn=0.8 * fast, tau_self=tau_self,
                                     w_self=p.autapse_ratio * i_th if r > 0 else 0 * i_th)
 
+        m = self.chains = int(p.chains)
         self.populations = {
-            "input": build_stochastic(n, gain=float(p.input_probability), name="input*", dt=step),
-            "pyramidal": build_pyramidal(n, pyr, name="pyramidal*", dt=step),
-            "self_inhibiting": build_self_inhibiting(n, hifi, name="self_inhibiting*", dt=step),
+            "input": build_stochastic(n * m, gain=float(p.input_probability), name="input*",
+                                      dt=step),
+            "pyramidal": build_pyramidal(n * m, pyr, name="pyramidal*", dt=step),
+            "self_inhibiting": build_self_inhibiting(n * m, hifi, name="self_inhibiting*",
+                                                     dt=step),
             "coincidence": build_coincidence(n, k_inputs=int(p.up_inputs),
                                              window=p.up_window_steps * step,
                                              name="coincidence*", dt=step),
@@ -229,9 +246,10 @@ class ColumnSheet:
         self.synapses = {
             "input_pyramidal": ff,
             "pyramidal_self_inhibiting": up,
-            "self_inhibiting_coincidence": connect_coincidence(pops["self_inhibiting"],
-                                                               pops["coincidence"],
-                                                               name="self_inhibiting_coincidence*"),
+            "self_inhibiting_coincidence": connect_coincidence(
+                pops["self_inhibiting"], pops["coincidence"],
+                *((None, None) if m == 1 else (np.arange(n * m), np.arange(n * m) // m)),
+                name="self_inhibiting_coincidence*"),
         }
         self.objects = list(self.populations.values()) + list(self.synapses.values())
         self.output = pops[p.output]
@@ -255,7 +273,7 @@ class ColumnSheet:
             if flat[outside].any():
                 raise ParameterError("images: input outside the sheet's foreground columns")
             flat = flat[self.units]
-        self._drive.get_value()[:] = flat
+        self._drive.get_value()[:] = np.repeat(flat, self.chains)
 
     def set_attention(self, attention: np.ndarray) -> None:
         """Set the distal (top-down) input for the next step, shape (n_images, n_pixels), >= 0.
@@ -266,7 +284,7 @@ class ColumnSheet:
         flat = np.reshape(attention, -1)
         if self.units is not None:
             flat = flat[self.units]
-        v = flat * self._v_dist_per_attention
+        v = np.repeat(flat * self._v_dist_per_attention, self.chains)
         self._v_dist.get_value()[:] = v
         self._i_dist.get_value()[:] = v / self._r_dist
 

@@ -180,3 +180,47 @@ def test_foreground_errors():
     sheet = ColumnSheet(1, 3, foreground=np.array([[True, False, False]]))
     with pytest.raises(ParameterError, match="images"):
         sheet.set_input(np.array([[1.0, 1.0, 0.0]]))
+
+
+def test_chains_are_m_neurons_per_column_converging_on_one_detector():
+    sheet = ColumnSheet(2, 5, ColumnParams(chains=3, up_inputs=2))
+    for name in ("input", "pyramidal", "self_inhibiting"):
+        assert sheet.populations[name].N == 30
+    assert sheet.populations["coincidence"].N == 10
+    syn = sheet.synapses["self_inhibiting_coincidence"]
+    np.testing.assert_array_equal(syn.j[:], syn.i[:] // 3)
+
+
+def test_chain_coincidence_rate_is_the_binomial_theory():
+    """M = 3 chains, each an input of probability p_in then a pyramidal cell of probability
+    q_pyr = 1 - 1/G(c) per step, no refractoriness (r = 0), so each chain's relayed spike in a
+    step is an independent coin of probability q = p_in q_pyr. The detector (k = 2, window 1)
+    sees A = {>= 2 of 3 chains} with P(A) = 3 q^2 (1 - q) + q^3; it fires in the first step of
+    each run of A steps (it stays refractory while its box potential holds the threshold), so its
+    rate per step is P(A) (1 - P(A))."""
+    attention = np.array([0.05, 0.2, 1.0])
+    n_per, steps, p_in, g = 60, 300, 0.7, 4.0
+    params = ColumnParams(refractory_steps=0, chains=3, up_inputs=2, up_window_steps=1,
+                          input_probability=p_in, attention_gain=g)
+    sheet = ColumnSheet(n_per, 3, params)
+    sheet.set_input(np.ones((n_per, 3)))
+    sheet.set_attention(np.tile(attention, (n_per, 1)))
+    out = SpikeMonitor(sheet.output)
+    run(sheet, steps, [out])
+    q = p_in * (1 - 1 / (1 + g * np.tanh(attention)))
+    pa = 3 * q**2 * (1 - q) + q**3
+    expected = pa * (1 - pa)
+    trials = n_per * (steps - 3)  # the chain's first three steps carry no spike yet
+    counts = np.bincount(out.i[:] % 3, minlength=3)
+    sigma = np.sqrt(trials * expected * (1 - expected))
+    assert np.all(np.abs(counts - trials * expected) <= 4 * sigma + 2), (counts, trials * expected)
+
+
+@pytest.mark.parametrize("values, name", [
+    ({"chains": 0}, "chains"),
+    ({"chains": 2, "output": "pyramidal"}, "output"),
+    ({"chains": 1, "up_inputs": 2}, "up_inputs"),
+])
+def test_bad_chain_params_raise_naming_the_key(values, name):
+    with pytest.raises(ParameterError, match=name):
+        ColumnParams.from_dict(values)

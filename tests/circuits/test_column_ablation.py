@@ -35,6 +35,25 @@ def test_every_variant_is_a_valid_column_spec_differing_in_one_element(name):
             assert getattr(params, key) == value
 
 
+@pytest.mark.parametrize("name", ["bars", "shapes", "corners"])
+def test_microcircuit_variants_are_valid_and_each_removes_one_element(name):
+    from hnnbio.binding.spec import load_spec
+    from hnnbio.circuits.column import ColumnParams
+
+    mod = _module()
+    spec = load_spec(mod.MODELS / f"{name}-microcircuit.toml")
+    shipped = ColumnParams.from_dict(spec.sheet_params)
+    assert shipped.chains == 4 and shipped.up_inputs == 2 and shipped.input_probability < 1
+    found = mod.variants(spec.sheet_params)
+    assert set(found) == {"full", "no_self_inhibition", "relay_coincidence", "certain_input",
+                          "one_chain", "weak_attention"}
+    for change in found.values():
+        s = spec.replace(sheet_params={**spec.sheet_params, **change})
+        params = ColumnParams.from_dict(s.sheet_params)  # valid, checked parameters
+        for key, value in change.items():
+            assert getattr(params, key) == value
+
+
 def test_measure_binds_with_every_variant_and_writes_the_figure(tmp_path, monkeypatch):
     from hnnbio.binding.spec import ModelSpec
 
