@@ -317,9 +317,10 @@ def test_refusals_by_name(tmp_path, edit, rule, node):
 
 
 def test_attention_digits_accuracy_on_the_emulator_within_one_point_of_brian2():
-    """A trained classification model that fits the chip (the dense attention-digits of
-    2026-12-02, tests/chip/fixtures; the shipped one's 2048-neuron hidden layer exceeds a core's
-    fan-in) on the whole eval split: the emulator's accuracy within 1 point of Brian2's."""
+    """A trained classification model on one core's fan-in (the dense attention-digits of
+    2026-12-02, tests/chip/fixtures; the shipped one, whose readout's fan-in is split over
+    partial-sum cores, is tested in tests/chip/test_fan_in.py) on the whole eval split: the
+    emulator's accuracy within 1 point of Brian2's."""
     from pathlib import Path
 
     from hnnbio.chip.hybrid import run_classification_on_chip
