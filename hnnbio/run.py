@@ -88,6 +88,7 @@ CHIP_GRAPHS = {
     "neutnn": "hnnbio.experiments.neutnn:chip_graph",
     "hifi": "hnnbio.experiments.hifi:chip_graph",
     "continual": "hnnbio.experiments.continual:chip_graph",
+    "tracking": "hnnbio.experiments.tracking:chip_graph",
 }
 
 

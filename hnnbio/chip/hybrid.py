@@ -21,6 +21,31 @@ What compiles (anything else is refused by a named rule of :mod:`hnnbio.chip.snn
   network that reads graph inputs only), initial a constant in [0, 1]; gated jumps only from a
   network that reads graph inputs only.
 
+- outputs: ANN -> SNN units ``operation = "set"`` onto a *passive* population (declarations
+  only, ``b : 1``: no dynamics, no threshold, no synapses) are the network's value read by the
+  host, an output port (no chip state): the last layer's ``acc`` when it is linear (decoded
+  ``acc 2**-(e_in + e_w_j)``, times the unit's gain), else its ``y`` (``y 2**-e_out``); the host
+  applies the value made at step t at t + ``delay_steps`` and ``initial`` before
+  (:func:`_applied`, the engine's delay line). ``set`` onto anything else is refused by name;
+- per-step graph inputs (``sequences``: (B, T, n)): ``steps`` input ports written at the start
+  of each of the first T steps (the engine writes step t's values before step t); without a
+  modulation a driven population's input code has 8 bits (X up to 255/16, e.g. event counts);
+- ``every = k`` on a network that reads a graph input: the chip computes it every step on its
+  input latched by the host at the steps ``k floor(t / k)``, which is the engine's call at the
+  multiples of k with its output held between (same values, bit for bit on the chip); refused
+  (rule ``network_layers``) on a network fed by a window unit;
+- a first layer of a network reading a graph input beyond a core's axons: partial-sum tiles
+  (slices of the input port, int32 partial sums with delay 0 to the layer's core, exact: no
+  tile sum of 8-bit codes and int8 weights reaches 2**23);
+- concatenation: a network whose inputs are one window unit (first) and networks that read
+  graph inputs only (compiled first, their value of step t ready before the SNN's phases) reads
+  their 8-bit output codes ``c`` as bit planes: 8 copies of the provider's last layer, copy b
+  with the table ``(table >> b) & 1``, send bit b of every output to a tile of 0/1 axons
+  (bit-major, ``b n_p + j``) whose int8 weights are ``W 2**(b - e_out)`` on the window layer's
+  per-neuron scale (:func:`_bit_planes`; a code scale ``W 2**-e_out`` would round the
+  provider's weights to a few levels). A linear provider's codes use a ReLU table (values below
+  0 clip to 0; its own set output reads ``acc``, unclipped).
+
 Integer form and step order (Brian2: state update, thresholds, synapses, resets, units):
 
 - input codes ``x = round(16 X)``; the modulation value is ``a = round(255 sigmoid(z))`` from a
@@ -185,17 +210,29 @@ class HybridCompiled:
     dt_ms: float
     feeds: dict = field(default_factory=dict)  # network -> (graph input, size) it reads
     kernels: dict = field(default_factory=dict)  # window unit -> its kernel (rate or None: sum)
+    # set unit -> (network, passive target, delay, initial, decode scale (n,), buffer read)
+    outs: dict = field(default_factory=dict)
+    every: dict = field(default_factory=dict)  # graph-input network -> every
+    sequences: dict = field(default_factory=dict)  # per-step graph input -> T
 
     def encode(self, inputs: dict) -> dict:
-        """Input values in [0, 1] -> port codes: ``round(16 X)`` for a population,
-        ``round(128 X)`` for a network; the modulations' initial rows (delay >= 1)."""
+        """Input values -> port codes: ``round(16 X)`` for a population (X in [0, 1] under a
+        modulation, else [0, 255/16]), ``round(128 X)`` for a network (X in [0, 1]); the
+        modulations' initial rows (delay >= 1). A per-step input (``sequences``) is (B, T, n);
+        a network with ``every = k`` gets the values of steps ``k floor(t / k)``."""
         out, batch = {}, None
 
-        def values_of(name, size):
+        def values_of(name, size, top=1.0):
             values = np.asarray(inputs[name], dtype=float)
-            if values.ndim != 2 or values.shape[1] != size or not np.isfinite(values).all() \
-                    or values.min(initial=0) < 0 or values.max(initial=0) > 1:
-                raise DataError(f"inputs: {name!r} must be (B, {size}) values in [0, 1]")
+            shape = f"(B, {size})"
+            ndim = 2
+            if name in self.sequences:
+                shape, ndim = f"(B, {self.sequences[name]}, {size})", 3
+            if values.ndim != ndim or values.shape[-1] != size or (
+                    ndim == 3 and values.shape[1] != self.sequences[name]) or \
+                    not np.isfinite(values).all() or values.min(initial=0) < 0 or \
+                    values.max(initial=0) > top:
+                raise DataError(f"inputs: {name!r} must be {shape} values in [0, {top:g}]")
             if batch is not None and values.shape[0] != batch:
                 raise DataError(f"inputs: {name!r} has {values.shape[0]} rows, the other "
                                 f"inputs {batch}")
@@ -204,11 +241,14 @@ class HybridCompiled:
         for pop in self.pops.values():
             if pop.input is None:
                 continue
-            values = values_of(pop.input, pop.size)
+            values = values_of(pop.input, pop.size, 1.0 if pop.mod else 255 / INPUT_SCALE)
             out[f"{pop.input}.{pop.name}"] = np.rint(values * INPUT_SCALE).astype(np.int64)
             batch = values.shape[0]
         for net, (name, size) in self.feeds.items():
             values = values_of(name, size)
+            k = self.every.get(net, 1)
+            if values.ndim == 3 and k > 1:  # latched at the steps that are multiples of k
+                values = values[:, (np.arange(values.shape[1]) // k) * k]
             out[f"{name}.{net}"] = np.rint(values * 2 ** NET_INPUT_EXP).astype(np.int64)
             batch = values.shape[0]
         for unit, (_, target, delay, code) in self.mods.items():
@@ -285,11 +325,25 @@ def _population(p, graph) -> HPop:
             R.refuse("hybrid_population", p.name, f"equation {ln!r} is not of the driven, leaky "
                      "or integrator form")
     if not pop.form:
-        R.refuse("hybrid_population", p.name, "no equation for v")
+        if not decls or p.threshold or p.reset or p.input is not None:
+            R.refuse("hybrid_population", p.name, "no equation for v")
+        # passive: declarations only, written by ANN -> SNN units with operation set (outputs)
+        pop.form, pop.factors = "passive", {name: 0.0 for name in decls}
+        for name, unit in mods.items():
+            if unit.operation != "set" or name not in decls:
+                R.refuse("modulation_unit", unit.name, f"operation {unit.operation!r} onto "
+                         f"{name!r} of the passive population {p.name}: a passive population "
+                         "(declarations only) is written by operation set onto a declared "
+                         "variable")
+        return pop
     for name in decls:
         if name in p.params or name in p.namespace:
             pop.factors[name] = _scalar(p, name, p.name)
     for name, unit in mods.items():
+        if unit.operation == "set":
+            R.refuse("modulation_unit", unit.name, f"operation 'set' onto {p.name}: set writes "
+                     "only passive populations (declarations, no dynamics: the network's "
+                     "output read by the host)")
         if pop.form == "leaky" and name in decls and pop.mod is None:
             # gated jumps: v_post += w * name_post; the unit writes base * gain * y into name
             pop.mod, pop.mod_var, pop.gated = unit.name, name, True
@@ -330,6 +384,9 @@ def _synapse(s, pops, dt_s, chip) -> None:
     if s.source not in pops or s.target not in pops:
         R.refuse("synapse_form", s.name, "connects nodes other than populations")
     src, tgt = pops[s.source], pops[s.target]
+    if "passive" in (src.form, tgt.form):
+        R.refuse("synapse_form", s.name, "a passive population (declarations only) has no v "
+                 "and no spikes")
     factor = 1.0
     if gated is not None:
         name, unit = gated.groups()
@@ -394,8 +451,11 @@ def _quantise_pop(pop: HPop, dt_s: float, chip, tolerance: float) -> None:
         pop.refractory = 1 if pop.incoming else 0  # the jumps of a firing step are lost
 
 
-def _network_layers(net, unit_nl: str | None, modulated: bool) -> list[tuple]:
-    """[(W (n_out, n_in), b, function)] of a Linear/ReLU/Sigmoid chain; refused otherwise."""
+def _network_layers(net, unit_nl: str | None, modulated: bool,
+                    output: bool = False) -> list[tuple]:
+    """[(W (n_out, n_in), b, function)] of a Linear/ReLU/Sigmoid chain; refused otherwise.
+    ``output``: the network's value is read by the host (set units): its last layer may be
+    linear (function ``"linear"``) or end in any of the chain's functions."""
     import torch
     from torch import nn
 
@@ -417,13 +477,15 @@ def _network_layers(net, unit_nl: str | None, modulated: bool) -> list[tuple]:
     if not layers:
         R.refuse("network_layers", net.name, "no layers")
     last = layers[-1]
-    if last[2] is not None and unit_nl is not None or (last[2] is None) == (unit_nl is None):
+    linear = output and last[2] is None and unit_nl is None
+    if last[2] is not None and unit_nl is not None or (
+            (last[2] is None) == (unit_nl is None) and not (output and unit_nl is None)):
         R.refuse("network_layers", net.name, "the output needs exactly one sigmoid (the "
                  "network's last module or the unit's nonlinearity)")
     if unit_nl not in (None, "sigmoid") or (modulated and (last[2] or unit_nl) != "sigmoid"):
         R.refuse("modulation_unit", net.name, f"nonlinearity {unit_nl!r}: the modulation LUT "
                  "is a sigmoid")
-    last[2] = last[2] or unit_nl
+    last[2] = last[2] or unit_nl or ("linear" if linear else None)
     if any(f is None for _, _, f in layers):
         R.refuse("network_layers", net.name, "a Linear layer without ReLU or Sigmoid inside")
     # the chain must be what the module computes
@@ -435,10 +497,10 @@ def _network_layers(net, unit_nl: str | None, modulated: bool) -> list[tuple]:
         except Exception as exc:  # the module does not take (B, n_in)
             R.refuse("network_layers", net.name, f"forward fails ({type(exc).__name__})")
     z = x.double().numpy()
-    for w, b, f in layers[:-1] if last[2] == unit_nl else layers:
+    for w, b, f in layers[:-1] if last[2] in (unit_nl, "linear") else layers:
         z = z @ w.T + b
         z = np.maximum(z, 0) if f == "relu" else 1 / (1 + np.exp(-z))
-    if last[2] == unit_nl:
+    if last[2] in (unit_nl, "linear"):
         w, b, _ = layers[-1]
         z = z @ w.T + b
     if z.shape != y.shape or not np.allclose(z, y, atol=1e-4):
@@ -449,7 +511,8 @@ def _network_layers(net, unit_nl: str | None, modulated: bool) -> list[tuple]:
 
 def compile_hybrid(model, chip: ChipSpec = TIANJIC_LIKE, *, tolerance: float = 0.03,
                    calibration: dict | None = None,
-                   membrane_codes: int = MEMBRANE_CODES) -> HybridCompiled:
+                   membrane_codes: int = MEMBRANE_CODES,
+                   sequences: dict | None = None) -> HybridCompiled:
     """Compile a hybrid graph (module docstring) to a program; DesignRuleError naming the rule and
     the node for what does not fit.
 
@@ -463,18 +526,31 @@ def compile_hybrid(model, chip: ChipSpec = TIANJIC_LIKE, *, tolerance: float = 0
     (partial-sum cores where they exceed a core's axons) until its threshold is at least this
     many membrane codes (0: only the parts that fit one core); when the mesh or a core's memory
     is then too small, it compiles again without them.
+
+    ``sequences``: graph input name -> T for the inputs given per step, (B, T, n) (their ports
+    write each of the first T steps; a network with ``every = k`` reading one gets the values of
+    the steps that are multiples of k, held); the others are held, (B, n). Without it, the
+    graph's ``experiment["chip_sequences"]``, else none.
     """
     from hnnbio.chip.lower import load_graph
 
     graph = load_graph(model)
     if calibration is None:
         calibration = getattr(graph, "experiment", {}).get("chip_calibration")
+    if sequences is None:
+        sequences = getattr(graph, "experiment", {}).get("chip_sequences")
+    sequences = dict(sequences or {})
+    for name, steps in sequences.items():
+        if name not in {i.name for i in graph.inputs} or isinstance(steps, bool) or \
+                not isinstance(steps, int) or steps < 1:
+            raise ParameterError(f"sequences: {name!r}: needs a graph input and a number of "
+                                 f"steps >= 1, got {steps!r}")
     try:
-        return _compile(graph, chip, tolerance, calibration, membrane_codes)
+        return _compile(graph, chip, tolerance, calibration, membrane_codes, sequences)
     except DesignRuleError as exc:
         if not membrane_codes or exc.rule not in ("mesh", "core_memory"):
             raise
-        return _compile(graph, chip, tolerance, calibration, 0)
+        return _compile(graph, chip, tolerance, calibration, 0, sequences)
 
 
 def _copies(pop: HPop, fan_in: int, dt_s: float, chip, membrane_codes: int) -> int:
@@ -495,7 +571,7 @@ def _copies(pop: HPop, fan_in: int, dt_s: float, chip, membrane_codes: int) -> i
     return max(need, min(MAX_COPIES, blocks * chip.axons_per_core // fan_in))
 
 
-def _compile(graph, chip, tolerance, calibration, membrane_codes) -> HybridCompiled:
+def _compile(graph, chip, tolerance, calibration, membrane_codes, sequences) -> HybridCompiled:
     from hnnbio.hnn.nodes import HybridUnit, Input
 
     dt_s = graph.dt_ms * 1e-3
@@ -515,9 +591,13 @@ def _compile(graph, chip, tolerance, calibration, membrane_codes) -> HybridCompi
                 R.refuse("window_unit", u.name, f"window {u.window} exceeds the "
                          f"{chip.delay_slots} delay slots + 1")
         elif direction == "ann_to_snn":
-            if u.kind != "modulation" or u.operation != "multiply":
+            if u.kind != "modulation" or u.operation not in ("multiply", "set"):
                 R.refuse("modulation_unit", u.name, f"kind {u.kind!r}, operation "
-                         f"{u.operation!r}: only modulation by multiply compiles")
+                         f"{u.operation!r}: only modulation by multiply (or set onto a passive "
+                         "population: an output) compiles")
+            if u.operation == "set" and u.nonlinearity not in (None, "sigmoid"):
+                R.refuse("modulation_unit", u.name, f"nonlinearity {u.nonlinearity!r}: a set "
+                         "unit's value is the network's output (or its sigmoid)")
             low = 0 if reads_inputs(u.source) else 1
             if u.quantiser or not low <= u.delay_steps <= chip.delay_slots:
                 why = " (delay 0 only from a network that reads graph inputs only)" if low else ""
@@ -536,24 +616,50 @@ def _compile(graph, chip, tolerance, calibration, membrane_codes) -> HybridCompi
             pop.per_core = min(chip.neurons_per_core, chip.axons_per_core // fan_in)
         elif fan_in:
             pop.copies = _copies(pop, fan_in, dt_s, chip, membrane_codes)
-        _quantise_pop(pop, dt_s, chip, tolerance)
-    windows, mods, layers, feeds = {}, {}, {}, {}
-    for net in graph.networks:
+        if pop.form != "passive":
+            _quantise_pop(pop, dt_s, chip, tolerance)
+    windows, mods, layers, feeds, outs, every = {}, {}, {}, {}, {}, {}
+    concats = {}  # network -> [(provider network, its first column, its size)]
+    # networks that read graph inputs first: their outputs may be concatenated into another's
+    for net in sorted(graph.networks, key=lambda n: not reads_inputs(n.name)):
         node = graph.nodes[net.inputs[0]] if len(net.inputs) == 1 else None
-        if not isinstance(node, (HybridUnit, Input)) or net.every != 1:
+        if len(net.inputs) > 1:
+            wins = [i for i in net.inputs if isinstance(graph.nodes[i], HybridUnit)]
+            provs = [i for i in net.inputs if i not in wins]
+            if len(wins) != 1 or net.inputs[0] != wins[0] or not all(
+                    i in layers and reads_inputs(i) for i in provs):
+                R.refuse("network_layers", net.name, f"inputs {', '.join(net.inputs)}: "
+                         "concatenated inputs compile as one window unit (first) and networks "
+                         "that read graph inputs only")
+            node = graph.nodes[wins[0]]
+            at, concats[net.name] = graph.nodes[node.source].size, []
+            for i in provs:
+                concats[net.name].append((i, at, layers[i][-1].q.weight.shape[1]))
+                at += concats[net.name][-1][2]
+        if not isinstance(node, (HybridUnit, Input)):
             R.refuse("network_layers", net.name, "a network compiles with one window unit or "
-                     "one graph input as its input, called every step")
-        outs = [u for u in graph.units if u.source == net.name]
-        if len(outs) > 1:
-            R.refuse("modulation_unit", net.name, "one modulation unit per network")
-        unit = outs[0] if outs else None
-        chain = _network_layers(net, unit.nonlinearity if unit else None, unit is not None)
+                     "one graph input as its input")
+        if net.every != 1 and not isinstance(node, Input):
+            R.refuse("network_layers", net.name, f"every = {net.every}: only a network that "
+                     "reads a graph input runs every k steps (its input latched at the steps "
+                     "that are multiples of k)")
+        sets = [u for u in graph.units if u.source == net.name and u.operation == "set"]
+        units = [u for u in graph.units if u.source == net.name and u.operation != "set"]
+        if len(units) > 1 or (units and sets):
+            R.refuse("modulation_unit", net.name, "one modulation unit per network (or only "
+                     "set units)")
+        unit = units[0] if units else None
+        if sets and len({u.nonlinearity for u in sets}) > 1:
+            R.refuse("modulation_unit", net.name, "its set units differ in nonlinearity")
+        out_nl = unit.nonlinearity if unit else (sets[0].nonlinearity if sets else None)
+        chain = _network_layers(net, out_nl, unit is not None, output=bool(sets))
         if isinstance(node, Input):  # values 0 .. 1 as codes round(128 X)
             scale, n_in, e_in = 1.0, node.size, NET_INPUT_EXP
             x_in = np.ones(node.size)
-            if n_in > chip.axons_per_core:
+            if n_in > chip.axons_per_core and unit is not None and pops[unit.target].gated \
+                    and len(chain) == 1:
                 R.refuse("fan_in", f"{net.name}.0", f"{n_in} inputs exceed the "
-                         f"{chip.axons_per_core} axons of a core")
+                         f"{chip.axons_per_core} axons of a core (a gating layer is not split)")
         else:
             win = node
             scale = 1.0 / win.window if win.kernel == "rate" else 1.0
@@ -562,6 +668,7 @@ def _compile(graph, chip, tolerance, calibration, membrane_codes) -> HybridCompi
                 R.refuse("window_unit", win.name, "reads a population without spikes")
             n_in, e_in = src.size, 0
             x_in = np.full(src.size, float(win.window))  # counts 0 .. w
+            n_in += sum(n for _, _, n in concats.get(net.name, ()))
             if unit is not None and pops[unit.target].gated:
                 R.refuse("modulation_unit", unit.name, "gated jumps are compiled from networks "
                          "that read graph inputs only")
@@ -576,6 +683,9 @@ def _compile(graph, chip, tolerance, calibration, membrane_codes) -> HybridCompi
                 z_seen = seen @ w.T + b
                 seen = np.maximum(z_seen, 0) if fn == "relu" else 1 / (1 + np.exp(-z_seen))
             w = w * (scale if k == 0 else 1.0)
+            if k == 0 and net.name in concats:  # a provider's codes c = sum_b 2^b bit_b
+                w, x_in = _bit_planes(chain[0][0], scale, concats[net.name], layers, src.size,
+                                      x_in)
             if w.shape[0] > chip.neurons_per_core:
                 R.refuse("fan_out", f"{net.name}.{k}", f"{w.shape[0]} outputs exceed the "
                          f"{chip.neurons_per_core} neurons of a core")
@@ -583,10 +693,11 @@ def _compile(graph, chip, tolerance, calibration, membrane_codes) -> HybridCompi
                 R.refuse("fan_in", f"{net.name}.{k}", f"{w.shape[1]} inputs exceed the "
                          f"{chip.axons_per_core} axons of a core")
             z_max = float(np.max(b + np.clip(w, 0, None) @ x_in))  # worst case over inputs
-            if z_seen is not None and fn == "relu":  # calibrated: larger z saturate the LUT
+            if z_seen is not None and fn in ("relu", "linear"):  # calibrated: larger z saturate
                 z_max = min(z_max, float(np.max(z_seen)))
-            q = quantize_layer(f"{net.name}.{k}", fn, w, b, e_in, max(z_max, 1e-3),
-                               chip.accumulator_bits)
+            # a linear output layer is read from its accumulator (the table, a ReLU's, unused)
+            q = quantize_layer(f"{net.name}.{k}", "relu" if fn == "linear" else fn, w, b, e_in,
+                               max(z_max, 1e-3), chip.accumulator_bits)
             if fn == "sigmoid" and k == len(chain) - 1 and unit is not None:
                 kz = np.arange(-128, 128)
                 z = (kz + 0.5) * 2.0 ** (int(q.shift[0]) - e_in - int(q.e_w[0]))
@@ -597,6 +708,7 @@ def _compile(graph, chip, tolerance, calibration, membrane_codes) -> HybridCompi
         layers[net.name] = qs
         if isinstance(node, Input):
             feeds[net.name] = (node.name, node.size)
+            every[net.name] = int(net.every)
         else:
             windows[win.name] = (win.source, net.name, int(win.window))
         if unit is not None:
@@ -610,12 +722,44 @@ def _compile(graph, chip, tolerance, calibration, membrane_codes) -> HybridCompi
                          "constant in [0, 1]")
             mods[unit.name] = (net.name, target.name, int(unit.delay_steps),
                                int(round(ATT_SCALE * float(init))))
+        last = qs[-1]
+        for u in sets:  # the host reads the last layer: acc (linear) or y, decoded per neuron
+            n_out = last.q.weight.shape[1]
+            if pops[u.target].size != n_out:
+                R.refuse("modulation_unit", u.name, f"{net.name} gives {n_out} values, "
+                         f"{u.target} has {pops[u.target].size}")
+            init = {"ones": 1.0, "zeros": 0.0}.get(u.initial, u.initial)
+            if isinstance(init, str) or not math.isfinite(float(init)):
+                R.refuse("modulation_unit", u.name, f"initial {u.initial!r} is not a constant")
+            if last.function == "linear":
+                scale = 2.0 ** -(last.q.e_in + last.q.e_w.astype(float))
+            else:
+                scale = np.full(n_out, 2.0 ** -last.q.e_out)
+            outs[u.name] = (net.name, u.target, int(u.delay_steps), float(init),
+                            scale * float(u.gain), "acc" if last.function == "linear" else "y")
     for pop in pops.values():
         if pop.mod is not None and pop.mod not in mods:
             R.refuse("modulation_unit", pop.mod, "its network is not compiled")
-    compiled = _emit(graph, pops, layers, windows, mods, chip, feeds)
+    compiled = _emit(graph, pops, layers, windows, mods, chip, feeds, outs, sequences, concats)
     compiled.kernels = {u.name: u.kernel for u in graph.units if u.name in windows}
+    compiled.outs, compiled.every, compiled.sequences = outs, every, dict(sequences)
     return compiled
+
+
+def _bit_planes(w, scale, providers, layers, n_window, x_in):
+    """A first layer reading a window (columns ``0 .. n_window - 1``, times ``scale``) and the
+    8-bit codes ``c`` (value ``c 2**-e``) of networks that read graph inputs: each provider's
+    columns become 8 columns of 0/1 inputs, the bits ``b`` of ``c``, weighted ``W 2**(b - e)``,
+    so one int8 scale per neuron serves both (a provider's ``W 2**-e`` per code would round to
+    a few levels); returns the expanded (n_out, n_window + 8 sum n_p) weights and worst-case
+    inputs."""
+    cols, worst = [w[:, :n_window] * scale], [x_in]
+    for name, at, n in providers:
+        e = int(layers[name][-1].q.e_out)
+        for b in range(8):
+            cols.append(w[:, at:at + n] * 2.0 ** (b - e))
+            worst.append(np.ones(n))
+    return np.concatenate(cols, axis=1), np.concatenate(worst)
 
 
 def _calibration_samples(calibration, name: str, n_in: int):
@@ -649,7 +793,8 @@ def calibration_samples(compiled: HybridCompiled, inputs: dict, steps: int,
     return out
 
 
-def _emit(graph, pops, layers, windows, mods, chip, feeds) -> HybridCompiled:
+def _emit(graph, pops, layers, windows, mods, chip, feeds, outs, sequences,
+          concats) -> HybridCompiled:
     acc = chip.accumulator_bits
     cores: list[CoreProgram] = []
     arrays, inputs, outputs, summary = {}, [], [], []
@@ -664,6 +809,8 @@ def _emit(graph, pops, layers, windows, mods, chip, feeds) -> HybridCompiled:
         return core
 
     for pop in pops.values():
+        if pop.form == "passive":
+            continue  # no state on the chip: the set units' values are output ports
         per_core = pop.per_core or chip.neurons_per_core
         for lo in range(0, pop.size, per_core):
             pop.cores.append((cid + len(pop.cores), lo, min(pop.size, lo + per_core)))
@@ -673,8 +820,11 @@ def _emit(graph, pops, layers, windows, mods, chip, feeds) -> HybridCompiled:
             n = hi - lo
             new_core(pop.name, pop.form, n, 0, {}, {})
     sends: dict[int, dict[int, list]] = {}  # core -> delay -> destinations (spikes)
+    bit_targets: dict = {}  # provider network -> [(bit tile core, first element, size)]
     by_id = {c.core: c for c in cores}
     for pop in pops.values():
+        if pop.form == "passive":
+            continue
         for c, lo, hi in pop.cores:
             core, n = by_id[c], hi - lo
             buf, ph = core.buffers, core.phases
@@ -738,7 +888,8 @@ def _emit(graph, pops, layers, windows, mods, chip, feeds) -> HybridCompiled:
                    "noise_mask": 0, "reset_mode": "value", "v_reset": pop.codes["reset"],
                    "refractory_steps": pop.refractory}
             if pop.form == "driven":
-                buf.update(x=_b(n, 5), drive=_b(n, acc, True))
+                # x: 5 bits under a modulation (m = (x a) >> 4 <= 255 for x <= 16), else 8
+                buf.update(x=_b(n, 5 if pop.mod else 8), drive=_b(n, acc, True))
                 arrays[f"c{c}.gain.weight"] = (np.eye(n) * DRIVE_GAIN).astype(np.int8)
                 source = "x"
                 if pop.mod is not None:
@@ -780,7 +931,8 @@ def _emit(graph, pops, layers, windows, mods, chip, feeds) -> HybridCompiled:
                         "parts": [{"core": c, "buffer": kind, "lo": lo, "hi": hi, "at": 0}
                                   for c, lo, hi in pop.cores]})
         if pop.input is not None:
-            inputs.append({"name": f"{pop.input}.{pop.name}", "size": pop.size, "mode": "hold",
+            inputs.append({"name": f"{pop.input}.{pop.name}", "size": pop.size,
+                           **_port_mode(pop.input, sequences),
                            "parts": [{"core": c, "buffer": "x", "lo": lo, "hi": hi, "at": 0}
                                      for c, lo, hi in pop.cores]})
         summary.append({"name": pop.name, "kind": pop.form,
@@ -801,6 +953,17 @@ def _emit(graph, pops, layers, windows, mods, chip, feeds) -> HybridCompiled:
                 sends.setdefault(sc, {}).setdefault(d, []).append(
                     {"core": tile.core, "buffer": "win", "lo": 0, "hi": shi - slo, "at": 0})
                 tiles.append(tile)
+        extra = concats.get(net, [])
+        if extra:  # the providers' code bits: one tile of 0/1 inputs (see _bit_planes)
+            lo_r, size = pops[src_name].size, 8 * sum(n for _, _, n in extra)
+            tile = new_core(f"{net}.0", "tile", n_out, size,
+                            {"win": _b(size, 1), "part": _b(n_out, acc, True)}, {})
+            arrays[f"c{tile.core}.weight"] = first.weight[lo_r:lo_r + size].astype(np.int8)
+            at = 0
+            for prov, _, n in extra:
+                bit_targets.setdefault(prov, []).append((tile.core, at, n))
+                at += 8 * n
+            tiles.append(tile)
         red = new_core(f"{net}.0", "reduce", n_out, n_out, {}, {})
         for k, tile in enumerate(tiles):
             red.buffers[f"p{k}"] = _b(n_out, acc, True)
@@ -849,6 +1012,7 @@ def _emit(graph, pops, layers, windows, mods, chip, feeds) -> HybridCompiled:
                                          "at": 0}], "bits": 8, "delay": 0}))
                 chain.append(nxt)
                 phase += 1
+        _set_outputs(outs, net, chain[-1].core, outputs)
         for unit_name, (mnet, target, delay, _) in mods.items():
             if mnet != net:
                 continue
@@ -882,32 +1046,85 @@ def _emit(graph, pops, layers, windows, mods, chip, feeds) -> HybridCompiled:
                     R.refuse("fan_out", layer.name, f"{n_out} outputs exceed the "
                              f"{chip.neurons_per_core} neurons of a core")
                 groups = [(None, np.arange(n_out))]
-            made = []
+            made, feeds_to = [], []
+            # the first layer's inputs beyond a core's axons: partial-sum tiles (slices of the
+            # input port; exact: |partial| <= 256 * 255 * 128 < 2**23, no saturation)
+            cuts = list(range(0, n_in, chip.axons_per_core)) + [n_in]
             for tc, idx in groups:
                 m = len(idx)
-                core = new_core(layer.name, "dense", m, n_in, {
-                    "x": _b(n_in, 8), "syn": _b(m, acc, True), "acc": _b(m, acc, True),
+                hi0 = cuts[1]
+                core = new_core(layer.name, "dense", m, hi0, {
+                    "x": _b(hi0, 8), "syn": _b(m, acc, True), "acc": _b(m, acc, True),
                     "y": _b(m, 8)}, {})
                 c = core.core
-                arrays[f"c{c}.weight"] = q.weight[:, idx].astype(np.int8)
+                arrays[f"c{c}.weight"] = q.weight[:hi0, idx].astype(np.int8)
                 arrays[f"c{c}.bias"] = q.bias[idx].astype(np.int32)
                 arrays[f"c{c}.shift"] = q.shift[idx].astype(np.uint8)
                 arrays[f"c{c}.table"] = q.table.astype(np.uint8)
                 core.phases[2 * k] = [Instruction("axon", "matvec", {
                     "x": "x", "weights": f"c{c}.weight", "out": "syn"})]
+                feeds_to.append({"core": c, "buffer": "x", "lo": 0, "hi": hi0, "at": 0})
+                sources = ["syn"]
+                for t, (lo_t, hi_t) in enumerate(zip(cuts[1:-1], cuts[2:], strict=True), start=1):
+                    tile = new_core(layer.name, "tile", m, hi_t - lo_t, {
+                        "x": _b(hi_t - lo_t, 8), "part": _b(m, acc, True)}, {})
+                    arrays[f"c{tile.core}.weight"] = q.weight[lo_t:hi_t, idx].astype(np.int8)
+                    core.buffers[f"p{t}"] = _b(m, acc, True)
+                    tile.phases[2 * k] = [
+                        Instruction("axon", "matvec", {"x": "x",
+                                                       "weights": f"c{tile.core}.weight",
+                                                       "out": "part"}),
+                        Instruction("router", "send", {"what": "part", "to": [
+                            {"core": c, "buffer": f"p{t}", "lo": 0, "hi": m, "at": 0}],
+                            "bits": acc, "delay": 0})]
+                    feeds_to.append({"core": tile.core, "buffer": "x", "lo": lo_t, "hi": hi_t,
+                                     "at": 0})
+                    sources.append(f"p{t}")
+                    pre_cores.append(tile)
                 core.phases[2 * k + 1] = [
-                    Instruction("axon", "accumulate", {"sources": ["syn"],
+                    Instruction("axon", "accumulate", {"sources": sources,
                                                        "bias": f"c{c}.bias", "out": "acc"}),
                     Instruction("soma1", "lut", {"x": "acc", "out": "y", "shift": f"c{c}.shift",
                                                  "table": f"c{c}.table"})]
                 made.append((core, tc, idx))
                 pre_cores.append(core)
-            feeds_to = [{"core": core.core, "buffer": "x", "lo": 0, "hi": n_in, "at": 0}
-                        for core, _, _ in made]
+            bit_cores = []
+            if k == len(qs) - 1 and net in bit_targets:  # bit b of the codes, to concatenations
+                if k == 0 and n_in > chip.axons_per_core:
+                    R.refuse("fan_in", layer.name, f"{n_in} inputs exceed the "
+                             f"{chip.axons_per_core} axons of a core (a one-layer network read "
+                             "by another is not split)")
+                for bit in range(8):
+                    core = new_core(layer.name, "bits", n_out, n_in, {
+                        "x": _b(n_in, 8), "syn": _b(n_out, acc, True),
+                        "acc": _b(n_out, acc, True), "y": _b(n_out, 8)}, {})
+                    c = core.core
+                    arrays[f"c{c}.weight"] = q.weight.astype(np.int8)
+                    arrays[f"c{c}.bias"] = q.bias.astype(np.int32)
+                    arrays[f"c{c}.shift"] = q.shift.astype(np.uint8)
+                    arrays[f"c{c}.table"] = ((q.table.astype(np.int64) >> bit) & 1).astype(
+                        np.uint8)
+                    core.phases[2 * k] = [Instruction("axon", "matvec", {
+                        "x": "x", "weights": f"c{c}.weight", "out": "syn"})]
+                    core.phases[2 * k + 1] = [
+                        Instruction("axon", "accumulate", {"sources": ["syn"],
+                                                           "bias": f"c{c}.bias", "out": "acc"}),
+                        Instruction("soma1", "lut", {"x": "acc", "out": "y",
+                                                     "shift": f"c{c}.shift",
+                                                     "table": f"c{c}.table"}),
+                        Instruction("router", "send", {"what": "y", "to": [
+                            {"core": tc, "buffer": "win", "lo": 0, "hi": n, "at": at + bit * n}
+                            for tc, at, n in bit_targets[net]], "bits": 1, "delay": 0})]
+                    bit_cores.append(core)
+                    pre_cores.append(core)
             if previous is None:
-                inputs.append({"name": f"{name}.{net}", "size": n_in, "mode": "hold",
-                               "parts": feeds_to})
+                feeds_to += [{"core": core.core, "buffer": "x", "lo": 0, "hi": n_in, "at": 0}
+                             for core in bit_cores]
+                inputs.append({"name": f"{name}.{net}", "size": n_in,
+                               **_port_mode(name, sequences), "parts": feeds_to})
             else:
+                feeds_to = [{"core": core.core, "buffer": "x", "lo": 0, "hi": n_in, "at": 0}
+                            for core in [m[0] for m in made] + bit_cores]
                 previous.phases[2 * k - 1].append(Instruction("router", "send", {
                     "what": "y", "to": feeds_to, "bits": 8, "delay": 0}))
             previous = made[0][0]
@@ -922,6 +1139,7 @@ def _emit(graph, pops, layers, windows, mods, chip, feeds) -> HybridCompiled:
             summary.append({"name": layer.name, "kind": f"dense+{function}",
                             "cores": layer.cores})
         offset = max(offset, 2 * len(qs))
+        _set_outputs(outs, net, made[0][0].core, outputs)
         if unit is None:
             continue
         delay = mods[unit][2]
@@ -999,6 +1217,22 @@ def _emit(graph, pops, layers, windows, mods, chip, feeds) -> HybridCompiled:
                      f"a core has {chip.memory_bytes_per_core}")
     manifest["memory"] = memory
     return HybridCompiled(program, pops, layers, windows, mods, float(graph.dt_ms), feeds)
+
+
+def _port_mode(name: str, sequences: dict) -> dict:
+    """An input port's mode: ``steps`` (written in each of the first T steps) for a per-step
+    graph input, else ``hold``."""
+    if name in sequences:
+        return {"mode": "steps", "steps": int(sequences[name])}
+    return {"mode": "hold"}
+
+
+def _set_outputs(outs: dict, net: str, core: int, outputs: list) -> None:
+    """Output ports of the set units of ``net``: its last layer's ``acc`` (linear) or ``y``."""
+    for unit, (mnet, _, _, _, scale, buffer) in outs.items():
+        if mnet == net:
+            outputs.append({"name": unit, "size": len(scale), "parts": [
+                {"core": core, "buffer": buffer, "lo": 0, "hi": len(scale), "at": 0}]})
 
 
 def _axon_blocks(segments: list, axons: int) -> list[list]:
@@ -1114,25 +1348,38 @@ def run_hybrid(compiled: HybridCompiled, inputs: dict, steps: int, seed: int = 0
     if missing:
         raise DataError(f"inputs: no values given for input {missing[0]!r}")
     total = next(iter(inputs.values())).shape[0] if inputs else 1
-    spiking = [p.name for p in compiled.pops.values() if p.form != "integrator"]
+    spiking = [p.name for p in compiled.pops.values() if p.form in ("driven", "leaky")]
     readouts = [p.name for p in compiled.pops.values() if p.form == "integrator"]
-    parts = {k: [] for k in ("spikes", "readout", "modulation")}
+    parts = {k: [] for k in ("spikes", "readout", "modulation", "outputs")}
     counters: dict = {}
     machine = Machine(compiled.program)
     for start in range(0, total, batch):
         chunk = {k: np.asarray(v)[start:start + batch] for k, v in inputs.items()}
         b = next(iter(chunk.values())).shape[0] if chunk else 1
         machine.reset(b, seed, compiled.encode(chunk), first_sample=start)
-        out = machine.run(steps, ports=spiking + readouts + list(compiled.mods))
+        out = machine.run(steps, ports=spiking + readouts + list(compiled.mods)
+                          + list(compiled.outs))
         parts["spikes"].append({k: out[k].astype(np.int8) for k in spiking})
         parts["readout"].append({k: compiled.decode_readout(k, out[k][:, -1]) for k in readouts})
         parts["modulation"].append({k: out[k] / ATT_SCALE for k in compiled.mods})
+        parts["outputs"].append({k: _applied(out[k], *compiled.outs[k][2:5])
+                                 for k in compiled.outs})
         for k, v in machine.counters.items():
             counters[k] = counters.get(k, 0) + v
     result = {key: {k: np.concatenate([p[k] for p in rows]) for k in rows[0]}
               for key, rows in parts.items()}
     result["counters"] = counters
     return result
+
+
+def _applied(codes: np.ndarray, delay: int, initial: float, scale: np.ndarray) -> np.ndarray:
+    """A set unit's values applied in each step, (B, steps, n) float: the network's value made
+    at step t (decoded codes times ``scale``) applies at t + delay, the initial before."""
+    value = codes * scale
+    out = np.full(value.shape, initial, dtype=float)
+    if delay < value.shape[1]:
+        out[:, delay:] = value[:, :value.shape[1] - delay]
+    return out
 
 
 def driven_count_bounds(compiled: HybridCompiled, name: str, x: np.ndarray, att: float | None,
@@ -1299,3 +1546,39 @@ def run_continual_on_chip(graph, settings: dict, images: np.ndarray, tasks: np.n
         out["mean_accuracy"] = float(np.mean(out["per_task_accuracy"]))
     return out
 
+
+
+def run_tracking_on_chip(graph, settings: dict, inputs: dict, boxes=None, batch: int = 16,
+                         seed: int = 0, calibration: dict | None = None) -> dict:
+    """A tracking model (``[experiment] kind = "tracking"``, trained weights in ``graph``, as
+    :func:`hnnbio.experiments.tracking.model_graph` returns it) on the interpreter: the rows
+    :func:`hnnbio.experiments.tracking.evaluate` returns (``fused`` and ``framed`` boxes
+    (B, T, 4) in pixels, ``streams``, ``steps``, ``spikes_per_stream``,
+    ``spikes_per_population``, with true ``boxes`` the IoUs ``iou``, ``iou_baseline``) plus
+    ``cores`` and ``counters``.
+
+    ``inputs``: ``events`` (B, T, 2 P) counts and ``frames`` (B, T, P) intensities in [0, 1],
+    both per step (the frame network, ``every = k``, reads the frames of steps k floor(t / k)).
+    """
+    from hnnbio.data.events import iou
+
+    events = np.asarray(inputs["events"], dtype=float)
+    frames = np.asarray(inputs["frames"], dtype=float)
+    B, T = events.shape[:2]
+    names = {settings["events"]: events, settings["frames"]: frames}
+    compiled = compile_hybrid(graph, calibration=calibration, sequences={k: T for k in names})
+    result = run_hybrid(compiled, names, T, seed, batch)
+    side = settings["side"]
+    fused = result["outputs"][settings["box"]] * side
+    framed = result["outputs"][settings["frame_box"]] * side
+    recorded = {p.name for p in graph.populations if p.record}
+    counts = {k: v.sum(axis=1).astype(np.int64) for k, v in result["spikes"].items()
+              if k in recorded}
+    out = dict(fused=fused, framed=framed, streams=B, steps=T,
+               spikes_per_stream=float(sum(c.sum() for c in counts.values()) / B),
+               spikes_per_population={k: float(c.sum() / B) for k, c in counts.items()},
+               cores=len(compiled.program.cores), counters=result["counters"])
+    if boxes is not None:
+        out["iou"] = iou(fused[:, 1:], boxes[:, 1:])  # step 0: no fused box yet
+        out["iou_baseline"] = iou(framed[:, 1:], boxes[:, 1:])
+    return out

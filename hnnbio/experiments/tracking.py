@@ -283,6 +283,44 @@ def window_rates(spikes: np.ndarray, window: int) -> np.ndarray:
     return ((c - shifted[:, :c.shape[1]]) / window).astype(np.float32)
 
 
+# --- the chip ------------------------------------------------------------------------------------
+
+#: Training streams (seeds 0 .. CALIBRATION_STREAMS - 1, below EVAL_SEED_BASE) the chip's ReLU
+#: and output ranges are calibrated on (:func:`chip_calibration`).
+CALIBRATION_STREAMS = 8
+
+
+def chip_calibration(graph, settings: dict, n_streams: int = CALIBRATION_STREAMS) -> dict:
+    """Calibration samples of the chip compiler (:func:`hnnbio.chip.hybrid.compile_hybrid`) on
+    training streams: the frame network's frames, and the fusion network's input of every step
+    (the twin's window rates of the projections and the frame network's box of that step)."""
+    from hnnbio.data.events import generate_streams
+
+    steps = graph.steps
+    streams = generate_streams(range(n_streams), stream_settings(settings, steps))
+    inputs = stream_inputs(streams, steps)
+    k = settings["frame_every"]
+    frames = inputs["frames"][:, (np.arange(steps) // k) * k]
+    _, proj = twin_spikes(snn_parameters(graph, settings), inputs["events"])
+    rates = window_rates(proj, graph.node(settings["rates"]).window)
+    frame_net = graph.node(settings["frame_network"]).module.eval()
+    with torch.no_grad():
+        box = frame_net(torch.as_tensor(frames.reshape(-1, frames.shape[-1]))).numpy()
+    fused_in = np.concatenate([rates.reshape(len(box), -1), box], axis=1)
+    return {settings["frame_network"]: frames[:, ::k].reshape(-1, frames.shape[-1]),
+            settings["fusion"]: fused_in}
+
+
+def chip_graph(path):
+    """The graph ``hnnbio export`` compiles: the trained networks, the chip calibration
+    (:func:`chip_calibration`) and both inputs per step over the file's steps."""
+    graph, settings = model_graph(path)
+    experiment = {**graph.experiment, "chip_calibration": chip_calibration(graph, settings),
+                  "chip_sequences": {settings["events"]: graph.steps,
+                                     settings["frames"]: graph.steps}}
+    return dataclasses.replace(graph, experiment=experiment)
+
+
 # --- running on Brian2 ----------------------------------------------------------------------------
 
 def evaluate(graph, settings: dict, inputs: dict, boxes=None, seed: int = 0,
@@ -316,9 +354,14 @@ def evaluate(graph, settings: dict, inputs: dict, boxes=None, seed: int = 0,
 
 
 def run_tracking(path, steps=None, values=None, out=None, seed: int = 0,
-                 images: int | None = None, device: str = "cpu") -> dict:
+                 images: int | None = None, device: str = "cpu", backend: str = "brian2") -> dict:
     """``hnnbio run`` of a tracking model: the hybrid tracker and the frame-only baseline on the
-    same streams (``images`` generated evaluation streams of ``steps`` steps, or ``values``)."""
+    same streams (``images`` generated evaluation streams of ``steps`` steps, or ``values``);
+    ``backend = "emulator"``: both on the chip's interpreter
+    (:func:`hnnbio.chip.hybrid.run_tracking_on_chip`, calibrated by :func:`chip_calibration`)."""
+    if backend not in ("brian2", "emulator"):
+        raise ParameterError(f"backend: tracking models run on brian2 or emulator, got "
+                             f"{backend!r}")
     from hnnbio.data.events import generate_streams
 
     if out is not None:
@@ -351,12 +394,20 @@ def run_tracking(path, steps=None, values=None, out=None, seed: int = 0,
         if steps < 2:
             raise DataError("input: a tracking run needs streams of >= 2 steps")
     graph, settings = model_graph(path, steps=steps)
-    res = evaluate(graph, settings, inputs, boxes, seed, device)
+    if backend == "emulator":
+        from hnnbio.chip.hybrid import run_tracking_on_chip
+
+        res = run_tracking_on_chip(graph, settings, inputs, boxes, settings["batch"], seed,
+                                   calibration=chip_calibration(graph, settings))
+    else:
+        res = evaluate(graph, settings, inputs, boxes, seed, device)
     seconds = steps * graph.dt_ms / 1000.0
     rows = dict(model=graph.name, split="eval" if boxes is not None else "input",
                 streams=res["streams"], steps=steps, dt_ms=graph.dt_ms,
                 frames_per_second=steps / seconds, spikes_per_stream=res["spikes_per_stream"],
-                spikes_per_population=res["spikes_per_population"])
+                spikes_per_population=res["spikes_per_population"], backend=backend)
+    if backend == "emulator":
+        rows["cores"] = res["cores"]
     n_frames = len(range(0, steps, settings["frame_every"]))
     base = dict(model=f"{graph.name}-frames-only", frames_per_second=n_frames / seconds)
     if boxes is not None:
