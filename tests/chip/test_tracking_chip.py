@@ -284,3 +284,24 @@ def test_shipped_tracker_exports_and_tracks_on_the_emulator_as_in_brian2(tmp_pat
     assert abs(chip["baseline"]["mean_iou"] - brian["baseline"]["mean_iou"]) < 0.05
     assert chip["spikes_per_population"] == pytest.approx(brian["spikes_per_population"],
                                                           rel=0.02)
+
+
+def test_program_file_round_trip(tiny, tmp_path):
+    """The exported program (per-step ports from ``chip_sequences``) passes load-time
+    validation as a file and runs as the compiled one: the same spikes and output codes."""
+    from hnnbio.chip.compiler import export
+    from hnnbio.chip.interpreter import Machine
+    from hnnbio.chip.program import load_program
+
+    graph, c, inputs, res, _ = tiny
+    graph = dataclasses.replace(graph, experiment={
+        **graph.experiment, "chip_sequences": {"ev": STEPS, "fr": STEPS}})
+    export(graph, tmp_path / "tiny.hnnc")
+    machine = Machine(load_program(tmp_path / "tiny.hnnc"))
+    machine.reset(B, 0, c.encode(inputs))
+    out = machine.run(STEPS, ports=["enc", "hid", "out_prov", "out_fus"])
+    np.testing.assert_array_equal(out["enc"], res["spikes"]["enc"])
+    np.testing.assert_array_equal(out["hid"], res["spikes"]["hid"])
+    q = c.layers["fus"][-1].q
+    np.testing.assert_array_equal(out["out_fus"][:, :-1] * 2.0 ** -(q.e_in + q.e_w.astype(float)),
+                                  res["outputs"]["out_fus"][:, 1:])
