@@ -46,9 +46,12 @@ RULES = {
     "window_unit": "an SNN -> ANN unit compiles as a rate (or sum) window within the delay "
                    "slots, without nonlinearity or quantiser",
     "network_layers": "a torch network compiles as Linear [ReLU|Sigmoid] chains fed by one "
-                      "window unit every step, ending in one sigmoid",
+                      "window unit every step (optionally concatenated with networks that "
+                      "read graph inputs only), or by one graph input (every = k allowed)",
     "modulation_unit": "an ANN -> SNN unit compiles as a modulation multiplying a driven "
-                       "population's drive, sigmoid, delay 1..delay_slots, constant initial",
+                       "population's drive or a leaky one's jumps (sigmoid, delay "
+                       "1..delay_slots, 0 from graph-input networks, constant initial), or "
+                       "as set onto a passive population (an output port the host reads)",
     "fan_out": "a dense layer with more outputs than a core has neurons",
     "rate_error": "the firing-rate error bound under the given constant drive exceeds the "
                   "tolerance",

@@ -229,3 +229,9 @@ def test_export_is_refused_by_the_segment_neuron_rule_and_writes_nothing(tmp_pat
     err = capsys.readouterr().err.strip()
     assert "design rule 'segment_neuron'" in err and len(err.splitlines()) == 1
     assert not target.exists()
+
+
+def test_the_emulator_backend_is_refused_by_name(capsys):
+    """neutnn has no chip runner (its segment neurons have no chip primitive): one line."""
+    one_line_exit_2(["run", str(MODEL), "--backend", "emulator", "--images", "1"], capsys,
+                    "brian2 only")

@@ -181,8 +181,3 @@ def test_an_unsupported_backend_is_refused(capsys):
     with pytest.raises(SystemExit) as info:  # the CLI's own choices (argparse)
         main(["run", str(MODEL), "--backend", "loihi", "--images", "1"])
     assert info.value.code == 2
-
-
-def test_the_emulator_backend_is_refused_by_name_until_the_tracker_compiles(capsys):
-    err = _one_line_exit_2(["run", str(MODEL), "--backend", "emulator", "--images", "1"], capsys)
-    assert "tracking" in err and "brian2 only" in err
