@@ -29,13 +29,13 @@ Metrics: ``accuracy`` (class = the readout neuron with the largest ``v`` at the 
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
 from hnnbio.errors import DataError, ModelSpecError, ParameterError
+from hnnbio.experiments.files import check_owner, read_weights, weights_file
 
 KEYS = {
     "kind": "classification",
@@ -121,21 +121,9 @@ def _synapse(graph, source: str, target: str):
 
 def load_weights(graph, settings: dict) -> dict:
     """The weights file of the model: checked to be this model's and to fit the graph."""
-    path = Path(settings["weights"])
-    if not path.is_absolute() and graph.path is not None:
-        path = Path(graph.path).parent / path
-    if not path.is_file():
-        raise DataError(f"{path.name}: weights file not found: the model is untrained (train it "
-                        f"with python -m hnnbio.experiments.train_classification "
-                        f"{Path(graph.path or '').name})")
-    try:
-        data = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as exc:
-        raise DataError(f"{path.name}: not a readable weights file ({type(exc).__name__})") \
-            from None
-    if not isinstance(data, dict) or data.get("model") != graph.name:
-        owner = data.get("model", "another kind of model") if isinstance(data, dict) else "?"
-        raise DataError(f"{path.name}: weights of {owner!r}, not of model {graph.name!r}")
+    path = weights_file(settings, graph.path)
+    data = read_weights(path, "hnnbio.experiments.train_classification", graph.path)
+    check_owner(data, graph.name, path.name)
     sizes = {settings[k]: graph.node(settings[k]).size for k in ("encoding", "hidden", "readout")}
     if data.get("format") != FORMAT or data.get("sizes") != sizes:
         raise DataError(f"{path.name}: weights for sizes {data.get('sizes')}, the model file has "

@@ -45,7 +45,6 @@ encoding spikes with its gate code, ``round(255 sigmoid)``.
 from __future__ import annotations
 
 import dataclasses
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -53,6 +52,7 @@ from torch import nn
 
 from hnnbio.errors import DataError, ModelSpecError, ParameterError
 from hnnbio.experiments.classification import GREY_MAX, check_images
+from hnnbio.experiments.files import check_owner, read_weights, weights_file
 
 KEYS = {
     "kind": "continual",
@@ -166,26 +166,15 @@ def weight_sizes(graph, settings: dict) -> dict:
 
 def load_weights(graph, settings: dict) -> dict:
     """The weights file of the model: checked to be this model's and to fit the graph."""
-    path = Path(settings["weights"])
-    if not path.is_absolute() and graph.path is not None:
-        path = Path(graph.path).parent / path
-    if not path.is_file():
-        raise DataError(f"{path.name}: weights file not found: the model is untrained (train it "
-                        f"with python -m {TRAIN_MODULE} {Path(graph.path or '').name})")
-    try:
-        data = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as exc:
-        raise DataError(f"{path.name}: not a readable weights file ({type(exc).__name__})") \
-            from None
+    path = weights_file(settings, graph.path)
+    data = read_weights(path, TRAIN_MODULE, graph.path)
     check_weights(data, graph, settings, path.name)
     return data
 
 
 def check_weights(data, graph, settings: dict, where: str) -> None:
     """A weights dict is this model's, for its sizes, tasks and permutations (one line if not)."""
-    if not isinstance(data, dict) or data.get("model") != graph.name:
-        owner = data.get("model", "another kind of model") if isinstance(data, dict) else "?"
-        raise DataError(f"{where}: weights of {owner!r}, not of model {graph.name!r}")
+    check_owner(data, graph.name, where)
     sizes = weight_sizes(graph, settings)
     if data.get("format") != FORMAT or data.get("sizes") != sizes:
         raise DataError(f"{where}: weights for sizes {data.get('sizes')}, the model file has "

@@ -56,6 +56,13 @@ from pathlib import Path
 import numpy as np
 
 from hnnbio.errors import DataError, ModelSpecError, ParameterError
+from hnnbio.experiments.files import (
+    check_owner,
+    experiment_table,
+    read_experiment_file,
+    read_weights,
+    weights_file,
+)
 
 FORMAT = 1
 N_PIXELS = 64
@@ -320,83 +327,24 @@ def parameter_summary(net) -> dict:
 
 def experiment_settings(raw: dict) -> dict:
     """The ``[experiment]`` table with defaults; unknown keys refused by name."""
-    given = dict(raw.get("experiment", {}))
-    for key in given:
-        if key not in KEYS:
-            raise ModelSpecError(f"[experiment]: unknown key {key!r}; known: {', '.join(KEYS)}")
-    if "weights" not in given:
-        raise ModelSpecError("[experiment]: missing key 'weights'")
-    if given.get("dataset", "digits") not in DATASETS:
-        raise ModelSpecError(f"[experiment]: dataset must be one of {', '.join(DATASETS)}, got "
-                             f"{given['dataset']!r}")
-    return {k: given.get(k, v) for k, v in KEYS.items()}
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelFile:
-    """What a hifi model file says (its HNN sections checked by
-    :func:`hnnbio.hnn.files.check_raw`)."""
-
-    name: str
-    path: Path
-    steps: int
+    return experiment_table(raw, KEYS, DATASETS)
 
 
 def read_model(path):
     """(model file, settings, design) of a model file; every key checked, no weights read."""
-    from hnnbio.hnn.files import check_raw, parse_time_ms, read_toml
-
-    path = Path(path)
-    if not path.is_file():
-        raise ModelSpecError(f"{path}: model file not found")
-    raw = read_toml(path)
-    try:
-        check_raw(raw)
-        settings = experiment_settings(raw)
-        design = design_from_settings(settings)
-        sim = raw.get("simulation", {})
-        if parse_time_ms(sim.get("dt", "1 ms"), "[simulation]: dt") != 1.0:
-            raise ModelSpecError("[simulation]: dt must be \"1 ms\" (one step of the discrete "
-                                 "update)")
-        steps = sim.get("steps", 8)
-        if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
-            raise ModelSpecError(f"[simulation]: steps must be an integer >= 1, got {steps!r}")
-        sizes = {k: v.get("size") for k, v in raw.get("inputs", {}).items()}
-        if list(sizes.values()) != [N_PIXELS]:
-            raise ModelSpecError(f"a hifi model has one input of size {N_PIXELS} (8 x 8 "
-                                 f"pixels), got {sizes}")
-        for section in ("populations", "synapses", "networks", "units", "monitors"):
-            if raw.get(section):
-                raise ModelSpecError(f"[{section}]: a hifi model is built from its [experiment] "
-                                     f"table and has no {section}")
-    except ModelSpecError as exc:
-        raise ModelSpecError(f"{path.name}: {exc}") from None
-    return ModelFile(raw["name"], path.resolve(), steps), settings, design
+    return read_experiment_file(path, "hifi", experiment_settings, design_from_settings,
+                                N_PIXELS, "one step of the discrete update", 8)
 
 
 def weights_path(model, settings) -> Path:
-    path = Path(settings["weights"])
-    if not path.is_absolute():
-        path = model.path.parent / path
-    return path
+    return weights_file(settings, model.path)
 
 
 def load_networks(model, settings: dict, design: Design) -> dict:
     """``{task: {variant: twin}}`` from the weights file, checked to be this model's."""
-    import torch
-
     path = weights_path(model, settings)
-    if not path.is_file():
-        raise DataError(f"{path.name}: weights file not found: the model is untrained (train it "
-                        f"with python -m hnnbio.experiments.train_hifi {model.path.name})")
-    try:
-        data = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as exc:
-        raise DataError(f"{path.name}: not a readable weights file ({type(exc).__name__})") \
-            from None
-    if not isinstance(data, dict) or data.get("model") != model.name:
-        owner = data.get("model", "another kind of model") if isinstance(data, dict) else "?"
-        raise DataError(f"{path.name}: weights of {owner!r}, not of model {model.name!r}")
+    data = read_weights(path, "hnnbio.experiments.train_hifi", model.path)
+    check_owner(data, model.name, path.name)
     if data.get("format") != FORMAT:
         raise DataError(f"{path.name}: weights format {data.get('format')!r}, expected {FORMAT}")
     nets = {}

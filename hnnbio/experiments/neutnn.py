@@ -62,6 +62,13 @@ from pathlib import Path
 import numpy as np
 
 from hnnbio.errors import DataError, ModelSpecError, ParameterError
+from hnnbio.experiments.files import (
+    check_owner,
+    experiment_table,
+    read_experiment_file,
+    read_weights,
+    weights_file,
+)
 
 FORMAT = 1
 N_PIXELS = 64
@@ -403,58 +410,13 @@ def readout(soma: np.ndarray, proximal: np.ndarray, labels: np.ndarray,
 
 def experiment_settings(raw: dict) -> dict:
     """The ``[experiment]`` table with defaults; unknown keys refused by name."""
-    given = dict(raw.get("experiment", {}))
-    for key in given:
-        if key not in KEYS:
-            raise ModelSpecError(f"[experiment]: unknown key {key!r}; known: {', '.join(KEYS)}")
-    if "weights" not in given:
-        raise ModelSpecError("[experiment]: missing key 'weights'")
-    if given.get("dataset", "digits") not in DATASETS:
-        raise ModelSpecError(f"[experiment]: dataset must be one of {', '.join(DATASETS)}, got "
-                             f"{given['dataset']!r}")
-    return {k: given.get(k, v) for k, v in KEYS.items()}
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelFile:
-    """What a neutnn model file says (its HNN sections checked by
-    :func:`hnnbio.hnn.files.check_raw`)."""
-
-    name: str
-    path: Path
-    steps: int | None
+    return experiment_table(raw, KEYS, DATASETS)
 
 
 def read_model(path):
     """(model file, settings, design) of a model file; every key checked, no weights read."""
-    from hnnbio.hnn.files import check_raw, parse_time_ms, read_toml
-
-    path = Path(path)
-    if not path.is_file():
-        raise ModelSpecError(f"{path}: model file not found")
-    raw = read_toml(path)
-    try:
-        check_raw(raw)
-        settings = experiment_settings(raw)
-        design = design_from_settings(settings)
-        sim = raw.get("simulation", {})
-        if parse_time_ms(sim.get("dt", "1 ms"), "[simulation]: dt") != 1.0:
-            raise ModelSpecError("[simulation]: dt must be \"1 ms\" (steps of the encoding)")
-        steps = sim.get("steps")
-        if steps is not None and (isinstance(steps, bool) or not isinstance(steps, int)
-                                  or steps < 1):
-            raise ModelSpecError(f"[simulation]: steps must be an integer >= 1, got {steps!r}")
-        sizes = {k: v.get("size") for k, v in raw.get("inputs", {}).items()}
-        if list(sizes.values()) != [N_PIXELS]:
-            raise ModelSpecError(f"a neutnn model has one input of size {N_PIXELS} "
-                                 f"(8 x 8 pixels), got {sizes}")
-        for section in ("populations", "synapses", "networks", "units", "monitors"):
-            if raw.get(section):
-                raise ModelSpecError(f"[{section}]: a neutnn model is built from its "
-                                     f"[experiment] table and has no {section}")
-    except ModelSpecError as exc:
-        raise ModelSpecError(f"{path.name}: {exc}") from None
-    return ModelFile(raw["name"], path.resolve(), steps), settings, design
+    return read_experiment_file(path, "neutnn", experiment_settings, design_from_settings,
+                                N_PIXELS, "steps of the encoding", None)
 
 
 def chip_graph(path):
@@ -469,29 +431,14 @@ def chip_graph(path):
 
 
 def weights_path(graph, settings) -> Path:
-    path = Path(settings["weights"])
-    if not path.is_absolute():
-        path = graph.path.parent / path
-    return path
+    return weights_file(settings, graph.path)
 
 
 def load_weights(graph, settings: dict, design: Design) -> dict:
     """Prototypes, their labels and the channels' mean usage, checked to be this model's."""
-    import torch
-
     path = weights_path(graph, settings)
-    if not path.is_file():
-        raise DataError(f"{path.name}: weights file not found: the model is untrained (train it "
-                        f"with python -m hnnbio.experiments.neutnn_train "
-                        f"{graph.path.name})")
-    try:
-        data = torch.load(path, weights_only=True, map_location="cpu")
-    except Exception as exc:
-        raise DataError(f"{path.name}: not a readable weights file ({type(exc).__name__})") \
-            from None
-    if not isinstance(data, dict) or data.get("model") != graph.name:
-        owner = data.get("model", "another kind of model") if isinstance(data, dict) else "?"
-        raise DataError(f"{path.name}: weights of {owner!r}, not of model {graph.name!r}")
+    data = read_weights(path, "hnnbio.experiments.neutnn_train", graph.path)
+    check_owner(data, graph.name, path.name)
     n = 10 * design.prototypes_per_class
     try:
         prototypes = np.asarray(data["prototypes"], dtype=float)
