@@ -35,6 +35,53 @@ A column (pixel ``p`` of image ``b``, index ``b * N + p`` in every population) i
 Each synaptic stage adds one step: attention written at the end of step t gates the pyramidal
 spikes of step t + 1, which leave the column at step t + 3 (output "coincidence").
 
+Two more elements, off by default (the shipped ``*-column`` and ``*-microcircuit`` files have
+neither):
+
+5. **plateau** (``plateau_threshold`` = c_on > 0; :mod:`hnnbio.neurons.plateau`): the distal
+   compartment becomes an NMDA-like regenerative dendrite, one per column (its M pyramidal
+   neurons get the same top-down input and the dendrite is deterministic, so one stands for all),
+   on a clock of 8 sub-steps per step (its gates, ``tau = fast / 2``, relax within the step):
+
+   .. math::
+
+       \tau_d \dot v_d = A c + E g m - v_d, \quad \tau_m \dot m = B(v_d) - m, \quad
+       \tau_n \dot g = -g, \quad u = E g m
+
+   with :math:`B(v) = 1/(1 + e^{-(v - v_{half})/k})` the Mg-block sigmoid (E = 60 mV,
+   v_half = 20 mV, k = 1 mV above rest). The attention c of a step is its fast (AMPA-like) drive
+   ``A c`` and binds the NMDA gate at once, ``g = max(g, c)``; ``g`` unbinds with ``tau_n``.
+   ``A = a_on(E c_on) / c_on`` puts the onset fold of ``m = B(A c + E c m)`` at ``c = c_on``: a
+   constant attention below it leaves the dendrite on its low branch (``m < m_-``, the fold's
+   ``(1 - sqrt(1 - 4k / (E c))) / 2``), above it the dendrite jumps to the plateau (``m ~ 1``;
+   since g unbinds a little within a step, the jump needs up to ``a_on(E c e^{-1/tau_n})``).
+   Without input the plateau is held while ``E g > b_off`` (the root of ``a_off(b) = 0``), i.e.
+   for ``T = tau_n ln(E c / b_off)`` after the last binding; ``tau_n = (plateau_steps + 1.5) /
+   ln(E / b_off)`` steps, so full attention (c = 1) leaves a plateau that the soma still reads
+   ``plateau_steps`` steps after the attended ones (then it collapses within a step). The soma's
+   gain is set by the plateau potential, not by c: ``v_dist = u`` (a linked variable), with
+   ``v_dist_scale = E e^{-1/tau_n} / attention_scale`` so that on the plateau of a constant c,
+   read one step after its binding (``g = c e^{-1/tau_n}``),
+
+   .. math::  P(\text{pyramidal spike} \mid \text{input spike}) = 1 - 1/G, \qquad
+              G = 1 + g_{max} \tanh(a\, c\, m_+)
+
+   (``m_+ ~ 1`` the plateau branch): the gain of item 2 above threshold, while below it
+   :math:`G < 1 + g_{max} \tanh(a c m_-)` and far below ``P ~ g_max a c e^{-(v_{half} - A c)/k}
+   ~ 0``: the dendrite gates the soma, and holds the gate open for ``plateau_steps`` after
+   the attention ends (P then falls with g). In the binding loop the attention of the first
+   cycle is the random soft assignment (about 1/D per slot), below any threshold the
+   dendrite allows (``c_on > 4k / E``): a plateau model starts the loop from ``initial = "ones"``.
+6. **interneurons** (``inhibition_steps`` = s > 0): one fast inhibitory interneuron per column
+   (:mod:`hnnbio.neurons.lif`, tau as the fast stages) receives every self-inhibiting spike of the
+   column's chains (jump ``i_th / (k - 1/2)``, k = ``interneuron_inputs``), so it fires in the step
+   after k chains relayed in the same step, and its spike adds ``w_inh = i_th e^{(s - 1/2) dt /
+   tau_self}`` to the autapse current of the column's M self-inhibiting neurons: each relays
+   nothing for s steps (as after its own spike, with its autapse's decay), then a residual
+   (soft) inhibition. The chains compete: the first to relay (and those relaying in the next
+   step, the interneuron's one-step latency) silence the others: a volley of at most two steps,
+   then s silent steps (tested against a hand recurrence of these equations).
+
 Reads and writes in the loop go through unit-less ``_`` views and the output group's spike space.
 
 Measured in the binding loop (``hnnbio bind --model <name> --images 32``, seed 0, numpy target):
@@ -49,10 +96,12 @@ import logging
 from dataclasses import dataclass
 
 import numpy as np
-from brian2 import Synapses, ms
+from brian2 import Synapses, linked_var, ms, mV
 
 from hnnbio.errors import ParameterError
 from hnnbio.neurons.coincidence import build_coincidence, connect_coincidence
+from hnnbio.neurons.lif import LIFParams, build_lif
+from hnnbio.neurons.plateau import PlateauParams, build_plateau
 from hnnbio.neurons.pyramidal import PyramidalParams, build_pyramidal
 from hnnbio.neurons.self_inhibiting import SelfInhibitingParams, build_self_inhibiting
 from hnnbio.neurons.stochastic import build_stochastic
@@ -95,6 +144,17 @@ class ColumnParams:
         Membrane and synaptic time constants of the fast compartments, in steps (> 0).
     output : str
         Population whose spikes are the output: one of ``POPULATIONS`` except ``input``.
+    plateau_threshold : float
+        c_on: attention at which the pyramidal neurons' distal dendrite jumps to an NMDA-like
+        plateau (element 5 of the module docstring), in (4 k / E, 1) = (0.0667, 1); 0: no
+        plateau, the passive distal compartment (default).
+    plateau_steps : float
+        Steps (>= 0) the plateau of full attention outlasts it, as read by the soma.
+    inhibition_steps : int
+        s: steps each spike of the column's interneuron silences the column's self-inhibiting
+        neurons (element 6); 0: no interneurons (default).
+    interneuron_inputs : int
+        k: chains relaying in one step that fire the interneuron, in [1, chains].
     chains : int
         M, parallel input -> pyramidal -> self-inhibiting chains per column (>= 1), each with its
         own input draws, release amplitudes and refractoriness, all gated by the column's
@@ -113,13 +173,28 @@ class ColumnParams:
     fast_steps: float = 0.1
     output: str = "coincidence"
     chains: int = 1
+    plateau_threshold: float = 0.0
+    plateau_steps: float = 1.0
+    inhibition_steps: int = 0
+    interneuron_inputs: int = 1
 
     def __post_init__(self):
-        for name in ("refractory_steps", "up_inputs", "up_window_steps", "chains"):
+        for name in ("refractory_steps", "up_inputs", "up_window_steps", "chains",
+                     "interneuron_inputs", "inhibition_steps"):
             value = getattr(self, name)
-            low = 0 if name == "refractory_steps" else 1
+            low = 0 if name in ("refractory_steps", "inhibition_steps") else 1
             if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
                 raise ParameterError(f"{name}: must be an integer >= {low}, got {value!r}")
+        for name in ("plateau_threshold", "plateau_steps"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
+                    or not np.isfinite(value) or value < 0:
+                raise ParameterError(f"{name}: must be a number >= 0, got {value!r}")
+        if self.interneuron_inputs > self.chains:
+            raise ParameterError(f"interneuron_inputs: {self.interneuron_inputs} chain spikes in "
+                                 f"one step can never come from {self.chains} chain(s)")
+        if self.plateau:
+            plateau_design(self)  # raises ParameterError naming plateau_threshold if impossible
         for name in ("input_probability", "attention_gain", "attention_scale", "autapse_ratio",
                      "fast_steps"):
             value = getattr(self, name)
@@ -141,6 +216,16 @@ class ColumnParams:
                                  f"arrive from {self.chains} chain(s) in a window of "
                                  f"{self.up_window_steps} step(s)")
 
+    @property
+    def plateau(self) -> bool:
+        """Whether the pyramidal neurons have the plateau dendrite (``plateau_threshold > 0``)."""
+        return self.plateau_threshold > 0
+
+    @property
+    def interneurons(self) -> bool:
+        """Whether each column has an inhibitory interneuron (``inhibition_steps > 0``)."""
+        return self.inhibition_steps > 0
+
     @classmethod
     def from_dict(cls, values: dict) -> ColumnParams:
         """Build from a spec's ``[sheet_params]``; an unknown key raises ParameterError naming it.
@@ -151,6 +236,32 @@ class ColumnParams:
                 raise ParameterError(f"{key}: unknown column sheet parameter; known: "
                                      f"{', '.join(sorted(known))}")
         return cls(**values)
+
+
+#: The plateau dendrite of the column (``plateau = true``), in mV above rest: NMDA drive E,
+#: half Mg unblock, Mg-block slope k; sub-steps of the dendrite per loop step.
+PLATEAU_E_MV, PLATEAU_V_HALF_MV, PLATEAU_SLOPE_MV, PLATEAU_SUBSTEPS = 60.0, 20.0, 1.0, 8
+
+
+def plateau_design(params: ColumnParams) -> dict:
+    """The plateau dendrite's constants for ``plateau_threshold`` and ``plateau_steps``.
+
+    Returns ``a_mv`` (fast top-down depolarisation per unit attention, mV), ``tau_nmda_steps``
+    (unbinding time constant in steps), ``b_off_mv`` (least ``E g`` holding the plateau without
+    input) and ``u_scale_mv`` (the soma's gain scale). See the module docstring (**plateau**).
+    """
+    from hnnbio.neurons.plateau import fold_inputs, offset_binding
+
+    e, v_half, k = PLATEAU_E_MV, PLATEAU_V_HALF_MV, PLATEAU_SLOPE_MV
+    c_on = float(params.plateau_threshold)
+    if not 4 * k / e < c_on < 1:
+        raise ParameterError(f"plateau_threshold: must lie in ({4 * k / e:.4g}, 1) (the "
+                             f"dendrite is bistable only for E c > 4 k), got {c_on!r}")
+    a_on = fold_inputs(e * c_on, v_half, k)[0]
+    b_off = offset_binding(v_half, k)
+    tau_n = (float(params.plateau_steps) + 1.5) / np.log(e / b_off)
+    return dict(a_mv=a_on / c_on, tau_nmda_steps=tau_n, b_off_mv=b_off,
+                u_scale_mv=e * np.exp(-1.0 / tau_n) / float(params.attention_scale))
 
 
 class ColumnSheet:
@@ -174,11 +285,16 @@ class ColumnSheet:
     ----------
     populations : dict of str to NeuronGroup
         ``input``, ``pyramidal``, ``self_inhibiting``, ``coincidence``; each of B*N neurons
-        (neuron = image * N + pixel), or one per foreground column with ``foreground``.
+        (neuron = image * N + pixel), or one per foreground column with ``foreground`` (times M
+        for the chains' populations, neuron ``column * M + chain``); with the plateau also
+        ``dendrite``, with interneurons ``interneuron`` (one per column).
+    plateau : dict or None
+        The plateau dendrite's design constants (:func:`plateau_design`), None without it.
     units : ndarray of int or None
         Flat index of each neuron when built with ``foreground``, else None (identity).
     synapses : dict of str to Synapses
-        ``input_pyramidal``, ``pyramidal_self_inhibiting``, ``self_inhibiting_coincidence``.
+        ``input_pyramidal``, ``pyramidal_self_inhibiting``, ``self_inhibiting_coincidence``;
+        with interneurons ``self_inhibiting_interneuron``, ``interneuron_self_inhibiting``.
     objects : list
         Every Brian2 object, to add to a Network.
     output : NeuronGroup
@@ -213,6 +329,9 @@ class ColumnSheet:
 
         pyr = PyramidalParams(tau_mem=fast, tau_syn=0.8 * fast, tau_dist=0.8 * fast, t_ref=0 * ms,
                               g_max=float(p.attention_gain))
+        self.plateau = plateau_design(p) if p.plateau else None
+        if self.plateau is not None:
+            pyr = dataclasses.replace(pyr, v_dist_scale=self.plateau["u_scale_mv"] * mV)
         i_th = (pyr.v_threshold - pyr.v_rest) / (pyr.r_mem * kappa)
         self._v_dist_per_attention = float(p.attention_scale * pyr.v_dist_scale)  # volt per unit c
         self._r_dist = float(pyr.r_dist)
@@ -225,7 +344,8 @@ class ColumnSheet:
         self.populations = {
             "input": build_stochastic(n * m, gain=float(p.input_probability), name="input*",
                                       dt=step),
-            "pyramidal": build_pyramidal(n * m, pyr, name="pyramidal*", dt=step),
+            "pyramidal": build_pyramidal(n * m, pyr, name="pyramidal*", dt=step,
+                                         distal="linked" if p.plateau else "compartment"),
             "self_inhibiting": build_self_inhibiting(n * m, hifi, name="self_inhibiting*",
                                                      dt=step),
             "coincidence": build_coincidence(n, k_inputs=int(p.up_inputs),
@@ -251,12 +371,60 @@ class ColumnSheet:
                 *((None, None) if m == 1 else (np.arange(n * m), np.arange(n * m) // m)),
                 name="self_inhibiting_coincidence*"),
         }
+        if p.plateau:
+            self._build_plateau(n, m, step, fast, pyr)
+        if p.interneurons:
+            self._build_interneurons(n, m, step, fast, i_th, hifi)
         self.objects = list(self.populations.values()) + list(self.synapses.values())
         self.output = pops[p.output]
         self._spikespace = self.output.variables["_spikespace"]
         self._drive = pops["input"].variables["drive"]
-        self._i_dist = pops["pyramidal"].variables["i_dist"]
-        self._v_dist = pops["pyramidal"].variables["v_dist"]
+        if p.plateau:
+            self._i_td = pops["dendrite"].variables["i_td"]
+            self._g = pops["dendrite"].variables["g"]
+            self._i_td_per_attention = float(self.plateau["a_mv"] * mV / pyr.r_dist)
+        else:
+            self._i_dist = pops["pyramidal"].variables["i_dist"]
+            self._v_dist = pops["pyramidal"].variables["v_dist"]
+
+    def _build_plateau(self, n: int, m: int, step, fast, pyr: PyramidalParams) -> None:
+        """One plateau dendrite per column (its M pyramidal neurons get the same top-down input
+        and the dendrite is deterministic, so one stands for all), on a clock of
+        ``PLATEAU_SUBSTEPS`` sub-steps per step, scheduled before the somata that read ``u``."""
+        design = self.plateau
+        params = PlateauParams(tau_dist=0.5 * fast, tau_gate=0.5 * fast,
+                               tau_nmda=design["tau_nmda_steps"] * step, r_dist=pyr.r_dist,
+                               e_nmda=PLATEAU_E_MV * mV, v_half=PLATEAU_V_HALF_MV * mV,
+                               v_slope=PLATEAU_SLOPE_MV * mV)
+        dendrite = build_plateau(n, params, name="dendrite*", dt=step / PLATEAU_SUBSTEPS,
+                                 order=-1)
+        self.populations["dendrite"] = dendrite
+        self.populations["pyramidal"].v_dist = linked_var(dendrite, "u",
+                                                          index=np.arange(n * m) // m)
+
+    def _build_interneurons(self, n: int, m: int, step, fast, i_th, hifi) -> None:
+        """One fast inhibitory interneuron per column: fires in the step after
+        ``interneuron_inputs`` of the column's self-inhibiting neurons spiked (jumps of
+        ``i_th / (k - 1/2)``), and its spike adds to the autapse current of the column's M
+        self-inhibiting neurons ``w_inh = i_th exp((s - 1/2) dt / tau_self)``: each of them then
+        relays nothing for s = ``inhibition_steps`` steps."""
+        p, pops = self.params, self.populations
+        lif = LIFParams(tau_mem=fast, tau_syn=0.8 * fast, t_ref=0 * ms)
+        inter = build_lif(n, lif, name="interneuron*", dt=step)
+        pops["interneuron"] = inter
+        chain, column = np.arange(n * m), np.arange(n * m) // m
+        excite = Synapses(pops["self_inhibiting"], inter, "w : amp (constant)",
+                          on_pre="i_syn_post += w", namespace={}, dt=step,
+                          name="self_inhibiting_interneuron*")
+        excite.connect(i=chain, j=column)
+        excite.w = i_th / (p.interneuron_inputs - 0.5)
+        inhibit = Synapses(inter, pops["self_inhibiting"], "w : amp (constant)",
+                           on_pre="i_self_post += w", namespace={}, dt=step,
+                           name="interneuron_self_inhibiting*")
+        inhibit.connect(i=column, j=chain)
+        inhibit.w = i_th * float(np.exp((p.inhibition_steps - 0.5) * step / hifi.tau_self))
+        self.synapses["self_inhibiting_interneuron"] = excite
+        self.synapses["interneuron_self_inhibiting"] = inhibit
 
     def set_input(self, images: np.ndarray) -> None:
         """Set the pixels, shape (n_images, n_pixels), values in [0, 1]."""
@@ -279,11 +447,18 @@ class ColumnSheet:
         """Set the distal (top-down) input for the next step, shape (n_images, n_pixels), >= 0.
 
         The distal compartment is fast (``tau_dist < dt``): it is put directly at its steady
-        state ``v_dist = attention_scale * c * v_dist_scale`` (and ``i_dist`` to match).
+        state ``v_dist = attention_scale * c * v_dist_scale`` (and ``i_dist`` to match). With
+        the plateau dendrite, c is its fast drive ``A c`` and binds its NMDA gate,
+        ``g = max(g, min(c, 1))``.
         """
         flat = np.reshape(attention, -1)
         if self.units is not None:
             flat = flat[self.units]
+        if self.plateau is not None:  # fast drive, and glutamate binds the NMDA gate at once
+            self._i_td.get_value()[:] = flat * self._i_td_per_attention
+            g = self._g.get_value()
+            np.maximum(g, np.minimum(flat, 1.0), out=g)
+            return
         v = np.repeat(flat * self._v_dist_per_attention, self.chains)
         self._v_dist.get_value()[:] = v
         self._i_dist.get_value()[:] = v / self._r_dist

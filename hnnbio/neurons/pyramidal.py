@@ -28,6 +28,7 @@ from dataclasses import dataclass
 
 from brian2 import Mohm, NeuronGroup, ms, mV, nA
 
+from hnnbio.errors import ParameterError
 from hnnbio.neurons._params import (
     check_lengths,
     check_n_neurons,
@@ -59,8 +60,16 @@ v_threshold : volt (constant)
 t_ref : second (constant)
 """
 
+#: The distal compartment read from another group (``distal="linked"``): ``v_dist`` is a linked
+#: variable (e.g. the plateau potential ``u`` of :mod:`hnnbio.neurons.plateau`), no ``i_dist``.
+LINKED_EQUATIONS = EQUATIONS.replace(
+    "dv_dist/dt = (r_dist * i_dist - v_dist) / tau_dist : volt\n", "v_dist : volt (linked)\n"
+).replace("i_dist : amp\n", "")
+
 #: State variables (``i_dist`` and ``i_bias`` are inputs set from outside).
 STATE_VARIABLES = ("v", "i_prox", "v_dist")
+
+DISTAL = ("compartment", "linked")
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,7 +123,8 @@ def distal_gain(v_dist, params: PyramidalParams):
 
 
 def build_pyramidal(n_neurons: int, params: PyramidalParams | None = None, *,
-                    name: str | None = None, dt=None, **overrides) -> NeuronGroup:
+                    name: str | None = None, dt=None, distal: str = "compartment",
+                    **overrides) -> NeuronGroup:
     """A group of two-compartment pyramidal neurons at rest, distal compartment silent.
 
     Parameters
@@ -126,6 +136,12 @@ def build_pyramidal(n_neurons: int, params: PyramidalParams | None = None, *,
         Brian2 name of the group.
     dt : Quantity, second, optional
         Time step of the group's own clock (default: Brian2's ``defaultclock``).
+    distal : str
+        ``"compartment"``: the passive distal compartment of the module docstring, driven by
+        ``i_dist``; ``"linked"``: ``v_dist`` is a linked variable the caller points at another
+        group's potential (``group.v_dist = linked_var(dendrites, "u", index=...)``, before the
+        first run), e.g. the plateau of :mod:`hnnbio.neurons.plateau`; ``tau_dist`` and
+        ``r_dist`` are then unused.
     **overrides
         Fields of :class:`PyramidalParams`, scalars or arrays of shape (n_neurons,).
 
@@ -135,13 +151,17 @@ def build_pyramidal(n_neurons: int, params: PyramidalParams | None = None, *,
         State ``v``, ``v_dist`` (volt), ``i_prox`` (amp); inputs ``i_dist``, ``i_bias`` (amp);
         the gain as subexpression ``gain``.
     """
+    if distal not in DISTAL:
+        raise ParameterError(f"distal: must be one of {', '.join(DISTAL)}, got {distal!r}")
     n = check_n_neurons(n_neurons)
     p = resolve(PyramidalParams, params, overrides)
     check_lengths(p, n)
-    group = NeuronGroup(n, EQUATIONS, threshold="v > v_threshold", reset="v = v_reset",
+    group = NeuronGroup(n, EQUATIONS if distal == "compartment" else LINKED_EQUATIONS,
+                        threshold="v > v_threshold", reset="v = v_reset",
                         refractory="t_ref", method="exponential_euler", namespace={}, dt=dt,
                         name=name or "pyramidal*")
     set_parameters(group, p)
     group.v = p.v_rest
-    group.v_dist = 0 * mV
+    if distal == "compartment":
+        group.v_dist = 0 * mV
     return group
