@@ -45,13 +45,29 @@ def test_microcircuit_variants_are_valid_and_each_removes_one_element(name):
     shipped = ColumnParams.from_dict(spec.sheet_params)
     assert shipped.chains == 4 and shipped.up_inputs == 2 and shipped.input_probability < 1
     found = mod.variants(spec.sheet_params)
+    # the shipped files have neither plateau nor interneurons: those variants add them
+    assert not shipped.plateau and not shipped.interneurons
     assert set(found) == {"full", "no_self_inhibition", "relay_coincidence", "certain_input",
-                          "one_chain", "weak_attention"}
-    for change in found.values():
-        s = spec.replace(sheet_params={**spec.sheet_params, **change})
+                          "one_chain", "weak_attention", "plateau", "interneurons"}
+    for variant, change in found.items():
+        s = mod.variant_spec(spec, change)
         params = ColumnParams.from_dict(s.sheet_params)  # valid, checked parameters
         for key, value in change.items():
             assert getattr(params, key) == value
+        initial = s.raw["units"][s.attention_name]["initial"]
+        assert initial == ("ones" if variant == "plateau" else "soft_assignment")
+    assert ColumnParams.from_dict(mod.variant_spec(spec, found["plateau"]).sheet_params).plateau
+    assert ColumnParams.from_dict(
+        mod.variant_spec(spec, found["interneurons"]).sheet_params).interneurons
+
+
+def test_a_shipped_element_is_removed_by_its_no_variant():
+    mod = _module()
+    params = {"chains": 4, "up_inputs": 2, "plateau_threshold": 0.2, "inhibition_steps": 2}
+    found = mod.variants(params)
+    assert found["no_plateau"] == {"plateau_threshold": 0.0}
+    assert found["no_interneurons"] == {"inhibition_steps": 0}
+    assert "plateau" not in found and "interneurons" not in found
 
 
 def test_measure_binds_with_every_variant_and_writes_the_figure(tmp_path, monkeypatch):
