@@ -20,8 +20,8 @@ def test_hnnbio_run_runs_every_model(path, capsys):
     assert main(["run", str(path), "--steps", "60", "--images", "2", "--json"]) == 0
     rows = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert rows["steps"] >= 60
-    if "ami" in rows:  # a binding model: scored on its data set
-        assert 0 <= rows["ami"] <= 1 or rows["ami"] != rows["ami"]
+    if "ami" in rows:  # a binding model: scored on its data set (adjusted: below 0 by chance)
+        assert -1 <= rows["ami"] <= 1 or rows["ami"] != rows["ami"]
 
 
 @pytest.mark.parametrize("path", MODELS, ids=lambda p: p.stem)

@@ -102,7 +102,8 @@ class BindingResult:
         return out
 
     def summary(self) -> dict:
-        """Mean of each metric over images, plus counts and time (what the CLI prints)."""
+        """Mean of each metric over images, plus counts and time (what the CLI prints) and, for a
+        ping sheet, the rhythm its cycle was measured from."""
         out = {k: float(np.nanmean(v)) for k, v in self.metrics.items()}
         out.update(
             images=self.n_images,
@@ -110,6 +111,9 @@ class BindingResult:
             model=self.model,
             backend=self.backend,
         )
+        if "rhythm" in self.info:  # a ping sheet: the cycle measured from the network
+            out["rhythm"] = {k: self.info["rhythm"][k] for k in
+                             ("period_steps", "frequency_hz", "slots", "steps_per_cycle")}
         return out
 
     def __repr__(self) -> str:

@@ -163,33 +163,48 @@ def bind(
     flat = images.reshape(n_images, -1)
     parts, cycles_run = [], np.full(n_images, n_cycles, dtype=np.int64)
     D = spec.steps_per_cycle
+    ping = [] if spec.measured_cycle else None  # per batch: (steps run, sheet) of a ping sheet
     for b, first in enumerate(range(0, n_images, size)):
         batch = flat[first : first + size]
         batch_seed = int(np.random.SeedSequence([seed, b]).generate_state(1)[0])
         sim = Simulation(graph, batch, seed=batch_seed, circuits=CIRCUITS)
         until = None if stop == "none" else StableStop(attention_unit, batch, D, stable_cycles,
                                                         readout_cycles)
-        out = sim.run(n_steps, progress=progress, until=until, check_every=D)
+        if ping is not None:
+            until = GammaCycles(sheet, n_cycles * int(spec.sheet_params.get("slots", 4)))
+        out = sim.run(n_steps, progress=progress, until=until,
+                      check_every=GammaCycles.CHECK_EVERY if ping is not None else D)
         spikes = out.spikes[sheet]
         if first:
             spikes.sample += first
-        if out.n_steps < n_steps:  # stopped early: aligned at the end (the readout's last cycles)
+        if ping is not None:
+            ping.append((out.n_steps, sim.populations[sheet].sheet))
+        elif out.n_steps < n_steps:  # stopped early: aligned at the end (the readout's cycles)
             spikes.step += n_steps - out.n_steps
             cycles_run[first : first + size] = out.n_steps // D
         parts.append(dict(spike_image=spikes.sample, spike_step=spikes.step,
-                          spike_pixel=spikes.neuron, attention=out.applied[attention_unit]))
+                          spike_pixel=spikes.neuron,
+                          attention=out.applied.get(attention_unit) if ping is None
+                          else sim.populations[sheet].sheet.next_cycle()))
+
+    rhythm_info = None
+    if ping is not None:  # batches end together; D = slots x the measured period
+        n_steps = max(steps for steps, _ in ping)
+        for part, (steps, _) in zip(parts, ping, strict=True):
+            part["spike_step"] += n_steps - steps
+        D, rhythm_info = measured_cycle(ping, n_steps, readout_cycles, spec)
 
     def join(key):  # one batch: no copy of millions of spikes
         return parts[0][key] if len(parts) == 1 else np.concatenate([p[key] for p in parts])
 
-    attention = join("attention").reshape(n_images, spec.steps_per_cycle, height, width)
+    attention = join("attention").reshape(n_images, -1, height, width)
     result = BindingResult(
         images=images,
         spike_image=join("spike_image"),
         spike_step=join("spike_step"),
         spike_pixel=join("spike_pixel"),
         n_steps=n_steps,
-        steps_per_cycle=spec.steps_per_cycle,
+        steps_per_cycle=D,
         dt_ms=float(spec.loop["dt_ms"]),
         attention=attention,
         truth=truth,
@@ -207,6 +222,8 @@ def bind(
     )
     if stop != "none":
         result.info.update(stable_cycles=stable_cycles, cycles_run=cycles_run.tolist())
+    if rhythm_info is not None:
+        result.info["rhythm"] = rhythm_info
     result.info["loop_seconds"] = time.perf_counter() - start
     counts = check_objects(n_objects, images) if n_objects is not None else None
     auto = isinstance(counts, str)
@@ -224,6 +241,50 @@ def bind(
             evaluate(result, n_objects=N_OBJECTS[spec.dataset], seed=seed)
     result.seconds = time.perf_counter() - start
     return result
+
+
+class GammaCycles:
+    """When a batch of a ping sheet ends: every image's interneuron has made ``n`` gamma cycles
+    (``cycles * slots``), asked every :attr:`CHECK_EVERY` steps."""
+
+    CHECK_EVERY = 10
+
+    def __init__(self, sheet: str, n: int):
+        self.sheet, self.n = sheet, int(n)
+
+    def __call__(self, sim) -> bool:
+        return bool(sim.populations[self.sheet].sheet.cycles.min() >= self.n)
+
+
+def measured_cycle(batches, n_steps: int, readout_cycles: int, spec) -> tuple[int, dict]:
+    """D of a ping run and its rhythm: the interneurons' mean period over the steps of the
+    last ``readout_cycles`` cycles (a first estimate of D from the whole run sets that range),
+    per image, averaged over images; D = slots x period, rounded to a step."""
+    from hnnbio.circuits.ping import rhythm
+
+    slots = int(spec.sheet_params.get("slots", 4))
+    dt_ms = float(spec.loop["dt_ms"])
+
+    def measure(first_step):  # first_step counted from the end of the aligned run
+        periods, cycles = [], []
+        for steps, sheet in batches:
+            r = rhythm(sheet.cycle_starts, sheet.n_images, first_step - (n_steps - steps), dt_ms)
+            periods.append(r.get("image_periods", np.array([])))
+            cycles.append(r["cycles"])
+        return np.concatenate(periods), np.concatenate(cycles)
+
+    periods, _ = measure(0)
+    if periods.size == 0:
+        raise DataError("ping sheet: no image made two gamma cycles; no rhythm to measure")
+    d = max(1, int(round(slots * periods.mean())))
+    periods, cycles = measure(max(0, n_steps - readout_cycles * d))
+    if periods.size:
+        d = max(1, int(round(slots * periods.mean())))
+    period = float(periods.mean()) if periods.size else float("nan")
+    return d, dict(slots=slots, period_steps=period,
+                   period_sd_over_images=float(periods.std()) if periods.size else float("nan"),
+                   frequency_hz=1000.0 / (period * dt_ms), steps_per_cycle=d,
+                   steps_run=int(n_steps), gamma_cycles_min=int(cycles.min()))
 
 
 #: The loop's stopping rules: ``none`` (run every cycle), ``stable`` (:class:`StableStop`).

@@ -45,7 +45,8 @@ EXPERIMENT_SCHEMA: dict[str, tuple] = {
     "dataset": ("bars, shapes, corners, multi_mnist, mnist_shape", None, "the data set"),
     "sheet": ("population name", None, "the population whose spikes are read out"),
     "attention": ("unit name", None, "the ANN -> SNN unit whose last cycle is kept"),
-    "steps_per_cycle": ("integer >= 1", None, "D, the cycle length in steps"),
+    "steps_per_cycle": ("integer >= 1", None, "D, the cycle length in steps (not given for a "
+                        "ping sheet: measured, slots x the rhythm's period)"),
     "cycles": ("integer >= 1", 50, "cycles simulated"),
     "readout_cycles": ("integer >= 1, <= cycles", 10, "last cycles the readout uses"),
     "stop": ("none or stable", "none", "stable: end a batch once its phase assignment is "
@@ -58,7 +59,7 @@ EXPERIMENT_SCHEMA: dict[str, tuple] = {
 }
 READOUT = {"method": "kmeans", "smoothing": [1.0, 0.5]}
 AUTOENCODER = {"layers": None, "hidden": None, "latent": "deterministic"}
-SHEETS = ("reference", "column")
+SHEETS = ("reference", "column", "ping")
 
 
 @dataclass(frozen=True, eq=False)
@@ -88,7 +89,14 @@ class ModelSpec:
 
     @property
     def steps_per_cycle(self) -> int:
+        """D; for a ping sheet (whose D is measured) the longest it may be, ``slots *
+        max_period_steps``: the step budget and the memory bound of a run."""
         return int(self.loop["steps_per_cycle"])
+
+    @property
+    def measured_cycle(self) -> bool:
+        """True for a ping sheet: the cycle is the network's (K gamma cycles), not given."""
+        return self.sheet == "ping"
 
     @property
     def delay_steps(self) -> int:
@@ -199,8 +207,17 @@ def _from_raw(raw: dict, path: Path | None) -> ModelSpec:
     exp = raw.get("experiment")
     if not exp or exp.get("kind") != "binding":
         raise ModelSpecError("not a binding model: [experiment] kind = \"binding\" is missing")
-    _check_table("[experiment]", exp, EXPERIMENT_SCHEMA)
+    pops = raw.get("populations", {})
+    ping = isinstance(pops.get(exp.get("sheet")), dict) and \
+        pops[exp["sheet"]].get("circuit") == "ping"
+    _check_table("[experiment]", exp, EXPERIMENT_SCHEMA,
+                 optional=("steps_per_cycle",) if ping else ())
+    if ping and "steps_per_cycle" in exp:
+        raise ModelSpecError("[experiment]: steps_per_cycle is not given for a ping sheet (the "
+                             "cycle is measured: slots gamma cycles of the network's rhythm)")
     for key in ("steps_per_cycle", "cycles", "readout_cycles", "stable_cycles"):
+        if ping and key == "steps_per_cycle":
+            continue
         exp.setdefault(key, EXPERIMENT_SCHEMA[key][1])
         check_int("[experiment]", key, exp[key], 1)
     exp.setdefault("stop", "none")
@@ -236,8 +253,25 @@ def _from_raw(raw: dict, path: Path | None) -> ModelSpec:
     if "weights" not in net:
         raise ModelSpecError(f"[networks.{attention['source']}]: a binding model's autoencoder "
                              f"is given by weights")
-    kind = "column" if sheet.get("circuit") == "column" else "reference"
-    if kind == "column":
+    kind = sheet.get("circuit") if sheet.get("circuit") in ("column", "ping") else "reference"
+    steps_per_cycle = exp.get("steps_per_cycle")
+    if kind == "ping":
+        from hnnbio.circuits.ping import PingParams
+        from hnnbio.errors import ParameterError
+
+        try:
+            ping_params = PingParams.from_dict(dict(sheet.get("params", {})))
+        except (ParameterError, TypeError) as exc:
+            raise ModelSpecError(f"[populations.{exp['sheet']}]: params: {exc}") from None
+        if attention.get("delay_steps", 1) != 1:
+            raise ModelSpecError(f"[units.{exp['attention']}]: delay_steps must be 1 for a ping "
+                                 f"sheet (each step's output goes to the sheet, which delays it "
+                                 f"by its own gamma cycles)")
+        if exp["stop"] != "none":
+            raise ModelSpecError("[experiment]: stop must be none for a ping sheet")
+        sheet_params = dict(sheet.get("params", {}))
+        steps_per_cycle = ping_params.slots * ping_params.max_period_steps
+    elif kind == "column":
         from hnnbio.circuits.column import ColumnParams
         from hnnbio.errors import ParameterError
 
@@ -250,11 +284,12 @@ def _from_raw(raw: dict, path: Path | None) -> ModelSpec:
         sheet_params = {"refractory_steps": sheet.get("params", {}).get("refractory_steps", 0)}
     else:
         raise ModelSpecError(f"[populations.{exp['sheet']}]: a binding sheet is model = "
-                             f"\"stochastic\" (the reference sheet) or circuit = \"column\"")
+                             f"\"stochastic\" (the reference sheet) or circuit = \"column\" "
+                             f"or \"ping\"")
     sim = raw.get("simulation", {})
     return ModelSpec(
         name=raw["name"], dataset=exp["dataset"], sheet=kind,
-        loop=dict(steps_per_cycle=exp["steps_per_cycle"], cycles=exp["cycles"],
+        loop=dict(steps_per_cycle=steps_per_cycle, cycles=exp["cycles"],
                   readout_cycles=exp["readout_cycles"], stop=exp["stop"],
                   stable_cycles=exp["stable_cycles"],
                   dt_ms=parse_time_ms(sim.get("dt", "1 ms"), "[simulation]: dt"),
@@ -263,7 +298,7 @@ def _from_raw(raw: dict, path: Path | None) -> ModelSpec:
         bottom_up=dict(keep=list(window.get("keep", [1.0, 0.5, 0.25])),
                        nested=window.get("nested", False)),
         top_down=dict(delay_steps=attention.get("delay_steps", 1),
-                      target="distal" if kind == "column" else "drive"),
+                      target={"column": "distal", "ping": "excitatory"}.get(kind, "drive")),
         autoencoder=dict(autoencoder, weights=net["weights"]),
         training=training, readout=readout, raw=raw, description=raw.get("description", ""),
         path=path)
@@ -283,12 +318,12 @@ def _named(table: dict, name, key: str, what: str) -> dict:
     return table[name]
 
 
-def _check_table(where: str, given: dict, schema: dict) -> None:
+def _check_table(where: str, given: dict, schema: dict, optional=()) -> None:
     for key in given:
         if key not in schema:
             raise ModelSpecError(f"{where}: unknown key {key!r}; known: {', '.join(schema)}")
     for key, (_, default, _) in schema.items():
-        if default is None and key not in given:
+        if default is None and key not in given and key not in optional:
             raise ModelSpecError(f"{where}: missing key {key!r}")
 
 
@@ -315,6 +350,9 @@ def _set(raw: dict, section: str, key, value, spec: ModelSpec) -> None:
         ("top_down", "delay_steps"): ("units", attention, "delay_steps"),
         ("autoencoder", "weights"): ("networks", spec.network_name, "weights"),
     }
+    if spec.sheet == "ping" and (section, key) in (("loop", "steps_per_cycle"),
+                                                   ("top_down", "delay_steps")):
+        raise ModelSpecError(f"replace: {section}.{key}: a ping sheet's cycle is measured, not set")
     if section == "loop" and key == "dt_ms":
         raw.setdefault("simulation", {})["dt"] = f"{value} ms"
     elif (section, key) in places:
@@ -325,7 +363,7 @@ def _set(raw: dict, section: str, key, value, spec: ModelSpec) -> None:
         where[last] = value
     elif section == "sheet_params":
         pop = raw["populations"][sheet]
-        if spec.sheet == "column" or key == "refractory_steps":
+        if spec.sheet in ("column", "ping") or key == "refractory_steps":
             pop.setdefault("params", {})[key] = value
         else:
             raise ModelSpecError(f"sheet_params.{key}: the reference sheet has only "

@@ -2,7 +2,9 @@
 
 ``sheet`` holds the sheet protocol; ``reference`` the stochastic gated units of the reference
 binding model; ``column`` the cortical column sheet (and :class:`ColumnPopulation`, the column as
-a population of an HNN graph); ``demo`` the column demo behind ``hnnbio column``.
+a population of an HNN graph); ``ping`` the PING sheet (excitatory and inhibitory populations
+making a gamma rhythm; :class:`PingPopulation`); ``demo`` the column demo behind
+``hnnbio column``.
 
 :data:`CIRCUITS` maps the circuit names an HNN file may give (``circuit = "column"``) to their
 factories ``(node, n_samples, dt_ms, driven) -> population``; pass it to the engine
@@ -16,5 +18,11 @@ def _column(node, n_samples, dt_ms, driven):
     return ColumnPopulation(node, n_samples, dt_ms, driven)
 
 
+def _ping(node, n_samples, dt_ms, driven):
+    from hnnbio.circuits.ping import PingPopulation
+
+    return PingPopulation(node, n_samples, dt_ms, driven)
+
+
 #: Circuit name -> factory, for ``hnnbio.hnn.engine.Simulation(circuits=...)``.
-CIRCUITS = {"column": _column}
+CIRCUITS = {"column": _column, "ping": _ping}
