@@ -463,13 +463,16 @@ SPIKE_BYTES = 4 + 8 + 3 * 8
 
 def batch_fit(spec: ModelSpec, cycles: int, available: int | None = None) -> int:
     """The most images a batch can hold in half the available memory, each at the worst case of
-    :data:`SPIKE_BYTES` per pixel and step (at least 1; unbounded when memory is unknown): the
+    :data:`SPIKE_BYTES` per pixel and step (per ``refractory_steps + 1`` steps for a ping sheet,
+    whose units cannot fire faster; at least 1; unbounded when memory is unknown): the
     default batch of :func:`bind` is the spec's ``batch_size`` or this, whichever is smaller."""
     available = available_memory() if available is None else available
     if available is None:
         return 2**62
     each = int(spec.autoencoder["layers"][0]) * cycles * spec.steps_per_cycle * SPIKE_BYTES
-    return max(1, available // 2 // each)
+    if spec.measured_cycle:  # a ping unit fires at most once in refractory_steps + 1 steps
+        each //= int(spec.sheet_params.get("refractory_steps", 4)) + 1
+    return max(1, available // 2 // max(each, 1))
 
 
 def available_memory() -> int | None:

@@ -91,3 +91,11 @@ def test_gamma_rhythm_script(tmp_path):
     assert row["steps_per_cycle"] == round(row["slots"] * row["interneuron_period_steps"])
     # the spectrum of the excitatory rate peaks near the interneurons' rate (an independent read)
     assert abs(row["spectrum_peak_hz"] / row["interneuron_frequency_hz"] - 1) < 0.25
+
+
+def test_batch_bound_counts_at_most_one_spike_per_refractory_period(shapes_gamma):
+    from hnnbio.binding.bind import SPIKE_BYTES, batch_fit
+
+    r = shapes_gamma.sheet_params["refractory_steps"]
+    per_image = 784 * 50 * shapes_gamma.steps_per_cycle * SPIKE_BYTES // (r + 1)
+    assert batch_fit(shapes_gamma, 50, available=2 * 10 * per_image) == 10
