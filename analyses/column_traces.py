@@ -201,8 +201,11 @@ def plot(data: dict, path: Path) -> None:
     axes[-1, 1].axis("off")
     axes[-1, 1].text(0, 0.5, json.dumps(data["summary"], indent=1)[:600], fontsize=7,
                      family="monospace", va="center")
-    fig.suptitle(f"{data['model']} with plateau and interneurons: "
-                 f"{data['sheet_params']}", fontsize=8)
+    shown = {k: v for k, v in data["sheet_params"].items()
+             if k in ("refractory_steps", "chains", "up_inputs", "plateau_threshold",
+                      "inhibition_steps", "interneuron_inputs")}
+    fig.suptitle(f"{data['model']}, {data['images']} image(s), last {data['recorded_cycles']} "
+                 f"of {data['cycles']} cycles: {shown}", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -100,6 +100,7 @@ def test_default_column_has_no_plateau():
     ({"plateau_threshold": "high"}, "plateau_threshold"),
     ({"plateau_threshold": 0.3, "plateau_steps": -1.0}, "plateau_steps"),
     ({"plateau_steps": float("inf")}, "plateau_steps"),
+    ({"fast_steps": -0.1}, "fast_steps"),  # a negative time constant of the fast stages
 ])
 def test_bad_plateau_params_raise_naming_the_key(values, name):
     with pytest.raises(ParameterError, match=name) as info:
