@@ -29,7 +29,7 @@ def test_traces_run_writes_figure_and_obeys_the_wiring(tmp_path):
     assert data["sheet_params"]["inhibition_steps"] == 3
     assert len(data["columns"]) == 2
     assert data["columns"][0]["object"] != data["columns"][1]["object"]
-    for pop, variables in data["traces"].items():
+    for variables in data["traces"].values():
         for values in variables.values():
             assert np.shape(values)[1] == n_steps
     assert np.min(data["traces"]["self_inhibiting"]["i_self"]) >= 0
