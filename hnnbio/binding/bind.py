@@ -171,7 +171,7 @@ def bind(
         until = None if stop == "none" else StableStop(attention_unit, batch, D, stable_cycles,
                                                         readout_cycles)
         if ping is not None:
-            until = GammaCycles(sheet, n_cycles * int(spec.sheet_params.get("slots", 4)))
+            until = GammaCycles(sheet, n_cycles * spec.ping.slots)
         out = sim.run(n_steps, progress=progress, until=until,
                       check_every=GammaCycles.CHECK_EVERY if ping is not None else D)
         spikes = out.spikes[sheet]
@@ -262,7 +262,7 @@ def measured_cycle(batches, n_steps: int, readout_cycles: int, spec) -> tuple[in
     per image, averaged over images; D = slots x period, rounded to a step."""
     from hnnbio.circuits.ping import rhythm
 
-    slots = int(spec.sheet_params.get("slots", 4))
+    slots = spec.ping.slots
     dt_ms = float(spec.loop["dt_ms"])
 
     def measure(first_step):  # first_step counted from the end of the aligned run
@@ -471,7 +471,7 @@ def batch_fit(spec: ModelSpec, cycles: int, available: int | None = None) -> int
         return 2**62
     each = int(spec.autoencoder["layers"][0]) * cycles * spec.steps_per_cycle * SPIKE_BYTES
     if spec.measured_cycle:  # a ping unit fires at most once in refractory_steps + 1 steps
-        each //= int(spec.sheet_params.get("refractory_steps", 4)) + 1
+        each //= spec.ping.refractory_steps + 1
     return max(1, available // 2 // max(each, 1))
 
 

@@ -99,6 +99,16 @@ class ModelSpec:
         return self.sheet == "ping"
 
     @property
+    def ping(self):
+        """The ping sheet's :class:`~hnnbio.circuits.ping.PingParams` (defaults filled in), or
+        None for another sheet."""
+        if self.sheet != "ping":
+            return None
+        from hnnbio.circuits.ping import PingParams
+
+        return PingParams.from_dict(self.sheet_params)
+
+    @property
     def delay_steps(self) -> int:
         return int(self.top_down["delay_steps"])
 

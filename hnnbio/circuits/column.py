@@ -98,6 +98,16 @@ from dataclasses import dataclass
 import numpy as np
 from brian2 import Synapses, linked_var, ms, mV
 
+from hnnbio.circuits._sheet import (
+    check_batch,
+    check_integers,
+    check_numbers,
+    foreground_units,
+    node_params,
+    params_from_dict,
+    spiked,
+    unit_pixels,
+)
 from hnnbio.errors import ParameterError
 from hnnbio.neurons.coincidence import build_coincidence, connect_coincidence
 from hnnbio.neurons.lif import LIFParams, build_lif
@@ -179,28 +189,16 @@ class ColumnParams:
     interneuron_inputs: int = 1
 
     def __post_init__(self):
-        for name in ("refractory_steps", "up_inputs", "up_window_steps", "chains",
-                     "interneuron_inputs", "inhibition_steps"):
-            value = getattr(self, name)
-            low = 0 if name in ("refractory_steps", "inhibition_steps") else 1
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ParameterError(f"{name}: must be an integer >= {low}, got {value!r}")
-        for name in ("plateau_threshold", "plateau_steps"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
-                    or not np.isfinite(value) or value < 0:
-                raise ParameterError(f"{name}: must be a number >= 0, got {value!r}")
+        check_integers(self, {"refractory_steps": 0, "up_inputs": 1, "up_window_steps": 1,
+                              "chains": 1, "interneuron_inputs": 1, "inhibition_steps": 0})
+        check_numbers(self, ("plateau_threshold", "plateau_steps"), strict=False)
         if self.interneuron_inputs > self.chains:
             raise ParameterError(f"interneuron_inputs: {self.interneuron_inputs} chain spikes in "
                                  f"one step can never come from {self.chains} chain(s)")
         if self.plateau:
             plateau_design(self)  # raises ParameterError naming plateau_threshold if impossible
-        for name in ("input_probability", "attention_gain", "attention_scale", "autapse_ratio",
-                     "fast_steps"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
-                    or not np.isfinite(value) or value <= 0:
-                raise ParameterError(f"{name}: must be a number > 0, got {value!r}")
+        check_numbers(self, ("input_probability", "attention_gain", "attention_scale",
+                             "autapse_ratio", "fast_steps"))
         if self.input_probability > 1:
             raise ParameterError(f"input_probability: must be <= 1, got {self.input_probability}")
         if self.autapse_ratio <= 1:
@@ -230,12 +228,7 @@ class ColumnParams:
     def from_dict(cls, values: dict) -> ColumnParams:
         """Build from a spec's ``[sheet_params]``; an unknown key raises ParameterError naming it.
         """
-        known = {f.name for f in dataclasses.fields(cls)}
-        for key in values:
-            if key not in known:
-                raise ParameterError(f"{key}: unknown column sheet parameter; known: "
-                                     f"{', '.join(sorted(known))}")
-        return cls(**values)
+        return params_from_dict(cls, values, "column sheet")
 
 
 #: The plateau dendrite of the column (``plateau = true``), in mV above rest: NMDA drive E,
@@ -303,26 +296,11 @@ class ColumnSheet:
 
     def __init__(self, n_images: int, n_pixels: int, params: ColumnParams | None = None,
                  dt: float = 1.0, foreground: np.ndarray | None = None):
-        for name, value in (("n_images", n_images), ("n_pixels", n_pixels)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ParameterError(f"{name}: must be an integer >= 1, got {value!r}")
-        if isinstance(dt, bool) or not isinstance(dt, (int, float, np.number)) or not dt > 0:
-            raise ParameterError(f"dt: must be > 0 ms, got {dt!r}")
-        if params is not None and not isinstance(params, ColumnParams):
-            raise ParameterError(f"params: expected ColumnParams, got {type(params).__name__}")
+        check_batch(n_images, n_pixels, dt, params, ColumnParams)
         self.params = p = params or ColumnParams()
         self.n_images, self.n_pixels, self.dt = int(n_images), int(n_pixels), float(dt)
-        n = self.n_images * self.n_pixels
-        self.units = None
-        if foreground is not None:
-            foreground = np.asarray(foreground, dtype=bool)
-            if foreground.shape != (self.n_images, self.n_pixels):
-                raise ParameterError(f"foreground: shape {foreground.shape} != "
-                                     f"{(self.n_images, self.n_pixels)}")
-            self.units = np.flatnonzero(foreground.ravel())
-            if self.units.size == 0:
-                raise ParameterError("foreground: no foreground pixel at all")
-            n = int(self.units.size)
+        self.units = foreground_units(foreground, self.n_images, self.n_pixels)
+        n = self.n_images * self.n_pixels if self.units is None else int(self.units.size)
         step = self.dt * ms
         fast = p.fast_steps * step
         kappa = 1.0 - np.exp(-1.0 / p.fast_steps)  # fraction of the drive reached in one step
@@ -428,19 +406,7 @@ class ColumnSheet:
 
     def set_input(self, images: np.ndarray) -> None:
         """Set the pixels, shape (n_images, n_pixels), values in [0, 1]."""
-        images = np.asarray(images, dtype=float)
-        if images.shape != (self.n_images, self.n_pixels):
-            raise ParameterError(f"images: shape {images.shape} != "
-                                 f"{(self.n_images, self.n_pixels)}")
-        if np.any((images < 0) | (images > 1)):
-            raise ParameterError("images: values must lie in [0, 1]")
-        flat = images.ravel()
-        if self.units is not None:
-            outside = np.ones(flat.size, dtype=bool)
-            outside[self.units] = False
-            if flat[outside].any():
-                raise ParameterError("images: input outside the sheet's foreground columns")
-            flat = flat[self.units]
+        flat = unit_pixels(images, self.n_images, self.n_pixels, self.units, "columns")
         self._drive.get_value()[:] = np.repeat(flat, self.chains)
 
     def set_attention(self, attention: np.ndarray) -> None:
@@ -465,9 +431,7 @@ class ColumnSheet:
 
     def step_indices(self) -> np.ndarray:
         """Flat indices (image * N + pixel) of the output neurons that spiked in the last step."""
-        space = self._spikespace.get_value()
-        fired = space[:space[-1]]
-        return fired if self.units is None else self.units[fired]
+        return spiked(self._spikespace, self.units)
 
     def step_spikes(self) -> np.ndarray:
         """Output spikes of the step just simulated, shape (n_images, n_pixels), bool."""
@@ -491,10 +455,7 @@ class ColumnPopulation:
     VARIABLES = ("input", "attention")
 
     def __init__(self, node, n_samples: int, dt_ms: float, driven=None):
-        try:
-            params = ColumnParams.from_dict(dict(node.params))
-        except TypeError as exc:
-            raise ParameterError(f"{node.name}: params: {exc}") from None
+        params = node_params(ColumnParams, node)
         self.node, self.n_samples = node, n_samples
         self.sheet = ColumnSheet(n_samples, node.size, params, dt_ms, foreground=driven)
         self.objects, self.output, self.units = self.sheet.objects, self.sheet.output, \

@@ -54,12 +54,21 @@ the K slots (numpy's global generator, which the engine seeds).
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 from brian2 import NeuronGroup, Synapses, ms
 
+from hnnbio.circuits._sheet import (
+    check_batch,
+    check_integers,
+    check_numbers,
+    foreground_units,
+    node_params,
+    params_from_dict,
+    spiked,
+    unit_pixels,
+)
 from hnnbio.errors import ParameterError
 
 POPULATIONS = ("excitatory", "inhibitory")
@@ -122,26 +131,15 @@ class PingParams:
     max_period_steps: int = 30
 
     def __post_init__(self):
-        lows = {"slots": 2, "refractory_steps": 0, "inhibitory_refractory_steps": 1,
-                "inhibition_delay_steps": 0,
-                "max_period_steps": 2}
-        for name, low in lows.items():
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-                raise ParameterError(f"{name}: must be an integer >= {low}, got {value!r}")
-        for name in ("inhibition", "inhibition_tau_steps", "inhibitory_threshold",
-                     "inhibitory_tau_steps", "slope", "adaptation_tau_steps"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.number)) \
-                    or not np.isfinite(value) or value <= 0:
-                raise ParameterError(f"{name}: must be a number > 0, got {value!r}")
+        check_integers(self, {"slots": 2, "refractory_steps": 0,
+                              "inhibitory_refractory_steps": 1, "inhibition_delay_steps": 0,
+                              "max_period_steps": 2})
+        check_numbers(self, ("inhibition", "inhibition_tau_steps", "inhibitory_threshold",
+                             "inhibitory_tau_steps", "slope", "adaptation_tau_steps"))
         if isinstance(self.floor, bool) or not isinstance(self.floor, (int, float, np.number)) \
                 or not np.isfinite(self.floor) or not 0 <= self.floor <= 1:
             raise ParameterError(f"floor: must be a number in [0, 1], got {self.floor!r}")
-        if isinstance(self.adaptation, bool) or not isinstance(self.adaptation,
-                                                               (int, float, np.number)) \
-                or not np.isfinite(self.adaptation) or self.adaptation < 0:
-            raise ParameterError(f"adaptation: must be a number >= 0, got {self.adaptation!r}")
+        check_numbers(self, ("adaptation",), strict=False)
         if self.inhibitory_threshold < 1:
             raise ParameterError(f"inhibitory_threshold: must be >= 1 spike, got "
                                  f"{self.inhibitory_threshold}")
@@ -149,12 +147,7 @@ class PingParams:
     @classmethod
     def from_dict(cls, values: dict) -> PingParams:
         """Build from a population's ``params``; an unknown key raises ParameterError naming it."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        for key in values:
-            if key not in known:
-                raise ParameterError(f"{key}: unknown ping sheet parameter; known: "
-                                     f"{', '.join(sorted(known))}")
-        return cls(**values)
+        return params_from_dict(cls, values, "ping sheet")
 
 
 EXCITATORY = """
@@ -202,25 +195,12 @@ class PingSheet:
 
     def __init__(self, n_images: int, n_pixels: int, params: PingParams | None = None,
                  dt: float = 1.0, foreground: np.ndarray | None = None):
-        for name, value in (("n_images", n_images), ("n_pixels", n_pixels)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-                raise ParameterError(f"{name}: must be an integer >= 1, got {value!r}")
-        if isinstance(dt, bool) or not isinstance(dt, (int, float, np.number)) or not dt > 0:
-            raise ParameterError(f"dt: must be > 0 ms, got {dt!r}")
-        if params is not None and not isinstance(params, PingParams):
-            raise ParameterError(f"params: expected PingParams, got {type(params).__name__}")
+        check_batch(n_images, n_pixels, dt, params, PingParams)
         self.params = p = params or PingParams()
         self.n_images, self.n_pixels, self.dt = int(n_images), int(n_pixels), float(dt)
-        self.units = None
+        self.units = foreground_units(foreground, self.n_images, self.n_pixels)
         flat_image = np.repeat(np.arange(self.n_images), self.n_pixels)
-        if foreground is not None:
-            foreground = np.asarray(foreground, dtype=bool)
-            if foreground.shape != (self.n_images, self.n_pixels):
-                raise ParameterError(f"foreground: shape {foreground.shape} != "
-                                     f"{(self.n_images, self.n_pixels)}")
-            self.units = np.flatnonzero(foreground.ravel())
-            if self.units.size == 0:
-                raise ParameterError("foreground: no foreground pixel at all")
+        if self.units is not None:
             flat_image = flat_image[self.units]
         step = self.dt * ms
         exc = NeuronGroup(flat_image.size, EXCITATORY, threshold=THRESHOLD,
@@ -265,20 +245,8 @@ class PingSheet:
 
     def set_input(self, images: np.ndarray) -> None:
         """Set the pixels, shape (n_images, n_pixels), values in [0, 1]."""
-        images = np.asarray(images, dtype=float)
-        if images.shape != (self.n_images, self.n_pixels):
-            raise ParameterError(f"images: shape {images.shape} != "
-                                 f"{(self.n_images, self.n_pixels)}")
-        if np.any((images < 0) | (images > 1)):
-            raise ParameterError("images: values must lie in [0, 1]")
-        flat = images.ravel()
-        if self.units is not None:
-            outside = np.ones(flat.size, dtype=bool)
-            outside[self.units] = False
-            if flat[outside].any():
-                raise ParameterError("images: input outside the sheet's foreground units")
-            flat = flat[self.units]
-        self._drive.get_value()[:] = flat
+        self._drive.get_value()[:] = unit_pixels(images, self.n_images, self.n_pixels,
+                                                 self.units, "units")
 
     def set_ring(self, ring: np.ndarray) -> None:
         """Replace the attention of the next K gamma cycles, shape (slots, n_images, n_pixels),
@@ -333,9 +301,7 @@ class PingSheet:
 
     def step_indices(self) -> np.ndarray:
         """Flat indices of the excitatory units that spiked in the last step."""
-        space = self._spikespace.get_value()
-        fired = space[:space[-1]]
-        return fired if self.units is None else self.units[fired]
+        return spiked(self._spikespace, self.units)
 
     def __repr__(self) -> str:
         return (f"PingSheet(n_images={self.n_images}, n_pixels={self.n_pixels}, dt={self.dt} ms, "
@@ -370,10 +336,7 @@ class PingPopulation:
     VARIABLES = ("input", "attention")
 
     def __init__(self, node, n_samples: int, dt_ms: float, driven=None):
-        try:
-            params = PingParams.from_dict(dict(node.params))
-        except TypeError as exc:
-            raise ParameterError(f"{node.name}: params: {exc}") from None
+        params = node_params(PingParams, node)
         self.node, self.n_samples = node, n_samples
         self.sheet = PingSheet(n_samples, node.size, params, dt_ms, foreground=driven)
         self.objects, self.output, self.units = self.sheet.objects, self.sheet.output, \
