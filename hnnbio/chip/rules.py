@@ -154,7 +154,8 @@ COLUMN_INPUT_STEPS = 1
 COLUMN_DEFAULTS = {"refractory_steps": 6, "input_probability": 1.0, "attention_gain": 20.0,
                    "attention_scale": 1.0, "autapse_ratio": 10.0, "up_inputs": 1,
                    "up_window_steps": 1, "fast_steps": 0.1, "output": "coincidence",
-                   "chains": 1}
+                   "chains": 1, "plateau_threshold": 0.0, "plateau_steps": 1.0,
+                   "inhibition_steps": 0, "interneuron_inputs": 1}
 
 
 @dataclass(frozen=True)
@@ -169,6 +170,10 @@ class _Column:
     fast_steps: float
     output: str
     chains: int
+    plateau_threshold: float
+    plateau_steps: float
+    inhibition_steps: int
+    interneuron_inputs: int
 
 
 def is_column(sheet) -> bool:
@@ -207,7 +212,11 @@ def column_as_stochastic(sheet) -> dict:
                "stage (latency 2 steps)"),
               ("fast_steps", p.fast_steps <= COLUMN_FAST_STEPS_MAX,
                f"above {COLUMN_FAST_STEPS_MAX} the pyramidal neuron carries drive from one step to "
-               f"the next (no longer one independent draw per step)"))
+               f"the next (no longer one independent draw per step)"),
+              ("plateau_threshold", p.plateau_threshold == 0, "a dendritic plateau is state "
+               "carried across steps the sheet cores do not have (0 turns it off)"),
+              ("inhibition_steps", p.inhibition_steps == 0, "interneuron feedback is a second "
+               "population the chip's sheet does not have (0 turns it off)"))
     for name, ok, why in checks:
         if not ok:
             raise DesignRuleError("column-as-stochastic", sheet.name,

@@ -84,6 +84,8 @@ def _column(params):
     ({"input_probability": 0.5}, "input_probability 0.5"),
     ({"fast_steps": 0.5}, "fast_steps 0.5"),
     ({"output": "self_inhibiting"}, "output 'self_inhibiting'"),
+    ({"plateau_threshold": 0.5}, "plateau_threshold 0.5"),
+    ({"inhibition_steps": 1}, "inhibition_steps 1"),
     ({"bogus": 1}, "bogus: not a column parameter"),
 ])
 def test_column_outside_the_equivalence_is_refused_by_name(params, field):
