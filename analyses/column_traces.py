@@ -1,9 +1,11 @@
 """Membrane traces of the cortical microcircuit in the binding loop: what each element does.
 
-One binding run of ``models/<name>-microcircuit.toml`` on a few images, with the column elements
-the shipped file leaves off switched on (``--plateau-threshold``: the NMDA-like plateau dendrite;
-``--inhibition-steps``: one inhibitory interneuron per column; see
-:mod:`hnnbio.circuits.column`). After ``cycles - record`` cycles, Brian2 StateMonitors and
+One binding run of ``models/<name>-microcircuit.toml`` on a few images, with two column elements
+set from the flags (``--plateau-threshold``: the NMDA-like plateau dendrite's onset, 0 removes
+it; ``--inhibition-steps`` and ``--interneuron-inputs``: one inhibitory interneuron per column;
+see :mod:`hnnbio.circuits.column`). The defaults exaggerate them against the shipped files
+(onset 0.15 instead of 0.07, 3 silent steps after one relay instead of 1 after 3) so that each
+shows in a few cycles of one image. After ``cycles - record`` cycles, Brian2 StateMonitors and
 SpikeMonitors are added to the engine's network (``Simulation.network``) for the columns of the
 first image and the run goes on for ``record`` cycles; two columns are kept, on the two objects
 with the most output spikes (StateMonitors read at the start of a step: a neuron that fired
@@ -40,16 +42,15 @@ TRACED = {  # population -> variables recorded
 
 def model_spec(name: str, plateau_threshold: float, inhibition_steps: int, cycles: int,
                interneuron_inputs: int = 1):
-    """The microcircuit spec with the two elements on. A plateau gates out attention below its
+    """The microcircuit spec with the two elements set. A plateau gates out attention below its
     threshold, and the loop's first cycle carries only the random soft assignment (about 1/D per
     slot): the plateau model starts from ``initial = "ones"`` (every pixel attended once)."""
     from hnnbio.binding.spec import _from_raw, load_spec
 
     spec = load_spec(MODELS / f"{name}-microcircuit.toml")
     change = {"inhibition_steps": int(inhibition_steps),
-              "interneuron_inputs": int(interneuron_inputs)}
-    if plateau_threshold > 0:
-        change["plateau_threshold"] = float(plateau_threshold)
+              "interneuron_inputs": int(interneuron_inputs),
+              "plateau_threshold": float(plateau_threshold)}
     spec = spec.replace(sheet_params={**spec.sheet_params, **change},
                         loop={"cycles": cycles, "readout_cycles": min(cycles, 10)})
     if plateau_threshold > 0:

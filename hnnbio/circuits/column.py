@@ -35,8 +35,9 @@ A column (pixel ``p`` of image ``b``, index ``b * N + p`` in every population) i
 Each synaptic stage adds one step: attention written at the end of step t gates the pyramidal
 spikes of step t + 1, which leave the column at step t + 3 (output "coincidence").
 
-Two more elements, off by default (the shipped ``*-column`` and ``*-microcircuit`` files have
-neither):
+Two more elements, off by default (the shipped ``*-column`` files have neither, the
+``*-microcircuit`` files both: ``plateau_threshold = 0.07``, ``plateau_steps = 0``,
+``inhibition_steps = 1``, ``interneuron_inputs = 3``):
 
 5. **plateau** (``plateau_threshold`` = c_on > 0; :mod:`hnnbio.neurons.plateau`): the distal
    compartment becomes an NMDA-like regenerative dendrite, one per column (its M pyramidal

@@ -7,6 +7,7 @@ module                 model
 ``self_inhibiting``    HIFI: autapse self-inhibition; continuous and published discrete step
 ``coincidence``        exact coincidence detector: k inputs within a window (box potentials)
 ``pyramidal``          two compartments, distal (apical) input multiplies the proximal gain
+``plateau``            NMDA-like distal dendrite: Mg-block bistability, a plateau gating the soma
 ``stochastic``         stochastic gated unit, P(spike) = drive x gain, r refractory steps
 ``segments``           NeuTNN: proximal/distal dendritic segments (coincidence events) on a soma
 =====================  ============================================================================

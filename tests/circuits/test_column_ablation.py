@@ -45,20 +45,41 @@ def test_microcircuit_variants_are_valid_and_each_removes_one_element(name):
     shipped = ColumnParams.from_dict(spec.sheet_params)
     assert shipped.chains == 4 and shipped.up_inputs == 2 and shipped.input_probability < 1
     found = mod.variants(spec.sheet_params)
-    # the shipped files have neither plateau nor interneurons: those variants add them
-    assert not shipped.plateau and not shipped.interneurons
+    # the shipped files have the plateau (started from full attention) and the interneurons:
+    # their variants remove them
+    assert shipped.plateau and shipped.interneurons
+    assert spec.raw["units"][spec.attention_name]["initial"] == "ones"
     assert set(found) == {"full", "no_self_inhibition", "relay_coincidence", "certain_input",
-                          "one_chain", "weak_attention", "plateau", "interneurons"}
-    for variant, change in found.items():
+                          "one_chain", "weak_attention", "no_plateau", "no_interneurons"}
+    for change in found.values():
         s = mod.variant_spec(spec, change)
         params = ColumnParams.from_dict(s.sheet_params)  # valid, checked parameters
         for key, value in change.items():
             assert getattr(params, key) == value
-        initial = s.raw["units"][s.attention_name]["initial"]
-        assert initial == ("ones" if variant == "plateau" else "soft_assignment")
-    assert ColumnParams.from_dict(mod.variant_spec(spec, found["plateau"]).sheet_params).plateau
-    assert ColumnParams.from_dict(
-        mod.variant_spec(spec, found["interneurons"]).sheet_params).interneurons
+        assert s.raw["units"][s.attention_name]["initial"] == "ones"
+    assert not ColumnParams.from_dict(
+        mod.variant_spec(spec, found["no_plateau"]).sheet_params).plateau
+    assert not ColumnParams.from_dict(
+        mod.variant_spec(spec, found["no_interneurons"]).sheet_params).interneurons
+
+
+def test_a_missing_element_is_added_by_its_variant_from_full_attention():
+    from hnnbio.binding.spec import _from_raw, load_spec
+
+    mod = _module()
+    spec = load_spec(mod.MODELS / "bars-microcircuit.toml")
+    bare = spec.replace(sheet_params={**spec.sheet_params, "plateau_threshold": 0.0,
+                                      "inhibition_steps": 0})
+    raw = bare.to_dict()
+    raw["units"][spec.attention_name]["initial"] = "soft_assignment"
+    bare = _from_raw(raw, spec.path)
+    found = mod.variants(bare.sheet_params)
+    assert found["plateau"] == mod.ADDED_PLATEAU
+    assert found["interneurons"] == mod.ADDED_INTERNEURONS
+    s = mod.variant_spec(bare, found["plateau"])
+    assert s.raw["units"][s.attention_name]["initial"] == "ones"
+    s = mod.variant_spec(bare, found["interneurons"])
+    assert s.raw["units"][s.attention_name]["initial"] == "soft_assignment"
 
 
 def test_a_shipped_element_is_removed_by_its_no_variant():
