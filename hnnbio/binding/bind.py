@@ -147,6 +147,9 @@ def bind(
     stop = spec.loop.get("stop", "none") if stop is None else stop
     if stop not in STOPS:
         raise ParameterError(f"stop: must be one of {', '.join(STOPS)}, got {stop!r}")
+    if spec.measured_cycle and stop != "none":
+        raise ParameterError(f"stop: a ping sheet's batches end on gamma cycles (stop 'none'), "
+                             f"got {stop!r}")
     stable_cycles = _positive("stable_cycles", spec.loop.get("stable_cycles", 5)
                               if stable_cycles is None else stable_cycles)
     readout_cycles = min(int(spec.loop["readout_cycles"]), n_cycles)
@@ -157,42 +160,25 @@ def bind(
 
         autoencoder = load_autoencoder(spec)
     graph = spec.graph(autoencoder)
-    sheet, attention_unit = spec.sheet_name, spec.attention_name
-    n_steps = n_cycles * spec.steps_per_cycle
+    sheet = spec.sheet_name
+    cycle = (MeasuredCycle(spec, n_cycles, readout_cycles) if spec.measured_cycle
+             else FixedCycle(spec, n_cycles, n_images, stop, stable_cycles, readout_cycles))
     start = time.perf_counter()
     flat = images.reshape(n_images, -1)
-    parts, cycles_run = [], np.full(n_images, n_cycles, dtype=np.int64)
-    D = spec.steps_per_cycle
-    ping = [] if spec.measured_cycle else None  # per batch: (steps run, sheet) of a ping sheet
+    parts = []
     for b, first in enumerate(range(0, n_images, size)):
         batch = flat[first : first + size]
         batch_seed = int(np.random.SeedSequence([seed, b]).generate_state(1)[0])
         sim = Simulation(graph, batch, seed=batch_seed, circuits=CIRCUITS)
-        until = None if stop == "none" else StableStop(attention_unit, batch, D, stable_cycles,
-                                                        readout_cycles)
-        if ping is not None:
-            until = GammaCycles(sheet, n_cycles * spec.ping.slots)
-        out = sim.run(n_steps, progress=progress, until=until,
-                      check_every=GammaCycles.CHECK_EVERY if ping is not None else D)
+        out = sim.run(cycle.n_steps, progress=progress, until=cycle.until(batch),
+                      check_every=cycle.check_every)
         spikes = out.spikes[sheet]
         if first:
             spikes.sample += first
-        if ping is not None:
-            ping.append((out.n_steps, sim.populations[sheet].sheet))
-        elif out.n_steps < n_steps:  # stopped early: aligned at the end (the readout's cycles)
-            spikes.step += n_steps - out.n_steps
-            cycles_run[first : first + size] = out.n_steps // D
+        attention = cycle.batch_done(out, sim, slice(first, first + len(batch)), spikes)
         parts.append(dict(spike_image=spikes.sample, spike_step=spikes.step,
-                          spike_pixel=spikes.neuron,
-                          attention=out.applied.get(attention_unit) if ping is None
-                          else sim.populations[sheet].sheet.next_cycle()))
-
-    rhythm_info = None
-    if ping is not None:  # batches end together; D = slots x the measured period
-        n_steps = max(steps for steps, _ in ping)
-        for part, (steps, _) in zip(parts, ping, strict=True):
-            part["spike_step"] += n_steps - steps
-        D, rhythm_info = measured_cycle(ping, n_steps, readout_cycles, spec)
+                          spike_pixel=spikes.neuron, attention=attention))
+    n_steps, D, cycle_info = cycle.finish(parts)
 
     def join(key):  # one batch: no copy of millions of spikes
         return parts[0][key] if len(parts) == 1 else np.concatenate([p[key] for p in parts])
@@ -218,12 +204,9 @@ def bind(
             readout_cycles=readout_cycles,
             smoothing=list(spec.readout["smoothing"]),
             stop=stop,
+            **cycle_info,
         ),
     )
-    if stop != "none":
-        result.info.update(stable_cycles=stable_cycles, cycles_run=cycles_run.tolist())
-    if rhythm_info is not None:
-        result.info["rhythm"] = rhythm_info
     result.info["loop_seconds"] = time.perf_counter() - start
     counts = check_objects(n_objects, images) if n_objects is not None else None
     auto = isinstance(counts, str)
@@ -241,6 +224,69 @@ def bind(
             evaluate(result, n_objects=N_OBJECTS[spec.dataset], seed=seed)
     result.seconds = time.perf_counter() - start
     return result
+
+
+class FixedCycle:
+    """The cycle source of a sheet whose cycle D is given (``steps_per_cycle``): every batch runs
+    ``cycles`` x D steps, or stops early (``stop = "stable"``, :class:`StableStop`) and is then
+    aligned at the end (its last cycles are the readout's)."""
+
+    def __init__(self, spec, n_cycles: int, n_images: int, stop: str, stable_cycles: int,
+                 readout_cycles: int):
+        self.unit, self.D = spec.attention_name, spec.steps_per_cycle
+        self.n_steps, self.check_every = n_cycles * self.D, self.D
+        self.stop, self.stable_cycles, self.readout_cycles = stop, stable_cycles, readout_cycles
+        self.cycles_run = np.full(n_images, n_cycles, dtype=np.int64)
+
+    def until(self, batch: np.ndarray):
+        """The batch's stopping rule (None: run every step)."""
+        if self.stop == "none":
+            return None
+        return StableStop(self.unit, batch, self.D, self.stable_cycles, self.readout_cycles)
+
+    def batch_done(self, out, sim, images: slice, spikes) -> np.ndarray:
+        """After a batch (its images ``images``): align an early stop; the attention applied."""
+        if out.n_steps < self.n_steps:
+            spikes.step += self.n_steps - out.n_steps
+            self.cycles_run[images] = out.n_steps // self.D
+        return out.applied.get(self.unit)
+
+    def finish(self, parts: list) -> tuple[int, int, dict]:
+        """(steps, D, result info) once every batch ran."""
+        if self.stop == "none":
+            return self.n_steps, self.D, {}
+        return self.n_steps, self.D, dict(stable_cycles=self.stable_cycles,
+                                          cycles_run=self.cycles_run.tolist())
+
+
+class MeasuredCycle:
+    """The cycle source of a ping sheet: D is not given but measured. A batch ends when every
+    image's interneuron made ``cycles`` x ``slots`` gamma cycles (:class:`GammaCycles`, within a
+    budget of ``cycles`` x the spec's ``steps_per_cycle`` steps); the batches are aligned at
+    their ends and D = slots x the measured period (:func:`measured_cycle`)."""
+
+    def __init__(self, spec, n_cycles: int, readout_cycles: int):
+        self.spec, self.sheet, self.readout_cycles = spec, spec.sheet_name, readout_cycles
+        self.gamma_cycles = n_cycles * spec.ping.slots
+        self.n_steps, self.check_every = n_cycles * spec.steps_per_cycle, GammaCycles.CHECK_EVERY
+        self.batches = []  # per batch: (steps run, its ping sheet)
+
+    def until(self, batch: np.ndarray):
+        return GammaCycles(self.sheet, self.gamma_cycles)
+
+    def batch_done(self, out, sim, images: slice, spikes) -> np.ndarray:
+        """After a batch: keep its sheet (its gamma cycles); the attention of its next cycle."""
+        sheet = sim.populations[self.sheet].sheet
+        self.batches.append((out.n_steps, sheet))
+        return sheet.next_cycle()
+
+    def finish(self, parts: list) -> tuple[int, int, dict]:
+        """The batches end together (spike steps shifted in place); D and the rhythm."""
+        n_steps = max(steps for steps, _ in self.batches)
+        for part, (steps, _) in zip(parts, self.batches, strict=True):
+            part["spike_step"] += n_steps - steps
+        D, rhythm = measured_cycle(self.batches, n_steps, self.readout_cycles, self.spec)
+        return n_steps, D, dict(rhythm=rhythm)
 
 
 class GammaCycles:

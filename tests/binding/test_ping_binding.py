@@ -52,6 +52,14 @@ def test_replace_cannot_set_the_cycle(shapes_gamma):
         shapes_gamma.replace(loop={"steps_per_cycle": 32})
 
 
+def test_bind_refuses_an_early_stop_on_a_ping_sheet(shapes_gamma):
+    from hnnbio.errors import ParameterError
+
+    images, _ = datasets.generate("shapes", 1, 0)
+    with pytest.raises(ParameterError, match="stop: a ping sheet's batches end on gamma cycles"):
+        bind(images, shapes_gamma, stop="stable")
+
+
 def volley_period(result, image, first_step):
     """Mean interval between volley onsets (a step with spikes after >= 3 silent ones), from
     the output spikes alone."""
