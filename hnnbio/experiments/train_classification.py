@@ -33,6 +33,9 @@ from hnnbio.experiments.classification import (
 
 ATTENTION_LR_SCALE = 0.1
 N_FIT = 1200  # training images 0..1199; 1200..1399 are the validation part of the split
+AUGMENTATION = {"shift": "shift -1..1 px per axis",
+                "affine": "affine: rotation +-12 deg, shear +-10 deg, scale 0.9..1.1, "
+                          "shift +-1 px, bilinear"}
 
 
 def shifted(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
@@ -44,6 +47,66 @@ def shifted(x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
     rows = (dy[:, None] + torch.arange(8))[:, :, None].expand(n, 8, 8)
     cols = (dx[:, None] + torch.arange(8))[:, None, :].expand(n, 8, 8)
     return img[torch.arange(n)[:, None, None], rows, cols].reshape(n, 64)
+
+
+def affine(x: torch.Tensor, gen: torch.Generator, rotate_deg: float = 12.0,
+           scale: float = 0.1, shear_deg: float = 10.0, shift_px: float = 1.0) -> torch.Tensor:
+    """(B, 64) images each under its own random affine map (other writers' slant, size, place).
+
+    Rotation, shear and the scale offset are uniform in +-``rotate_deg``, +-``shear_deg`` and
+    +-``scale``; the translation uniform in +-``shift_px`` pixels per axis. Bilinear resampling
+    of the 8 x 8 image (``affine_grid`` / ``grid_sample``, pixel centres, zero outside); the
+    identity map returns the image.
+    """
+    n = x.shape[0]
+
+    def u():
+        return torch.rand(n, generator=gen) * 2 - 1
+
+    angle = torch.deg2rad(u() * rotate_deg)
+    shear = torch.tan(torch.deg2rad(u() * shear_deg))
+    s = 1 + u() * scale
+    t = torch.stack([u(), u()], 1) * shift_px * 2 / 8  # pixels -> normalised coordinates
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    rot = torch.stack([torch.stack([cos, -sin], 1), torch.stack([sin, cos], 1)], 1)
+    sh = torch.zeros(n, 2, 2)
+    sh[:, 0, 0] = sh[:, 1, 1] = 1
+    sh[:, 0, 1] = shear
+    theta = torch.cat([rot @ sh / s[:, None, None], t[:, :, None]], 2)
+    return warp(x, theta)
+
+
+def warp(x: torch.Tensor, theta: torch.Tensor) -> torch.Tensor:
+    """(B, 64) images resampled at ``theta`` (B, 2, 3) (output -> input coordinates)."""
+    n = x.shape[0]
+    side = int(round(x.shape[1] ** 0.5))
+    grid = torch.nn.functional.affine_grid(theta.to(x.dtype), (n, 1, side, side),
+                                           align_corners=False)
+    out = torch.nn.functional.grid_sample(x.view(n, 1, side, side), grid, mode="bilinear",
+                                          padding_mode="zeros", align_corners=False)
+    return out.reshape(n, side * side)
+
+
+def pepper_salt(x: torch.Tensor, p, gen: torch.Generator) -> torch.Tensor:
+    """Each pixel of image b replaced with probability ``p[b]`` (or ``p``) by 0 or 1 (grey 16),
+    half each: the noise of ``classification.salt_pepper``, on (B, 64) images in 0..1."""
+    p = torch.as_tensor(p, dtype=x.dtype).expand(x.shape[0])
+    hit = torch.rand(x.shape, generator=gen) < p[:, None]
+    salt = (torch.rand(x.shape, generator=gen) < 0.5).to(x.dtype)
+    return torch.where(hit, salt, x)
+
+
+def augmented(x: torch.Tensor, gen: torch.Generator, augment: str = "shift",
+              noise: float = 0.0, noise_share: float = 0.5) -> torch.Tensor:
+    """A training batch: ``shift`` (-1..1 px) or ``affine``; then, if ``noise`` > 0, pepper/salt
+    noise at p uniform in [0, ``noise``] on a random ``noise_share`` of the images."""
+    x = affine(x, gen) if augment == "affine" else shifted(x, gen)
+    if noise > 0:
+        n = x.shape[0]
+        p = torch.rand(n, generator=gen) * noise
+        p = torch.where(torch.rand(n, generator=gen) < noise_share, p, torch.zeros(n))
+        x = pepper_salt(x, p, gen)
+    return x
 
 
 def make_twin(params: dict, attention_kwargs: dict | None, seed: int, conv: int = 0):
@@ -63,7 +126,8 @@ def spikes_of(out: dict) -> torch.Tensor:
 
 
 def fit(twin, x, y, xv, yv, steps: int, epochs: int, spike_cost: float, seed: int, lr: float,
-        log=print, attention_lr_scale: float = ATTENTION_LR_SCALE) -> tuple[dict, list]:
+        log=print, attention_lr_scale: float = ATTENTION_LR_SCALE, augment: str = "shift",
+        noise: float = 0.0, weight_decay: float = 0.0) -> tuple[dict, list]:
     gen = torch.Generator().manual_seed(seed)
     # w_in is in mV per spike (~ the threshold), the rest near 1: Adam's steps are in the
     # parameter's own units, so w_in's rate is scaled by the hidden threshold; the attention
@@ -77,7 +141,7 @@ def fit(twin, x, y, xv, yv, steps: int, epochs: int, spike_cost: float, seed: in
               dict(params=rest, lr=lr)]
     if attention:
         groups.append(dict(params=attention, lr=lr * attention_lr_scale))
-    opt = torch.optim.Adam(groups)
+    opt = torch.optim.Adam(groups, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
     best, curve = None, []
     for epoch in range(epochs):
@@ -85,7 +149,7 @@ def fit(twin, x, y, xv, yv, steps: int, epochs: int, spike_cost: float, seed: in
         perm = torch.randperm(len(x), generator=gen)
         for i in range(0, len(x), 64):
             b = perm[i:i + 64]
-            out = twin(shifted(x[b], gen), steps)
+            out = twin(augmented(x[b], gen, augment, noise), steps)
             loss = torch.nn.functional.cross_entropy(out["logits"], y[b]) \
                 + spike_cost * spikes_of(out).mean() / 100
             opt.zero_grad()
@@ -108,7 +172,8 @@ def fit(twin, x, y, xv, yv, steps: int, epochs: int, spike_cost: float, seed: in
 
 def train(model_path, epochs: int = 60, spike_cost: float = 0.05, seed: int = 0,
           lr: float = 2e-3, out=None, log=print,
-          attention_lr_scale: float = ATTENTION_LR_SCALE) -> dict:
+          attention_lr_scale: float = ATTENTION_LR_SCALE, augment: str = "shift",
+          noise: float = 0.0, weight_decay: float = 0.0, n_fit: int = N_FIT) -> dict:
     """Train both models of ``model_path``; write and return the weights dict."""
     from hnnbio.data.digits import load_digits
     from hnnbio.hnn.files import load_hnn
@@ -125,21 +190,34 @@ def train(model_path, epochs: int = 60, spike_cost: float = 0.05, seed: int = 0,
     grey, labels = load_digits("train")
     x_all = torch.tensor(grey.reshape(len(grey), -1) / GREY_MAX, dtype=torch.float32)
     y_all = torch.tensor(labels)
-    x, y, xv, yv = x_all[:N_FIT], y_all[:N_FIT], x_all[N_FIT:], y_all[N_FIT:]
+    from hnnbio.errors import ParameterError
+
+    if not 0 <= noise <= 1:
+        raise ParameterError(f"--noise {noise}: a pepper/salt probability must be in [0, 1]")
+    if augment not in AUGMENTATION:
+        raise ParameterError(f"--augment {augment!r}: not one of {', '.join(AUGMENTATION)}")
+    if not 0 < n_fit < len(x_all):
+        raise ParameterError(f"--fit {n_fit}: must be between 1 and {len(x_all) - 1} "
+                             f"(the training split has {len(x_all)} images)")
+    x, y, xv, yv = x_all[:n_fit], y_all[:n_fit], x_all[n_fit:], y_all[n_fit:]
     data = dict(model=graph.name, format=FORMAT,
                 sizes={settings[k]: graph.node(settings[k]).size
                        for k in ("encoding", "hidden", "readout")})
     settings_used = dict(epochs=epochs, spike_cost=spike_cost, seed=seed, lr=lr, batch=64,
-                         fit_images=N_FIT, validation_images=len(xv), steps=steps,
-                         augmentation="shift -1..1 px per axis", conv=settings["conv"],
+                         fit_images=n_fit, validation_images=len(xv), steps=steps,
+                         augmentation=AUGMENTATION[augment], conv=settings["conv"],
                          attention_lr_scale=attention_lr_scale)
+    if noise > 0:
+        settings_used["noise"] = f"pepper/salt, p uniform in [0, {noise}], half of each batch"
+    if weight_decay > 0:
+        settings_used["weight_decay"] = weight_decay
     data["training"] = settings_used
     for which, attn in (("baseline", None), ("attention", kwargs)):
         start = time.time()
         twin = make_twin(params, attn, seed, settings["conv"])
         log(f"training {which}")
         summary, curve = fit(twin, x, y, xv, yv, steps, epochs, spike_cost, seed, lr, log,
-                             attention_lr_scale)
+                             attention_lr_scale, augment, noise, weight_decay)
         summary["seconds"] = round(time.time() - start, 1)
         state = twin.state_dict()
         entry = dict(w_in=twin.input_weights().detach().clone(), w_out=state["w_out"].clone(),
@@ -166,13 +244,22 @@ def main(argv=None) -> int:
     parser.add_argument("--lr", type=float, default=2e-3)
     parser.add_argument("--attention-lr-scale", type=float, default=ATTENTION_LR_SCALE,
                         help="the attention network's learning rate / --lr")
+    parser.add_argument("--augment", choices=sorted(AUGMENTATION), default="shift",
+                        help="training augmentation (default: shift)")
+    parser.add_argument("--noise", type=float, default=0.0,
+                        help="pepper/salt noise augmentation: p uniform in [0, NOISE] on half "
+                        "of each batch (default 0: none)")
+    parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument("--fit", type=int, default=N_FIT,
+                        help=f"images 0..FIT-1 fit, FIT..1399 validate (default {N_FIT})")
     parser.add_argument("--out", default=None, help="weights file (default: the model's)")
     args = parser.parse_args(argv)
     from hnnbio.errors import HnnbioError
 
     try:
         train(args.model, args.epochs, args.spike_cost, args.seed, args.lr, args.out,
-              attention_lr_scale=args.attention_lr_scale)
+              attention_lr_scale=args.attention_lr_scale, augment=args.augment,
+              noise=args.noise, weight_decay=args.weight_decay, n_fit=args.fit)
     except HnnbioError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
