@@ -96,6 +96,10 @@ def emulate_program(path: str | Path, n_images: int = 16, seed: int = 0,
     if isinstance(n_images, bool) or not isinstance(n_images, (int, np.integer)) or n_images < 1:
         raise ParameterError(f"n_images: must be a positive integer, got {n_images!r}")
     dataset = program.manifest["model"]["dataset"]
+    if dataset == "none":  # the programs of spiking and experiment graphs (hnnbio.chip.snn, hifi)
+        name = program.manifest["model"]["name"]
+        raise DataError(f"{path}: not a binding program (model {name!r} reads no image data "
+                        f"set); run its model with `hnnbio run MODEL --backend emulator`")
     if dataset is None:
         raise DataError(f"{path}: the program names no data set; emulate your own images with "
                         f"hnnbio.binding.emulate.emulate")

@@ -32,8 +32,9 @@ def compile_model(model, chip: ChipSpec = TIANJIC_LIKE,
 
     Parameters
     ----------
-    model : HNN, str, Path or Graph
-        An HNN graph, an HNN file, a shipped model name, or an already lowered IR graph.
+    model : HNN, str, Path, Graph or Program
+        An HNN graph, an HNN file, a shipped model name, an already lowered IR graph, or a
+        program an experiment compiled itself (returned as it is).
     chip : ChipSpec
     samples : ndarray, shape (n, n_pixels), {0, 1}, optional
         Inputs for calibration and the quantisation report.
@@ -45,6 +46,8 @@ def compile_model(model, chip: ChipSpec = TIANJIC_LIKE,
     """
     from hnnbio.chip import snn
 
+    if isinstance(model, Program):  # compiled by an experiment's own compiler (hifi)
+        return model
     if snn.is_spiking(model):  # spiking graphs (not binding): hnnbio.chip.snn
         from hnnbio.chip.lower import load_graph
 

@@ -597,6 +597,8 @@ def _plan(program: Program) -> dict:
         _need((c.core, had["a"]) not in route_into, f"core {c.core}: a route writes the image")
         _need(c.buffers[lif["rand"]].get("stream") == part["lo"],
               f"core {c.core}: LFSR streams are not numbered by pixel")
+        _need(not isinstance(lif["alpha"], str) and not isinstance(lif["v_threshold"], str),
+              f"core {c.core}: per-neuron LIF registers (the kernel takes one per core)")
         _need(init(c.core, lif["v"]) == 0 and init(c.core, lif["refractory"]) == 0
               and init(c.core, win["age"]) == 15
               and (win["kept"] is None or init(c.core, win["kept"]) == 0),

@@ -159,6 +159,14 @@ def keep(value, site):
     return None
 
 
+def register_or_array(register: Callable, per_neuron: Callable) -> Callable:
+    """A register (an int: one value for every element) or the key of an array of one value per
+    element (a string); each checked by its own rule."""
+    def rule(value, site):
+        return per_neuron(value, site) if isinstance(value, str) else register(value, site)
+    return rule
+
+
 def noise_mask(value, site):
     problem = integer(0, (1 << site.chip.lfsr_bits) - 1)(value, site)
     if problem is None and site.args.get("rand") is None and value != 0:
@@ -256,8 +264,13 @@ FIELD_RULES: dict[str, dict[str, Callable]] = {
                               min_bits=lambda s: s.chip.refractory_bits),
             "spikes": buf(size="input", holds=(0, 1)),
             "rand": buf(size="input", lfsr=True, null=True),
-            "alpha": integer(0, 255), "v_leak": integer(_membrane(0), _membrane(1)),
-            "v_threshold": integer(_membrane(0), _membrane(1)), "noise_mask": noise_mask,
+            "alpha": register_or_array(integer(0, 255),
+                                       array(np.uint8, lambda s: (s.size("input") or 0,))),
+            "v_leak": integer(_membrane(0), _membrane(1)),
+            "v_threshold": register_or_array(
+                integer(_membrane(0), _membrane(1)),
+                array(np.int32, lambda s: (s.size("input") or 0,), _membrane(0), _membrane(1))),
+            "noise_mask": noise_mask,
             "reset_mode": choice("value", "subtract", "subtract_constant", "none"),
             "v_reset": integer(_membrane(0), _membrane(1)),
             "refractory_steps": refractory_steps},

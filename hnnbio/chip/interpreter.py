@@ -208,8 +208,11 @@ class Machine:
             if a["reset_mode"] not in P.RESET_MODES:
                 raise ProgramError(f"program: core {cid}, phase {p}, lif.reset_mode: "
                                    f"{a['reset_mode']!r} is not one of {', '.join(P.RESET_MODES)}")
-            regs = {k: a[k] for k in ("alpha", "v_leak", "v_threshold", "reset_mode", "v_reset",
-                                      "refractory_steps")}
+            regs = {k: a[k] for k in ("v_leak", "reset_mode", "v_reset", "refractory_steps")}
+            # alpha and v_threshold: a register, or an array of one value per neuron
+            for f, dtype in (("alpha", np.uint8), ("v_threshold", np.int32)):
+                regs[f] = a[f] if not isinstance(a[f], str) else self._array(
+                    core, p, op, f, a[f], dtype, (n,)).astype(np.int64)
             keys = {f: (cid, a[f]) for f in ("input", "v", "refractory", "spikes", "rand")}
             bits = self.chip.membrane_bits
 

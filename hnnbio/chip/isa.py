@@ -42,7 +42,10 @@ soma      ``lif(input, v, refractory, spikes, rand, alpha, v_leak, v_threshold, 
           ``primitives.lif_step`` with ``threshold_noise = rand & noise_mask`` (``rand`` an LFSR
           buffer, or null for no noise; then noise_mask must be 0); reads input, updates v
           (signed, ``mem`` bits) and refractory (unsigned >= ``refractory_bits``), writes the
-          spikes (0/1) to ``spikes`` (>= 1 bit). Counts the spikes.
+          spikes (0/1) to ``spikes`` (>= 1 bit). ``alpha`` and ``v_threshold`` are registers
+          (ints) or per-neuron arrays: the key of a uint8 array (alpha) or an int32 array
+          within the membrane's range (v_threshold) of one value per element. Counts the
+          spikes.
 soma      ``lut(x, out, shift, table)``: ``out = table[clamp(x >> shift, -128, 127) + 128]``;
           ``shift`` a uint8 array key (one per element), ``table`` a uint8 array key of 256
           entries; out unsigned >= 8 bits.

@@ -122,11 +122,11 @@ def lif_step(v: np.ndarray, refractory: np.ndarray, inputs: np.ndarray, *, alpha
     v : ndarray, int, membrane (any shape)
     refractory : ndarray, int, same shape, counter in [0, 2**refractory_bits - 1]
     inputs : ndarray, int, same shape (int32 accumulator or 8-bit axon value)
-    alpha : int in [0, 255]
-        Multiplicative leak ``alpha / 256`` (floor).
+    alpha : int in [0, 255], or int array of v's shape
+        Multiplicative leak ``alpha / 256`` (floor); an array gives each neuron its own.
     v_leak : int
         Constant added every integrating step.
-    v_threshold : int
+    v_threshold : int, or int array of v's shape (one threshold per neuron)
     threshold_noise : ndarray or int
         Random offset (already masked from the LFSR), same shape as ``v``.
 
@@ -140,11 +140,13 @@ def lif_step(v: np.ndarray, refractory: np.ndarray, inputs: np.ndarray, *, alpha
     refractory = np.asarray(refractory, dtype=np.int64)
     active = refractory == 0
     drive = np.asarray(inputs, dtype=np.int64) + v_leak
-    if alpha:  # alpha = 0 leaves no memory: (v * 0) >> 8 = 0
+    alpha = np.asarray(alpha, dtype=np.int64)
+    if alpha.any():  # alpha = 0 leaves no memory: (v * 0) >> 8 = 0
         drive = drive + ((v * alpha) >> 8)
     integrated = sat(drive, membrane_bits)
     v = np.where(active, integrated, v)
-    threshold = sat(v_threshold + np.asarray(threshold_noise, dtype=np.int64), membrane_bits)
+    threshold = sat(np.asarray(v_threshold, dtype=np.int64)
+                    + np.asarray(threshold_noise, dtype=np.int64), membrane_bits)
     spikes = active & (v > threshold)
     if reset_mode == "value":
         v = np.where(spikes, v_reset, v)

@@ -13,7 +13,8 @@ Layout (little endian)::
                   primitives, routes, layers, quantisation report)
     56 + M  L - M arrays: an uncompressed ``.npz`` of the per-core integer arrays
                   (``c{core}.weight`` int8, ``c{core}.bias`` int32, ``c{core}.table`` uint8,
-                  ``c{core}.shift`` uint8: the LUT shift of each neuron)
+                  ``c{core}.shift`` uint8: the LUT shift of each neuron; ``c{core}.alpha``
+                  uint8 and ``c{core}.threshold`` int32: per-neuron LIF leak and threshold)
 
 :func:`load_program` refuses a file whose size, magic, version, flags, lengths or digest do not
 match, or whose manifest or arrays are malformed or do not fit the chip of its ``chip`` section
@@ -41,7 +42,8 @@ FORMAT_VERSION = 2
 HEADER = struct.Struct("<8sHHIQ32s")
 MANIFEST_KEYS = ("model", "chip", "loop", "sheet", "layers", "cores", "routes", "n_phases",
                  "ports", "lfsr_shifts_per_step", "lfsr_streams", "quantization")
-ARRAY_DTYPES = {"weight": np.int8, "bias": np.int32, "table": np.uint8, "shift": np.uint8}
+ARRAY_DTYPES = {"weight": np.int8, "bias": np.int32, "table": np.uint8, "shift": np.uint8,
+                "alpha": np.uint8, "threshold": np.int32}
 
 
 @dataclass
@@ -139,7 +141,7 @@ def _checked(manifest, arrays, where: str) -> Program:
     for core in program.cores:
         for instructions in core.phases.values():
             for ins in instructions:
-                for field_name in ("weights", "bias", "table", "shift"):
+                for field_name in ("weights", "bias", "table", "shift", "alpha", "v_threshold"):
                     key = ins.args.get(field_name)
                     if isinstance(key, str) and key not in arrays:
                         raise ProgramError(f"{where}: core {core.core} refers to missing array "

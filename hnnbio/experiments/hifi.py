@@ -369,11 +369,15 @@ def check_images(values) -> np.ndarray:
 
 
 def run_hifi(path, steps=None, values=None, out=None, seed: int = 0, images: int | None = None,
-             device: str = "cpu") -> dict:
+             device: str = "cpu", backend: str = "brian2") -> dict:
     """``hnnbio run`` of a hifi model: the HIFI network and its homogeneous baseline on both
-    tasks, in Brian2 and in the twin, on the first ``images`` of the evaluation split (or
+    tasks, in Brian2 and in the twin (``backend = "emulator"``: compiled for the chip and run on
+    its interpreter, beside the twin), on the first ``images`` of the evaluation split (or
     ``values``). Deterministic: ``seed`` is checked but nothing is random."""
     from hnnbio.hnn.engine import check_seed
+
+    if backend not in ("brian2", "emulator"):
+        raise ParameterError(f"backend: {backend!r} is not one of brian2, emulator")
 
     if out is not None:
         raise ParameterError("--out: hifi models print their metrics (--json); they write no "
@@ -403,10 +407,15 @@ def run_hifi(path, steps=None, values=None, out=None, seed: int = 0, images: int
     res = {}
     for task in TASKS:
         x = task_inputs(task, grey, design, steps)
-        res[task] = {v: evaluate(nets[task][v], x, labels, design.batch) for v in VARIANTS}
+        if backend == "emulator":
+            res[task] = {v: evaluate_on_chip(nets[task][v], task, design, x, labels,
+                                             f"{model.name}.{task}.{v}") for v in VARIANTS}
+        else:
+            res[task] = {v: evaluate(nets[task][v], x, labels, design.batch) for v in VARIANTS}
     static, temporal = res["static"], res["temporal"]
     rows = dict(model=model.name, split="eval" if labels is not None else "input",
-                samples=int(len(grey)), steps=int(steps), **strip(static["hifi"]))
+                backend=backend, samples=int(len(grey)), steps=int(steps),
+                **strip(static["hifi"]))
     rows["baseline"] = strip(static["baseline"])
     rows["parameters"] = parameter_summary(nets["static"]["hifi"])
     rows["baseline"]["parameters"] = parameter_summary(nets["static"]["baseline"])
@@ -423,20 +432,42 @@ def run_hifi(path, steps=None, values=None, out=None, seed: int = 0, images: int
     return rows
 
 
+def compile_network(net, task: str, design: Design, name: str):
+    """The chip program of one trained network (:func:`hnnbio.chip.hifi.compile_hifi`): the
+    static task's input held, the temporal task's rows one frame per step."""
+    from hnnbio.chip.hifi import compile_hifi
+
+    frames = None if task == "static" else SIDE * design.row_steps
+    return compile_hifi(network_arrays(net), name=name, levels=int(GREY_MAX), steps=frames)
+
+
 def chip_graph(path):
-    """What ``hnnbio export`` would compile: refused, one :class:`DesignRuleError` line.
-
-    The chip's spiking compiler maps the continuous ``self_inhibiting`` model (an autapse current
-    with its own time constant, :mod:`hnnbio.chip.snn`), not the published discrete form used
-    here (reset to ``U_rest``, self-inhibition ``gamma s[t-1]`` for one step), and one LIF
-    instruction per core means equal parameters within a population, while HIFI's leak,
-    self-inhibition and threshold differ per neuron. The model file is read (and checked) first.
-    """
-    from hnnbio.chip.snn_rules import refuse
-
+    """What ``hnnbio export`` compiles: the static task's HIFI network (per-neuron leak and
+    threshold as the lif op's arrays, self-inhibition as a one-step diagonal weight;
+    :mod:`hnnbio.chip.hifi`). ``hnnbio run --backend emulator`` runs all four networks."""
     model, settings, design = read_model(path)
-    refuse("unsupported_model", f"{model.name}.hidden",
-           "the discrete self-inhibiting neuron (reset to v_rest, one-step self-inhibition "
-           "w_self * s[t-1]) with per-neuron leak, w_self and v_threshold is not a chip "
-           "primitive (the chip maps the continuous 'self_inhibiting' model with parameters "
-           "shared by a core)")
+    nets = load_networks(model, settings, design)
+    return compile_network(nets["static"]["hifi"], "static", design, model.name).program
+
+
+def evaluate_on_chip(net, task: str, design: Design, x: np.ndarray, labels, name: str) -> dict:
+    """A network compiled and run on the chip's interpreter, and its float64 twin (which equals
+    Brian2 spike for spike) on the same inputs."""
+    from hnnbio.chip.hifi import run_hifi_on_chip
+
+    compiled = compile_network(net, task, design, name)
+    res = run_hifi_on_chip(compiled, x)
+    twin = twin_run(net, x)
+    pred = res["logits"].argmax(axis=1)
+    row = dict(**operations(res["counts"], network_arrays(net), input_frames(x)),
+               chip_twin_spike_correlation=correlation(res["counts"], twin["counts"]),
+               twin_agreement=float(np.mean(pred == twin["logits"].argmax(axis=1))),
+               cores=len(compiled.program.cores),
+               chip_counters_per_sample={k: v / len(x) for k, v in res["counters"].items()
+                                         if k != "steps"},
+               predictions=pred)
+    if labels is not None:
+        row["accuracy"] = float(np.mean(pred == np.asarray(labels)))
+        row["twin_accuracy"] = float(np.mean(twin["logits"].argmax(axis=1)
+                                             == np.asarray(labels)))
+    return row

@@ -195,12 +195,3 @@ def test_training_is_deterministic_and_keeps_the_baseline_homogeneous():
         assert runs[0][task]["baseline"].hidden.leak_raw.numel() == 1
         assert all(float(v.max() - v.min()) == 0 for v in hom.values())
         assert float(het["leak"].max() - het["leak"].min()) > 0  # per neuron after one epoch
-
-
-def test_the_chip_compiler_refusal_is_one_named_line():
-    from hnnbio.errors import DesignRuleError
-    from hnnbio.experiments.hifi import chip_graph
-
-    with pytest.raises(DesignRuleError) as info:
-        chip_graph(MODEL)
-    assert info.value.rule == "unsupported_model" and "\n" not in str(info.value)
