@@ -432,13 +432,13 @@ def run_hifi(path, steps=None, values=None, out=None, seed: int = 0, images: int
     return rows
 
 
-def compile_network(net, task: str, design: Design, name: str):
+def compile_network(arrays: dict, task: str, design: Design, name: str):
     """The chip program of one trained network (:func:`hnnbio.chip.hifi.compile_hifi`): the
     static task's input held, the temporal task's rows one frame per step."""
     from hnnbio.chip.hifi import compile_hifi
 
     frames = None if task == "static" else SIDE * design.row_steps
-    return compile_hifi(network_arrays(net), name=name, levels=int(GREY_MAX), steps=frames)
+    return compile_hifi(arrays, name=name, levels=int(GREY_MAX), steps=frames)
 
 
 def chip_graph(path):
@@ -447,7 +447,8 @@ def chip_graph(path):
     :mod:`hnnbio.chip.hifi`). ``hnnbio run --backend emulator`` runs all four networks."""
     model, settings, design = read_model(path)
     nets = load_networks(model, settings, design)
-    return compile_network(nets["static"]["hifi"], "static", design, model.name).program
+    return compile_network(network_arrays(nets["static"]["hifi"]), "static", design,
+                           model.name).program
 
 
 def evaluate_on_chip(net, task: str, design: Design, x: np.ndarray, labels, name: str) -> dict:
@@ -455,11 +456,12 @@ def evaluate_on_chip(net, task: str, design: Design, x: np.ndarray, labels, name
     Brian2 spike for spike) on the same inputs."""
     from hnnbio.chip.hifi import run_hifi_on_chip
 
-    compiled = compile_network(net, task, design, name)
+    arrays = network_arrays(net)
+    compiled = compile_network(arrays, task, design, name)
     res = run_hifi_on_chip(compiled, x)
     twin = twin_run(net, x)
     pred = res["logits"].argmax(axis=1)
-    row = dict(**operations(res["counts"], network_arrays(net), input_frames(x)),
+    row = dict(**operations(res["counts"], arrays, input_frames(x)),
                chip_twin_spike_correlation=correlation(res["counts"], twin["counts"]),
                twin_agreement=float(np.mean(pred == twin["logits"].argmax(axis=1))),
                cores=len(compiled.program.cores),
