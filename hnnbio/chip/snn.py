@@ -16,7 +16,12 @@ LSB ``2**e`` volt per population). Brian2 integrates ``v`` exactly for an input 
 step: ``u[n+1] = a u[n] + (1 - a) R I[n] / 2**e`` with ``a = exp(-dt / tau)``. The chip's LIF does
 ``u[n+1] = floor(alpha u[n] / 256) + input``, so ``alpha = round(256 a)`` and the drive code is
 ``round((1 - a_q) R I / 2**e)`` with ``a_q = alpha / 256`` (the fixed point stays exact; only the
-time constant moves, to ``tau_q = -dt / ln a_q``). A spike of step n with a Brian2 delay of d
+time constant moves, to ``tau_q = -dt / ln a_q``). ``a``, ``alpha`` and the threshold are per
+neuron: the lif op takes a register where a core's neurons agree and a per-neuron array
+(``c{core}.alpha`` uint8, ``c{core}.threshold`` int32) where they differ, and so do the i_syn and
+i_self states (``c{core}.syn.alpha``, ``c{core}.self.alpha``); the reset and the initial ``v``
+(relative to ``v_rest``) stay one value per population (rule ``heterogeneous_parameters``).
+A spike of step n with a Brian2 delay of d
 steps jumps ``v`` by ``J`` at the end of step n + d (after the threshold), which leaks once before
 the next threshold check: on the chip it is a send with delay ``d + 1`` and an int8 weight
 ``round(a_q J / 2**e)``. A population whose fan-in leaves spare axons gets ``k = min(16,
@@ -25,7 +30,8 @@ code is the sum of k int8 parts. ``e`` is the smallest exponent that holds the l
 in ``127 k``, and at least the one that puts the threshold near ``2**20`` codes.
 
 Errors. The leak alone scales every inter-spike interval by ``tau_q / tau``: the compile-time
-bound ``|ln a / ln a_q - 1|`` (rule ``leak_resolution``, default tolerance 3 %). Under a constant
+bound ``|ln a / ln a_q - 1|`` of the worst neuron (rule ``leak_resolution``, default tolerance
+3 %). Under a constant
 drive the chip's interval is bracketed exactly (:func:`constant_drive_bounds`): the floor of the
 leak takes less than one code per step, so the chip's membrane lies between the recursions
 ``L' = a_q L + b - 1`` and ``H' = a_q H + b``; their first threshold crossings bound its interval,
@@ -77,27 +83,27 @@ class Pop:
 
     name: str
     size: int
-    tau: float
+    tau: np.ndarray  # per neuron (the lif op takes per-neuron alpha and threshold arrays)
     r: np.ndarray
     v_rest: np.ndarray
     i_bias: np.ndarray
-    rel: dict  # threshold, reset, init (volt, relative to rest)
+    rel: dict  # threshold (per neuron), reset, init (volt, relative to rest)
     refractory: int
     input: str | None
-    alpha: int = 0
+    alpha: np.ndarray | None = None  # per neuron, round(256 exp(-dt / tau))
     exponent: int = 0
     leak_error: float = 0.0
-    codes: dict = field(default_factory=dict)  # threshold, reset, init
+    codes: dict = field(default_factory=dict)  # threshold (per neuron), reset, init
     bias: np.ndarray | None = None
     gain: np.ndarray | None = None  # drive codes per ampere, per neuron
     incoming: list = field(default_factory=list)  # (source, chip delay, W real (n_src, n))
     incoming_i: list = field(default_factory=list)  # the same for jumps of i_syn (ampere)
-    tau_syn: float = 0.0
-    alpha_syn: int = 0
+    tau_syn: np.ndarray | None = None  # per neuron; None: no i_syn state
+    alpha_syn: np.ndarray | None = None
     copies: int = 1  # axons per presynaptic neuron: a weight code is the sum of int8 parts
     r_jump: np.ndarray | None = None  # r of v jumps (r_mem; r is the drive's, C r_mem)
-    tau_self: float = 0.0  # self_inhibiting: the autapse current's state
-    alpha_self: int = 0
+    tau_self: np.ndarray | None = None  # self_inhibiting: the autapse current's state
+    alpha_self: np.ndarray | None = None
     w_self: np.ndarray | None = None  # -R w_self per neuron (volt), jump of R i_self per spike
     self_codes: tuple | None = None
     cores: list = field(default_factory=list)  # (core id, lo, hi)
@@ -205,25 +211,22 @@ def _population(p, dt_s: float) -> Pop:
     bias_a = _si(bias, n, p.name, "i_bias")
     if p.model in ("lif", "self_inhibiting") and p.input is not None:
         bias_a = np.zeros(n)  # the input overwrites i_bias every step
-    for key, arr in (("tau", tau_a), *rel.items()):
+    for key in ("reset", "init"):  # one register (reset) and one buffer init per core
+        arr = rel[key]
         if np.ptp(arr) > 1e-12 * max(1.0, np.max(np.abs(arr))):
-            R.refuse("heterogeneous_parameters", p.name, f"{key} differs between neurons")
-    pop = Pop(p.name, n, float(tau_a[0]), r_a, rest_a, bias_a,
-              {k: float(v[0]) for k, v in rel.items()}, int(refractory), p.input)
+            what = "v_reset" if key == "reset" else "initial v"
+            R.refuse("heterogeneous_parameters", p.name, f"{what} - v_rest differs between "
+                     "neurons")
+    rel = {"threshold": rel["threshold"], "reset": float(rel["reset"][0]),
+           "init": float(rel["init"][0])}
+    pop = Pop(p.name, n, tau_a, r_a, rest_a, bias_a, rel, int(refractory), p.input)
     pop.r_jump = r_a
     if p.model == "self_inhibiting":  # C (i_syn + i_bias) - i_self: drive and i_syn times C
         pop.r = r_a * _si(params["gain"], n, p.name, "gain")
-        ts = _si(params["tau_self"], n, p.name, "tau_self")
-        if np.ptp(ts) > 1e-12 * np.max(ts):
-            R.refuse("heterogeneous_parameters", p.name, "tau_self differs between neurons")
-        pop.tau_self = float(ts[0])
+        pop.tau_self = _si(params["tau_self"], n, p.name, "tau_self")
         pop.w_self = -_si(params["w_self"], n, p.name, "w_self") * r_a  # as a current times R
-
     if tau_syn is not None:
-        ts = _si(tau_syn, n, p.name, "tau_syn")
-        if np.ptp(ts) > 1e-12 * np.max(ts):
-            R.refuse("heterogeneous_parameters", p.name, "tau_syn differs between neurons")
-        pop.tau_syn = float(ts[0])
+        pop.tau_syn = _si(tau_syn, n, p.name, "tau_syn")
     return pop
 
 
@@ -234,7 +237,7 @@ def _synapse(s, pops, dt_s: float, chip) -> None:
         R.refuse("synapse_form", s.name, "connects nodes other than populations")
     statement = "".join(s.on_pre.split())
     current = statement in I_JUMPS
-    if current and not pops[s.target].tau_syn:
+    if current and pops[s.target].tau_syn is None:
         R.refuse("synaptic_current", s.name, f"{s.on_pre!r}: the target has no i_syn")
     if statement.startswith("i_syn_post") and not current:
         R.refuse("synaptic_current", s.name, f"{s.on_pre!r} is not i_syn_post += w "
@@ -250,7 +253,7 @@ def _synapse(s, pops, dt_s: float, chip) -> None:
     w = np.asarray(s.values.get("w", 0.0), dtype=float)
     w = np.broadcast_to(w, i.shape) if w.ndim == 0 else w
     if current:
-        w = w / tgt.tau_syn if I_JUMPS[statement] else w  # ampere
+        w = w / tgt.tau_syn[j] if I_JUMPS[statement] else w  # ampere
     elif V_JUMPS[statement] is not None:  # v_post += w * r / tau
         w = w * (tgt.r_jump / tgt.tau)[j]
     if "delay" in s.values:
@@ -269,46 +272,51 @@ def _synapse(s, pops, dt_s: float, chip) -> None:
         (tgt.incoming_i if current else tgt.incoming).append((src.name, int(d), W))
 
 
+def _alpha(pop: Pop, tau: np.ndarray, dt_s: float, tolerance: float, what: str) -> np.ndarray:
+    """Per-neuron leak codes ``round(256 exp(-dt / tau))`` (at most 255); refuses (rule
+    ``leak_resolution``) when the worst neuron's time constant moves beyond the tolerance."""
+    a = np.exp(-dt_s / tau)
+    alpha = np.minimum(255, np.rint(256 * a)).astype(np.int64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        error = np.where(alpha > 0, np.abs(np.log(a) / np.log(alpha / 256) - 1), np.inf)
+    worst = int(np.argmax(error))
+    R.check_leak(pop.name, float(error[worst]), tolerance, float(tau[worst] / dt_s),
+                 int(alpha[worst]), what)
+    pop.leak_error = max(pop.leak_error, float(error[worst]))
+    return alpha
+
+
 def _quantise(pop: Pop, dt_s: float, chip, tolerance: float) -> None:
-    a = math.exp(-dt_s / pop.tau)
-    pop.alpha = alpha = min(255, round(256 * a))
-    aq = alpha / 256
-    pop.leak_error = abs(math.log(a) / math.log(aq) - 1) if alpha else math.inf
-    R.check_leak(pop.name, pop.leak_error, tolerance, pop.tau / dt_s, alpha)
+    pop.alpha = _alpha(pop, pop.tau, dt_s, tolerance, "tau")
+    aq = pop.alpha / 256
     if pop.incoming_i:
-        a_s = math.exp(-dt_s / pop.tau_syn)
-        pop.alpha_syn = min(255, round(256 * a_s))
-        error = abs(math.log(a_s) / math.log(pop.alpha_syn / 256) - 1) if pop.alpha_syn \
-            else math.inf
-        R.check_leak(pop.name, error, tolerance, pop.tau_syn / dt_s, pop.alpha_syn, "tau_syn")
-        pop.leak_error = max(pop.leak_error, error)
+        pop.alpha_syn = _alpha(pop, pop.tau_syn, dt_s, tolerance, "tau_syn")
     self_w = None
     if pop.w_self is not None:
-        a_f = math.exp(-dt_s / pop.tau_self)
-        pop.alpha_self = min(255, round(256 * a_f))
-        error = abs(math.log(a_f) / math.log(pop.alpha_self / 256) - 1) if pop.alpha_self \
-            else math.inf
-        R.check_leak(pop.name, error, tolerance, pop.tau_self / dt_s, pop.alpha_self,
-                     "tau_self")
-        pop.leak_error = max(pop.leak_error, error)
+        pop.alpha_self = _alpha(pop, pop.tau_self, dt_s, tolerance, "tau_self")
         self_w = (1 - aq) * pop.w_self  # volt of drive per step per unit of i_self jump
-    span = max(abs(v) for v in pop.rel.values()) or 1.0
+    span = max(float(np.max(np.abs(v))) for v in pop.rel.values()) or 1.0
     e_th = math.floor(math.log2(span / THRESHOLD_CODE))
-    wmax = max([np.max(np.abs(W)) * aq for _, _, W in pop.incoming]
+    wmax = max([np.max(np.abs(W * aq[None])) for _, _, W in pop.incoming]
                + [np.max(np.abs(W * ((1 - aq) * pop.r)[None])) for _, _, W in pop.incoming_i]
                + [np.max(np.abs(self_w)) if self_w is not None else 0.0] + [0.0])
     e_w = math.ceil(math.log2(wmax / (127 * pop.copies))) if wmax > 0 else e_th
     pop.exponent = e = max(e_th, e_w)
     lsb = 2.0 ** e
-    pop.codes = {k: round(v / lsb) for k, v in pop.rel.items()}
+    pop.codes = {"threshold": np.rint(pop.rel["threshold"] / lsb).astype(np.int64),
+                 "reset": round(pop.rel["reset"] / lsb), "init": round(pop.rel["init"] / lsb)}
     low, high = chip.membrane_range
-    if any(not low <= c <= high for c in pop.codes.values()):
-        R.refuse("weight_range", pop.name, f"membrane codes {pop.codes} leave the "
+    extremes = [int(np.min(pop.codes["threshold"])), int(np.max(pop.codes["threshold"])),
+                pop.codes["reset"], pop.codes["init"]]
+    if any(not low <= c <= high for c in extremes):
+        R.refuse("weight_range", pop.name, f"membrane codes (threshold {extremes[0]}.."
+                 f"{extremes[1]}, reset {extremes[2]}, initial {extremes[3]}) leave the "
                  f"{chip.membrane_bits}-bit membrane (weights force an LSB of 2**{e} V)")
     pop.gain = (1 - aq) * pop.r / lsb
     pop.bias = np.rint(pop.i_bias * pop.gain).astype(np.int64)
-    pop.incoming = [(s, d, np.rint(W * aq / lsb), W * aq) for s, d, W in pop.incoming]
-    pop.incoming_i = [(s, d, np.rint(W * pop.gain[None] ), W * pop.gain[None] * lsb)
+    pop.incoming = [(s, d, np.rint(W * aq[None] / lsb), W * aq[None])
+                    for s, d, W in pop.incoming]
+    pop.incoming_i = [(s, d, np.rint(W * pop.gain[None]), W * pop.gain[None] * lsb)
                       for s, d, W in pop.incoming_i]  # codes of (1 - a_q) R i_syn per step
     if self_w is not None:
         pop.self_codes = (np.rint(self_w / lsb), self_w)
@@ -413,8 +421,10 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
                 bias = f"c{cid}.bias"
                 arrays[bias] = np.clip(pop.bias[lo:hi], *chip.accumulator_range).astype(np.int32)
             lif = {"input": "acc", "v": "v", "refractory": "ref", "spikes": "spikes",
-                   "rand": None, "alpha": pop.alpha, "v_leak": 0,
-                   "v_threshold": pop.codes["threshold"], "noise_mask": 0,
+                   "rand": None, "alpha": _register(arrays, f"c{cid}.alpha", pop.alpha[lo:hi]),
+                   "v_leak": 0, "v_threshold": _register(arrays, f"c{cid}.threshold",
+                                                         pop.codes["threshold"][lo:hi]),
+                   "noise_mask": 0,
                    "reset_mode": "value", "v_reset": pop.codes["reset"],
                    "refractory_steps": pop.refractory}
             phases[1] = [Instruction("axon", "accumulate", {"sources": sources, "bias": bias,
@@ -440,14 +450,18 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
     for states, x, w, out, v, ref, spk, alpha in (
             (current_cores, "pre_i", "syn", "syn_i", "isyn", "ref_i", "spk_i", "alpha_syn"),
             (self_cores, "pre_s", "self", "syn_s", "iself", "ref_s", "spk_s", "alpha_self")):
+        lo_of = {c: lo for pop in pops.values() for c, lo, _ in pop.cores}
         if not states:
             continue
         for core in cores:
             pop = states.get(core.core)
             if pop is None:
                 continue
+            lo = lo_of[core.core]
+            codes = getattr(pop, alpha)[lo:lo + core.buffers[v]["size"]]
             lif = {"input": out, "v": v, "refractory": ref, "spikes": spk, "rand": None,
-                   "alpha": getattr(pop, alpha), "v_leak": 0, "v_threshold": top,
+                   "alpha": _register(arrays, f"c{core.core}.{w}.alpha", codes), "v_leak": 0,
+                   "v_threshold": top,
                    "noise_mask": 0, "reset_mode": "none", "v_reset": 0, "refractory_steps": 0}
             core.phases[n_phases] = [
                 Instruction("axon", "matvec", {"x": x, "weights": f"c{core.core}.{w}.weight",
@@ -481,7 +495,8 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
         "lfsr_streams": 1,
         "quantization": {p.name: {"rel_rms_error": p.leak_error,
                                   "e_w": _weight_error(p), "shift": p.exponent,
-                                  "e_out": p.codes["threshold"], "alpha": p.alpha}
+                                  "e_out": int(np.max(p.codes["threshold"])),
+                                  "alpha": _summary(p.alpha)}
                          for p in pops.values()},
     }
     from hnnbio.chip.validate import core_memory_bytes
@@ -518,6 +533,21 @@ def _split(codes: np.ndarray, k: int) -> list[np.ndarray]:
     base = np.fix(codes / k)
     rem = codes - base * k
     return [base + np.sign(rem) * (c < np.abs(rem)) for c in range(k)]
+
+
+def _register(arrays: dict, key: str, values: np.ndarray):
+    """One register (an int) when ``values`` are equal on the core, else the key of a per-neuron
+    array (alpha: uint8, threshold: int32, as :data:`hnnbio.chip.program.ARRAY_DTYPES`)."""
+    if np.all(values == values[0]):
+        return int(values[0])
+    arrays[key] = values.astype(np.uint8 if key.endswith(".alpha") else np.int32)
+    return key
+
+
+def _summary(values: np.ndarray):
+    """A manifest entry for per-neuron codes: the int when all are equal, else [min, max]."""
+    low, high = int(np.min(values)), int(np.max(values))
+    return low if low == high else [low, high]
 
 
 def _b(size, bits, signed=False, init=0) -> dict:
@@ -568,7 +598,7 @@ def constant_drive_bounds(compiled: Compiled, inputs: dict, limit: int = 100_000
                 continue  # not a constant drive
             current = values if values.ndim == 2 else values[:, 0]
         lsb = 2.0 ** pop.exponent
-        a = math.exp(-compiled.dt_ms * 1e-3 / pop.tau)
+        a = np.exp(-compiled.dt_ms * 1e-3 / pop.tau)  # per neuron, as alpha and th
         aq = pop.alpha / 256
         drive = current + pop.i_bias if pop.input is not None else current
         b_float = (1 - a) * pop.r * drive / lsb

@@ -26,8 +26,9 @@ RULES = {
     "synaptic_current": "a jump of i_syn other than i_syn_post += w [/ tau_syn_post], or into "
                         "a population without i_syn",
     "random_connectivity": "connect = {p} is drawn by the engine's generator; give i and j",
-    "heterogeneous_parameters": "one LIF instruction per core: tau, threshold, reset, initial v "
-                                "(relative to rest) must be equal within a population",
+    "heterogeneous_parameters": "the lif op's reset is one register and v's initial value one "
+                                "buffer init: reset and initial v (relative to rest) must be "
+                                "equal within a population (tau and threshold may differ)",
     "leak_resolution": "the leak alpha/256 changes the membrane time constant, hence the rates, "
                        "beyond the tolerance",
     "weight_range": "a weight rounds to 0 or a membrane code leaves the membrane's bits",

@@ -76,7 +76,7 @@ def test_the_leak_bound_is_the_hand_computed_one_and_is_honoured():
     and 1.01585 T / dt in one cell of the step grid (46.2, 14.7, 12.5, 9.8, 5.4 steps); at
     I = 0.55 (T / dt = 23.98, tau_q gives 24.36: 24 vs 25 steps, 4 %) the run is refused."""
     compiled = snn.compile_graph(driven(tau=0.01))
-    assert compiled.pops["a"].alpha == 232
+    assert set(compiled.pops["a"].alpha) == {232}
     by_hand = 0.1 / -math.log(232 / 256) - 1
     assert compiled.pops["a"].leak_error == pytest.approx(by_hand, rel=1e-12)
     assert compiled.program.manifest["quantization"]["a"]["rel_rms_error"] == pytest.approx(
@@ -354,7 +354,7 @@ CASES = {
     "synaptic_current": lambda: snn.compile_graph(_pair(_syn(on_pre="i_syn_post += 2 * w"))),
     "random_connectivity": lambda: snn.compile_graph(_pair(_syn(connect={"p": 0.5}))),
     "heterogeneous_parameters": lambda: snn.compile_graph(HNN("h", populations=[
-        lif("a", 2, params={"tau_mem": [10.0, 12.0] * ms})], dt_ms=DT_MS)),
+        lif("a", 2, params={"v_reset": [0.0, 0.1] * volt})], dt_ms=DT_MS)),
     "leak_resolution": lambda: snn.compile_graph(driven(tau=0.04)),
     "weight_range": lambda: snn.compile_graph(_pair(_syn(connect={"i": [0, 1], "j": [0, 0]},
                                                          values={"w": [1e-7, 0.01]}))),
