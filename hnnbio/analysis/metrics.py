@@ -60,6 +60,8 @@ def victor_purpura_pairs(
     """
     if not q >= 0:
         raise ParameterError(f"q: must be >= 0, got {q}")
+    if q == 0:  # shifts are free: match min(n_a, n_b) spikes, insert or delete the rest
+        return np.abs(np.asarray(counts_a) - np.asarray(counts_b)).astype(float)
     n_pairs, width_a = times_a.shape
     width_b = times_b.shape[1]
     prev = np.broadcast_to(np.arange(width_b + 1, dtype=float), (n_pairs, width_b + 1)).copy()

@@ -259,12 +259,48 @@ def auto_groups(features: np.ndarray, foreground: np.ndarray, k_max: int = 16) -
     tree = linkage(condensed, method="ward")  # Ward on Euclidean distances, as on the points
     dist = squareform(condensed)
     best, best_score = np.ones(points.shape[0], dtype=np.int64), -np.inf
-    for k in range(2, min(k_max, points.shape[0] - 1) + 1):
-        lab = fcluster(tree, k, criterion="maxclust")
-        if np.unique(lab).size < 2:
+    ks = range(2, min(k_max, points.shape[0] - 1) + 1)
+    for k, lab in zip(ks, maxclust_partitions(tree, ks), strict=True):
+        if lab.max() < 1:  # one cluster (ties merged everything)
             continue
         score = silhouette(dist, lab)
         if score > best_score:
-            best, best_score = lab, score
+            best, best_score = k, score
+    if best_score > -np.inf:  # scipy's own labels (numbering) for the chosen cut
+        best = fcluster(tree, best, criterion="maxclust")
     out[foreground] = best
     return out
+
+
+def maxclust_partitions(tree: np.ndarray, ks) -> list[np.ndarray]:
+    """The flat clusters ``fcluster(tree, k, criterion="maxclust")`` forms, for each ``k`` of
+    ``ks``, from one pass over a monotonic linkage (Ward's), as partitions (labels 0.., numbered
+    otherwise than scipy's).
+
+    For a monotonic linkage the smallest threshold that leaves at most ``k`` clusters is the
+    height ``h`` of merge ``n - k`` (1-based); every merge of height <= ``h`` is made, so ties
+    give fewer than ``k`` clusters, as in scipy. (fcluster validates the linkage on each call,
+    ~0.4 ms, 15 calls per image here.)
+    """
+    n = tree.shape[0] + 1
+    heights = tree[:, 2]
+    if np.any(np.diff(heights) < 0):
+        raise ParameterError("tree: the linkage is not monotonic")
+    wanted = {}
+    for k in ks:
+        merges = 0 if k >= n else int(np.searchsorted(heights, heights[n - k - 1], "right"))
+        wanted.setdefault(merges, []).append(k)
+    leaf = np.arange(n)  # the cluster node of each leaf after the merges so far
+    members = {i: [i] for i in range(n)}
+    found = {}
+    for m in range(max(wanted) + 1):
+        if m in wanted:
+            _, lab = np.unique(leaf, return_inverse=True)
+            for k in wanted[m]:
+                found[k] = lab
+        if m < n - 1:
+            a, b = int(tree[m, 0]), int(tree[m, 1])
+            joined = members.pop(a) + members.pop(b)
+            members[n + m] = joined
+            leaf[joined] = n + m
+    return [found[k] for k in ks]

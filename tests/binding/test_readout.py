@@ -105,3 +105,58 @@ def test_batched_kmeans_ends_at_a_lloyd_fixed_point(rng):
         d2 = ((points[:, None, :] - means[None]) ** 2).sum(-1)
         own = d2[np.arange(len(points)), np.searchsorted(used, lab)]
         assert np.all(own <= d2.min(1) + 1e-9)
+
+
+def _canonical(labels):
+    """Labels renumbered by first appearance: equal arrays <=> equal partitions."""
+    _, first, inverse = np.unique(labels, return_index=True, return_inverse=True)
+    order = np.argsort(np.argsort(first))
+    return order[inverse]
+
+
+@pytest.mark.parametrize("levels", [2, 3, 50])
+def test_maxclust_partitions_are_scipys_fcluster_partitions_with_ties(levels):
+    """Smoothed spikes repeat: with 2 or 3 feature levels most distances and merge heights tie,
+    so fcluster's maxclust gives fewer than k clusters; the one-pass partitions equal its, for
+    every k."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import pdist
+
+    from hnnbio.binding.readout import maxclust_partitions
+
+    rng = np.random.default_rng(levels)
+    for _ in range(20):
+        n = int(rng.integers(4, 120))
+        points = rng.integers(0, levels, (n, 5)).astype(float)
+        tree = linkage(pdist(points), method="ward")
+        ks = range(2, 20)
+        for k, lab in zip(ks, maxclust_partitions(tree, ks), strict=True):
+            want = fcluster(tree, k, criterion="maxclust")
+            assert np.array_equal(_canonical(lab), _canonical(want)), (n, k)
+
+
+def test_auto_groups_equals_the_fcluster_loop(rng):
+    """auto_groups against the loop it replaces (fcluster for every k, best silhouette)."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import pdist, squareform
+
+    from hnnbio.analysis.metrics import silhouette
+
+    for trial in range(15):
+        n = int(rng.integers(5, 90))
+        feats = rng.integers(0, 2 + trial % 3, (n, 6)).astype(float)
+        fg = rng.random(n) < 0.8
+        points = feats[fg]
+        want = np.zeros(n, dtype=np.int64)
+        if points.shape[0] < 3:
+            want[fg] = 1
+        else:
+            condensed = pdist(points)
+            tree, dist = linkage(condensed, method="ward"), squareform(condensed)
+            best, score = np.ones(points.shape[0], dtype=np.int64), -np.inf
+            for k in range(2, min(16, points.shape[0] - 1) + 1):
+                lab = fcluster(tree, k, criterion="maxclust")
+                if np.unique(lab).size >= 2 and silhouette(dist, lab) > score:
+                    best, score = lab, silhouette(dist, lab)
+            want[fg] = best
+        assert np.array_equal(auto_groups(feats, fg), want)
