@@ -3,7 +3,8 @@
 - AMI: ``sklearn.metrics.adjusted_mutual_info_score`` (default normalisation) between the ground
   truth and the predicted groups over the pixels with ``truth > 0`` (objects; overlaps and
   background carry 0 and are excluded).
-- ARI-FG: ``sklearn.metrics.adjusted_rand_score`` over the same object pixels (what the
+- ARI-FG: the adjusted Rand index (:func:`adjusted_rand`, equal to
+  ``sklearn.metrics.adjusted_rand_score``) over the same object pixels (what the
   complex-valued and rotating-feature binding papers report); ARI: over every pixel that is not an
   overlap (background pixels, label 0, form one more group; overlaps are on in the image but
   carry 0 in the truth and are excluded).
@@ -25,7 +26,7 @@ the (M + 1) x (M + 1) grid with every cell a vector over pairs.
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import adjusted_mutual_info_score, adjusted_rand_score
+from sklearn.metrics import adjusted_mutual_info_score
 
 from hnnbio.errors import ParameterError
 
@@ -127,12 +128,39 @@ def ami(truth: np.ndarray, labels: np.ndarray) -> float:
     return float(adjusted_mutual_info_score(truth.reshape(-1)[fg], labels.reshape(-1)[fg]))
 
 
+def adjusted_rand(truth: np.ndarray, labels: np.ndarray) -> float:
+    """ARI of two labelings of the same points (1-D): the value of scikit-learn's
+    ``adjusted_rand_score``, computed in numpy without its per-call checks (~3 ms a call, twice
+    per image in the binding readout).
+
+    Pair counts from the contingency table ``n_ij`` (row sums ``a_i``, column sums ``b_j``):
+    pairs together in both ``tp = sum n_ij^2 - N``, in ``labels`` only ``fp = sum b_j^2 - sum
+    n_ij^2``, in ``truth`` only ``fn = sum a_i^2 - sum n_ij^2``, in neither ``tn = N^2 - tp - fp
+    - fn - N`` (ordered pairs); ``ARI = 2 (tp tn - fn fp) / ((tp + fn)(fn + tn) + (tp + fp)(fp +
+    tn))``, 1 when ``fn = fp = 0`` (the two partitions agree).
+    """
+    _, t = np.unique(truth, return_inverse=True)
+    _, p = np.unique(labels, return_inverse=True)
+    cols = int(p.max()) + 1
+    cont = np.bincount(t * cols + p, minlength=(int(t.max()) + 1) * cols).astype(np.float64)
+    cont = cont.reshape(-1, cols)
+    n = float(t.size)
+    squares = float(np.sum(cont ** 2))
+    tp = squares - n
+    fp = float(np.sum(cont.sum(0) ** 2)) - squares
+    fn = float(np.sum(cont.sum(1) ** 2)) - squares
+    tn = n * n - tp - fp - fn - n
+    if fn == 0 and fp == 0:
+        return 1.0
+    return 2.0 * (tp * tn - fn * fp) / ((tp + fn) * (fn + tn) + (tp + fp) * (fp + tn))
+
+
 def ari_fg(truth: np.ndarray, labels: np.ndarray) -> float:
     """ARI over pixels with ``truth > 0``; ``nan`` when there are none."""
     fg = truth.reshape(-1) > 0
     if not fg.any():
         return float("nan")
-    return float(adjusted_rand_score(truth.reshape(-1)[fg], labels.reshape(-1)[fg]))
+    return adjusted_rand(truth.reshape(-1)[fg], labels.reshape(-1)[fg])
 
 
 def ari(truth: np.ndarray, labels: np.ndarray, image: np.ndarray) -> float:
@@ -144,7 +172,7 @@ def ari(truth: np.ndarray, labels: np.ndarray, image: np.ndarray) -> float:
     keep = (truth > 0) | (image.reshape(-1) == 0)
     if not keep.any():
         return float("nan")
-    return float(adjusted_rand_score(truth[keep], labels[keep]))
+    return adjusted_rand(truth[keep], labels[keep])
 
 
 def spike_silhouette(raster: np.ndarray, labels: np.ndarray, mask: np.ndarray, q: float) -> float:

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gammaln
 
-from hnnbio.analysis.metrics import spike_silhouette
+from hnnbio.analysis.metrics import ari, ari_fg, spike_silhouette
 from hnnbio.binding.readout import auto_groups, predict_groups, select_rasters, spike_features
 from hnnbio.errors import DataError
 
@@ -109,12 +109,9 @@ def evaluate(
             if "ami" in values:
                 values["ami"][i] = fast_ami(truth[i], lab)
             if "ari_fg" in values:
-                values["ari_fg"][i] = fast_ari(truth[i].reshape(-1)[objects], lab[objects]) \
-                    if objects.any() else np.nan
-            if "ari" in values:  # every pixel but the overlaps, background a group
-                keep = objects | (result.images[i].reshape(-1) == 0)
-                values["ari"][i] = fast_ari(truth[i].reshape(-1)[keep], lab[keep]) \
-                    if keep.any() else np.nan
+                values["ari_fg"][i] = ari_fg(truth[i], lab)
+            if "ari" in values:
+                values["ari"][i] = ari(truth[i], lab, result.images[i])
             if want_sync:
                 values["synchrony"][i] = spike_silhouette(last[j], lab, objects, SYNCHRONY_Q)
             if want_rate:
@@ -172,33 +169,6 @@ def fast_ami(truth: np.ndarray, labels: np.ndarray) -> float:
     num = mi - emi
     num = min(num, -eps) if num < 0 else max(num, eps)
     return float(num / den)
-
-
-def fast_ari(truth: np.ndarray, labels: np.ndarray) -> float:
-    """ARI of two labelings of the same points (1-D): the value of
-    :func:`hnnbio.analysis.metrics.ari_fg` and :func:`~hnnbio.analysis.metrics.ari`
-    (scikit-learn's ``adjusted_rand_score``), computed in numpy without its per-call checks.
-
-    Pair counts from the contingency table ``n_ij`` (row sums ``a_i``, column sums ``b_j``):
-    pairs together in both ``tp = sum n_ij^2 - N``, in ``labels`` only ``fp = sum b_j^2 - sum
-    n_ij^2``, in ``truth`` only ``fn = sum a_i^2 - sum n_ij^2``, in neither ``tn = N^2 - tp - fp
-    - fn - N`` (ordered pairs); ``ARI = 2 (tp tn - fn fp) / ((tp + fn)(fn + tn) + (tp + fp)(fp +
-    tn))``, 1 when ``fn = fp = 0`` (the two partitions agree).
-    """
-    _, t = np.unique(truth, return_inverse=True)
-    _, p = np.unique(labels, return_inverse=True)
-    cols = int(p.max()) + 1
-    cont = np.bincount(t * cols + p, minlength=(int(t.max()) + 1) * cols).astype(np.float64)
-    cont = cont.reshape(-1, cols)
-    n = float(t.size)
-    squares = float(np.sum(cont ** 2))
-    tp = squares - n
-    fp = float(np.sum(cont.sum(0) ** 2)) - squares
-    fn = float(np.sum(cont.sum(1) ** 2)) - squares
-    tn = n * n - tp - fp - fn - n
-    if fn == 0 and fp == 0:
-        return 1.0
-    return 2.0 * (tp * tn - fn * fp) / ((tp + fn) * (fn + tn) + (tp + fp) * (fp + tn))
 
 
 def readout_settings(result, readout_cycles=None, smoothing=None) -> tuple[int, object]:

@@ -447,18 +447,18 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
             n_phases = max(n_phases, 2 + k)
     top = (1 << (chip.membrane_bits - 1)) - 1
     # current states after every send, so the delay-0 spikes of this step have landed
+    span_of = {c: (lo, hi) for pop in pops.values() for c, lo, hi in pop.cores}
     for states, x, w, out, v, ref, spk, alpha in (
             (current_cores, "pre_i", "syn", "syn_i", "isyn", "ref_i", "spk_i", "alpha_syn"),
             (self_cores, "pre_s", "self", "syn_s", "iself", "ref_s", "spk_s", "alpha_self")):
-        lo_of = {c: lo for pop in pops.values() for c, lo, _ in pop.cores}
         if not states:
             continue
         for core in cores:
             pop = states.get(core.core)
             if pop is None:
                 continue
-            lo = lo_of[core.core]
-            codes = getattr(pop, alpha)[lo:lo + core.buffers[v]["size"]]
+            lo, hi = span_of[core.core]
+            codes = getattr(pop, alpha)[lo:hi]
             lif = {"input": out, "v": v, "refractory": ref, "spikes": spk, "rand": None,
                    "alpha": _register(arrays, f"c{core.core}.{w}.alpha", codes), "v_leak": 0,
                    "v_threshold": top,

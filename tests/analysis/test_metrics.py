@@ -8,7 +8,13 @@ from elephant.spike_train_dissimilarity import victor_purpura_distance
 from scipy.spatial.distance import pdist, squareform
 from sklearn.metrics import silhouette_score
 
-from hnnbio.analysis.metrics import ami, silhouette, spike_silhouette, victor_purpura_matrix
+from hnnbio.analysis.metrics import (
+    adjusted_rand,
+    ami,
+    silhouette,
+    spike_silhouette,
+    victor_purpura_matrix,
+)
 from hnnbio.errors import ParameterError
 
 
@@ -59,3 +65,22 @@ def test_spike_silhouette_phase_vs_rate():
     assert spike_silhouette(raster, labels, mask, 1 / 3) == pytest.approx(1.0)
     assert spike_silhouette(raster, labels, mask, 0.0) == pytest.approx(0.0)
     assert np.isnan(spike_silhouette(raster, np.ones(6, int), mask, 1 / 3))
+
+
+def test_adjusted_rand_is_scikit_learns_ari_and_the_hand_computed_pair_counts():
+    """Against scikit-learn's adjusted_rand_score (correct: Hubert & Arabie) on random and
+    mostly-right labelings, and by hand: truth [1, 1, 2, 2], labels [1, 2, 1, 2] have tp = 0,
+    fp = fn = tn = 4 ordered pairs, ARI = 2 (0 - 16) / (4 * 8 + 4 * 8) = -0.5."""
+    from sklearn.metrics import adjusted_rand_score
+
+    rng = np.random.default_rng(5)
+    for _ in range(300):
+        n, r, c = int(rng.integers(1, 300)), int(rng.integers(1, 14)), int(rng.integers(1, 14))
+        truth, labels = rng.integers(0, r, n), rng.integers(0, c, n)
+        if rng.random() < 0.4:
+            labels = np.where(rng.random(n) < 0.8, truth, labels)
+        assert abs(adjusted_rand(truth, labels) - adjusted_rand_score(truth, labels)) < 1e-12
+    assert adjusted_rand(np.array([1, 1, 2, 2]), np.array([1, 2, 1, 2])) == pytest.approx(-0.5)
+    assert adjusted_rand(np.array([3, 3, 3]), np.array([0, 0, 0])) == 1.0  # one group each
+    assert adjusted_rand(np.array([1, 2, 3]), np.array([7, 8, 9])) == 1.0  # singletons each
+    assert adjusted_rand(np.array([1, 1, 2, 2]), np.array([5, 5, 6, 6])) == 1.0
