@@ -89,7 +89,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_column(args) -> int:
-    from hnnbio.circuits.demo import run_column_demo
+    from hnnbio.experiments.column_demo import run_column_demo
     from hnnbio.outputs import check_file
 
     if args.plot is not None:

@@ -69,7 +69,7 @@ def test_unwritable_outputs_refused_before_the_work(command, tmp_path, capsys, m
     import hnnbio.ann.train
     import hnnbio.binding.bind
     import hnnbio.chip.compiler
-    import hnnbio.circuits.demo
+    import hnnbio.experiments.column_demo
     import hnnbio.sweep
 
     def never(*args, **kwargs):
@@ -78,7 +78,7 @@ def test_unwritable_outputs_refused_before_the_work(command, tmp_path, capsys, m
     monkeypatch.setattr(hnnbio.binding.bind, "bind", never)
     monkeypatch.setattr(hnnbio.ann.train, "fit", never)
     monkeypatch.setattr(hnnbio.sweep, "_run_shards", never)
-    monkeypatch.setattr(hnnbio.circuits.demo, "ColumnSheet", never)
+    monkeypatch.setattr(hnnbio.experiments.column_demo, "ColumnSheet", never)
     monkeypatch.setattr(hnnbio.chip.compiler, "compile_model", never)
     (tmp_path / "s.toml").write_text('models = ["bars"]\nseeds = [1]\nimages = 2\ncycles = 1\n')
     (tmp_path / "r.npz").write_text("")

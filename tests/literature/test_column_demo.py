@@ -2,8 +2,8 @@
 
 import pytest
 
-from hnnbio.circuits.demo import run_column_demo
 from hnnbio.errors import ParameterError
+from hnnbio.experiments.column_demo import run_column_demo
 
 
 def test_demo_counts_and_plot(tmp_path):
