@@ -24,7 +24,7 @@ import torch
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import pdist, squareform
 
-from hnnbio.analysis.metrics import silhouette
+from hnnbio.analysis.metrics import distinct_rows, silhouette
 from hnnbio.errors import DataError, ParameterError
 
 
@@ -255,9 +255,12 @@ def auto_groups(features: np.ndarray, foreground: np.ndarray, k_max: int = 16) -
     if points.shape[0] < 3:
         out[foreground] = 1
         return out
-    condensed = pdist(points)
+    # pdist over the distinct rows only (in a synchronous cycle many pixels repeat a few rows),
+    # expanded to every pair: the same float64 values as pdist(points)
+    first, inverse = distinct_rows(points)
+    dist = squareform(pdist(points[first]))[np.ix_(inverse, inverse)]
+    condensed = squareform(dist, checks=False)
     tree = linkage(condensed, method="ward")  # Ward on Euclidean distances, as on the points
-    dist = squareform(condensed)
     best, best_score = np.ones(points.shape[0], dtype=np.int64), -np.inf
     ks = range(2, min(k_max, points.shape[0] - 1) + 1)
     for k, lab in zip(ks, maxclust_partitions(tree, ks), strict=True):

@@ -11,9 +11,12 @@ from sklearn.metrics import silhouette_score
 from hnnbio.analysis.metrics import (
     adjusted_rand,
     ami,
+    distinct_rows,
+    pad_trains,
     silhouette,
     spike_silhouette,
     victor_purpura_matrix,
+    victor_purpura_pairs,
 )
 from hnnbio.errors import ParameterError
 
@@ -24,6 +27,38 @@ def test_victor_purpura_matches_elephant(q, rng):
     neo_trains = [neo.SpikeTrain(t * pq.ms, t_stop=54 * pq.ms) for t in trains]
     reference = victor_purpura_distance(neo_trains, q / pq.ms)
     np.testing.assert_allclose(victor_purpura_matrix(trains, q), reference, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("q", [1 / 3, 0.0, 2.0])
+def test_victor_purpura_repeated_trains(q, rng):
+    """Trains drawn from a pool of 6 (as in a synchronous cycle): the distinct-train shortcut
+    gives the DP over every pair, and Elephant's distances."""
+    pool = [np.sort(rng.choice(30, size=rng.integers(0, 4), replace=False)) for _ in range(6)]
+    pool[1] = pool[0][:-1] if pool[0].size else np.array([0])  # a prefix of another train
+    trains = [pool[i] for i in rng.integers(0, 6, 40)] + [np.array([], dtype=int)]
+    padded, counts = pad_trains(trains)
+    rows, cols = np.triu_indices(len(trains), k=1)
+    every_pair = np.zeros((len(trains), len(trains)))
+    every_pair[rows, cols] = victor_purpura_pairs(
+        padded[rows], counts[rows], padded[cols], counts[cols], q
+    )
+    every_pair += every_pair.T
+    got = victor_purpura_matrix(trains, q)
+    np.testing.assert_array_equal(got, every_pair)
+    neo_trains = [neo.SpikeTrain(t * pq.ms, t_stop=30 * pq.ms) for t in trains]
+    reference = victor_purpura_distance(neo_trains, q / pq.ms)
+    np.testing.assert_allclose(got, reference, rtol=0, atol=1e-12)
+
+
+def test_distinct_rows(rng):
+    x = rng.integers(0, 2, (60, 3)).astype(np.float32)
+    first, inverse = distinct_rows(x)
+    unique = np.unique(x, axis=0)
+    assert first.size == unique.shape[0]
+    np.testing.assert_array_equal(x[first][inverse], x)
+    assert np.all(np.diff(first) > 0)  # in order of first occurrence
+    for u, at in enumerate(first):  # the first occurrence of each distinct row
+        assert at == np.flatnonzero(inverse == u)[0]
 
 
 def test_victor_purpura_by_hand():
