@@ -124,24 +124,38 @@ def silhouette(dist: np.ndarray, labels: np.ndarray) -> float:
     its cluster and ``b_i`` the lowest mean distance to another cluster; ``s_i = 0`` in a cluster of
     one (scikit-learn's convention). Needs 2 <= clusters < points.
     """
-    _, lab = np.unique(labels, return_inverse=True)
-    n_clusters = lab.max() + 1
-    if not 2 <= n_clusters < lab.size:
-        raise ParameterError(
-            f"labels: silhouette needs 2..{lab.size - 1} clusters, got {n_clusters}"
-        )
-    onehot = np.zeros((lab.size, n_clusters))
-    onehot[np.arange(lab.size), lab] = 1.0
-    sums = dist @ onehot  # (n, K): summed distance of each point to each cluster
-    sizes = onehot.sum(0)
-    own = sizes[lab]
-    a = sums[np.arange(lab.size), lab] / np.maximum(own - 1, 1)
-    mean_other = sums / sizes
-    mean_other[np.arange(lab.size), lab] = np.inf
-    b = mean_other.min(1)
+    return float(silhouettes(dist, [labels])[0])
+
+
+def silhouettes(dist: np.ndarray, labelings) -> np.ndarray:
+    """:func:`silhouette` of several labelings of the same points, shape (n_labelings,), from one
+    matrix product (the summed distance of every point to every cluster of every labeling)."""
+    labs = []
+    for labels in labelings:
+        _, lab = np.unique(labels, return_inverse=True)
+        n_clusters = lab.max(initial=0) + 1
+        if not 2 <= n_clusters < lab.size:
+            raise ParameterError(
+                f"labels: silhouette needs 2..{lab.size - 1} clusters, got {n_clusters}"
+            )
+        labs.append(lab.reshape(-1))
+    lab = np.stack(labs)  # (m, n)
+    m, n = lab.shape
+    width = int(lab.max()) + 1
+    onehot = np.zeros((n, m, width))
+    onehot[np.arange(n)[None, :], np.arange(m)[:, None], lab] = 1.0
+    sums = (dist @ onehot.reshape(n, m * width)).reshape(n, m, width).transpose(1, 0, 2)
+    sizes = onehot.sum(0)  # (m, width); 0 for the padding clusters of labelings with fewer
+    rows, points = np.arange(m)[:, None], np.arange(n)[None, :]
+    own = sizes[rows, lab]
+    a = sums[rows, points, lab] / np.maximum(own - 1, 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_other = np.where(sizes[:, None, :] > 0, sums / sizes[:, None, :], np.inf)
+    mean_other[rows, points, lab] = np.inf
+    b = mean_other.min(2)
     denom = np.maximum(a, b)
     s = np.where((own > 1) & (denom > 0), (b - a) / np.where(denom > 0, denom, 1), 0.0)
-    return float(s.mean())
+    return s.mean(1)
 
 
 def ami(truth: np.ndarray, labels: np.ndarray) -> float:

@@ -24,7 +24,7 @@ import torch
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.spatial.distance import pdist, squareform
 
-from hnnbio.analysis.metrics import distinct_rows, silhouette
+from hnnbio.analysis.metrics import distinct_rows, silhouettes
 from hnnbio.errors import DataError, ParameterError
 
 
@@ -261,16 +261,14 @@ def auto_groups(features: np.ndarray, foreground: np.ndarray, k_max: int = 16) -
     dist = squareform(pdist(points[first]))[np.ix_(inverse, inverse)]
     condensed = squareform(dist, checks=False)
     tree = linkage(condensed, method="ward")  # Ward on Euclidean distances, as on the points
-    best, best_score = np.ones(points.shape[0], dtype=np.int64), -np.inf
+    best = np.ones(points.shape[0], dtype=np.int64)
     ks = range(2, min(k_max, points.shape[0] - 1) + 1)
-    for k, lab in zip(ks, maxclust_partitions(tree, ks), strict=True):
-        if lab.max() < 1:  # one cluster (ties merged everything)
-            continue
-        score = silhouette(dist, lab)
-        if score > best_score:
-            best, best_score = k, score
-    if best_score > -np.inf:  # scipy's own labels (numbering) for the chosen cut
-        best = fcluster(tree, best, criterion="maxclust")
+    cuts = [(k, lab) for k, lab in zip(ks, maxclust_partitions(tree, ks), strict=True)
+            if lab.max() >= 1]  # not one cluster (ties can merge everything)
+    if cuts:
+        scores = silhouettes(dist, [lab for _, lab in cuts])
+        k = cuts[int(np.argmax(scores))][0]  # the first of equal scores, as a ">" loop keeps
+        best = fcluster(tree, k, criterion="maxclust")  # scipy's own labels for the chosen cut
     out[foreground] = best
     return out
 

@@ -14,6 +14,7 @@ from hnnbio.analysis.metrics import (
     distinct_rows,
     pad_trains,
     silhouette,
+    silhouettes,
     spike_silhouette,
     victor_purpura_matrix,
     victor_purpura_pairs,
@@ -81,6 +82,20 @@ def test_silhouette_matches_sklearn(rng):
         )
     with pytest.raises(ParameterError, match="labels"):
         silhouette(np.zeros((3, 3)), np.zeros(3))
+
+
+def test_silhouettes_of_several_labelings_match_sklearn(rng):
+    """Labelings of 2..9 clusters (with clusters of one) scored together, each as scikit-learn
+    scores it alone."""
+    x = rng.normal(size=(40, 3))
+    dist = squareform(pdist(x))
+    labelings = [rng.integers(0, k, 40) * 3 + 1 for k in range(2, 10)]  # labels not 0..k-1
+    labelings[0][5] = 99
+    got = silhouettes(dist, labelings)
+    want = [silhouette_score(dist, lab, metric="precomputed") for lab in labelings]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    with pytest.raises(ParameterError, match="labels"):
+        silhouettes(dist, [labelings[1], np.zeros(40)])
 
 
 def test_ami_over_objects_only():
