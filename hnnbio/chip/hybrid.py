@@ -140,6 +140,7 @@ import numpy as np
 
 from hnnbio.chip import snn_rules as R
 from hnnbio.chip.isa import CoreProgram, Instruction, routes_of
+from hnnbio.chip.partial import axon_blocks, partial_bits, partial_sum_ops, route_block
 from hnnbio.chip.program import Program
 from hnnbio.chip.quantize import quantize_layer
 from hnnbio.chip.snn import MAX_COPIES, _b, _split
@@ -842,10 +843,10 @@ def _emit(graph, pops, layers, windows, mods, chip, feeds, outs, sequences,
             if pop.gated or at <= chip.axons_per_core:
                 blocks = [segments] if segments else []
             else:  # partial-sum cores: block 0 on the core itself, the others on cores of their own
-                blocks = _axon_blocks(segments, chip.axons_per_core)
+                blocks = axon_blocks(segments, chip.axons_per_core)
                 _check_partial_sums(pop, blocks, chip, graph.steps)
             if blocks:
-                at = _route_block(blocks[0], c, "pre", sends)
+                at = route_block(blocks[0], c, "pre", sends)
                 R.check_fan_in(pop.name, at, chip)
                 buf.update(pre=_b(at, 1), syn=_b(n, acc, True))
                 arrays[f"c{c}.weight"] = np.concatenate([s[4] for s in blocks[0]]).astype(np.int8)
@@ -858,16 +859,12 @@ def _emit(graph, pops, layers, windows, mods, chip, feeds, outs, sequences,
                 rows = np.concatenate([s[4] for s in blk]).astype(np.int8)
                 part = new_core(pop.name, "partial", n, size, {"pre": _b(size, 1),
                                                               "part": _b(n, acc, True)}, {})
-                _route_block(blk, part.core, "pre", sends)
+                route_block(blk, part.core, "pre", sends)
                 arrays[f"c{part.core}.weight"] = rows
-                bits = _partial_bits(rows)
+                bits = partial_bits(rows)
                 buf[f"p{k}"] = _b(n, bits, True)
-                part.phases[2 if pop.form == "integrator" else 0] = [
-                    Instruction("axon", "matvec", {"x": "pre", "weights": f"c{part.core}.weight",
-                                                   "out": "part"}),
-                    Instruction("router", "send", {"what": "part", "to": [
-                        {"core": c, "buffer": f"p{k}", "lo": 0, "hi": n, "at": 0}],
-                        "bits": bits, "delay": 0})]
+                part.phases[2 if pop.form == "integrator" else 0] = partial_sum_ops(
+                    part.core, c, f"p{k}", n, bits)
                 partials.append(f"p{k}")
                 pop.partial_cores.append(part.core)
             if pop.form == "integrator":
@@ -1233,43 +1230,6 @@ def _set_outputs(outs: dict, net: str, core: int, outputs: list) -> None:
         if mnet == net:
             outputs.append({"name": unit, "size": len(scale), "parts": [
                 {"core": core, "buffer": buffer, "lo": 0, "hi": len(scale), "at": 0}]})
-
-
-def _axon_blocks(segments: list, axons: int) -> list[list]:
-    """Consecutive slices of the axons, packed into blocks of at most ``axons`` elements (a
-    slice longer than a core's axons is cut first)."""
-    cut = []
-    for sc, delay, lo, hi, rows in segments:
-        for a in range(lo, hi, axons):
-            b = min(hi, a + axons)
-            cut.append((sc, delay, a, b, rows[a - lo:b - lo]))
-    blocks, size = [[]], 0
-    for seg in cut:
-        if size + seg[3] - seg[2] > axons:
-            blocks.append([])
-            size = 0
-        blocks[-1].append(seg)
-        size += seg[3] - seg[2]
-    return blocks
-
-
-def _route_block(block: list, core: int, buffer: str, sends: dict) -> int:
-    """Send each slice of ``block`` to consecutive elements of ``buffer`` of ``core``; returns
-    the elements used."""
-    at = 0
-    for sc, delay, lo, hi, _ in block:
-        sends.setdefault(sc, {}).setdefault(delay, []).append(
-            {"core": core, "buffer": buffer, "lo": lo, "hi": hi, "at": at})
-        at += hi - lo
-    return at
-
-
-def _partial_bits(rows: np.ndarray) -> int:
-    """Bits of a signed packet that holds every partial sum of 0/1 spikes through ``rows``:
-    ``|sum_i w_ij s_i| <= S = max_j sum_i |w_ij|``, so ``S.bit_length() + 1`` bits (at most 16
-    for 256 int8 rows: ``127 * 256 < 2**15``)."""
-    top = int(np.abs(rows.astype(np.int64)).sum(axis=0).max(initial=0))
-    return max(1, top.bit_length()) + 1
 
 
 def _check_partial_sums(pop: HPop, blocks: list, chip, steps) -> None:

@@ -50,6 +50,15 @@ Layout. One population = cores of at most ``neurons_per_core`` neurons; core buf
 ``acc``, ``v``, ``ref``, ``spikes``. Phase 0: ``matvec(pre)``; phase 1: ``accumulate(syn, drive,
 bias) -> lif -> send`` (first delay); phases 2..: a send per further delay; last (cores with
 an ``i_syn``): ``matvec(pre_i) -> lif(isyn)``.
+
+Fan-in beyond a core. The v-jump axons of a core beyond ``axons_per_core`` go in blocks of
+``axons_per_core`` to partial-sum cores (:mod:`hnnbio.chip.partial`: same routes and delays,
+``matvec`` in phase 0, the sums sent with delay 0 to ``p1, p2, ...`` of the target, added by its
+phase-1 ``accumulate``), the first block on the core itself unless i_syn or autapse axons share
+it (then every block goes out). Exact: spikes are 0/1, so each partial sum is bounded by its
+column's sum of ``|w|`` and the total is the one-core matvec unless it could saturate the
+accumulator (refused, rule ``fan_in``). Jumps of ``i_syn`` and the autapse do not split (rule
+``fan_in``).
 """
 
 from __future__ import annotations
@@ -61,6 +70,7 @@ import numpy as np
 
 from hnnbio.chip import snn_rules as R
 from hnnbio.chip.isa import CoreProgram, Instruction, routes_of
+from hnnbio.chip.partial import axon_blocks, partial_bits, partial_sum_ops, route_block
 from hnnbio.chip.program import Program
 from hnnbio.chip.spec import TIANJIC_LIKE, ChipSpec
 from hnnbio.errors import DataError, ParameterError
@@ -368,30 +378,56 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
     plans = {}
     current_cores = {}  # cores with an i_syn state: core -> population
     self_cores = {}  # cores with an i_self state (self_inhibiting)
+    next_core = sum(len(pop.cores) for pop in pops.values())  # partial-sum cores go after
+    partial_cores = []
     for pop in pops.values():
+        pop_partials = []
         for cid, lo, hi in pop.cores:
             n = hi - lo
             buffers = {"acc": _b(n, acc, True), "v": _b(n, chip.membrane_bits, True,
                                                          pop.codes["init"]),
                        "ref": _b(n, chip.refractory_bits), "spikes": _b(n, 1)}
             sources = []
-            rows, at = _incoming(pop, pop.incoming, pops, sends, cid, lo, hi, "pre")
+            segments = _segments(pop, pop.incoming, pops, lo, hi)
+            segments_i = _segments(pop, pop.incoming_i, pops, lo, hi)
+            at_i = sum(seg[3] - seg[2] for seg in segments_i)
+            at_s = n * pop.copies if pop.self_codes is not None else 0
+            blocks = _blocks(pop, segments, at_i + at_s, chip)
             phases = {}
-            if rows:
-                R.check_fan_in(pop.name, at, chip)
+            at = 0
+            if blocks and blocks[0]:
+                at = route_block(blocks[0], cid, "pre", sends)
                 buffers.update(pre=_b(at, 1), syn=_b(n, acc, True))
-                arrays[f"c{cid}.weight"] = np.concatenate(rows).astype(np.int8)
+                arrays[f"c{cid}.weight"] = np.concatenate([seg[4] for seg in blocks[0]]
+                                                          ).astype(np.int8)
                 phases[0] = [Instruction("axon", "matvec", {"x": "pre",
                                                             "weights": f"c{cid}.weight",
                                                             "out": "syn"})]
                 sources.append("syn")
-            rows_i, at_i = _incoming(pop, pop.incoming_i, pops, sends, cid, lo, hi, "pre_i")
-            if rows_i:
+            # blocks beyond the core's axons: partial sums in phase 0, into p1, p2, ... by phase 1
+            for k, block in enumerate(blocks[1:], start=1):
+                size = sum(seg[3] - seg[2] for seg in block)
+                rows = np.concatenate([seg[4] for seg in block]).astype(np.int8)
+                bits = partial_bits(rows)
+                x, y = chip.core_xy(next_core)
+                partial_cores.append(CoreProgram(
+                    next_core, x, y, pop.name, "partial", (0, n), (0, size),
+                    {0: partial_sum_ops(next_core, cid, f"p{k}", n, bits)},
+                    {"pre": _b(size, 1), "part": _b(n, acc, True)}))
+                route_block(block, next_core, "pre", sends)
+                arrays[f"c{next_core}.weight"] = rows
+                buffers[f"p{k}"] = _b(n, bits, True)
+                sources.append(f"p{k}")
+                pop_partials.append(next_core)
+                next_core += 1
+            if segments_i:
+                at_i = route_block(segments_i, cid, "pre_i", sends)
                 R.check_fan_in(pop.name, at + at_i, chip)
                 buffers.update(pre_i=_b(at_i, 1), syn_i=_b(n, acc, True),
                                isyn=_b(n, chip.membrane_bits, True),
                                ref_i=_b(n, chip.refractory_bits), spk_i=_b(n, 1))
-                arrays[f"c{cid}.syn.weight"] = np.concatenate(rows_i).astype(np.int8)
+                arrays[f"c{cid}.syn.weight"] = np.concatenate([seg[4] for seg in segments_i]
+                                                              ).astype(np.int8)
                 current_cores[cid] = pop
                 sources.append("isyn")
             at_s = 0
@@ -437,7 +473,10 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
         outputs.append({"name": pop.name, "size": pop.size,
                         "parts": [{"core": c, "buffer": "spikes", "lo": lo, "hi": hi, "at": 0}
                                   for c, lo, hi in pop.cores]})
-        layers.append({"name": pop.name, "kind": "lif", "cores": [c for c, _, _ in pop.cores]})
+        layers.append({"name": pop.name, "kind": "lif",
+                       "cores": [c for c, _, _ in pop.cores] + pop_partials})
+    R.check_mesh(graph.name, next_core, chip)
+    cores.extend(partial_cores)
     n_phases = 2
     for core in cores:
         for k, (delay, to) in enumerate(sorted(sends.get(core.core, {}).items())):
@@ -512,19 +551,35 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
     return Compiled(program, pops, float(graph.dt_ms), input_mode)
 
 
-def _incoming(pop, incoming, pops, sends, cid: int, lo: int, hi: int, buffer: str):
-    """Weight rows and sends of the projections ``incoming`` onto neurons ``lo:hi`` of ``pop``
-    (core ``cid``): each source core's spikes go to consecutive elements of ``buffer``, once
-    per int8 part of the split weights; returns (rows, elements used)."""
-    rows, at = [], 0
-    for src, delay, codes, _ in incoming:
-        for scid, slo, shi in pops[src].cores:
-            for part in _split(codes[slo:shi, lo:hi], pop.copies):
-                sends.setdefault(scid, {}).setdefault(delay, []).append(
-                    {"core": cid, "buffer": buffer, "lo": 0, "hi": shi - slo, "at": at})
-                rows.append(part)
-                at += shi - slo
-    return rows, at
+def _segments(pop, incoming, pops, lo: int, hi: int) -> list:
+    """The axon segments (:mod:`hnnbio.chip.partial`) of the projections ``incoming`` onto
+    neurons ``lo:hi`` of ``pop``: every source core's spikes, once per int8 part of the split
+    weights, with the rows they meet."""
+    return [(scid, delay, 0, shi - slo, part)
+            for src, delay, codes, _ in incoming
+            for scid, slo, shi in pops[src].cores
+            for part in _split(codes[slo:shi, lo:hi], pop.copies)]
+
+
+def _blocks(pop, segments: list, beside: int, chip) -> list[list]:
+    """The v-jump axons of one core in blocks: one block when they fit beside the ``beside``
+    axons of the i_syn and autapse inputs (which stay on the core), else blocks of
+    ``axons_per_core`` on partial-sum cores (block 0 on the core itself when nothing is beside
+    it, else empty). Refuses (rule ``fan_in``) what stays on the core beyond its axons and sums
+    that could saturate the accumulator."""
+    axons = sum(seg[3] - seg[2] for seg in segments)
+    if not segments or axons + beside <= chip.axons_per_core:
+        return [segments] if segments else []
+    R.check_fan_in(pop.name, beside, chip)
+    blocks = axon_blocks(segments, chip.axons_per_core)
+    if beside:
+        blocks = [[], *blocks]
+    top = (1 << (chip.accumulator_bits - 1)) - 1
+    bound = int(sum(np.abs(seg[4].astype(np.int64)).sum(axis=0) for seg in segments).max())
+    if bound > top:
+        R.refuse("fan_in", pop.name, f"{axons} axons over {len(blocks)} cores: a step's sum may "
+                 f"reach {bound} codes, beyond the {chip.accumulator_bits}-bit accumulator")
+    return blocks
 
 
 def _split(codes: np.ndarray, k: int) -> list[np.ndarray]:
