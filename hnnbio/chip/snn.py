@@ -55,10 +55,12 @@ Fan-in beyond a core. The v-jump axons of a core beyond ``axons_per_core`` go in
 ``axons_per_core`` to partial-sum cores (:mod:`hnnbio.chip.partial`: same routes and delays,
 ``matvec`` in phase 0, the sums sent with delay 0 to ``p1, p2, ...`` of the target, added by its
 phase-1 ``accumulate``), the first block on the core itself unless i_syn or autapse axons share
-it (then every block goes out). Exact: spikes are 0/1, so each partial sum is bounded by its
-column's sum of ``|w|`` and the total is the one-core matvec unless it could saturate the
-accumulator (refused, rule ``fan_in``). Jumps of ``i_syn`` and the autapse do not split (rule
-``fan_in``).
+it (then every block goes out). Jumps of ``i_syn`` beyond a core go out the same way, every
+block on a partial-sum core (``pi1, pi2, ...``), whose matvec and send run one phase before the
+i_syn update (after every spike send, so delay-0 spikes have landed), which ``accumulate``\s
+them. Exact: spikes are 0/1, so each partial sum is bounded by its column's sum of ``|w|`` and
+the total is the one-core matvec unless it could saturate the accumulator (refused, rule
+``fan_in``). The autapse of self-inhibiting neurons does not split (rule ``fan_in``).
 """
 
 from __future__ import annotations
@@ -377,6 +379,7 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
     sends: dict[int, dict[int, list]] = {}  # source core -> chip delay -> destinations
     plans = {}
     current_cores = {}  # cores with an i_syn state: core -> population
+    i_partials = {}  # core -> its i_syn partial-sum cores (core, buffer, size, bits)
     self_cores = {}  # cores with an i_self state (self_inhibiting)
     next_core = sum(len(pop.cores) for pop in pops.values())  # partial-sum cores go after
     partial_cores = []
@@ -392,7 +395,10 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
             segments_i = _segments(pop, pop.incoming_i, pops, lo, hi)
             at_i = sum(seg[3] - seg[2] for seg in segments_i)
             at_s = n * pop.copies if pop.self_codes is not None else 0
-            blocks = _blocks(pop, segments, at_i + at_s, chip)
+            i_split = at_i + at_s > chip.axons_per_core  # then every i_syn block goes out
+            blocks = _blocks(pop, segments, (0 if i_split else at_i) + at_s, chip)
+            i_blocks = (_blocks(pop, segments_i, at_s, chip, own=False) if i_split
+                        else [segments_i] if segments_i else [])
             phases = {}
             at = 0
             if blocks and blocks[0]:
@@ -420,14 +426,32 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
                 sources.append(f"p{k}")
                 pop_partials.append(next_core)
                 next_core += 1
-            if segments_i:
-                at_i = route_block(segments_i, cid, "pre_i", sends)
+            at_i = 0
+            if i_blocks and i_blocks[0]:
+                at_i = route_block(i_blocks[0], cid, "pre_i", sends)
                 R.check_fan_in(pop.name, at + at_i, chip)
-                buffers.update(pre_i=_b(at_i, 1), syn_i=_b(n, acc, True),
-                               isyn=_b(n, chip.membrane_bits, True),
-                               ref_i=_b(n, chip.refractory_bits), spk_i=_b(n, 1))
-                arrays[f"c{cid}.syn.weight"] = np.concatenate([seg[4] for seg in segments_i]
+                buffers.update(pre_i=_b(at_i, 1), syn_i=_b(n, acc, True))
+                arrays[f"c{cid}.syn.weight"] = np.concatenate([seg[4] for seg in i_blocks[0]]
                                                               ).astype(np.int8)
+            # i_syn blocks beyond the core: partial sums in the phase before the i_syn update
+            for k, block in enumerate(i_blocks[1:], start=1):
+                size = sum(seg[3] - seg[2] for seg in block)
+                rows = np.concatenate([seg[4] for seg in block]).astype(np.int8)
+                x, y = chip.core_xy(next_core)
+                part = CoreProgram(next_core, x, y, pop.name, "partial", (0, n), (0, size), {},
+                                   {"pre": _b(size, 1), "part": _b(n, acc, True)})
+                partial_cores.append(part)
+                route_block(block, next_core, "pre", sends)
+                arrays[f"c{next_core}.weight"] = rows
+                buffers[f"pi{k}"] = _b(n, partial_bits(rows), True)
+                i_partials.setdefault(cid, []).append((part, f"pi{k}", n, partial_bits(rows)))
+                pop_partials.append(next_core)
+                next_core += 1
+            if i_blocks:
+                if cid in i_partials:
+                    buffers["acc_i"] = _b(n, acc, True)
+                buffers.update(isyn=_b(n, chip.membrane_bits, True),
+                               ref_i=_b(n, chip.refractory_bits), spk_i=_b(n, 1))
                 current_cores[cid] = pop
                 sources.append("isyn")
             at_s = 0
@@ -492,6 +516,8 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
             (self_cores, "pre_s", "self", "syn_s", "iself", "ref_s", "spk_s", "alpha_self")):
         if not states:
             continue
+        # i_syn partial sums (and the core's own block) one phase before the update
+        split = bool(i_partials) and states is current_cores
         for core in cores:
             pop = states.get(core.core)
             if pop is None:
@@ -502,11 +528,25 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
                    "alpha": _register(arrays, f"c{core.core}.{w}.alpha", codes), "v_leak": 0,
                    "v_threshold": top,
                    "noise_mask": 0, "reset_mode": "none", "v_reset": 0, "refractory_steps": 0}
-            core.phases[n_phases] = [
-                Instruction("axon", "matvec", {"x": x, "weights": f"c{core.core}.{w}.weight",
-                                               "out": out}),
-                Instruction("soma1", "lif", lif)]
-        n_phases += 1
+            own = [Instruction("axon", "matvec", {"x": x, "weights": f"c{core.core}.{w}.weight",
+                                                  "out": out})] if x in core.buffers else []
+            parts = i_partials.get(core.core, []) if split else []
+            if not split:
+                core.phases[n_phases] = [*own, Instruction("soma1", "lif", lif)]
+                continue
+            for part, buffer, n, bits in parts:
+                part.phases[n_phases] = partial_sum_ops(part.core, core.core, buffer, n, bits)
+            if own:
+                core.phases[n_phases] = own
+            if parts:
+                summed = ([out] if own else []) + [buffer for _, buffer, _, _ in parts]
+                core.phases[n_phases + 1] = [
+                    Instruction("axon", "accumulate", {"sources": summed, "bias": None,
+                                                       "out": "acc_i"}),
+                    Instruction("soma1", "lif", {**lif, "input": "acc_i"})]
+            else:
+                core.phases[n_phases + 1] = [Instruction("soma1", "lif", lif)]
+        n_phases += 2 if split else 1
     for name, parts in plans.items():
         for pop, *_ in parts:
             port = {"name": f"{name}.{pop.name}", "size": pop.size, "mode": input_mode,
@@ -561,18 +601,18 @@ def _segments(pop, incoming, pops, lo: int, hi: int) -> list:
             for part in _split(codes[slo:shi, lo:hi], pop.copies)]
 
 
-def _blocks(pop, segments: list, beside: int, chip) -> list[list]:
-    """The v-jump axons of one core in blocks: one block when they fit beside the ``beside``
-    axons of the i_syn and autapse inputs (which stay on the core), else blocks of
-    ``axons_per_core`` on partial-sum cores (block 0 on the core itself when nothing is beside
-    it, else empty). Refuses (rule ``fan_in``) what stays on the core beyond its axons and sums
+def _blocks(pop, segments: list, beside: int, chip, own: bool | None = None) -> list[list]:
+    """One core's axons of one pathway (v or i_syn jumps) in blocks: one block when they fit
+    beside the ``beside`` axons that stay on the core, else blocks of ``axons_per_core`` on
+    partial-sum cores, block 0 on the core itself when ``own`` (default: nothing beside it),
+    else empty. Refuses (rule ``fan_in``) what stays on the core beyond its axons and sums
     that could saturate the accumulator."""
     axons = sum(seg[3] - seg[2] for seg in segments)
     if not segments or axons + beside <= chip.axons_per_core:
         return [segments] if segments else []
     R.check_fan_in(pop.name, beside, chip)
     blocks = axon_blocks(segments, chip.axons_per_core)
-    if beside:
+    if not (beside == 0 if own is None else own):
         blocks = [[], *blocks]
     top = (1 << (chip.accumulator_bits - 1)) - 1
     bound = int(sum(np.abs(seg[4].astype(np.int64)).sum(axis=0) for seg in segments).max())

@@ -38,7 +38,7 @@ RULES = {
     "refractory_with_synapses": "Brian2 lets synaptic jumps into v during refractoriness, the "
                                 "chip's counter blocks its input: refused where both occur",
     "fan_in": "more presynaptic axons than a core has where they are not split over partial-"
-              "sum cores (jumps of i_syn and autapses in the spiking compiler, gated hybrid "
+              "sum cores (autapses in the spiking compiler, gated hybrid "
               "populations, a network's later layers), or partial sums that could saturate "
               "the accumulator",
     "mesh": "more cores than the mesh has",

@@ -361,9 +361,9 @@ CASES = {
     "delay_slots": lambda: snn.compile_graph(_pair(_syn(delay=64 * ms))),
     "refractory_counter": lambda: snn.compile_graph(driven(t_ref=0.02)),
     "refractory_with_synapses": lambda: snn.compile_graph(_pair(b=lif("b", 2, t_ref=0.003))),
-    # jumps of i_syn do not split over partial-sum cores (those of v do: test_snn_fan_in.py)
-    "fan_in": lambda: snn.compile_graph(_pair(a=lif("a", 300), syn=_syn(
-        model="w : amp", on_pre="i_syn_post += w", values={"w": 0.001}))),
+    # the autapse does not split over partial-sum cores (v and i_syn jumps do:
+    # test_snn_fan_in.py): 4 self-inhibiting neurons need 4 axons
+    "fan_in": lambda: snn.compile_graph(self_inhibiting(0.3), ChipSpec(axons_per_core=3)),
     "mesh": lambda: snn.compile_graph(_pair(), ChipSpec(mesh_x=1, mesh_y=1)),
     "core_memory": lambda: snn.compile_graph(_pair(), ChipSpec(memory_bytes_per_core=30)),
     # r I = 1 + 2e-6 above the threshold: Brian2 fires (every 14 tau), the chip's lower
