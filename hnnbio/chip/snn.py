@@ -443,8 +443,9 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
                 partial_cores.append(part)
                 route_block(block, next_core, "pre", sends)
                 arrays[f"c{next_core}.weight"] = rows
-                buffers[f"pi{k}"] = _b(n, partial_bits(rows), True)
-                i_partials.setdefault(cid, []).append((part, f"pi{k}", n, partial_bits(rows)))
+                bits = partial_bits(rows)
+                buffers[f"pi{k}"] = _b(n, bits, True)
+                i_partials.setdefault(cid, []).append((part, f"pi{k}", n, bits))
                 pop_partials.append(next_core)
                 next_core += 1
             if i_blocks:
