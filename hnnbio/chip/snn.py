@@ -412,16 +412,9 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
                 sources.append("syn")
             # blocks beyond the core's axons: partial sums in phase 0, into p1, p2, ... by phase 1
             for k, block in enumerate(blocks[1:], start=1):
-                size = sum(seg[3] - seg[2] for seg in block)
-                rows = np.concatenate([seg[4] for seg in block]).astype(np.int8)
-                bits = partial_bits(rows)
-                x, y = chip.core_xy(next_core)
-                partial_cores.append(CoreProgram(
-                    next_core, x, y, pop.name, "partial", (0, n), (0, size),
-                    {0: partial_sum_ops(next_core, cid, f"p{k}", n, bits)},
-                    {"pre": _b(size, 1), "part": _b(n, acc, True)}))
-                route_block(block, next_core, "pre", sends)
-                arrays[f"c{next_core}.weight"] = rows
+                part, bits = _partial_core(next_core, pop.name, block, n, chip, sends, arrays)
+                part.phases[0] = partial_sum_ops(next_core, cid, f"p{k}", n, bits)
+                partial_cores.append(part)
                 buffers[f"p{k}"] = _b(n, bits, True)
                 sources.append(f"p{k}")
                 pop_partials.append(next_core)
@@ -435,15 +428,8 @@ def _emit(graph, pops, chip, input_mode, input_steps) -> Compiled:
                                                               ).astype(np.int8)
             # i_syn blocks beyond the core: partial sums in the phase before the i_syn update
             for k, block in enumerate(i_blocks[1:], start=1):
-                size = sum(seg[3] - seg[2] for seg in block)
-                rows = np.concatenate([seg[4] for seg in block]).astype(np.int8)
-                x, y = chip.core_xy(next_core)
-                part = CoreProgram(next_core, x, y, pop.name, "partial", (0, n), (0, size), {},
-                                   {"pre": _b(size, 1), "part": _b(n, acc, True)})
-                partial_cores.append(part)
-                route_block(block, next_core, "pre", sends)
-                arrays[f"c{next_core}.weight"] = rows
-                bits = partial_bits(rows)
+                part, bits = _partial_core(next_core, pop.name, block, n, chip, sends, arrays)
+                partial_cores.append(part)  # its phase is set with the i_syn updates
                 buffers[f"pi{k}"] = _b(n, bits, True)
                 i_partials.setdefault(cid, []).append((part, f"pi{k}", n, bits))
                 pop_partials.append(next_core)
@@ -621,6 +607,20 @@ def _blocks(pop, segments: list, beside: int, chip, own: bool | None = None) -> 
         R.refuse("fan_in", pop.name, f"{axons} axons over {len(blocks)} cores: a step's sum may "
                  f"reach {bound} codes, beyond the {chip.accumulator_bits}-bit accumulator")
     return blocks
+
+
+def _partial_core(core: int, layer: str, block: list, n: int, chip, sends: dict,
+                  arrays: dict) -> tuple[CoreProgram, int]:
+    """A partial-sum core (no phases yet) holding ``block``'s int8 rows, fed by its routes;
+    returns it and the bits of its partial-sum packets."""
+    size = sum(seg[3] - seg[2] for seg in block)
+    rows = np.concatenate([seg[4] for seg in block]).astype(np.int8)
+    x, y = chip.core_xy(core)
+    route_block(block, core, "pre", sends)
+    arrays[f"c{core}.weight"] = rows
+    part = CoreProgram(core, x, y, layer, "partial", (0, n), (0, size), {},
+                       {"pre": _b(size, 1), "part": _b(n, chip.accumulator_bits, True)})
+    return part, partial_bits(rows)
 
 
 def _split(codes: np.ndarray, k: int) -> list[np.ndarray]:
