@@ -124,23 +124,25 @@ def two_populations():
                synapses=[syn], dt_ms=DT_MS)
 
 
-def float_b(a_spikes, steps):
+def float_b(a_spikes, steps, jumps=J, delay=DELAY_STEPS):
     """The float model of b from a's spike steps, as Brian2 runs it: u[n] = a u[n-1] (no drive),
-    threshold u > 1, then the jumps of spikes of step n - d (Brian2's synapses slot), then the
-    reset of the neurons that fired (the jump is lost there). Returns b's spikes and u before
-    each threshold check."""
+    threshold u > 1, then the jumps (``jumps``: volt, presynaptic x b) of spikes of step
+    n - ``delay`` (Brian2's synapses slot), then the reset of the neurons that fired (a jump
+    landing there is lost). Returns b's spikes, u before each threshold check and the jumps lost
+    per neuron."""
     a = 232 / 256
-    u = np.zeros(2)
-    spikes = np.zeros((steps, 2), dtype=bool)
-    before = np.zeros((steps, 2))
-    lost = np.zeros(2, dtype=int)
+    n_b = jumps.shape[1]
+    u = np.zeros(n_b)
+    spikes = np.zeros((steps, n_b), dtype=bool)
+    before = np.zeros((steps, n_b))
+    lost = np.zeros(n_b, dtype=int)
     for n in range(steps):
         u = a * u
         before[n] = u
         fired = u > 1.0
-        if n >= DELAY_STEPS:
-            jump = a_spikes[n - DELAY_STEPS] @ J
-            lost += (fired & (jump > 0)).astype(int)
+        if n >= delay:
+            jump = a_spikes[n - delay] @ jumps
+            lost += (fired & (a_spikes[n - delay] @ (jumps != 0) > 0)).astype(int)
             u = u + jump
         u[fired] = 0.0
         spikes[n] = fired

@@ -23,7 +23,7 @@ from hnnbio.hnn import simulate
 from hnnbio.hnn.graph import HNN
 from hnnbio.hnn.nodes import Input, Synapse
 
-from .test_snn_compile import DT_MS, TAU_EXACT, lif
+from .test_snn_compile import DT_MS, TAU_EXACT, float_b, lif
 
 N_A, N_B, DELAY_STEPS, STEPS = 600, 3, 3, 400
 A = 232 / 256  # exp(-dt / TAU_EXACT), exact on the chip
@@ -49,26 +49,6 @@ def wide(jumps):
 
 # a fires every 4 or 8 steps (T / dt = 3.49, 7.49), always at steps 3 mod 4 (test_snn_compile)
 CURRENTS = np.where(np.arange(N_A) % 3 == 1, 0.959, 1.72)[None, :]
-
-
-def float_b(a_spikes, jumps):
-    """b as Brian2 runs it (test_snn_compile.float_b): leak, threshold u > 1, jumps of step
-    n - d, reset; returns spikes, u before each threshold check and the lost jumps."""
-    u = np.zeros(N_B)
-    spikes = np.zeros((STEPS, N_B), dtype=bool)
-    before = np.zeros((STEPS, N_B))
-    lost = np.zeros(N_B, dtype=int)
-    for n in range(STEPS):
-        u = A * u
-        before[n] = u
-        fired = u > 1.0
-        if n >= DELAY_STEPS:
-            jump = a_spikes[n - DELAY_STEPS] @ jumps
-            lost += (fired & (a_spikes[n - DELAY_STEPS].any())).astype(int)
-            u = u + jump
-        u[fired] = 0.0
-        spikes[n] = fired
-    return spikes, before, lost
 
 
 def _run(program: Program, compiled, steps=STEPS):
@@ -153,7 +133,7 @@ def test_b_agrees_with_brian2_within_the_derived_bound(compiled):
     a_spikes = np.zeros((STEPS, N_A))
     a_spikes[sa.step, sa.neuron] = 1
     np.testing.assert_array_equal(out["spikes"]["a"][0], a_spikes)
-    spikes, before, lost = float_b(a_spikes, _jumps())
+    spikes, before, lost = float_b(a_spikes, STEPS, _jumps(), DELAY_STEPS)
     brian_b = result.spikes["b"].counts(1)[0]
     np.testing.assert_array_equal(spikes.sum(axis=0), brian_b)  # the float model is Brian2's b
     lsb = 2.0 ** compiled.pops["b"].exponent
