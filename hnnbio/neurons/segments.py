@@ -11,7 +11,9 @@ counts for exactly ``window`` after it arrives), once per crossing. The soma
     v \leftarrow v + w_{proximal}\,(1 + g_{distal}\, P(t)) \text{ per proximal event}
 
 fires when :math:`v \ge v_{threshold} - \Delta_{distal}\, P(t)`, where :math:`P(t) = 1` while a
-distal plateau is on (for ``plateau`` after the last distal event) and 0 otherwise; reset to
+distal plateau is on (for ``plateau`` after the last distal event: at the steps k after the event
+step m with :math:`(k - m)\,dt < ` ``plateau``, a tie counting as over, see
+:data:`PLATEAU_MARGIN`) and 0 otherwise; reset to
 ``v_reset``. Proximal events are required for firing: distal events never change ``v``, and
 :math:`\Delta_{distal} < v_{threshold}` (checked) keeps the lowered threshold above the resting
 potential 0, so context alone cannot fire the cell; with context the cell fires on fewer proximal
@@ -61,8 +63,15 @@ distal_gain : 1 (constant)
 plateau : second (constant)
 """
 
+#: A plateau is on while ``t < plateau_until - PLATEAU_MARGIN * dt``: Brian2's clock time is the
+#: float ``step * dt``, so at ``k - m = plateau / dt`` the bare ``t_k < t_m + plateau`` holds for
+#: some event steps m and not for others (dt 1 ms, plateau 10 ms: m = 9, 17, 18, 34, ... give a
+#: 10-step plateau, every other m 9 steps). The margin makes that tie always "off".
+PLATEAU_MARGIN = 1e-3
+_PLATEAU_ON = f"int(t < plateau_until - {PLATEAU_MARGIN!r} * dt)"
+
 #: Threshold of the soma: lowered by ``distal_shift`` while a distal plateau is on.
-SOMA_THRESHOLD = "v >= v_threshold - distal_shift * int(t < plateau_until)"
+SOMA_THRESHOLD = f"v >= v_threshold - distal_shift * {_PLATEAU_ON}"
 
 #: State variables (soma).
 STATE_VARIABLES = ("v", "plateau_until")
@@ -206,8 +215,8 @@ def build_segment_neuron(n_neurons: int, params: SegmentParams | None = None, *,
         setattr(soma, key, getattr(p, key))
     soma.plateau_until = -1e9 * ms
     owner = np.repeat(np.arange(n), n_seg)
-    proximal = Synapses(segments, soma, on_pre="v_post += w_proximal_post * "
-                        "(1 + distal_gain_post * int(t < plateau_until_post))",
+    proximal = Synapses(segments, soma, on_pre="v_post += w_proximal_post * (1 + distal_gain_post"
+                        f" * int(t < plateau_until_post - {PLATEAU_MARGIN!r} * dt))",
                         namespace={}, dt=soma.clock.dt, name=f"{prefix}_proximal*")
     proximal.connect(i=np.flatnonzero(~kind), j=owner[~kind])
     distal = Synapses(segments, soma, on_pre="plateau_until_post = t + plateau_post",

@@ -61,6 +61,16 @@ def test_a_distal_event_lowers_the_threshold_for_its_plateau():
     assert run(proximal_pairs=[20], distal_pairs=[0])[0] == []    # tested at 23: plateau over
 
 
+@pytest.mark.parametrize("distal_step", [9, 12, 17, 20])
+def test_a_plateau_of_whole_steps_ends_at_the_same_step_whatever_the_event_step(distal_step):
+    # plateau 10 ms from a distal event at m: threshold lowered at m + 1 .. m + 9, never at
+    # m + 10 (the tie t_{m+10} = t_m + 10 ms). Brian2's float clock alone would include m + 10
+    # for m = 9 and 17 (9 * 0.001 + 0.01 > 0.019) and not for m = 12 and 20.
+    a = distal_step - 2
+    assert run(proximal_pairs=[a + 8], distal_pairs=[a], plateau=10 * ms)[0] == [a + 11]
+    assert run(proximal_pairs=[a + 9], distal_pairs=[a], plateau=10 * ms)[0] == []
+
+
 def test_distal_events_alone_never_fire():
     spikes, events = run(distal_pairs=[0, 5, 10, 15])
     assert [e for e, _ in events] == [2, 7, 12, 17]
