@@ -55,6 +55,8 @@ RULES = {
                        "1..delay_slots, 0 from graph-input networks, constant initial), or "
                        "as set onto a passive population (an output port the host reads)",
     "fan_out": "a dense layer with more outputs than a core has neurons",
+    "segment_neuron": "dendritic-segment neurons compile (hnnbio.chip.segments) with whole-step "
+                      "windows and plateaus, v_reset 0, no refractoriness and no distal gain",
     "rate_error": "the firing-rate error bound under the given constant drive exceeds the "
                   "tolerance",
 }

@@ -419,15 +419,27 @@ def read_model(path):
                                 N_PIXELS, "steps of the encoding", None)
 
 
-def chip_graph(path):
-    """``hnnbio export``: refused by the design rule ``segment_neuron`` (the model file is read
-    and checked first, so a broken file is named as such)."""
-    from hnnbio.errors import DesignRuleError
+def compile_network(structure: Structure, design: Design, steps: int, name: str, theta=None):
+    """The chip program of one network (:func:`hnnbio.chip.segments.compile_segments`): the
+    segment events and plateaus of Brian2 exactly, the soma with its leak and event weight
+    rounded. ``theta``: (n_neurons, n_segments), default :func:`thetas`."""
+    from hnnbio.chip.segments import compile_segments
 
-    model, _, _ = read_model(path)
-    raise DesignRuleError("segment_neuron", model.name,
-                          "dendritic-segment neurons (hnnbio.neurons.segments) have no chip "
-                          "primitive yet; the model runs on brian2 only")
+    theta = thetas(structure, design) if theta is None else theta
+    return compile_segments(structure.channel, structure.neuron, structure.segment,
+                            theta, structure.n_neurons,
+                            design.segment_params(), n_channels=N_CHANNELS, steps=int(steps),
+                            name=name)
+
+
+def chip_graph(path):
+    """What ``hnnbio export`` compiles: the full network of the model file (its weights read and
+    checked), for the model file's steps."""
+    graph, settings, design = read_model(path)
+    weights = load_weights(graph, settings, design)
+    nets = networks_of(weights["prototypes"], weights["labels"], weights["mean_usage"], design)
+    steps = graph.steps if graph.steps is not None else 10 * design.cycle_steps
+    return compile_network(nets.full, design, steps, graph.name).program
 
 
 def weights_path(graph, settings) -> Path:
@@ -484,9 +496,11 @@ def networks_of(prototypes, labels, mean_usage, design: Design) -> Networks:
 
 
 def evaluate(nets: Networks, grey: np.ndarray, labels=None, steps: int = 100, seed: int = 0,
-             variants=("full", "without_distal", "pruned")) -> dict:
+             variants=("full", "without_distal", "pruned"), backend: str = "brian2") -> dict:
     """Each variant on the same input spikes (batches of ``design.batch``): predictions,
-    accuracy, somatic spikes, SOPs and energy per sample."""
+    accuracy, somatic spikes, SOPs and energy per sample. ``backend = "emulator"``: each
+    variant compiled for the chip and run on its interpreter (SOPs: the interpreter's
+    counters, with its cores)."""
     from hnnbio.chip.spec import ChipSpec
 
     design = nets.design
@@ -496,12 +510,20 @@ def evaluate(nets: Networks, grey: np.ndarray, labels=None, steps: int = 100, se
     for name in variants:
         structure = all_variants[name]
         theta = thetas(structure, design)
-        pred, soma, sops, inputs = [], [], [], []
+        compiled = None
+        if backend == "emulator":
+            compiled = compile_network(structure, design, steps, f"neutnn.{name}")
+        pred, soma, sops, inputs, counters = [], [], [], [], {}
         for start in range(0, len(grey), design.batch):
             chunk = grey[start:start + design.batch]
             rng = np.random.default_rng([seed, start])
             idx, step = encode(chunk, steps, design, rng)
-            res = simulate(structure, theta, design, len(chunk), idx, step, steps)
+            if compiled is None:
+                res = simulate(structure, theta, design, len(chunk), idx, step, steps)
+            else:
+                res = simulate_on_chip(compiled, structure, len(chunk), idx, step, steps)
+                for k, v in res["counters"].items():
+                    counters[k] = counters.get(k, 0) + v
             pred.append(readout(res["soma"], res["proximal"], nets.labels))
             soma.append(res["soma"].sum(axis=1))
             sops.append(res["sops"])
@@ -512,10 +534,33 @@ def evaluate(nets: Networks, grey: np.ndarray, labels=None, steps: int = 100, se
                    input_spikes_per_sample=float(np.concatenate(inputs).mean()),
                    sops_per_sample=float(sops.mean()),
                    energy_nj_per_sample=float(sops.mean() * pj / 1e3), predictions=pred)
+        if compiled is not None:
+            row["cores"] = len(compiled.program.cores)
+            row["chip_counters_per_sample"] = {k: v / len(grey) for k, v in counters.items()
+                                               if k != "steps"}
         if labels is not None:
             row["accuracy"] = float(np.mean(pred == np.asarray(labels)))
         out[name] = row
     return out
+
+
+def simulate_on_chip(compiled, structure: Structure, n_images: int, spike_index, spike_step,
+                     steps: int) -> dict:
+    """:func:`simulate`'s counts from the chip's interpreter on the same input spikes, ``sops``
+    counted as :func:`simulate` counts them (the model's synaptic events, whatever the cores'
+    dense matvecs cost: those are in ``counters``)."""
+    from hnnbio.chip.segments import run_segments_on_chip
+
+    x = np.zeros((int(n_images), int(steps), N_CHANNELS), dtype=np.int8)
+    idx = np.asarray(spike_index, dtype=np.int64)
+    x[idx // N_CHANNELS, np.asarray(spike_step, dtype=np.int64), idx % N_CHANNELS] = 1
+    res = run_segments_on_chip(compiled, x)
+    degree = np.bincount(structure.channel, minlength=N_CHANNELS)
+    events = res["proximal_counts"].sum(axis=1) + res["distal_counts"].sum(axis=1)
+    sops = 2 * (x.sum(axis=1, dtype=np.int64) * degree[None, :]).sum(axis=1) + events
+    return dict(soma=res["soma_counts"], proximal=res["proximal_counts"],
+                distal=res["distal_counts"], sops=sops, counters=res["counters"],
+                input_spikes=x.sum(axis=(1, 2), dtype=np.int64))
 
 
 def nearest_prototype(prototypes, labels, grey) -> np.ndarray:
@@ -526,11 +571,14 @@ def nearest_prototype(prototypes, labels, grey) -> np.ndarray:
 
 
 def run_neutnn(path, steps=None, values=None, out=None, seed: int = 0, images: int | None = None,
-               device: str = "cpu") -> dict:
+               device: str = "cpu", backend: str = "brian2") -> dict:
     """``hnnbio run`` of a neutnn model: the network, its distal ablation and its pruned copy on
-    the same input spikes (the first ``images`` of the evaluation split, or ``values``)."""
+    the same input spikes (the first ``images`` of the evaluation split, or ``values``), in
+    Brian2 or (``backend = "emulator"``) on the chip's interpreter."""
     from hnnbio.hnn.engine import check_seed
 
+    if backend not in ("brian2", "emulator"):
+        raise ParameterError(f"backend: {backend!r} is not one of brian2, emulator")
     if out is not None:
         raise ParameterError("--out: neutnn models print their metrics (--json); they write no "
                              "result folder")
@@ -553,14 +601,14 @@ def run_neutnn(path, steps=None, values=None, out=None, seed: int = 0, images: i
     else:
         grey = check_images(values)
     nets = networks_of(weights["prototypes"], weights["labels"], weights["mean_usage"], design)
-    res = evaluate(nets, grey, labels, steps, seed)
+    res = evaluate(nets, grey, labels, steps, seed, backend=backend)
     full, ablated, pruned = res["full"], res["without_distal"], res["pruned"]
 
     def strip(row):
         return {k: v for k, v in row.items() if k != "predictions"}
 
     rows = dict(model=graph.name, split="eval" if labels is not None else "input",
-                samples=int(len(grey)), steps=int(steps), **strip(full))
+                backend=backend, samples=int(len(grey)), steps=int(steps), **strip(full))
     rows["without_distal"] = strip(ablated)
     rows["pruned"] = dict(
         fraction=design.prune_fraction,

@@ -61,14 +61,16 @@ w_proximal : volt (constant)
 distal_shift : volt (constant)
 distal_gain : 1 (constant)
 plateau : second (constant)
+plateau_margin : second (constant)  # PLATEAU_MARGIN * dt
 """
 
-#: A plateau is on while ``t < plateau_until - PLATEAU_MARGIN * dt``: Brian2's clock time is the
-#: float ``step * dt``, so at ``k - m = plateau / dt`` the bare ``t_k < t_m + plateau`` holds for
-#: some event steps m and not for others (dt 1 ms, plateau 10 ms: m = 9, 17, 18, 34, ... give a
-#: 10-step plateau, every other m 9 steps). The margin makes that tie always "off".
+#: A plateau is on while ``t < plateau_until - plateau_margin`` (``PLATEAU_MARGIN * dt``):
+#: Brian2's clock time is the float ``step * dt``, so at ``k - m = plateau / dt`` the bare
+#: ``t_k < t_m + plateau`` holds for some event steps m and not for others (dt 1 ms, plateau
+#: 10 ms: m = 9, 17, 18, 34, ... give a 10-step plateau, every other m 9 steps). The margin
+#: makes that tie always "off".
 PLATEAU_MARGIN = 1e-3
-_PLATEAU_ON = f"int(t < plateau_until - {PLATEAU_MARGIN!r} * dt)"
+_PLATEAU_ON = "int(t < plateau_until - plateau_margin)"
 
 #: Threshold of the soma: lowered by ``distal_shift`` while a distal plateau is on.
 SOMA_THRESHOLD = f"v >= v_threshold - distal_shift * {_PLATEAU_ON}"
@@ -214,9 +216,10 @@ def build_segment_neuron(n_neurons: int, params: SegmentParams | None = None, *,
                 "distal_gain", "plateau"):
         setattr(soma, key, getattr(p, key))
     soma.plateau_until = -1e9 * ms
+    soma.plateau_margin = PLATEAU_MARGIN * soma.clock.dt
     owner = np.repeat(np.arange(n), n_seg)
     proximal = Synapses(segments, soma, on_pre="v_post += w_proximal_post * (1 + distal_gain_post"
-                        f" * int(t < plateau_until_post - {PLATEAU_MARGIN!r} * dt))",
+                        " * int(t < plateau_until_post - plateau_margin_post))",
                         namespace={}, dt=soma.clock.dt, name=f"{prefix}_proximal*")
     proximal.connect(i=np.flatnonzero(~kind), j=owner[~kind])
     distal = Synapses(segments, soma, on_pre="plateau_until_post = t + plateau_post",

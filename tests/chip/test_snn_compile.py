@@ -16,12 +16,14 @@ from brian2 import amp, coulomb, ms, ohm, second, volt
 from hnnbio.chip import snn
 from hnnbio.chip.interpreter import Machine
 from hnnbio.chip.program import load_program, write_program
+from hnnbio.chip.segments import compile_segments
 from hnnbio.chip.snn_rules import RULES
 from hnnbio.chip.spec import ChipSpec
 from hnnbio.errors import DesignRuleError
 from hnnbio.hnn import simulate
 from hnnbio.hnn.graph import HNN
 from hnnbio.hnn.nodes import Input, Population, Synapse
+from hnnbio.neurons.segments import SegmentParams
 
 DT_MS = 1.0
 #: tau with exp(-dt / tau) = 232 / 256 exactly: the leak is representable (alpha = 232).
@@ -371,6 +373,10 @@ CASES = {
     # r I = 1 + 2e-6 above the threshold: Brian2 fires (every 14 tau), the chip's lower
     # envelope (the floor's -1 per step) settles below it: no bound
     "rate_error": lambda: snn.run_on_chip(driven(1), 200, np.array([[0.5 + 1e-6]])),
+    # dendritic-segment neurons (hnnbio.chip.segments, cases in test_segments_compile.py)
+    "segment_neuron": lambda: compile_segments([0], [0], [0], [[1, 1]], 1,
+                                               SegmentParams(distal_gain=0.5), n_channels=1,
+                                               steps=10),
 }
 
 

@@ -223,15 +223,41 @@ def test_hnnbio_run_on_a_few_eval_images_returns_the_rows(capsys):
     assert rows["input_spikes_per_sample"] <= 3 * 128
 
 
-def test_export_is_refused_by_the_segment_neuron_rule_and_writes_nothing(tmp_path, capsys):
+def test_tiny_network_on_the_chip_gives_the_hand_computed_events_spikes_and_sops():
+    from hnnbio.experiments.neutnn import compile_network, simulate_on_chip
+
+    design = Design(**TINY)
+    for structure, soma in ((tiny(), [[1, 1]]), (tiny().without_distal(), [[1, 0]])):
+        compiled = compile_network(structure, design, 20, "tiny", THETA)
+        channel, step = zip(*SPIKES, strict=True)
+        res = simulate_on_chip(compiled, structure, 1, channel, step, 20)
+        ref = run_tiny(structure)
+        assert res["soma"].tolist() == soma == ref["soma"].tolist()
+        for key in ("proximal", "distal", "sops"):
+            assert res[key].tolist() == ref[key].tolist()
+    assert res["sops"].tolist() == [6 * 2 + 3]
+
+
+def test_export_writes_a_program_that_reloads(tmp_path, capsys):
+    from hnnbio.chip.program import load_program
+
     target = tmp_path / "n.hnnc"
-    assert main(["export", "--model", str(MODEL), "-o", str(target)]) == 2
-    err = capsys.readouterr().err.strip()
-    assert "design rule 'segment_neuron'" in err and len(err.splitlines()) == 1
-    assert not target.exists()
+    assert main(["export", "--model", str(MODEL), "-o", str(target)]) == 0
+    program = load_program(target)
+    kinds = {layer["kind"] for layer in program.manifest["layers"]}
+    assert kinds == {"segments", "lif"}
+    assert program.manifest["ports"]["inputs"][0]["size"] == 128
 
 
-def test_the_emulator_backend_is_refused_by_name(capsys):
-    """neutnn has no chip runner (its segment neurons have no chip primitive): one line."""
-    one_line_exit_2(["run", str(MODEL), "--backend", "emulator", "--images", "1"], capsys,
-                    "brian2 only")
+@pytest.mark.slow
+def test_the_emulator_backend_gives_brian2s_predictions_on_a_few_images(capsys):
+    argv = ["run", str(MODEL), "--images", "4", "--steps", "30", "--json"]
+    assert main(argv) == 0
+    brian2 = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main([*argv, "--backend", "emulator"]) == 0
+    chip = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert chip["backend"] == "emulator" and chip["cores"] > 1
+    for key in ("synapses", "input_spikes_per_sample"):
+        assert chip[key] == brian2[key]
+    assert chip["pruned"]["synapses"] == brian2["pruned"]["synapses"]
+    assert abs(chip["somatic_spikes_per_sample"] - brian2["somatic_spikes_per_sample"]) <= 0.5
