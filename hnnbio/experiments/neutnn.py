@@ -50,6 +50,13 @@ dendritic event (onto the soma). Energy = SOPs x ``pj_per_sop`` of
 (Euclidean, grey / 16) with the same prototypes, an ANN-free reference of what the prototypes
 hold; ``without_distal``: the same network with the distal segments removed.
 
+**On the chip.** ``hnnbio export`` compiles the full network (:func:`compile_network`,
+:mod:`hnnbio.chip.segments`); ``hnnbio run --backend emulator`` runs the three networks on the
+chip's interpreter on the same input spikes as Brian2 would get (segment events and plateaus
+exact, the soma's leak and event weight rounded). SOPs are counted as above; the interpreter's
+own counters (dense crossbars: pruning saves none of them) are under
+``chip_counters_per_sample``.
+
 ``[experiment]`` keys (every other key is refused by name): see :data:`KEYS`.
 """
 
