@@ -8,8 +8,8 @@ synapses, resets) fixes the step arithmetic that the program computes:
 
 - **count** ``c[m] = c[m-1] + x[m-1] - x[m-1-W]`` (W = window / dt, whole steps): the inputs of
   steps m - W .. m - 1, the box potentials of the segment at its threshold test of step m. One
-  ``matvec`` of the input delayed by 1 and by W + 1 steps (weights +1 / -1), ``accumulate``
-  onto ``c``. Exact.
+  ``matvec`` of the input delayed by 1 and by W + 1 steps (weights +1 / -1; each core reads
+  only the lines that synapse onto its segments), ``accumulate`` onto ``c``. Exact.
 - **level** ``L[m] = c[m] >= theta`` (``lif`` with no memory, per-segment thresholds ``theta -
   1``) and **event** ``E[m] = L[m] and not L[m-1]`` (``matvec`` of ``[L[m]; L[m-1]]`` with
   weights ``[I; -I]``, then ``lif`` firing above 0): Brian2's boolean refractoriness "refractory
@@ -108,6 +108,17 @@ def _send(what, to, delay, bits=1):
 
 def _to(core, buffer, lo, hi, at):
     return {"core": core, "buffer": buffer, "lo": lo, "hi": hi, "at": at}
+
+
+def _runs(core: int, lines: np.ndarray) -> list[dict]:
+    """Input-port parts writing the (sorted) ``lines`` of the port into ``x[0 .. len)``."""
+    breaks = np.flatnonzero(np.diff(lines) != 1) + 1
+    out, at = [], 0
+    for run in np.split(lines, breaks):
+        out.append({"core": core, "buffer": "x", "lo": int(run[0]), "hi": int(run[-1]) + 1,
+                    "at": at})
+        at += run.size
+    return out
 
 
 def _steps(value_s: float, dt_s: float, name: str, node: str) -> int:
@@ -227,16 +238,21 @@ def compile_segments(channel, neuron, segment, theta, n_neurons: int, params, *,
         return dict(k=k, ev=ev, now=ev, prev=ev + p1 * k, r=ev + (p1 + p2) * k,
                     size=ev + ((p1 + 2 * p2) * k if n_dist else 0))
 
-    cores, arrays = [], {}
+    cores, arrays, core_lines = [], {}, []
     prox_offset = dist_offset = 0
     for cid, (kind, ids) in enumerate(groups):
         m = ids.size
         theta_g = theta.ravel()[ids]
-        w = syn[ids].T  # (n_channels, m)
+        # the core reads only the lines that synapse onto its segments (pruning removes lines)
+        lines = np.flatnonzero(syn[ids].sum(axis=0) > 0)
+        lines = lines if lines.size else np.zeros(1, dtype=np.int64)
+        u = lines.size
+        core_lines.append(lines)
+        w = syn[ids][:, lines].T  # (u, m)
         arrays[f"c{cid}.count.weight"] = np.concatenate([w, -w]).astype(np.int8)
         arrays[f"c{cid}.threshold"] = (theta_g - 1).astype(np.int32)
         arrays[f"c{cid}.edge.weight"] = np.concatenate([np.eye(m), -np.eye(m)]).astype(np.int8)
-        buffers = {"x": _b(n_channels, 1), "xd": _b(2 * n_channels, 1), "dc": _b(m, acc, True),
+        buffers = {"x": _b(u, 1), "xd": _b(2 * u, 1), "dc": _b(m, acc, True),
                    "c": _b(m, acc, True), "vl": _b(m, mem, True), "rl": _b(m, chip.refractory_bits),
                    "level": _b(m, 1), "ll": _b(2 * m, 1), "e_in": _b(m, acc, True),
                    "ve": _b(m, mem, True), "re": _b(m, chip.refractory_bits), "events": _b(m, 1)}
@@ -246,11 +262,11 @@ def compile_segments(channel, neuron, segment, theta, n_neurons: int, params, *,
         phases = {
             P_COUNT: [Instruction("axon", "matvec", {"x": "xd", "weights": f"c{cid}.count.weight",
                                                      "out": "dc"}),
-                      _send("x", [here("xd", 0, 0, n_channels)], 1)],
+                      _send("x", [here("xd", 0, 0, u)], 1)],
             P_LEVEL: [Instruction("axon", "accumulate", {"sources": ["c", "dc"], "bias": None,
                                                          "out": "c"}),
                       _lif("c", "vl", "rl", "level", f"c{cid}.threshold"),
-                      _send("x", [here("xd", n_channels, 0, n_channels)], window + 1)],
+                      _send("x", [here("xd", u, 0, u)], window + 1)],
             P_NOW: [_send("level", [here("ll", 0)], 0)],
             P_PREV: [_send("level", [here("ll", m)], 1)],
         }
@@ -296,7 +312,7 @@ def compile_segments(channel, neuron, segment, theta, n_neurons: int, params, *,
             phases[P_PSEND] = [_send("plateau", prev, 1)]
             dist_offset += m
         cores.append(CoreProgram(cid, *chip.core_xy(cid), f"{name}.{kind}_segments", "segments",
-                                 (0, m), (0, 2 * n_channels), phases=phases, buffers=buffers))
+                                 (0, m), (0, 2 * u), phases=phases, buffers=buffers))
 
     for h, (lo, hi) in enumerate(soma_cores):
         cid = first_soma + h
@@ -357,8 +373,8 @@ def compile_segments(channel, neuron, segment, theta, n_neurons: int, params, *,
         outputs.append({"name": "distal", "size": n * n_dist,
                         "parts": parts("distal", "events", n_dist)})
     port = {"name": "channels", "size": n_channels, "mode": "steps", "steps": int(steps),
-            "parts": [{"core": c.core, "buffer": "x", "lo": 0, "hi": n_channels, "at": 0}
-                      for c in cores if c.role == "segments"]}
+            "parts": [part for cid, lines in enumerate(core_lines)
+                      for part in _runs(cid, lines)]}
     layers = [{"name": f"{name}.proximal_segments", "kind": "segments",
                "cores": [c.core for c in cores if c.layer == f"{name}.proximal_segments"]}]
     if n_dist:
