@@ -50,11 +50,12 @@ dendritic event (onto the soma). Energy = SOPs x ``pj_per_sop`` of
 (Euclidean, grey / 16) with the same prototypes, an ANN-free reference of what the prototypes
 hold; ``without_distal``: the same network with the distal segments removed.
 
-**On the chip.** ``hnnbio export`` compiles the full network (:func:`compile_network`,
-:mod:`hnnbio.chip.segments`); ``hnnbio run --backend emulator`` runs the three networks on the
-chip's interpreter on the same input spikes as Brian2 would get (segment events and plateaus
-exact, the soma's leak and event weight rounded). SOPs are counted as above; the interpreter's
-own counters (dense crossbars: pruning saves none of them) are under
+**On the chip.** ``hnnbio export`` compiles the network ``chip_network`` names (full by
+default, or without_distal, or pruned: the pruned synapses are then absent from the program;
+:func:`compile_network`, :mod:`hnnbio.chip.segments`); ``hnnbio run --backend emulator`` runs
+the three networks on the chip's interpreter on the same input spikes as Brian2 gets (segment
+events and plateaus exact, the soma's leak and event weight rounded). SOPs are counted as above;
+the interpreter's own counters (dense crossbars, which pruning barely lowers) are under
 ``chip_counters_per_sample``.
 
 ``[experiment]`` keys (every other key is refused by name): see :data:`KEYS`.
@@ -106,7 +107,9 @@ KEYS = {
     "plateau": "10 ms",
     "prune_fraction": 0.4,
     "batch": 100,
+    "chip_network": "full",  # what hnnbio export compiles: full, without_distal or pruned
 }
+CHIP_NETWORKS = ("full", "without_distal", "pruned")
 QUANTITIES = ("window", "w_proximal", "v_threshold", "tau_mem", "distal_shift", "plateau")
 
 
@@ -440,13 +443,18 @@ def compile_network(structure: Structure, design: Design, steps: int, name: str,
 
 
 def chip_graph(path):
-    """What ``hnnbio export`` compiles: the full network of the model file (its weights read and
-    checked), for the model file's steps."""
+    """What ``hnnbio export`` compiles: the network ``[experiment] chip_network`` names (full,
+    without_distal or pruned: the pruned synapses are absent from the program) of the model
+    file, its weights read and checked, for the model file's steps."""
     graph, settings, design = read_model(path)
+    which = settings["chip_network"]
+    if which not in CHIP_NETWORKS:
+        raise ModelSpecError(f"[experiment]: chip_network must be one of "
+                             f"{', '.join(CHIP_NETWORKS)}, got {which!r}")
     weights = load_weights(graph, settings, design)
     nets = networks_of(weights["prototypes"], weights["labels"], weights["mean_usage"], design)
     steps = graph.steps if graph.steps is not None else 10 * design.cycle_steps
-    return compile_network(nets.full, design, steps, graph.name).program
+    return compile_network(nets.variants()[which], design, steps, graph.name).program
 
 
 def weights_path(graph, settings) -> Path:

@@ -249,6 +249,28 @@ def test_export_writes_a_program_that_reloads(tmp_path, capsys):
     assert program.manifest["ports"]["inputs"][0]["size"] == 128
 
 
+def test_export_of_the_pruned_network_leaves_out_the_pruned_synapses(tmp_path, capsys):
+    from hnnbio.chip.program import load_program
+
+    counts = {}
+    for which in ("full", "pruned", "bad"):
+        (tmp_path / which).mkdir()
+    for which in ("full", "pruned"):
+        model = copy_model(tmp_path / which, MODEL.read_text().replace(
+            "batch = 100", f"batch = 100\nchip_network = \"{which}\""))
+        target = tmp_path / f"{which}.hnnc"
+        assert main(["export", "--model", str(model), "-o", str(target)]) == 0
+        arrays = load_program(target).arrays
+        # each synapse is a +1 (delay 1) and a -1 (delay W + 1) entry of a count core
+        counts[which] = sum(int(np.count_nonzero(v)) for k, v in arrays.items()
+                            if k.endswith(".count.weight")) // 2
+    assert counts == {"full": 10626, "pruned": 6443}  # the synapses hnnbio run reports
+    bad = copy_model(tmp_path / "bad", MODEL.read_text().replace(
+        "batch = 100", "batch = 100\nchip_network = \"half\""))
+    one_line_exit_2(["export", "--model", str(bad), "-o", str(tmp_path / "b.hnnc")], capsys,
+                    "chip_network")
+
+
 @pytest.mark.slow
 def test_the_emulator_backend_gives_brian2s_predictions_on_a_few_images(capsys):
     argv = ["run", str(MODEL), "--images", "4", "--steps", "30", "--json"]
