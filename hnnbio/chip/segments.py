@@ -33,10 +33,12 @@ So segment events and plateaus are those of Brian2, exactly, on the same input s
 is Brian2's with its leak rounded to alpha / 256 and the event weight to ``round(C a w) / C``
 (the rounding is in ``quantization``). Refused by rule ``segment_neuron`` (one line naming the
 parameter): ``distal_gain`` != 0 (the gain mode), ``refractory`` != 0, ``v_reset`` != 0, a
-window or plateau of no whole step, more input lines than half a core's axons.
+window of no whole step, a window or plateau beyond the delay ring, more input lines than half
+a core's axons.
 
-Program (per sample; rows are samples): count cores of at most 128 segments (proximal ones,
-neuron-major, then the distal ones with their neurons' plateau counts), soma cores of as many
+Program (per sample; rows are samples): count cores of at most 128 segments (proximal ones by
+whole neurons, each core also summing its neurons' events with a ``matvec``; then the distal ones
+with their neurons' plateau counts), soma cores of as many
 neurons as their event, plateau and correction axons allow. Ports: input ``channels``
 (``steps``: one 0/1 frame per step), outputs ``soma`` (N), ``proximal`` (N * n_proximal) and
 ``distal`` (N * n_distal) events of the step.

@@ -56,7 +56,7 @@ RULES = {
                        "as set onto a passive population (an output port the host reads)",
     "fan_out": "a dense layer with more outputs than a core has neurons",
     "segment_neuron": "dendritic-segment neurons compile (hnnbio.chip.segments) with whole-step "
-                      "windows and plateaus, v_reset 0, no refractoriness and no distal gain",
+                      "windows, v_reset 0, no refractoriness and no distal gain",
     "rate_error": "the firing-rate error bound under the given constant drive exceeds the "
                   "tolerance",
 }
