@@ -53,6 +53,7 @@ import numpy as np
 
 from hnnbio.chip.isa import CoreProgram, Instruction, routes_of
 from hnnbio.chip.program import Program
+from hnnbio.chip.snn import _b, _split
 from hnnbio.chip.snn_rules import refuse as _refuse
 from hnnbio.chip.spec import TIANJIC_LIKE, ChipSpec
 from hnnbio.errors import DataError, ParameterError
@@ -80,20 +81,14 @@ class SegmentCompiled:
     codes_per_volt: float
 
 
-def _b(size, bits, signed=False):
-    return {"size": int(size), "bits": int(bits), "signed": bool(signed)}
-
-
 def _copies(value: int) -> int:
     """Axon copies an integer weight needs so that each copy's share fits int8."""
     return max(1, math.ceil(abs(int(value)) / INT8))
 
 
 def _shares(value: int, copies: int) -> list[int]:
-    """``copies`` int8 integers summing to ``value`` (the remainder on the first)."""
-    sign, mag = (1 if value >= 0 else -1), abs(int(value))
-    base, extra = divmod(mag, copies)
-    return [sign * (base + (k < extra)) for k in range(copies)]
+    """``copies`` int8 integers summing to ``value`` (:func:`hnnbio.chip.snn._split`)."""
+    return [int(part) for part in _split(np.asarray(value), copies)]
 
 
 def _lif(inp, v, r, spikes, threshold):
@@ -233,12 +228,14 @@ def compile_segments(channel, neuron, segment, theta, n_neurons: int, params, *,
                             "hi": b - ids_lo, "at": at + a - lo * per_neuron})
         return out
 
-    def layout(h):
-        lo, hi = soma_cores[h]
+    def layout(lo, hi):
+        """Where a soma core's axons ``sx`` hold the events (pe copies), P[k], P[k-1], R."""
         k = hi - lo
         ev = k * pe
-        return dict(k=k, ev=ev, now=ev, prev=ev + p1 * k, r=ev + (p1 + p2) * k,
+        return dict(k=k, now=ev, prev=ev + p1 * k, r=ev + (p1 + p2) * k,
                     size=ev + ((p1 + 2 * p2) * k if n_dist else 0))
+
+    layouts = [layout(lo, hi) for lo, hi in soma_cores]
 
     cores, arrays, core_lines = [], {}, []
     prox_offset = dist_offset = 0
@@ -283,7 +280,7 @@ def compile_segments(channel, neuron, segment, theta, n_neurons: int, params, *,
             buffers["n_ev"] = _b(k, acc, True)
             first = prox_offset // n_prox
             to = soma_slices(first, first + k, 1, lambda h, lo: [
-                ("sx", j * layout(h)["k"]) for j in range(pe)])
+                ("sx", j * layouts[h]["k"]) for j in range(pe)])
             phases[P_EVENT] = event
             phases[P_LATE] = [Instruction("axon", "matvec", {
                 "x": "events", "weights": f"c{cid}.owner.weight", "out": "n_ev"}),
@@ -300,9 +297,9 @@ def compile_segments(channel, neuron, segment, theta, n_neurons: int, params, *,
                             "plateau": _b(k, 1)})
             first = dist_offset // n_dist
             now = soma_slices(first, first + k, 1, lambda h, lo: [
-                ("sx", layout(h)["now"] + j * layout(h)["k"]) for j in range(p1)])
+                ("sx", layouts[h]["now"] + j * layouts[h]["k"]) for j in range(p1)])
             prev = soma_slices(first, first + k, 1, lambda h, lo: [("pp", 0)] + [
-                ("sx", layout(h)["prev"] + j * layout(h)["k"]) for j in range(p2)])
+                ("sx", layouts[h]["prev"] + j * layouts[h]["k"]) for j in range(p2)])
             phases[P_EVENT] = event + [_send("events", [here("dd", 0)], 1)]
             phases[P_LATE] = [_send("events", [here("dd", m)], plateau + 1)]
             phases[P_PCOUNT] = [Instruction("axon", "matvec", {
@@ -318,7 +315,7 @@ def compile_segments(channel, neuron, segment, theta, n_neurons: int, params, *,
 
     for h, (lo, hi) in enumerate(soma_cores):
         cid = first_soma + h
-        lay = layout(h)
+        lay = layouts[h]
         k = lay["k"]
         weight = np.zeros((lay["size"], k), dtype=np.int64)
         rows = np.arange(k)
@@ -340,8 +337,7 @@ def compile_segments(channel, neuron, segment, theta, n_neurons: int, params, *,
             buffers.update({"pp": _b(k, 1), "fd": _b(k, 1), "r8": _b(k, 8)})
             phases[P_PSEND] = [
                 Instruction("axon", "hadamard", {"a": "pp", "b": "fd", "out": "r8", "shift": 0}),
-                Instruction("router", "send", {"what": "r8", "bits": 1, "delay": 0, "to": [
-                    own("sx", lay["r"] + j * k, k) for j in range(p2)]})]
+                _send("r8", [own("sx", lay["r"] + j * k, k) for j in range(p2)], 0)]
         arrays[f"c{cid}.soma.weight"] = weight.astype(np.int8)
         soma_ops = [Instruction("axon", "matvec", {"x": "sx", "weights": f"c{cid}.soma.weight",
                                                    "out": "acc"}),
@@ -351,13 +347,12 @@ def compile_segments(channel, neuron, segment, theta, n_neurons: int, params, *,
                         "v_threshold": soma["threshold"], "noise_mask": 0, "reset_mode": "value",
                         "v_reset": 0, "refractory_steps": 1})]
         if n_dist:
-            soma_ops.append(Instruction("router", "send", {
-                "what": "spikes", "to": [own("fd", 0, k)], "bits": 1, "delay": 2}))
+            soma_ops.append(_send("spikes", [own("fd", 0, k)], 2))
         phases[P_SOMA] = soma_ops
         cores.append(CoreProgram(cid, *chip.core_xy(cid), node, "lif", (lo, hi),
                                  (0, lay["size"]), phases=phases, buffers=buffers))
 
-    def parts(kind, buffer, per):
+    def parts(kind, buffer):
         out, offset = [], 0
         for c in cores:
             if c.layer == f"{name}.{kind}_segments":
@@ -370,10 +365,10 @@ def compile_segments(channel, neuron, segment, theta, n_neurons: int, params, *,
     outputs = [{"name": "soma", "size": n, "parts": [
         {"core": first_soma + h, "buffer": "spikes", "lo": lo, "hi": hi, "at": 0}
         for h, (lo, hi) in enumerate(soma_cores)]},
-        {"name": "proximal", "size": n * n_prox, "parts": parts("proximal", "events", n_prox)}]
+        {"name": "proximal", "size": n * n_prox, "parts": parts("proximal", "events")}]
     if n_dist:
         outputs.append({"name": "distal", "size": n * n_dist,
-                        "parts": parts("distal", "events", n_dist)})
+                        "parts": parts("distal", "events")})
     port = {"name": "channels", "size": n_channels, "mode": "steps", "steps": int(steps),
             "parts": [part for cid, lines in enumerate(core_lines)
                       for part in _runs(cid, lines)]}

@@ -514,8 +514,8 @@ def evaluate(nets: Networks, grey: np.ndarray, labels=None, steps: int = 100, se
              variants=("full", "without_distal", "pruned"), backend: str = "brian2") -> dict:
     """Each variant on the same input spikes (batches of ``design.batch``): predictions,
     accuracy, somatic spikes, SOPs and energy per sample. ``backend = "emulator"``: each
-    variant compiled for the chip and run on its interpreter (SOPs: the interpreter's
-    counters, with its cores)."""
+    variant compiled for the chip and run on its interpreter (SOPs counted from its events as
+    in Brian2; the interpreter's own counters and the cores beside them)."""
     from hnnbio.chip.spec import ChipSpec
 
     design = nets.design
@@ -527,7 +527,7 @@ def evaluate(nets: Networks, grey: np.ndarray, labels=None, steps: int = 100, se
         theta = thetas(structure, design)
         compiled = None
         if backend == "emulator":
-            compiled = compile_network(structure, design, steps, f"neutnn.{name}")
+            compiled = compile_network(structure, design, steps, f"neutnn.{name}", theta)
         pred, soma, sops, inputs, counters = [], [], [], [], {}
         for start in range(0, len(grey), design.batch):
             chunk = grey[start:start + design.batch]
