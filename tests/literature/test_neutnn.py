@@ -272,7 +272,7 @@ def test_export_of_the_pruned_network_leaves_out_the_pruned_synapses(tmp_path, c
 
 
 @pytest.mark.slow
-def test_the_emulator_backend_gives_brian2s_predictions_on_a_few_images(capsys):
+def test_the_emulator_backend_runs_brian2s_networks_on_the_same_inputs(capsys):
     argv = ["run", str(MODEL), "--images", "4", "--steps", "30", "--json"]
     assert main(argv) == 0
     brian2 = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
