@@ -114,7 +114,7 @@ class Emulator:
     # --- state ----------------------------------------------------------------------------
 
     def reset(self, images: np.ndarray, attention: np.ndarray, seed: int,
-              first_image: int = 0) -> None:
+              first_image: int = 0, full_from: int = 0) -> None:
         """Load a batch.
 
         Parameters
@@ -125,6 +125,11 @@ class Emulator:
         seed : int
             Seeds the LFSRs; image ``first_image + i`` of a run gets the same streams whatever the
             batch size.
+        full_from : int
+            The first step whose last-layer codes are all kept (``applied`` reads them
+            ``ring_length`` steps later). Before it, on the fast sheet path, only the codes of the
+            awake neurons are computed past the matmul and kept: no other code is ever read (see
+            _fast_sheet_step), so the spikes are the same. Default 0: every code is kept.
         """
         images = np.asarray(images)
         if images.ndim != 2 or images.shape[1] != self.n_pixels:
@@ -163,6 +168,11 @@ class Emulator:
             flat = self.image.ravel()
             self.awake = np.flatnonzero(flat == 1) if quiet else np.arange(flat.size)
             self.image_awake = flat[self.awake].astype(np.uint8)
+            # slots written before full_from hold the awake neurons' codes only, in ring_awake
+            self.ring_awake = np.empty((self.ring_length, self.awake.size), dtype=np.uint8)
+            self.ring_full = np.ones(self.ring_length, dtype=bool)  # slots held in ring
+            self.full_from = full_from
+            self._only_bias = {}
             self.lfsr = self.lfsr.ravel()[self.awake]
             # step of each neuron's last spike; "never" is far enough back that the neuron is
             # not refractory and its window age is 15 (see _fast_sheet_step)
@@ -220,11 +230,19 @@ class Emulator:
         self.last_spikes = spiked if self.fast else np.flatnonzero(spikes)
         self.last_window = fired  # flat indices of the window bits that are 1 (sent on)
         c["macs"] += batch * self.n_pixels
-        y = self._layers(fired, bits, batch)
         # the last layer's routers write the delay ring (read again ring_length steps later)
         if record:
+            if self.fast and not self.ring_full[slot]:
+                raise RuntimeError(f"step {self.t}: the applied attention was not kept "
+                                   f"(reset with full_from <= {self.t - self.ring_length})")
             self.applied = self.ring[:, slot].copy()
-        self.ring[:, slot] = y
+        if self.fast and self.t < self.full_from:
+            self.ring_awake[slot] = self._layers(fired, bits, batch, only=self.awake)
+            self.ring_full[slot] = False
+        else:
+            self.ring[:, slot] = self._layers(fired, bits, batch)
+            if self.fast:
+                self.ring_full[slot] = True
         c["steps"] += 1
         c["packets"] += batch * self.packets_per_step
         c["packet_hops"] += batch * self.packet_hops_per_step
@@ -232,10 +250,13 @@ class Emulator:
         self.t += 1
         return spikes
 
-    def _layers(self, fired: np.ndarray, bits: np.ndarray | None, rows: int) -> np.ndarray:
+    def _layers(self, fired: np.ndarray, bits: np.ndarray | None, rows: int,
+                only: np.ndarray | None = None) -> np.ndarray:
         """The dense layers on ``rows`` window maps given by their 1s (flat indices
         ``row * n_pixels + pixel``, increasing) or as ``bits`` (rows, n_pixels): the last layer's
-        codes, shape (rows, n_pixels)."""
+        codes, shape (rows, n_pixels); with ``only`` (flat indices ``row * n_out + output``), the
+        codes of those outputs alone, shape (only.size,). The matmul is the same; the bias, the
+        clip and the lookup are done for those outputs only (elementwise, so the same values)."""
         chip, c, n = self.chip, self.counters, self.n_pixels
         if bits is None and not (self.layers[0]["fused"] or {}).get("float32_lut"):
             bits = np.zeros(rows * n, dtype=bool)
@@ -265,23 +286,32 @@ class Emulator:
                         row, col = np.divmod(flat, x.shape[1])
                         acc = _events_matmul(row, col, x.ravel()[flat], x.shape, weight)
                     else:  # into a kept buffer: a fresh one costs page faults every step
-                        acc = np.matmul(x, weight, out=self._buffer("acc", layer, x.shape[0],
-                                                                    np.float32))
+                        acc = np.matmul(x, weight, out=self._buffer(
+                            "acc", layer, (x.shape[0], layer["n_out"]), np.float32))
+                last = only is not None and layer is self.layers[-1]
                 if fused["offset_lut"] is not None:  # index = acc + 128, see _fuse
                     bias, table = fused["offset_lut"]
+                    if last:
+                        acc, bias = np.take(acc.reshape(-1), only), self._bias_at(layer, bias, only)
                     acc += bias
                     np.clip(acc, 0, 255, out=acc)
-                    index = self._buffer("index", layer, acc.shape[0], np.int32)
+                    index = self._buffer("index", layer, acc.shape, np.int32)
                     np.copyto(index, acc, casting="unsafe")  # truncation: floor for acc >= 0
                     y = np.take(table, index, mode="clip",  # indices in range: no clipping
-                                out=self._buffer("y", layer, acc.shape[0], table.dtype))
+                                out=self._buffer("y", layer, acc.shape, table.dtype))
+                    if last:
+                        return y
                 else:
+                    if last:
+                        acc, bias = np.take(acc.reshape(-1), only), self._bias_at(layer, bias, only)
                     acc += bias
                     np.floor(acc, out=acc)
                     np.clip(acc, -128, 127, out=acc)
-                    index = self._buffer("index", layer, acc.shape[0], np.intp)
+                    index = self._buffer("index", layer, acc.shape, np.intp)
                     np.copyto(index, acc, casting="unsafe")  # exact: acc holds integers
                     y = table[index]  # table rolled: index -128 .. 127
+                    if last:
+                        return y
             elif fused is not None:  # one matmul for all tiles: provably equal (see _fuse)
                 acc = np.matmul(x.astype(fused["dtype"]), fused["weight"]).astype(np.int64)
                 acc += fused["bias"]
@@ -304,7 +334,7 @@ class Emulator:
                     y[:, nlo:nhi] = P.lut(acc, shift, table)
             if layer is not self.layers[-1]:
                 x, binary = y.astype(np.float32, copy=False), False
-        return y
+        return y if only is None else np.take(y.reshape(-1), only)
 
     def _interpreted_step(self, dense: bool, record: bool) -> np.ndarray | None:
         """One step of the interpreter (a program no vectorised kernel matches)."""
@@ -319,13 +349,21 @@ class Emulator:
         self.t += 1
         return spikes if dense else None
 
-    def _buffer(self, name: str, layer: dict, batch: int, dtype) -> np.ndarray:
-        """A kept work array of shape (batch, layer's n_out), reused from step to step."""
-        key = (name, layer["name"])
+    def _buffer(self, name: str, layer: dict, shape: tuple, dtype) -> np.ndarray:
+        """A kept work array of the given shape, reused from step to step (a fresh one costs page
+        faults every step)."""
+        key = (name, layer["name"], len(shape))
         array = self._buffers.get(key)
-        if array is None or array.shape[0] != batch:
-            array = self._buffers[key] = np.empty((batch, layer["n_out"]), dtype=dtype)
+        if array is None or array.shape != shape:
+            array = self._buffers[key] = np.empty(shape, dtype=dtype)
         return array
+
+    def _bias_at(self, layer: dict, bias: np.ndarray, only: np.ndarray) -> np.ndarray:
+        """The layer's bias at the flat outputs ``only`` (row * n_out + output), kept per batch."""
+        key = layer["name"]
+        if key not in self._only_bias:
+            self._only_bias[key] = np.take(bias, only % layer["n_out"])
+        return self._only_bias[key]
 
     def _fast_sheet_step(self, slot: int):
         """Phases 0 and 1 of the sheet for binary images and a memoryless LIF (alpha = 0).
@@ -350,7 +388,10 @@ class Emulator:
         """
         lif = self.lif
         self.lfsr = P.lfsr_advance(self.lfsr, self.shifts)
-        code = np.take(self.ring_planes[slot].reshape(-1), self.awake)
+        if self.ring_full[slot]:
+            code = np.take(self.ring_planes[slot].reshape(-1), self.awake)
+        else:
+            code = self.ring_awake[slot]
         if self.image_awake.all() and self.hadamard_shift == 0:
             m = code  # 1 * code >> 0
         else:

@@ -135,7 +135,9 @@ def emulate(program: Program | str | Path, images: np.ndarray, seed: int = 0,
     spikes, counts, attention, totals = [], [], [], {}
     bar = tqdm(total=n_steps * ((n_images + size - 1) // size), disable=not progress, unit="step")
     for first in range(0, n_images, size):
-        emulator.reset(flat[first:first + size], ring0[first:first + size], seed, first_image=first)
+        # the attention of the last cycle is recorded whole; before that only the awake codes
+        emulator.reset(flat[first:first + size], ring0[first:first + size], seed, first_image=first,
+                       full_from=n_steps - d - emulator.ring_length)
         att = np.zeros((flat[first:first + size].shape[0], d, emulator.n_pixels), dtype=np.uint8)
         for t in range(n_steps):
             record = t >= n_steps - d  # the attention applied in the last cycle

@@ -306,3 +306,30 @@ def test_nested_window_marginals_on_the_emulator(nested_program):
             assert not (ages[a] & ~ages[a - 1]).any()
     # every window bit belongs to a spike of age 0, 1 or 2
     assert bits.sum() == sum(int(bits[a:][spikes[:steps - a]].sum()) for a in range(3))
+
+
+def test_awake_only_codes_change_no_spike(tiny_program):
+    # Before full_from only the awake neurons' attention codes are computed past the matmul: the
+    # spikes and window bits are those of a run that keeps every code, and a record of a slot
+    # written that way is refused (its other codes were never made).
+    images = _images(3)
+    images[0, :5] = 0  # some neurons asleep, so the awake-only codes are a strict subset
+    ring = initial_attention(3, 5, 16, seed=2)
+    full, part = Emulator(tiny_program), Emulator(tiny_program)
+    full.reset(images, ring, seed=2)
+    part.reset(images, ring, seed=2, full_from=30)
+    assert part.fast and part.awake.size < images.size
+    for t in range(40):
+        record = t >= 35  # slots written at t >= 30, read 5 steps later
+        a, b = full.step(record=record), part.step(record=record)
+        np.testing.assert_array_equal(a, b)
+        np.testing.assert_array_equal(full.last_window, part.last_window)
+        if record:
+            np.testing.assert_array_equal(full.applied, part.applied)
+    late = Emulator(tiny_program)
+    late.reset(images, ring, seed=2, full_from=30)
+    for _ in range(5):
+        late.step()
+    late.step()  # step 5 reads the slot written at step 0, awake codes only
+    with pytest.raises(RuntimeError, match="applied attention was not kept"):
+        late.step(record=True)  # step 6 reads the slot of step 1
