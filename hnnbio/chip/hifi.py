@@ -48,6 +48,7 @@ import numpy as np
 
 from hnnbio.chip.isa import CoreProgram, Instruction, routes_of
 from hnnbio.chip.program import Program
+from hnnbio.chip.snn import _b
 from hnnbio.chip.snn_rules import refuse as _refuse
 from hnnbio.chip.spec import TIANJIC_LIKE, ChipSpec
 from hnnbio.errors import DataError, ParameterError
@@ -101,10 +102,6 @@ def _parts(w: np.ndarray, parts: int) -> np.ndarray:
     out = np.concatenate(blocks, axis=0)
     assert np.abs(out).max(initial=0) <= INT8 and np.array_equal(sum(blocks), w)
     return out.astype(np.int8)
-
-
-def _b(size, bits, signed=False):
-    return {"size": int(size), "bits": int(bits), "signed": bool(signed)}
 
 
 def compile_hifi(arrays: dict, *, name: str = "hifi", levels: int = 16, steps: int | None = None,

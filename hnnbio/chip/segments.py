@@ -410,7 +410,8 @@ def run_segments_on_chip(compiled: SegmentCompiled, spikes: np.ndarray,
                          batch: int = 256) -> dict:
     """Input ``spikes`` (B, steps, n_channels) of 0/1 on the interpreter: per sample the steps of
     every ``soma`` spike, ``proximal`` and ``distal`` event (B, steps, size) and their counts
-    per neuron (``soma_counts``, ``proximal_counts``, ``distal_counts``, (B, N)) and counters."""
+    per neuron (``soma_counts``, ``proximal_counts``, ``distal_counts``, (B, N)) and counters.
+    Without distal segments ``distal`` has size 0 and ``distal_counts`` is 0."""
     from hnnbio.chip.interpreter import Machine
 
     x = np.asarray(spikes)
@@ -439,4 +440,7 @@ def run_segments_on_chip(compiled: SegmentCompiled, spikes: np.ndarray,
     if "distal" in out:
         result["distal_counts"] = out["distal"].sum(axis=1, dtype=np.int64) \
             .reshape(len(x), n, compiled.n_distal).sum(axis=2)
+    else:  # no distal segments: no distal events (the same keys for every design)
+        result["distal"] = np.zeros((len(x), x.shape[1], 0), dtype=np.int8)
+        result["distal_counts"] = np.zeros((len(x), n), dtype=np.int64)
     return result

@@ -186,3 +186,17 @@ def test_too_many_input_lines_are_refused_and_bad_spikes_named():
     for bad in (np.zeros((1, STEPS, 4)), np.full((1, STEPS, 5), 2), np.zeros((STEPS, 5))):
         with pytest.raises(DataError, match="spikes: expected"):
             run_segments_on_chip(compiled, bad)
+
+
+def test_a_design_without_distal_segments_reports_no_distal_events():
+    # the proximal segment alone (inputs 0, 1, 2): events at 2 and 12 fire the soma at 13, as in
+    # the first test; the distal keys are there, empty, for every design
+    compiled = compile_segments([0, 1, 2], [0] * 3, [0, 0, 0], [[2]], 1, params(n_distal=0),
+                                n_channels=3, steps=STEPS)
+    x = np.zeros((2, STEPS, 3), dtype=np.int8)
+    x[0, [0, 1, 10, 11], [0, 1, 0, 1]] = 1
+    res = run_segments_on_chip(compiled, x)
+    assert np.flatnonzero(res["soma"][0, :, 0]).tolist() == [13]
+    assert res["soma_counts"].tolist() == [[1], [0]]
+    assert res["distal"].shape == (2, STEPS, 0)
+    assert res["distal_counts"].tolist() == [[0], [0]]
