@@ -14,7 +14,11 @@ evaluation split):
   schedule, 60 epochs of batches of 64, trained on images 0..1199 with the shipped augmentation
   (``hnnbio.experiments.train_classification.augmented``: affine maps, pepper/salt noise up to
   0.3 on half of each batch), the epoch of best accuracy on images 1200..1399 kept, one run per
-  seed.
+  seed;
+- a deeper float network trained the same way, with and without the pepper/salt noise: two 3 x 3
+  convolutions (32 and 64 channels, ReLU), 2 x 2 max pooling, a dense layer of 128 (ReLU,
+  dropout 0.3), a linear readout; and the mean of its three seeds' softmax outputs (an
+  ensemble). It shows what a float network of more depth than attention-digits' gets here.
 
     python analyses/digits_ceiling.py --out analyses/out [--seeds 0 1 2]
 
@@ -45,15 +49,27 @@ def classical(x_train, y_train, x_eval, y_eval) -> dict:
             for name, m in models.items()}
 
 
-def float_conv(grey_train, y_train, grey_eval, y_eval, seed: int, epochs: int = 60) -> dict:
+def network(architecture: str):
+    from torch import nn
+
+    if architecture == "shipped":  # attention-digits' encoding -> hidden -> readout, in float
+        return nn.Sequential(nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 32, 3, padding=1),
+                             nn.ReLU(), nn.Flatten(), nn.Linear(2048, 10))
+    return nn.Sequential(nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
+                         nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                         nn.Flatten(), nn.Linear(64 * 16, 128), nn.ReLU(), nn.Dropout(0.3),
+                         nn.Linear(128, 10))
+
+
+def float_conv(grey_train, y_train, grey_eval, y_eval, seed: int, epochs: int = 60,
+               architecture: str = "shipped", noise: float = 0.3) -> dict:
     import torch
     from torch import nn
 
     from hnnbio.experiments.train_classification import augmented
 
     torch.manual_seed(seed)
-    net = nn.Sequential(nn.Unflatten(1, (1, 8, 8)), nn.Conv2d(1, 32, 3, padding=1), nn.ReLU(),
-                        nn.Flatten(), nn.Linear(2048, 10))
+    net = network(architecture)
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.Adam(net.parameters(), 1e-3)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
@@ -67,7 +83,7 @@ def float_conv(grey_train, y_train, grey_eval, y_eval, seed: int, epochs: int = 
         order = torch.randperm(N_FIT, generator=gen)
         for start in range(0, N_FIT, 64):
             batch = order[start:start + 64]
-            xb = augmented(x[batch], gen, augment="affine", noise=0.3) / 16
+            xb = augmented(x[batch], gen, augment="affine", noise=noise) / 16
             loss = nn.functional.cross_entropy(net(xb), y[batch])
             opt.zero_grad()
             loss.backward()
@@ -79,9 +95,20 @@ def float_conv(grey_train, y_train, grey_eval, y_eval, seed: int, epochs: int = 
         if val >= best:
             best, state = val, {k: v.clone() for k, v in net.state_dict().items()}
     net.load_state_dict(state)
+    net.eval()
     with torch.no_grad():
-        accuracy = float((net(xe).argmax(1) == torch.tensor(y_eval)).float().mean())
-    return {"seed": seed, "validation": best, "accuracy": accuracy}
+        probabilities = net(xe).softmax(1)
+    accuracy = float((probabilities.argmax(1) == torch.tensor(y_eval)).float().mean())
+    return {"seed": seed, "validation": best, "accuracy": accuracy,
+            "probabilities": probabilities.numpy()}
+
+
+def runs(grey_train, y_train, grey_eval, y_eval, seeds, **kwargs) -> dict:
+    """One run per seed, their mean and the accuracy of their mean softmax output."""
+    out = [float_conv(grey_train, y_train, grey_eval, y_eval, s, **kwargs) for s in seeds]
+    ensemble = np.mean([r.pop("probabilities") for r in out], axis=0).argmax(1)
+    return {"runs": out, "mean": float(np.mean([r["accuracy"] for r in out])),
+            "ensemble": float(np.mean(ensemble == y_eval))}
 
 
 def main(argv=None) -> dict:
@@ -98,19 +125,21 @@ def main(argv=None) -> dict:
     grey_eval, y_eval = load_digits("eval")
     grey_train = grey_train.reshape(len(grey_train), -1).astype(float)
     grey_eval = grey_eval.reshape(len(grey_eval), -1).astype(float)
+    data = (grey_train, y_train, grey_eval, y_eval)
     result = {"split": {"train": len(y_train), "eval": len(y_eval)},
               "classical": classical(grey_train / 16, y_train, grey_eval / 16, y_eval),
-              "float_conv": [float_conv(grey_train, y_train, grey_eval, y_eval, s)
-                             for s in args.seeds]}
-    conv = [r["accuracy"] for r in result["float_conv"]]
-    result["float_conv_mean"] = float(np.mean(conv))
+              "float_conv": runs(*data, args.seeds),
+              "float_deep_conv": runs(*data, args.seeds, architecture="deep"),
+              "float_deep_conv_no_noise": runs(*data, args.seeds, architecture="deep",
+                                               noise=0.0)}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "digits_ceiling.json").write_text(json.dumps(result, indent=1))
     for name, value in result["classical"].items():
-        print(f"{name:24s} {value:.4f}")
-    for r in result["float_conv"]:
-        print(f"float conv seed {r['seed']}       {r['accuracy']:.4f} (validation "
-              f"{r['validation']:.4f})")
+        print(f"{name:26s} {value:.4f}")
+    for key in ("float_conv", "float_deep_conv", "float_deep_conv_no_noise"):
+        accuracies = " ".join(f"{r['accuracy']:.4f}" for r in result[key]["runs"])
+        print(f"{key:26s} seeds {accuracies}; mean {result[key]['mean']:.4f}, ensemble "
+              f"{result[key]['ensemble']:.4f}")
     return result
 
 
