@@ -267,7 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--device", default="cpu", help="torch device of the networks (default: cpu)")
     p.add_argument("--images", type=int, default=16,
-                   help="binding models: images of the model's data set (default: 16)")
+                   help="binding models: images generated from the model's data set; digits "
+                   "models: the first this many of the evaluation split (397 in all); tracking "
+                   "models: evaluation streams (default: 16)")
 
     p = add("column", cmd_column, "run a cortical column sheet on a sample image and plot a raster")
     p.add_argument(

@@ -80,6 +80,21 @@ def load_digits(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
     return images[part].copy(), labels[part].copy()
 
 
+def first_eval_images(images: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """The first ``images`` digits of the evaluation split (all of them with None), as
+    :func:`load_digits`; a count that is not a positive integer, or beyond the split's 397
+    images, is refused with one line."""
+    grey, labels = load_digits("eval")
+    if images is None:
+        return grey, labels
+    if isinstance(images, bool) or not isinstance(images, int) or images < 1:
+        raise ParameterError(f"images: must be a positive integer, got {images!r}")
+    if images > len(labels):
+        raise ParameterError(f"images: {images} asked, the evaluation split has {len(labels)} "
+                             f"(digits {N_TRAIN}..{N_IMAGES - 1})")
+    return grey[:images], labels[:images]
+
+
 def upsample(images: np.ndarray, factor: int = 2) -> np.ndarray:
     """Nearest-neighbour upsampling: every pixel becomes a ``factor x factor`` block.
 

@@ -295,13 +295,9 @@ def run_classification(path, steps=None, values=None, out=None, seed: int = 0,
     n_pixels = graph.node(settings["encoding"]).size
     labels = None
     if values is None:
-        from hnnbio.data.digits import load_digits
+        from hnnbio.data.digits import first_eval_images
 
-        grey, labels = load_digits("eval")
-        if images is not None:
-            if isinstance(images, bool) or not isinstance(images, int) or images < 1:
-                raise ParameterError(f"images: must be a positive integer, got {images!r}")
-            grey, labels = grey[:images], labels[:images]
+        grey, labels = first_eval_images(images)
         grey = check_images(grey, n_pixels)
         if settings["noise"] > 0:
             grey = salt_pepper(grey, settings["noise"], seed)

@@ -605,13 +605,9 @@ def run_neutnn(path, steps=None, values=None, out=None, seed: int = 0, images: i
         steps = 10 * design.cycle_steps
     labels = None
     if values is None:
-        from hnnbio.data.digits import load_digits
+        from hnnbio.data.digits import first_eval_images
 
-        grey, labels = load_digits("eval")
-        if images is not None:
-            if isinstance(images, bool) or not isinstance(images, int) or images < 1:
-                raise ParameterError(f"images: must be a positive integer, got {images!r}")
-            grey, labels = grey[:images], labels[:images]
+        grey, labels = first_eval_images(images)
         grey = check_images(grey)
     else:
         grey = check_images(values)

@@ -93,3 +93,17 @@ def test_nonsense_arguments_raise():
         digits.binarize(np.array([-1, 3]))
     with pytest.raises(DataError, match="images"):
         digits.binary_16(np.zeros((2, 16, 16)))
+
+
+def test_first_eval_images_are_the_split_s_first_and_refuse_beyond_it():
+    grey, labels = digits.load_digits("eval")
+    first, first_labels = digits.first_eval_images(5)
+    np.testing.assert_array_equal(first, grey[:5])
+    np.testing.assert_array_equal(first_labels, labels[:5])
+    assert digits.first_eval_images(None)[0].shape == (397, 8, 8)
+    assert digits.first_eval_images(397)[0].shape == (397, 8, 8)
+    with pytest.raises(ParameterError, match="398 asked, the evaluation split has 397"):
+        digits.first_eval_images(398)
+    for bad in (0, -1, True, 2.0):
+        with pytest.raises(ParameterError, match="images: must be a positive integer"):
+            digits.first_eval_images(bad)
