@@ -164,9 +164,12 @@ def cmd_export(args) -> int:
     model = chip_model(args.model)  # an experiment's trained graph (its weights in place)
     if args.format == "nir":  # the spiking part, as `hnnbio nir export` writes it
         from hnnbio.chip.lower import load_graph
+        from hnnbio.chip.program import Program
         from hnnbio.nir import write_nir
 
-        rows = write_nir(load_graph(model), args.output, overwrite=args.overwrite)
+        # an experiment that compiles its own neurons gives a program: write_nir refuses it
+        graph = model if isinstance(model, Program) else load_graph(model)
+        rows = write_nir(graph, args.output, overwrite=args.overwrite)
     else:
         rows = export(model, args.output, overwrite=args.overwrite)
     _report(rows, args.json, "export")

@@ -216,3 +216,15 @@ def test_column_plot_existing_folder_and_file(tmp_path, capsys):
     _one_line(["column", "--steps", "5", "--plot", str(tmp_path / "r.txt")], tmp_path, capsys,
               ".png")
     assert (tmp_path / "r.png").read_text() == "mine"
+
+
+@pytest.mark.parametrize("name", ["neutnn-digits", "hifi-digits"])
+@pytest.mark.parametrize("how", ["nir", "export"])
+def test_models_whose_experiment_builds_the_neurons_have_no_nir(name, how, tmp_path, capsys):
+    # their files hold no populations: NIR refuses them by name instead of 'no population' or
+    # 'got Program'
+    model, out = str(ROOT / "models" / f"{name}.toml"), str(tmp_path / "m.nir")
+    argv = (["nir", "export", model, "-o", out] if how == "nir" else
+            ["export", "--model", model, "--format", "nir", "-o", out])
+    err = _one_line(argv, tmp_path, capsys, "NIR cannot carry")
+    assert "not populations of the graph" in err

@@ -79,8 +79,33 @@ def _load(model):
         if p.suffix == ".hnnc":
             raise NIRError(f"{p.name}: a chip program has integer semantics (int8 weights, "
                            f"fixed-point state), which NIR cannot carry; export the HNN file")
+        _check_graph_file(p)
         return load_hnn(p)
+    if hasattr(model, "manifest") and hasattr(model, "arrays"):  # a compiled chip program
+        raise NIRError(f"model: {model.manifest.get('model', {}).get('name', 'the model')} "
+                       f"compiles straight to a chip program ({EXPERIMENT_NEURONS}), which NIR "
+                       f"cannot carry; export it as .hnnc")
     raise NIRError(f"model: expected an HNN or an HNN file, got {type(model).__name__}")
+
+
+#: Why a model whose experiment builds its own neurons has no NIR graph.
+EXPERIMENT_NEURONS = ("its experiment builds neurons that are not populations of the graph, "
+                      "e.g. dendritic-segment or HIFI neurons")
+
+
+def _check_graph_file(path: Path) -> None:
+    """A model file with an ``[experiment]`` but no ``[populations]``: its neurons are built by
+    the experiment, so there is no spiking graph to write (one line, not 'no population')."""
+    from hnnbio.hnn.files import read_toml
+
+    if not path.is_file():
+        return  # load_hnn names the problem
+    raw = read_toml(path)
+    experiment = raw.get("experiment")
+    if isinstance(experiment, dict) and "populations" not in raw:
+        raise NIRError(f"{path.name}: [experiment] kind {experiment.get('kind')!r}: "
+                       f"{EXPERIMENT_NEURONS}; NIR cannot carry them (`hnnbio export` writes "
+                       f"its chip program)")
 
 
 def build_graph(graph, *, strict: bool = False):
