@@ -173,17 +173,9 @@ def read_input(file) -> np.ndarray:
     file = Path(file)
     if file.suffix != ".npy":
         raise DataError(f"{file}: --input must be an .npy file")
-    try:
-        arr = np.load(file, allow_pickle=False)
-    except FileNotFoundError:
-        raise DataError(f"{file}: input file not found") from None
-    except (ValueError, OSError) as exc:
-        raise DataError(f"{file}: not a readable .npy array ({exc})") from None
-    if arr.dtype.kind not in "biuf":
-        raise DataError(f"{file}: dtype {arr.dtype} is not numeric")
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        raise DataError(f"{file}: contains NaN or infinite values")
-    return arr
+    from hnnbio.data.user_images import load_npy
+
+    return load_npy(file, "input")
 
 
 def _write(folder: OutputFolder, result) -> list[Path]:

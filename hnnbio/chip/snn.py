@@ -798,10 +798,9 @@ def run_file_on_chip(path, steps: int | None = None, input=None, out=None, seed:
         raise ParameterError(f"{path.name}: no run length: give --steps or [simulation] steps")
     values = None
     if input is not None:
-        try:
-            values = np.load(Path(input), allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            raise DataError(f"{input}: not a readable .npy array ({exc})") from None
+        from hnnbio.data.user_images import load_npy
+
+        values = load_npy(input, "input")
     elif graph.inputs:
         names = ", ".join(i.name for i in graph.inputs)
         raise DataError(f"{path.name}: the graph has inputs ({names}): give --input X.npy")

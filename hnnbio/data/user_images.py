@@ -29,6 +29,7 @@ import numpy as np
 from hnnbio.errors import DataError
 
 SUFFIXES = (".npy", ".png")
+NPY_MAGIC = b"\x93NUMPY"  # the first bytes of every .npy file
 
 
 def read_images(path: str | Path) -> tuple[np.ndarray, str]:
@@ -82,17 +83,36 @@ def _read_any(path: Path, what: str) -> tuple[np.ndarray, str]:
     if suffix != ".npy":
         raise DataError(f"{what}: {path}: unsupported format {suffix or '(none)'}; give a .npy "
                         "array (B, H, W), a .png or a folder of .png files")
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except Exception as exc:  # numpy raises ValueError, OSError, EOFError, ... on bad files
-        raise DataError(f"{what}: {path}: not a readable .npy file "
-                        f"({type(exc).__name__})") from None
-    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
-        raise DataError(f"{what}: {path}: expected a numeric array, got dtype "
-                        f"{getattr(arr, 'dtype', type(arr).__name__)}")
+    arr = load_npy(path, what, finite=False)  # NaN is named later, with the other values
     if arr.ndim not in (2, 3) or 0 in arr.shape:
         raise DataError(f"{what}: {path}: expected shape (B, H, W) or (H, W), got {arr.shape}")
     return arr, str(path)
+
+
+def load_npy(path: str | Path, what: str = "input", finite: bool = True) -> np.ndarray:
+    """A numeric ``.npy`` array, read without pickles; one line naming ``what``, the file and
+    the problem: no such file, not a .npy file (no NumPy header: a garbage or renamed file),
+    unreadable (truncated, object arrays), a dtype that is not numeric, NaN or infinite values
+    (with ``finite``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{what}: {path}: no such file")
+    with open(path, "rb") as f:
+        head = f.read(len(NPY_MAGIC))
+    if head != NPY_MAGIC:
+        raise DataError(f"{what}: {path}: not a .npy file (it does not start with NumPy's "
+                        "header)")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except Exception as exc:  # numpy raises ValueError, OSError, EOFError, ... on bad files
+        reason = str(exc).splitlines()[0] if str(exc) else ""
+        raise DataError(f"{what}: {path}: not a readable .npy file ({type(exc).__name__}"
+                        f"{': ' + reason if reason else ''})") from None
+    if arr.dtype.kind not in "biuf":
+        raise DataError(f"{what}: {path}: expected a numeric array, got dtype {arr.dtype}")
+    if finite and arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        raise DataError(f"{what}: {path}: contains NaN or infinite values")
+    return arr
 
 
 def _size(arr: np.ndarray) -> str:

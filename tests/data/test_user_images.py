@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hnnbio.data.user_images import read_images, read_truth
+from hnnbio.data.user_images import load_npy, read_images, read_truth
 from hnnbio.errors import DataError
 
 
@@ -85,7 +85,7 @@ def _bad(tmp_path, case):
 
 
 @pytest.mark.parametrize("case, words", [
-    ("missing", "no such file"), ("garbage", "not a readable .npy"), ("nan", "NaN"),
+    ("missing", "no such file"), ("garbage", "not a .npy file"), ("nan", "NaN"),
     ("grey", "non-binary"), ("half", "non-binary"), ("empty", "image 2 is empty"),
     ("4d", "expected shape"), ("strings", "numeric"), ("suffix", "unsupported format"),
     ("badpng", "not a readable PNG"), ("emptyfolder", "no .png"), ("sizes", "differs"),
@@ -109,3 +109,31 @@ def test_truth(tmp_path):
     np.save(tmp_path / "frac.npy", truth + 0.5)
     with pytest.raises(DataError, match="whole"):
         read_truth(tmp_path / "frac.npy", truth.shape)
+
+
+@pytest.mark.parametrize("case, words", [
+    ("missing", "no such file"), ("garbage", "does not start with NumPy's header"),
+    ("truncated", r"not a readable .npy file \(ValueError: EOF"),
+    ("objects", "Object arrays cannot be loaded"), ("strings", "got dtype <U1"),
+    ("nan", "NaN or infinite"), ("inf", "NaN or infinite"),
+])
+def test_load_npy_names_the_file_and_the_problem(tmp_path, case, words):
+    p = tmp_path / f"{case}.npy"
+    good = tmp_path / "good.npy"
+    np.save(good, np.arange(64.0).reshape(4, 16))
+    if case == "garbage":
+        p.write_bytes(b"not numpy at all")
+    elif case == "truncated":
+        p.write_bytes(good.read_bytes()[:100])
+    elif case == "objects":
+        np.save(p, np.array([1, "a", None], dtype=object), allow_pickle=True)
+    elif case == "strings":
+        np.save(p, np.array(["a", "b"]))
+    elif case in ("nan", "inf"):
+        np.save(p, np.array([0.0, np.nan if case == "nan" else -np.inf]))
+    with pytest.raises(DataError, match=words) as info:
+        load_npy(p, "input")
+    message = str(info.value)
+    assert message.startswith(f"input: {p}") and "\n" not in message
+    np.testing.assert_array_equal(load_npy(good), np.arange(64.0).reshape(4, 16))
+    assert np.isnan(load_npy(tmp_path / "nan.npy", finite=False)[1]) if case == "nan" else True
