@@ -408,11 +408,40 @@ def _sigterm_raises():
         signal.signal(signal.SIGTERM, previous)
 
 
+_SIGINT = threading.Event()  # set when Ctrl+C reached this process during a command
+
+
+@contextlib.contextmanager
+def _sigint_noted():
+    """While a command runs, note every SIGINT before the handler in place (Python's, or
+    Brian2's wrapper of it) handles it. Ctrl+C reaches the whole process group, so the C
+    compiler Brian2 may be running for its Cython target dies of it too, and Brian2 reports a
+    failed compilation (an Exception) instead of the interrupt: with the note, main reads such
+    an error as the interrupt it is."""
+    _SIGINT.clear()
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+
+    def noted(signum, frame):
+        _SIGINT.set()
+        if callable(previous):
+            return previous(signum, frame)
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, noted)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        with _sigterm_raises():
+        with _sigterm_raises(), _sigint_noted():
             return args.func(args)
     except HnnbioError as exc:
         print(f"hnnbio {args.command}: error: {exc}", file=sys.stderr)
@@ -423,6 +452,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception:
+        if _SIGINT.is_set():  # e.g. Brian2's compiler, killed by the same Ctrl+C
+            print("interrupted", file=sys.stderr)
+            return 130
+        raise
     except BrokenPipeError:  # e.g. `hnnbio chip dump X | head`
         sys.stderr.close()
         return 0

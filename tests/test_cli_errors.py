@@ -228,3 +228,30 @@ def test_models_whose_experiment_builds_the_neurons_have_no_nir(name, how, tmp_p
             ["export", "--model", model, "--format", "nir", "-o", out])
     err = _one_line(argv, tmp_path, capsys, "NIR cannot carry")
     assert "not populations of the graph" in err
+
+
+def test_an_error_caused_by_ctrl_c_reads_as_the_interrupt(monkeypatch, capsys):
+    # Ctrl+C also kills the C compiler Brian2 may be running; Brian2 then raises a compilation
+    # error, not KeyboardInterrupt. The CLI notes the signal: status 130, "interrupted", as for
+    # an interrupt anywhere else. Without the signal the same error is a bug and propagates.
+    import signal
+
+    import hnnbio.cli as cli
+
+    def compiling(args):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)  # the handler in place raises KeyboardInterrupt
+        except KeyboardInterrupt:
+            pass  # caught inside the library, which reports its own failure instead
+        raise RuntimeError("error compiling extension")
+
+    monkeypatch.setattr(cli, "cmd_info", compiling)
+    assert main(["info"]) == 130
+    assert capsys.readouterr().err.strip() == "interrupted"
+
+    def failing(args):
+        raise RuntimeError("error compiling extension")
+
+    monkeypatch.setattr(cli, "cmd_info", failing)
+    with pytest.raises(RuntimeError, match="compiling"):
+        main(["info"])
