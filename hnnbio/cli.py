@@ -452,14 +452,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception:
+    except BrokenPipeError:  # e.g. `hnnbio chip dump X | head`
+        sys.stderr.close()
+        return 0
+    except Exception:  # after BrokenPipeError, itself an Exception
         if _SIGINT.is_set():  # e.g. Brian2's compiler, killed by the same Ctrl+C
             print("interrupted", file=sys.stderr)
             return 130
         raise
-    except BrokenPipeError:  # e.g. `hnnbio chip dump X | head`
-        sys.stderr.close()
-        return 0
 
 
 if __name__ == "__main__":

@@ -255,3 +255,20 @@ def test_an_error_caused_by_ctrl_c_reads_as_the_interrupt(monkeypatch, capsys):
     monkeypatch.setattr(cli, "cmd_info", failing)
     with pytest.raises(RuntimeError, match="compiling"):
         main(["info"])
+
+
+def test_a_closed_pipe_ends_quietly(monkeypatch):
+    # `hnnbio chip dump X | head`: the reader closes the pipe; the command ends with status 0
+    # and nothing more on stderr (the Ctrl+C rule above must not take this exception first)
+    import io
+
+    import hnnbio.cli as cli
+
+    def writing(args):
+        raise BrokenPipeError
+
+    monkeypatch.setattr(cli, "cmd_info", writing)
+    stderr = io.StringIO()
+    monkeypatch.setattr(cli.sys, "stderr", stderr)
+    assert main(["info"]) == 0
+    assert stderr.closed
