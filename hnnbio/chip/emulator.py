@@ -170,7 +170,6 @@ class Emulator:
             self.image_awake = flat[self.awake].astype(np.uint8)
             # slots written before full_from hold the awake neurons' codes only, in ring_awake
             self.ring_awake = np.empty((self.ring_length, self.awake.size), dtype=np.uint8)
-            self.ring_full = np.ones(self.ring_length, dtype=bool)  # slots held in ring
             self.full_from = full_from
             self._only_bias = {}
             self.lfsr = self.lfsr.ravel()[self.awake]
@@ -232,17 +231,14 @@ class Emulator:
         c["macs"] += batch * self.n_pixels
         # the last layer's routers write the delay ring (read again ring_length steps later)
         if record:
-            if self.fast and not self.ring_full[slot]:
+            if self.fast and not self._slot_is_whole():
                 raise RuntimeError(f"step {self.t}: the applied attention was not kept "
                                    f"(reset with full_from <= {self.t - self.ring_length})")
             self.applied = self.ring[:, slot].copy()
         if self.fast and self.t < self.full_from:
             self.ring_awake[slot] = self._layers(fired, bits, batch, only=self.awake)
-            self.ring_full[slot] = False
         else:
             self.ring[:, slot] = self._layers(fired, bits, batch)
-            if self.fast:
-                self.ring_full[slot] = True
         c["steps"] += 1
         c["packets"] += batch * self.packets_per_step
         c["packet_hops"] += batch * self.packet_hops_per_step
@@ -288,30 +284,27 @@ class Emulator:
                     else:  # into a kept buffer: a fresh one costs page faults every step
                         acc = np.matmul(x, weight, out=self._buffer(
                             "acc", layer, (x.shape[0], layer["n_out"]), np.float32))
-                last = only is not None and layer is self.layers[-1]
-                if fused["offset_lut"] is not None:  # index = acc + 128, see _fuse
+                if fused["offset_lut"] is not None:
                     bias, table = fused["offset_lut"]
-                    if last:
-                        acc, bias = np.take(acc.reshape(-1), only), self._bias_at(layer, bias, only)
+                last = only is not None and layer is self.layers[-1]
+                if last:  # the bias, clip and lookup of those outputs only
+                    acc, bias = np.take(acc.reshape(-1), only), self._bias_at(layer, bias, only)
+                if fused["offset_lut"] is not None:  # index = acc + 128, see _fuse
                     acc += bias
                     np.clip(acc, 0, 255, out=acc)
                     index = self._buffer("index", layer, acc.shape, np.int32)
                     np.copyto(index, acc, casting="unsafe")  # truncation: floor for acc >= 0
                     y = np.take(table, index, mode="clip",  # indices in range: no clipping
                                 out=self._buffer("y", layer, acc.shape, table.dtype))
-                    if last:
-                        return y
                 else:
-                    if last:
-                        acc, bias = np.take(acc.reshape(-1), only), self._bias_at(layer, bias, only)
                     acc += bias
                     np.floor(acc, out=acc)
                     np.clip(acc, -128, 127, out=acc)
                     index = self._buffer("index", layer, acc.shape, np.intp)
                     np.copyto(index, acc, casting="unsafe")  # exact: acc holds integers
                     y = table[index]  # table rolled: index -128 .. 127
-                    if last:
-                        return y
+                if last:
+                    return y
             elif fused is not None:  # one matmul for all tiles: provably equal (see _fuse)
                 acc = np.matmul(x.astype(fused["dtype"]), fused["weight"]).astype(np.int64)
                 acc += fused["bias"]
@@ -358,6 +351,12 @@ class Emulator:
             array = self._buffers[key] = np.empty(shape, dtype=dtype)
         return array
 
+    def _slot_is_whole(self) -> bool:
+        """Whether the slot this step reads holds every code (``ring``): it was written at step
+        ``t - ring_length``, from ``full_from`` on, or holds the initial attention."""
+        written = self.t - self.ring_length
+        return written < 0 or written >= self.full_from
+
     def _bias_at(self, layer: dict, bias: np.ndarray, only: np.ndarray) -> np.ndarray:
         """The layer's bias at the flat outputs ``only`` (row * n_out + output), kept per batch."""
         key = layer["name"]
@@ -388,7 +387,7 @@ class Emulator:
         """
         lif = self.lif
         self.lfsr = P.lfsr_advance(self.lfsr, self.shifts)
-        if self.ring_full[slot]:
+        if self._slot_is_whole():
             code = np.take(self.ring_planes[slot].reshape(-1), self.awake)
         else:
             code = self.ring_awake[slot]

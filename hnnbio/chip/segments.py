@@ -432,15 +432,12 @@ def run_segments_on_chip(compiled: SegmentCompiled, spikes: np.ndarray,
         for k, v in machine.counters.items():
             counters[k] = counters.get(k, 0) + v
     out = {p: np.concatenate(v) for p, v in out.items()}
+    # no distal segments, no distal port: no distal events (the same keys for every design)
+    out.setdefault("distal", np.zeros((len(x), compiled.steps, 0), dtype=np.int8))
     n = compiled.n_neurons
-    result = dict(out, counters=counters,
-                  soma_counts=out["soma"].sum(axis=1, dtype=np.int64),
-                  proximal_counts=out["proximal"].sum(axis=1, dtype=np.int64)
-                  .reshape(len(x), n, compiled.n_proximal).sum(axis=2))
-    if "distal" in out:
-        result["distal_counts"] = out["distal"].sum(axis=1, dtype=np.int64) \
-            .reshape(len(x), n, compiled.n_distal).sum(axis=2)
-    else:  # no distal segments: no distal events (the same keys for every design)
-        result["distal"] = np.zeros((len(x), x.shape[1], 0), dtype=np.int8)
-        result["distal_counts"] = np.zeros((len(x), n), dtype=np.int64)
-    return result
+    return dict(out, counters=counters,
+                soma_counts=out["soma"].sum(axis=1, dtype=np.int64),
+                proximal_counts=out["proximal"].sum(axis=1, dtype=np.int64)
+                .reshape(len(x), n, compiled.n_proximal).sum(axis=2),
+                distal_counts=out["distal"].sum(axis=1, dtype=np.int64)
+                .reshape(len(x), n, compiled.n_distal).sum(axis=2))
