@@ -3,7 +3,12 @@ r"""Compile non-binding hybrid graphs (SNN + rate window + torch MLP + modulatio
 What compiles (anything else is refused by a named rule of :mod:`hnnbio.chip.snn_rules`):
 
 - populations of one of three equation forms, ``threshold = "v > TH"``, ``reset = "v = VR"``
-  (names of the namespace or params), no refractoriness:
+  (names of the namespace or params), no refractoriness. ``tau``, ``TH`` and the drive's
+  factors may differ between neurons (params declared ``NAME : second (constant)`` or
+  ``NAME : volt (constant)``): the lif op then takes per-neuron ``alpha`` and ``v_threshold``
+  arrays where a core's neurons differ, and a driven population's LSB is per neuron; the reset
+  and the initial ``v`` stay one code per population (rule ``heterogeneous_parameters``: with
+  per-neuron LSBs they must be 0):
   *driven* ``dv/dt = (K * X [* M] - v) / tau : volt`` (``X`` the input variable, values in
   [0, 1]; ``M`` a variable that a modulation unit multiplies, or a constant);
   *leaky* ``dv/dt = -v / tau : volt`` (reset 0 V); *integrator* ``v : volt`` (no threshold,
@@ -143,7 +148,7 @@ from hnnbio.chip.isa import CoreProgram, Instruction, routes_of
 from hnnbio.chip.partial import axon_blocks, partial_bits, partial_sum_ops, route_block
 from hnnbio.chip.program import Program
 from hnnbio.chip.quantize import quantize_layer
-from hnnbio.chip.snn import MAX_COPIES, _b, _split
+from hnnbio.chip.snn import MAX_COPIES, _b, _register, _split, _summary
 from hnnbio.chip.spec import TIANJIC_LIKE, ChipSpec
 from hnnbio.errors import DataError, DesignRuleError, ParameterError
 
@@ -156,7 +161,9 @@ DRIVE_GAIN = 127
 JUMPS = {"v_post+=w*mV": 1e-3, "v_post+=w*volt": 1.0}
 _DRIVEN = re.compile(r"dv/dt=\((\w+)\*(\w+)(?:\*(\w+))?-v\)/(\w+):volt\Z")
 _LEAKY = re.compile(r"dv/dt=-v/(\w+):volt\Z")
-_DECL = re.compile(r"(\w+):1\Z")
+_DECL = re.compile(r"(\w+):1(?:\(constant\))?\Z")
+#: a per-neuron parameter with the unit of a time constant or a voltage (tau, threshold, gain)
+_PARAM_DECL = re.compile(r"(\w+):(second|volt)(?:\(constant\))?\Z")
 _GATED = re.compile(r"v_post\+=w\*(\w+)_post\*(mV|volt)\Z")  # a jump times a target variable
 
 
@@ -287,6 +294,24 @@ def _scalar(p, name: str, node: str) -> float:
     return float(arr.reshape(-1)[0])
 
 
+def _param(p, name: str, node: str):
+    """A parameter that may differ between neurons (tau, threshold, gain): a float where the
+    neurons agree, else an (n,) array (a copy: the graph's own values are never changed)."""
+    arr = _value(p, name, node).reshape(-1)
+    if arr.size == 1 or np.ptp(arr) == 0:
+        return float(arr[0])
+    if arr.size != p.size:
+        R.refuse("hybrid_population", node, f"{name} has {arr.size} values for {p.size} "
+                 "neurons")
+    return arr.copy()
+
+
+def _uniform(values):
+    """A float where every element agrees (the register case), else the array."""
+    arr = np.asarray(values, dtype=float)
+    return float(arr.reshape(-1)[0]) if arr.size == 1 or np.ptp(arr) == 0 else arr
+
+
 def _population(p, graph) -> HPop:
     if p.model or p.circuit or not p.equations or p.refractory:
         R.refuse("hybrid_population", p.name, "only the driven, leaky and integrator equation "
@@ -305,23 +330,25 @@ def _population(p, graph) -> HPop:
                 R.refuse("hybrid_population", p.name, "a driven population's drive must "
                          "multiply the variable its input writes")
             pop.input = p.input
-            pop.tau = _scalar(p, tau, p.name)
-            gain = _scalar(p, k, p.name)
+            pop.tau = _param(p, tau, p.name)
+            gain = _param(p, k, p.name)
             for f in factors:
                 if f == p.input_variable:
                     continue
                 if f in mods:
                     pop.mod = mods[f].name
-                    gain *= _scalar(p, f, p.name) * mods[f].gain  # base * gain
+                    gain = gain * _param(p, f, p.name) * mods[f].gain  # base * gain
                 else:
-                    gain *= _scalar(p, f, p.name)
-            pop.k = gain
+                    gain = gain * _param(p, f, p.name)
+            pop.k = _uniform(gain)
         elif m_l and not pop.form:
-            pop.form, pop.tau = "leaky", _scalar(p, m_l.group(1), p.name)
+            pop.form, pop.tau = "leaky", _param(p, m_l.group(1), p.name)
         elif ln == "v:volt" and not pop.form:
             pop.form = "integrator"
         elif m_c:
             decls.append(m_c.group(1))
+        elif _PARAM_DECL.match(ln):
+            pass  # its values (params) are read where the equations use it
         else:
             R.refuse("hybrid_population", p.name, f"equation {ln!r} is not of the driven, leaky "
                      "or integrator form")
@@ -364,7 +391,7 @@ def _population(p, graph) -> HPop:
     rs = (p.reset or "").replace(" ", "")
     if not th.startswith("v>") or not rs.startswith("v="):
         R.refuse("hybrid_population", p.name, "threshold must be v > NAME, reset v = NAME")
-    pop.threshold = _scalar(p, th[2:], p.name)
+    pop.threshold = _param(p, th[2:], p.name)
     pop.reset = _scalar(p, rs[2:], p.name)
     if np.ptp(init) > 0:
         R.refuse("heterogeneous_parameters", p.name, "initial v differs between neurons")
@@ -422,16 +449,22 @@ def _synapse(s, pops, dt_s, chip) -> None:
 
 def _quantise_pop(pop: HPop, dt_s: float, chip, tolerance: float) -> None:
     if pop.form != "integrator":
-        a = math.exp(-dt_s / pop.tau)
-        pop.alpha = min(255, round(256 * a))
-        error = abs(math.log(a) / math.log(pop.alpha / 256) - 1) if pop.alpha else math.inf
-        R.check_leak(pop.name, error, tolerance, pop.tau / dt_s, pop.alpha)
+        tau = np.atleast_1d(np.asarray(pop.tau, dtype=float))
+        a = np.exp(-dt_s / tau)
+        alpha = np.minimum(255, np.rint(256 * a)).astype(np.int64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            error = np.where(alpha > 0, np.abs(np.log(a) / np.log(alpha / 256) - 1), np.inf)
+        worst = int(np.argmax(error))  # the neuron whose time constant moves most
+        R.check_leak(pop.name, float(error[worst]), tolerance, float(tau[worst] / dt_s),
+                     int(alpha[worst]))
+        pop.alpha = int(alpha[0]) if np.all(alpha == alpha[0]) else alpha
     aq = pop.alpha / 256
     if pop.form == "driven":
         scale = ATT_SCALE if pop.mod else INPUT_SCALE
-        pop.lsb = (1 - aq) * pop.k / (scale * DRIVE_GAIN)
+        # per neuron where tau or the gain differ
+        pop.lsb = _uniform((1 - aq) * pop.k / (scale * DRIVE_GAIN))
     else:
-        wmax = max([float(np.max(np.abs(W))) * aq for _, _, W in pop.incoming] + [0.0])
+        wmax = max([float(np.max(np.abs(W) * aq)) for _, _, W in pop.incoming] + [0.0])
         if wmax == 0:
             R.refuse("weight_range", pop.name, "no non-zero incoming weight")
         pop.lsb = wmax / (127 * pop.copies)
@@ -442,14 +475,27 @@ def _quantise_pop(pop: HPop, dt_s: float, chip, tolerance: float) -> None:
     if pop.form == "integrator":
         pop.codes = {"init": np.rint(pop.init / pop.lsb).astype(np.int64)}
     else:
-        pop.codes = {k: round(v / pop.lsb) for k, v in (("threshold", pop.threshold),
+        pop.codes = {k: _codes(v, pop.lsb) for k, v in (("threshold", pop.threshold),
                                                         ("reset", pop.reset),
                                                         ("init", float(pop.init[0])))}
+        for key, what in (("reset", "v_reset"), ("init", "initial v")):
+            if np.ndim(pop.codes[key]):  # one register (reset), one buffer init per core
+                R.refuse("heterogeneous_parameters", pop.name, f"{what} / LSB differs between "
+                         "neurons (their LSBs differ with tau or the gain): a reset and an "
+                         "initial v of 0 compile")
         low, high = chip.membrane_range
-        if any(not low <= c <= high for c in pop.codes.values()):
+        if any(not (low <= np.min(c) and np.max(c) <= high) for c in pop.codes.values()):
             R.refuse("weight_range", pop.name, f"membrane codes {pop.codes} leave the "
                      f"{chip.membrane_bits}-bit membrane")
         pop.refractory = 1 if pop.incoming else 0  # the jumps of a firing step are lost
+
+
+def _codes(value, lsb):
+    """``round(value / lsb)``: an int where it is one value, else the per-neuron int64 array."""
+    if np.ndim(value) == 0 and np.ndim(lsb) == 0:
+        return round(value / lsb)
+    codes = np.rint(np.asarray(value) / np.asarray(lsb)).astype(np.int64)
+    return int(codes[0]) if np.all(codes == codes[0]) else codes
 
 
 def _network_layers(net, unit_nl: str | None, modulated: bool,
@@ -561,10 +607,11 @@ def _copies(pop: HPop, fan_in: int, dt_s: float, chip, membrane_codes: int) -> i
     ``1 / membrane_codes`` of the threshold per step."""
     fit = max(1, min(MAX_COPIES, chip.axons_per_core // fan_in))
     wmax = max([float(np.max(np.abs(W))) for _, _, W in pop.incoming] + [0.0])
-    if pop.form != "leaky" or not membrane_codes or wmax == 0 or pop.threshold <= 0:
+    if pop.form != "leaky" or not membrane_codes or wmax == 0 or np.min(pop.threshold) <= 0:
         return fit
-    aq = min(255, round(256 * math.exp(-dt_s / pop.tau))) / 256
-    per_copy = pop.threshold / (wmax * aq / 127)  # threshold codes with one part per weight
+    aq = np.minimum(255, np.rint(256 * np.exp(-dt_s / np.asarray(pop.tau, dtype=float)))) / 256
+    # threshold codes with one part per weight (the lowest of the neurons)
+    per_copy = float(np.min(pop.threshold / (wmax * aq / 127)))
     need = min(MAX_COPIES, math.ceil(membrane_codes / per_copy))
     if need <= fit:
         return fit
@@ -881,7 +928,9 @@ def _emit(graph, pops, layers, windows, mods, chip, feeds, outs, sequences,
             buf.update(v=_b(n, chip.membrane_bits, True, pop.codes["init"]),
                        ref=_b(n, chip.refractory_bits), spikes=_b(n, 1))
             lif = {"v": "v", "refractory": "ref", "spikes": "spikes", "rand": None,
-                   "alpha": pop.alpha, "v_leak": 0, "v_threshold": pop.codes["threshold"],
+                   "alpha": _per_core(arrays, f"c{c}.alpha", pop.alpha, lo, hi), "v_leak": 0,
+                   "v_threshold": _per_core(arrays, f"c{c}.threshold", pop.codes["threshold"],
+                                            lo, hi),
                    "noise_mask": 0, "reset_mode": "value", "v_reset": pop.codes["reset"],
                    "refractory_steps": pop.refractory}
             if pop.form == "driven":
@@ -1195,8 +1244,9 @@ def _emit(graph, pops, layers, windows, mods, chip, feeds, outs, sequences,
             # populations: e_w the weight error, shift log2 of the LSB (volt), e_out the
             # threshold code (0 for an integrator)
             **{p.name: {"rel_rms_error": _weight_error(p), "e_w": _weight_error(p),
-                        "shift": math.log2(p.lsb), "e_out": int(p.codes.get("threshold", 0)),
-                        "lsb_volt": p.lsb, "alpha": p.alpha}
+                        "shift": float(np.max(np.log2(p.lsb))),
+                        "e_out": int(np.max(p.codes.get("threshold", 0))),
+                        "lsb_volt": _summary_float(p.lsb), "alpha": _summary(p.alpha)}
                for p in pops.values()},
             # dense layers: e_w the smallest per-neuron weight exponent, shift the largest
             **{ly.name: {"rel_rms_error": _layer_error(ly), "e_w": int(ly.q.e_w.min()),
@@ -1255,6 +1305,20 @@ def _check_partial_sums(pop: HPop, blocks: list, chip, steps) -> None:
                  f"accumulator (exact for at most {exact} steps)")
 
 
+def _summary_float(values):
+    """A manifest entry for per-neuron values: the float when all agree, else [min, max]."""
+    low, high = float(np.min(values)), float(np.max(values))
+    return low if low == high else [low, high]
+
+
+def _per_core(arrays: dict, key: str, value, lo: int, hi: int):
+    """A lif register of the core holding neurons lo:hi: the int, or (per-neuron values) the
+    register or array :func:`hnnbio.chip.snn._register` makes of the core's slice."""
+    if np.ndim(value) == 0:
+        return int(value)
+    return _register(arrays, key, np.asarray(value)[lo:hi])
+
+
 def _spread_sends(core: CoreProgram) -> None:
     """Phase 1 may hold several sends (one per delay); a phase holds one router op, so the
     further ones go to phases 5, 6, ... (after everything that reads them in phase 1 .. 4)."""
@@ -1284,6 +1348,26 @@ def _weight_error(pop: HPop) -> float:
         if top > 0:
             worst = max(worst, float(np.max(np.abs(codes * pop.wlsb - W)) / top))
     return worst
+
+
+def run_hybrid_graph(graph, steps: int, values=None, seed: int = 0) -> dict:
+    """``hnnbio run FILE --backend emulator`` for a hybrid graph of no experiment kind: compiled
+    by :func:`compile_hybrid` and run on the interpreter. ``values``: what ``--input`` gave, as
+    the Brian2 back end takes it ((B, size) held or (B, T, size) per step; a dict by input name
+    where the graph has several). The rows: ``cores`` and ``spike_counts`` (per spiking
+    population, all samples and neurons together, as the Brian2 back end prints them)."""
+    names = [i.name for i in graph.inputs]
+    if values is None or isinstance(values, dict):
+        inputs = dict(values or {})
+    elif len(names) != 1:
+        raise DataError(f"inputs: the graph has {len(names)} inputs: give a dict by name")
+    else:
+        inputs = {names[0]: values}
+    sequences = {k: int(np.shape(v)[1]) for k, v in inputs.items() if np.ndim(v) == 3}
+    compiled = compile_hybrid(graph, sequences=sequences)
+    result = run_hybrid(compiled, inputs, steps, seed)
+    return {"cores": len(compiled.program.cores),
+            "spike_counts": {k: int(v.sum()) for k, v in result["spikes"].items()}}
 
 
 def run_hybrid(compiled: HybridCompiled, inputs: dict, steps: int, seed: int = 0,
@@ -1364,8 +1448,8 @@ def driven_count_bounds(compiled: HybridCompiled, name: str, x: np.ndarray, att:
     if pop.form != "driven" or pop.codes["reset"] != 0 or pop.codes["init"] != 0:
         raise ParameterError(f"{name}: bounds need a driven population reset to and started "
                              "at 0")
-    a = math.exp(-compiled.dt_ms / 1e3 / pop.tau)
-    a_lo, a_hi = sorted((a, pop.alpha / 256))
+    a = np.exp(-compiled.dt_ms / 1e3 / np.asarray(pop.tau, dtype=float))  # per neuron or one
+    a_lo, a_hi = np.minimum(a, pop.alpha / 256), np.maximum(a, pop.alpha / 256)
     x = np.asarray(x, dtype=float)
     dx = np.abs(np.rint(x * INPUT_SCALE) - x * INPUT_SCALE)  # the input code's rounding
     if pop.mod is None:
@@ -1374,8 +1458,9 @@ def driven_count_bounds(compiled: HybridCompiled, name: str, x: np.ndarray, att:
         per_code = att * ATT_SCALE / INPUT_SCALE  # codes of m per input code
         b = DRIVE_GAIN * INPUT_SCALE * x * per_code
         e = DRIVE_GAIN * (dx * per_code + 1) + 1.0
-    th_exact = pop.threshold / pop.lsb
-    th_lo, th_hi = sorted((th_exact, float(pop.codes["threshold"])))
+    th_exact = np.asarray(pop.threshold / pop.lsb, dtype=float)
+    th_code = np.asarray(pop.codes["threshold"], dtype=float)
+    th_lo, th_hi = np.minimum(th_exact, th_code), np.maximum(th_exact, th_code)
 
     def first(alpha, drive, threshold, floor_zero):
         u = np.zeros(drive.shape)

@@ -75,7 +75,7 @@ from hnnbio.chip.isa import CoreProgram, Instruction, routes_of
 from hnnbio.chip.partial import axon_blocks, partial_bits, partial_sum_ops, route_block
 from hnnbio.chip.program import Program
 from hnnbio.chip.spec import TIANJIC_LIKE, ChipSpec
-from hnnbio.errors import DataError, ParameterError
+from hnnbio.errors import DataError, DesignRuleError, ParameterError
 
 #: Synapse statements that jump v: normalised on_pre -> the factor of w (names of post params).
 V_JUMPS = {"v_post+=w*r_mem_post/tau_mem_post": ("r_mem", "tau_mem"),
@@ -804,7 +804,20 @@ def run_file_on_chip(path, steps: int | None = None, input=None, out=None, seed:
     elif graph.inputs:
         names = ", ".join(i.name for i in graph.inputs)
         raise DataError(f"{path.name}: the graph has inputs ({names}): give --input X.npy")
-    result = run_on_chip(graph, steps, values, seed)
+    try:
+        result = run_on_chip(graph, steps, values, seed)
+    except DesignRuleError as exc:  # networks, units or population forms of the hybrid compiler
+        if exc.rule not in ("hybrid_nodes", "unsupported_model"):
+            raise
+        from hnnbio.chip.hybrid import run_hybrid_graph
+
+        try:
+            rows = run_hybrid_graph(graph, steps, values, seed)
+        except DesignRuleError:
+            if exc.rule == "unsupported_model":
+                raise exc from None  # neither compiler maps it: the spiking compiler's reason
+            raise
+        return {"model": graph.name, "backend": "emulator", "steps": steps, **rows}
     bounds = [float(np.max(b["bound"])) for b in result["bounds"].values()]
     rows = {"model": graph.name, "backend": "emulator", "steps": steps,
             "cores": len(result["program"].cores),

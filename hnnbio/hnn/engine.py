@@ -118,6 +118,10 @@ class Simulation:
                 base = pop.read(u.variable) if u.operation in ("multiply", "shift") else None
                 self.writes[u.name] = DelayedWrite(u, B * pop.node.size, u.source in fed,
                                                    self.rng, base)
+        for u in g.units:
+            if g.unit_direction(u) == "snn_to_ann" and not _spiking(self.populations[u.source]):
+                raise ModelSpecError(f"{u.name}: its source {u.source!r} has no threshold, so "
+                                     "no spikes for the unit to read")
         self.windows = {u.name: SpikeWindow(u, B * self.populations[u.source].node.size, self.rng)
                         for u in g.units if g.unit_direction(u) == "snn_to_ann"}
         # networks fed by a population first, then the others: an input-only network makes the
@@ -136,7 +140,9 @@ class Simulation:
                     raise ModelSpecError(f"{s.name}: synapses cannot end at circuit "
                                          f"{end.node.name!r}")
             self.synapses[s.name] = build_synapses(s, pre, post, B, dt, self.rng)
-        self.recorded = {p.name: [] for p in g.populations if p.record}
+        # a population without a threshold (e.g. an integrator readout ``v : volt``) has no spikes
+        self.recorded = {p.name: [] for p in g.populations
+                         if p.record and _spiking(self.populations[p.name])}
         self.applied = {u: [] for u, w in self.writes.items() if w.node.record_steps}
         self._record_from = self._record_to = 0
         self._bar = None
@@ -379,6 +385,13 @@ def simulate(graph: HNN, inputs=None, steps: int | None = None, **kwargs) -> HNN
         raise ParameterError("steps: not given and the graph has no default run length")
     progress = kwargs.pop("progress", False)
     return Simulation(graph, inputs, **kwargs).run(steps, progress=progress)
+
+
+def _spiking(pop) -> bool:
+    """Whether a lowered population's output group spikes (Brian2 gives a group a spike space
+    only when it has a threshold)."""
+    variables = getattr(pop.output, "variables", None)
+    return variables is None or "_spikespace" in variables
 
 
 def _empty_random_buffers() -> None:

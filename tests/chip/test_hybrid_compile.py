@@ -1,6 +1,7 @@
 """hnnbio.chip.hybrid: a small hybrid graph (driven LIF + leaky LIF + integrator, a rate window,
 a torch MLP, a modulation unit) compiled and run bit-exact against an integer reference written
-here; a re-pointed route; the count bound against Brian2's exact integration; refusals by name."""
+here; a re-pointed route; the count bound against Brian2's exact integration; refusals by name;
+per-neuron tau, threshold and gain (codes by hand, bit-exact, Brian2 within the bound)."""
 
 import copy
 import dataclasses
@@ -338,3 +339,167 @@ def test_attention_digits_accuracy_on_the_emulator_within_one_point_of_brian2():
         assert abs(chip["accuracy"] - brian["accuracy"]) <= 0.01
         assert chip["accuracy"] > 0.5  # a trained model, not chance
         assert np.mean(chip["predictions"] == brian["predictions"]) > 0.9
+
+
+# Per-neuron time constants, thresholds and drive gains: the tiny graph with per-neuron
+# tau_mem, v_threshold and v_drive (declared ": second (constant)" / ": volt (constant)", values
+# as lists in the file). References written here: the leak codes round(256 exp(-dt / tau)) of
+# exactly representable time constants, the driven LSB (1 - alpha / 256) K / (255 g) and its
+# threshold codes, _reference step by step, and Brian2's own counts within the count bound.
+
+DT_S = 1e-3
+#: leak codes whose time constants -dt / ln(alpha / 256) the chip represents exactly
+ENC_ALPHAS = np.array([190, 199, 205, 210, 215, 220])
+HID_ALPHAS = np.array([222, 226, 230, 226, 234])
+ENC_TH = np.array([20.0, 18.0, 22.0, 25.0, 16.0, 20.0])  # mV
+ENC_DRIVE = np.array([60.0, 55.0, 70.0, 60.0, 65.0, 50.0])  # mV
+HID_TH = np.array([20.0, 24.0, 18.0, 20.0, 22.0])  # mV
+
+
+def _taus(alphas):
+    return -DT_S / np.log(alphas / 256)
+
+
+def _list(values, unit):
+    return "[" + ", ".join(f'"{v:.12g} {unit}"' for v in values) + "]"
+
+
+def heterogeneous_toml(text=TOML, enc_reset="0 mV"):
+    """TOML (or a part of it) with per-neuron tau_mem, v_threshold, v_drive on enc and tau_mem,
+    v_threshold on hid."""
+    edits = [("i_in : 1\n", "i_in : 1\ntau_mem : second (constant)\nv_threshold : volt "
+              "(constant)\nv_drive : volt (constant)\n"),
+             ('namespace = { tau_mem = "4 ms", v_drive = "60 mV", v_threshold = "20 mV", '
+              'v_reset = "0 mV" }\nparams = { att = 1.0 }',
+              f'namespace = {{ v_reset = "{enc_reset}" }}\nparams = {{ att = 1.0, tau_mem = '
+              f'{_list(_taus(ENC_ALPHAS) * 1e3, "ms")}, v_threshold = {_list(ENC_TH, "mV")}, '
+              f'v_drive = {_list(ENC_DRIVE, "mV")} }}'),
+             ('equations = "dv/dt = -v / tau_mem : volt"',
+              "equations = '''\ndv/dt = -v / tau_mem : volt\ntau_mem : second (constant)\n"
+              "v_threshold : volt (constant)\n'''"),
+             ('namespace = { tau_mem = "8 ms", v_threshold = "20 mV", v_reset = "0 mV" }',
+              f'namespace = {{ v_reset = "0 mV" }}\nparams = {{ tau_mem = '
+              f'{_list(_taus(HID_ALPHAS) * 1e3, "ms")}, v_threshold = {_list(HID_TH, "mV")} }}')]
+    for old, new in edits:
+        text = text.replace(old, new)
+    return text
+
+
+def test_per_neuron_parameters_compile_to_hand_computed_codes(tmp_path):
+    """alpha is each neuron's exact leak code; the driven LSB and threshold codes follow the
+    module's formula neuron by neuron; the lif ops read per-neuron arrays (uint8 alpha, int32
+    threshold) of the program, which passes load-time validation as a file."""
+    from hnnbio.chip.compiler import export
+    from hnnbio.chip.program import load_program
+
+    graph = _graph(tmp_path, text=heterogeneous_toml())
+    c = compile_hybrid(graph)
+    enc, hid = c.pops["enc"], c.pops["hid"]
+    assert np.array_equal(enc.alpha, ENC_ALPHAS) and np.array_equal(hid.alpha, HID_ALPHAS)
+    lsb = (1 - ENC_ALPHAS / 256) * ENC_DRIVE * 1e-3 / (ATT_SCALE * DRIVE_GAIN)
+    np.testing.assert_allclose(enc.lsb, lsb, rtol=1e-12)
+    assert np.array_equal(enc.codes["threshold"], np.rint(ENC_TH * 1e-3 / lsb))
+    assert np.array_equal(hid.codes["threshold"], np.rint(HID_TH * 1e-3 / hid.lsb))
+    arrays = c.program.arrays
+    for pop, alphas in ((enc, ENC_ALPHAS), (hid, HID_ALPHAS)):
+        core = pop.cores[0][0]
+        lif = next(i for ins in c.program.cores[core].phases.values() for i in ins
+                   if i.op == "lif")
+        assert (lif.args["alpha"], lif.args["v_threshold"]) == (f"c{core}.alpha",
+                                                                f"c{core}.threshold")
+        assert arrays[f"c{core}.alpha"].dtype == np.uint8
+        assert np.array_equal(arrays[f"c{core}.alpha"], alphas)
+        assert np.array_equal(arrays[f"c{core}.threshold"], pop.codes["threshold"])
+    export(graph, tmp_path / "het.hnnc")
+    assert np.array_equal(load_program(tmp_path / "het.hnnc").arrays["c0.alpha"], ENC_ALPHAS)
+
+
+def test_per_neuron_parameters_run_bit_exact(tmp_path):
+    """The whole hybrid loop (window, MLP, modulation) with per-neuron parameters equals the
+    integer reference step by step, and the neurons' parameters act (counts differ under one
+    input)."""
+    c = compile_hybrid(_graph(tmp_path, text=heterogeneous_toml()))
+    x = _x()
+    res = run_hybrid(c, {"pixels": x}, STEPS)
+    ref = _reference(c, np.rint(x * INPUT_SCALE).astype(np.int64), STEPS)
+    assert ref["enc"].sum() > 20 and ref["hid"].sum() > 10
+    np.testing.assert_array_equal(res["spikes"]["enc"], ref["enc"])
+    np.testing.assert_array_equal(res["spikes"]["hid"], ref["hid"])
+    np.testing.assert_array_equal(res["modulation"]["mod"] * ATT_SCALE, ref["mod"])
+    np.testing.assert_allclose(res["readout"]["out"], ref["out"][:, -1] * c.pops["out"].lsb)
+    same = run_hybrid(c, {"pixels": np.full((1, x.shape[1]), 0.5)}, STEPS)
+    assert len(set(same["spikes"]["enc"][0].sum(axis=0).tolist())) > 3
+
+
+def test_per_neuron_counts_of_brian2_and_the_chip_within_the_bound(tmp_path):
+    """The driven population alone under held inputs: Brian2's counts (its own integration of
+    the per-neuron equations) and the chip's lie within driven_count_bounds, neuron by neuron."""
+    from hnnbio.hnn import simulate
+
+    text = heterogeneous_toml(TOML.split("[populations.hid]")[0].replace("* att ", ""))
+    graph = _graph(tmp_path, text=text)
+    c = compile_hybrid(graph)
+    steps = 200
+    x = np.random.default_rng(4).integers(3, INPUT_SCALE + 1, (6, 6)) / INPUT_SCALE
+    chip = run_hybrid(c, {"pixels": x}, steps)["spikes"]["enc"].sum(axis=1)
+    brian = simulate(graph, {"pixels": x}, steps=steps).spike_counts()["enc"]
+    lo, hi = driven_count_bounds(c, "enc", x, None, steps)
+    assert np.all((lo <= chip) & (chip <= hi)), (lo, chip, hi)
+    assert np.all((lo <= brian) & (brian <= hi)), (lo, brian, hi)
+    assert chip.sum() > 200 and np.mean(hi - lo) <= 1.5
+
+
+def test_a_reset_whose_codes_differ_is_refused_by_name(tmp_path):
+    """Per-neuron LSBs make a non-zero reset different codes: one register cannot hold them."""
+    graph = _graph(tmp_path, text=heterogeneous_toml(enc_reset="2 mV"))
+    with pytest.raises(DesignRuleError) as err:
+        compile_hybrid(graph)
+    assert err.value.rule == "heterogeneous_parameters" and err.value.layer == "enc"
+    assert "v_reset" in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_wrong_number_of_values_is_refused_by_name(tmp_path):
+    text = heterogeneous_toml().replace(_list(HID_TH, "mV"), _list(HID_TH[:3], "mV"))
+    with pytest.raises(DesignRuleError) as err:
+        compile_hybrid(_graph(tmp_path, text=text))
+    assert err.value.rule == "hybrid_population" and err.value.layer == "hid"
+    assert "v_threshold has 3 values for 5 neurons" in str(err.value)
+
+
+def test_hnnbio_run_on_the_emulator_compiles_a_users_hybrid_file(tmp_path, capsys):
+    """`hnnbio run FILE --backend emulator` on files of no experiment kind that the spiking
+    compiler does not map: the per-neuron driven population alone (its counts equal Brian2's,
+    as the count bound of width 0 predicts) and the whole tiny hybrid graph (its counts are
+    run_hybrid's on the same inputs)."""
+    import json
+
+    from hnnbio.cli import main
+    from hnnbio.hnn import simulate
+
+    x = np.full((2, N_IN), 0.75)
+    np.save(tmp_path / "x.npy", x)
+    alone = tmp_path / "alone.toml"
+    alone.write_text(heterogeneous_toml(TOML.split("[populations.hid]")[0].replace(
+        "* att ", "")))
+    weighted = TOML.replace('connect = "all_to_all"\n[synapses.hid_out]',
+                            'connect = "all_to_all"\nvalues = { w = 9.0 }\n[synapses.hid_out]')
+    weighted = weighted.replace('connect = "all_to_all"\n[networks',
+                                'connect = "all_to_all"\nvalues = { w = 2.0 }\n[networks')
+    whole = tmp_path / "whole.toml"
+    whole.write_text(weighted)
+    rows = {}
+    for path in (alone, whole):
+        assert main(["run", str(path), "--input", str(tmp_path / "x.npy"), "--backend",
+                     "emulator", "--json"]) == 0
+        rows[path.stem] = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    from hnnbio.hnn.files import load_hnn
+
+    graph = load_hnn(alone)
+    c = compile_hybrid(graph)
+    lo, hi = driven_count_bounds(c, "enc", x, None, STEPS)
+    brian = simulate(graph, {"pixels": x}, steps=STEPS).spike_counts()["enc"]
+    assert np.array_equal(lo, hi) and np.array_equal(brian, lo)
+    assert rows["alone"]["spike_counts"] == {"enc": int(brian.sum())}
+    direct = run_hybrid(compile_hybrid(load_hnn(whole)), {"pixels": x}, STEPS)["spikes"]
+    assert rows["whole"]["spike_counts"] == {k: int(v.sum()) for k, v in direct.items()}
+    assert rows["whole"]["spike_counts"]["hid"] > 0 and rows["whole"]["cores"] == 8

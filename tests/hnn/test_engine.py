@@ -282,3 +282,39 @@ def test_until_ends_the_run_after_the_step_it_names_and_the_steps_before_are_unc
     with pytest.raises(ParameterError, match="'win' is not an ANN -> SNN unit"):
         sim.pending("win")
     assert sim.pending("att").shape == (2, 10)
+
+
+def integrator_graph(window_source="drive"):
+    """A driven LIF and a threshold-less integrator ``v : volt`` (recorded, as by default) that
+    sums its spikes; a window unit on ``window_source``."""
+    drive = Population("drive", 3, equations="dv/dt = (60*mV * x - v) / (5*ms) : volt\nx : 1",
+                       threshold="v > 20*mV", reset="v = 0*mV", method="exact", input="img",
+                       input_variable="x")
+    total = Population("total", 3, equations="v : volt")
+    from hnnbio.hnn import Synapse
+
+    syn = Synapse("s", "drive", "total", model="w : 1", on_pre="v_post += w * mV",
+                  values={"w": 1.0})
+    return HNN("integ", inputs=[Input("img", 3)], populations=[drive, total], synapses=[syn],
+               networks=[Network("net", Flip(), inputs=("win",))],
+               units=[HybridUnit("win", window_source, "net", window=2)])
+
+
+def test_a_population_without_threshold_has_no_spikes_and_its_v_counts_the_inputs_spikes():
+    """Brian2 gives a threshold-less group no spike space: the run records no spikes for it
+    (it used to end in KeyError '_spikespace'), and its v is the number of input spikes in mV
+    (one_to_one, w = 1)."""
+    from brian2 import mV
+
+    graph = integrator_graph()
+    sim = Simulation(graph, {"img": np.array([[1.0, 0.6, 0.0]])})
+    result = sim.run(50)
+    assert set(result.spike_counts()) == {"drive"}
+    counts = result.spike_counts()["drive"][0]
+    assert counts[0] > counts[1] > 0 == counts[2]
+    np.testing.assert_allclose(sim.populations["total"].group.v[:] / mV, counts)
+
+
+def test_a_window_on_a_population_without_threshold_is_refused_by_name():
+    with pytest.raises(ModelSpecError, match="win: its source 'total' has no threshold"):
+        Simulation(integrator_graph("total"), {"img": np.ones((1, 3))})
