@@ -176,6 +176,18 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _nir_model(path):
+    """What ``hnnbio nir export FILE`` writes: the trained graph of an experiment model (its
+    weights in place, as ``hnnbio export`` compiles it), else the file."""
+    from pathlib import Path
+
+    from hnnbio.nir.writer import check_graph_file
+    from hnnbio.run import chip_model
+
+    check_graph_file(Path(path))  # a model whose experiment builds its own neurons: by name
+    return chip_model(path)
+
+
 def cmd_emulate(args) -> int:
     from hnnbio.binding.emulate import emulate_program
     from hnnbio.hnn.engine import check_seed
@@ -263,8 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="input array: (B, size) or (B, T, size); binding: (B, H, W) images")
     p.add_argument("--backend", default="brian2", choices=("brian2", "emulator"),
                    help="back end (default: brian2, the Brian2 + PyTorch engine; emulator: the "
-                   "graph compiled and run on the chip emulator: spiking graphs, binding, "
-                   "classification and continual models)")
+                   "graph compiled and run on the chip emulator: spiking and hybrid graphs, "
+                   "binding and the experiment models)")
     p.add_argument("--out", default=None, metavar="DIR",
                    help="write result.npz and result.nix into this new folder")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
@@ -366,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from hnnbio.nir.commands import add_parser as add_nir
 
-    add_nir(sub)  # hnnbio nir import / export (hnnbio/nir/commands.py)
+    add_nir(sub, model=_nir_model)  # hnnbio nir import / export (hnnbio/nir/commands.py)
 
     p = add("sweep", cmd_sweep, "run many binding/emulation/analysis jobs on Dask")
     p.add_argument(
@@ -437,6 +449,15 @@ def _sigint_noted():
         signal.signal(signal.SIGINT, previous)
 
 
+def _quiet_unrun_objects() -> None:
+    """A command that ends early leaves Brian2 objects built and never run; Brian2 warns about
+    each one as it is deleted at exit, several lines of noise after the one-line error."""
+    if "brian2" in sys.modules:
+        from brian2.utils.logger import BrianLogger
+
+        BrianLogger.suppress_name("unused_brian_object")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -444,12 +465,15 @@ def main(argv: list[str] | None = None) -> int:
         with _sigterm_raises(), _sigint_noted():
             return args.func(args)
     except HnnbioError as exc:
+        _quiet_unrun_objects()
         print(f"hnnbio {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except Terminated:
+        _quiet_unrun_objects()
         print("terminated", file=sys.stderr)
         return 143
     except KeyboardInterrupt:
+        _quiet_unrun_objects()
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # e.g. `hnnbio chip dump X | head`

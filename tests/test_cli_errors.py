@@ -272,3 +272,45 @@ def test_a_closed_pipe_ends_quietly(monkeypatch):
     monkeypatch.setattr(cli.sys, "stderr", stderr)
     assert main(["info"]) == 0
     assert stderr.closed
+
+
+def test_a_run_refused_after_its_groups_were_built_prints_one_line(tmp_path):
+    """The engine refuses a window on a threshold-less population after Brian2 built the
+    groups; at exit Brian2 used to add a warning per group never run (several lines each)."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    model = tmp_path / "bad.toml"
+    model.write_text('''name = "bad"
+[simulation]
+dt = "1 ms"
+steps = 5
+[inputs.img]
+size = 2
+[populations.drive]
+size = 2
+equations = "dv/dt = (60*mV * x - v) / (5*ms) : volt\\nx : 1"
+threshold = "v > 20*mV"
+reset = "v = 0*mV"
+input = "img"
+input_variable = "x"
+[populations.total]
+size = 2
+equations = "v : volt"
+[networks.net]
+factory = "torch.nn:Identity"
+inputs = ["win"]
+[units.win]
+source = "total"
+target = "net"
+window = 2
+''')
+    np.save(tmp_path / "x.npy", np.ones((1, 2)))
+    run = subprocess.run([sys.executable, "-m", "hnnbio.cli", "run", str(model), "--input",
+                          str(tmp_path / "x.npy")], capture_output=True, text=True, timeout=300,
+                         cwd=tmp_path)
+    assert run.returncode == 2
+    assert run.stderr.strip() == ("hnnbio run: error: win: its source 'total' has no "
+                                  "threshold, so no spikes for the unit to read"), run.stderr

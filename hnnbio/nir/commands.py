@@ -14,8 +14,10 @@ import json
 import warnings
 
 
-def add_parser(subparsers) -> None:
-    """Add ``nir`` (with ``import`` and ``export``) to an argparse subparsers object."""
+def add_parser(subparsers, model=None) -> None:
+    """Add ``nir`` (with ``import`` and ``export``) to an argparse subparsers object.
+    ``model``: the function giving what ``export`` writes for a file (the CLI gives the
+    experiment's trained graph, as ``hnnbio export`` compiles it); else the file itself."""
     text = "NIR both ways: import a NIR graph as an HNN file, export an HNN's spiking part"
     p = subparsers.add_parser("nir", help=text, description=text)
     sub = p.add_subparsers(dest="nir_command", required=True, metavar="NIR_COMMAND")
@@ -34,6 +36,7 @@ def add_parser(subparsers) -> None:
     e.add_argument("--strict", action="store_true",
                    help="refuse networks and hybrid units instead of leaving them out")
     e.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    e.set_defaults(model=model)
     for q in (i, e):
         q.add_argument("--json", action="store_true",
                        help="also print the result as one JSON object on the last line")
@@ -53,7 +56,8 @@ def run(args) -> int:
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # left_out is printed below
-            rows = write_nir(args.file, args.output, strict=args.strict,
+            model = args.file if args.model is None else args.model(args.file)
+            rows = write_nir(model, args.output, strict=args.strict,
                              overwrite=args.overwrite)
         rows["left_out"] = "; ".join(rows["left_out"]) or "nothing"
         title = f"nir export: {args.file}"

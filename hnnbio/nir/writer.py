@@ -5,6 +5,8 @@ What is written: each :class:`~hnnbio.hnn.nodes.Input` as ``nir.Input``; each po
 ``v`` (or nothing drives ``i_syn``, which then stays 0) and as ``nir.CubaLIF`` when they jump
 ``i_syn``; each population whose ``equations`` are exactly one of the NIR forms of
 :mod:`hnnbio.nir.forms` (the proof that it is that NIR node: the reader writes them) as that node;
+the driven, leaky and integrator LIF equations users write (:mod:`hnnbio.nir.user_forms`, those
+:mod:`hnnbio.chip.hybrid` compiles, per-neuron parameters included) as ``nir.LIF`` and ``nir.I``;
 each synapse as one ``nir.Linear`` per distinct delay (an ``Affine`` where the target has a bias
 current), followed by a ``nir.Delay`` when the delay is not 0; the relay populations of the reader
 (an input's values feeding summed synapses) as the input itself; spike monitors (and ``v`` monitors
@@ -20,7 +22,8 @@ of the target's form, random connection patterns (``connect = { p }``: drawn at 
 
 Left out, and listed (in the returned ``left_out``, in a :class:`UserWarning` and in the graph's
 ``metadata``): the networks and hybrid units (NIR has no multiplicative modulation, windows,
-kernels, quantisers or torch modules) and monitors that are not outputs. This is the choice of
+kernels, quantisers or torch modules), populations of declarations only (the values networks
+write through ``set`` units) and monitors that are not outputs. This is the choice of
 the issue's "writes the spiking part of any HNN": the SNN part of a hybrid model is useful on its
 own, and nothing goes unreported. ``strict=True`` refuses them by name instead. Integer semantics
 belong to chip programs (``.hnnc``), which are refused.
@@ -28,6 +31,7 @@ belong to chip programs (``.hnnc``), which are refused.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import warnings
@@ -36,7 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from hnnbio.errors import NIRError
-from hnnbio.nir import forms
+from hnnbio.nir import forms, user_forms
 
 
 def write_nir(model, path, *, strict: bool = False, overwrite: bool = False) -> dict:
@@ -79,7 +83,7 @@ def _load(model):
         if p.suffix == ".hnnc":
             raise NIRError(f"{p.name}: a chip program has integer semantics (int8 weights, "
                            f"fixed-point state), which NIR cannot carry; export the HNN file")
-        _check_graph_file(p)
+        check_graph_file(p)
         return load_hnn(p)
     if hasattr(model, "manifest") and hasattr(model, "arrays"):  # a compiled chip program
         raise NIRError(f"model: {model.manifest.get('model', {}).get('name', 'the model')} "
@@ -93,7 +97,7 @@ EXPERIMENT_NEURONS = ("its experiment builds neurons that are not populations of
                       "e.g. dendritic-segment or HIFI neurons")
 
 
-def _check_graph_file(path: Path) -> None:
+def check_graph_file(path: Path) -> None:
     """A model file with an ``[experiment]`` but no ``[populations]``: its neurons are built by
     the experiment, so there is no spiking graph to write (one line, not 'no population')."""
     from hnnbio.hnn.files import read_toml
@@ -118,6 +122,7 @@ class _Writer:
         self.h, self.strict = graph, strict
         self.dt_s = graph.dt_ms * 1e-3
         self.left_out = []
+        self.user = {}  # population -> its user form (hnnbio.nir.user_forms)
 
     def build(self):
         import nir
@@ -130,19 +135,26 @@ class _Writer:
             if self.strict:
                 raise NIRError(f"{what}: not exported (strict)")
             self.left_out.append(what)
+        passive = [p for p in h.populations if user_forms.is_passive(p, h)]
+        for p in passive:
+            what = f"population {p.name!r} (declarations only: the value a network writes)"
+            if self.strict:
+                raise NIRError(f"{what}: not exported (strict)")
+            self.left_out.append(what)
+        self.pops = [p for p in h.populations if p not in passive]
         self.nodes, self.edges = {}, []
         self.used = set()
-        incoming = {p.name: [s for s in h.synapses if s.target == p.name] for p in h.populations}
+        incoming = {p.name: [s for s in h.synapses if s.target == p.name] for p in self.pops}
         self.relays, self.forms = {}, {}
-        for p in h.populations:
+        for p in self.pops:
             self.forms[p.name] = self._form(p, incoming[p.name])
         for i in h.inputs:
             self.nodes[self._name(i.name)] = nir.Input(input_type={"input": np.array([i.size])})
-        for p in h.populations:
+        for p in self.pops:
             if p.name not in self.relays:
                 self.nodes[self._name(p.name)] = self._neuron(p)
         self.bias_done = set()
-        for p in h.populations:
+        for p in self.pops:
             if p.name in self.relays:
                 continue
             kind = self.forms[p.name][0]
@@ -203,6 +215,10 @@ class _Writer:
             return "LIF", values
         if p.refractory is not None or p.refractory_steps is not None:
             raise NIRError(f"population {p.name!r}: refractoriness has no NIR form")
+        user = None if p.dtype else user_forms.recognise(p, self._si)
+        if user is not None:  # the LIF forms users write (those hnnbio.chip.hybrid compiles)
+            self.user[p.name] = user
+            return user["kind"], user["values"]
         if p.namespace or p.dtype:
             raise NIRError(f"population {p.name!r}: namespace and dtype are not part of a NIR form")
         if _norm(p.equations) == _norm(forms.RELAY_EQUATIONS):
@@ -214,7 +230,8 @@ class _Writer:
         found = forms.recognise(p.equations)
         if found is None:
             raise NIRError(f"population {p.name!r}: its equations are not one of the NIR forms "
-                           f"hnnbio reads and writes (see hnnbio.nir.forms); not exported")
+                           f"hnnbio reads and writes (hnnbio.nir.forms) nor a driven, leaky or "
+                           f"integrator LIF (hnnbio.nir.user_forms); not exported")
         kind, inputs = found
         if p.threshold != forms.threshold(kind) or p.reset != forms.reset(kind):
             raise NIRError(f"population {p.name!r}: threshold {p.threshold!r} and reset "
@@ -241,8 +258,6 @@ class _Writer:
         return kind, values
 
     def _lif_values(self, p):
-        import dataclasses
-
         from hnnbio.neurons.lif import LIFParams
 
         units = {"tau_mem": "s", "tau_syn": "s", "r_mem": "ohm", "v_rest": "V", "v_reset": "V",
@@ -294,6 +309,9 @@ class _Writer:
         i, j = self._pattern(s, pre.size, p.size)
         source = self.relays.get(s.source, s.source)
         if self.forms[s.source][0] == "relay" or (_norm(s.on_pre) == "" and "(summed)" in s.model):
+            if p.name in self.user:
+                raise NIRError(f"synapse {s.name!r}: a value edge into {p.name!r}, whose "
+                               f"equations have no input current to sum it into")
             read = "relay" if s.source in self.relays else "v"
             ok = any(_norm(s.model) == _norm(forms.summed_model(f"i_c{c}", read))
                      for c in range(64))
@@ -311,6 +329,29 @@ class _Writer:
         if not _norm(s.on_pre):
             raise NIRError(f"synapse {s.name!r}: no on_pre and not a summed value edge: it does "
                            f"nothing, and a NIR edge would")
+        if p.name in self.user:  # a jump of v in volt: the charge that makes it
+            if _norm(s.model) != "w : 1":
+                raise NIRError(f"synapse {s.name!r}: model {s.model!r}: a jump of v needs one "
+                               f"weight w : 1")
+            w = user_forms.jump_weights(s, self.user[p.name],
+                                        self._per_connection(s, "w", i.size, ""), j)
+        else:
+            w = self._charge(s, p, i, j)
+        if "delay" in s.values:
+            d = self._per_connection(s, "delay", i.size, "s")
+        else:
+            d = np.full(i.size, 0.0 if s.delay is None else float(s.delay / _second()))
+        steps = np.round(d / self.dt_s).astype(np.int64)
+        groups = np.unique(steps)
+        for k, step in enumerate(groups):
+            sel = steps == step
+            m = np.zeros((p.size, pre.size))
+            np.add.at(m, (j[sel], i[sel]), w[sel])
+            name = s.name if len(groups) == 1 else f"{s.name}_d{k}"
+            self._edge(source, p, m, name, delay=step * self.dt_s)
+
+    def _charge(self, s, p, i, j):
+        """Per-connection charges (coulomb) of a synapse onto a NIR form or a model 'lif'."""
         allowed = {"v": ("C",), "i_syn": ("C",), "i_syn_native": ("A",)}
         jump = "v"
         if p.model == "lif":
@@ -324,18 +365,7 @@ class _Writer:
         w = self._per_connection(s, "w", i.size, unit)
         if jump == "i_syn_native":
             w = w * self.forms[p.name][1]["tau_syn"][j]  # charge of the jump: w * tau_syn
-        if "delay" in s.values:
-            d = self._per_connection(s, "delay", i.size, "s")
-        else:
-            d = np.full(i.size, 0.0 if s.delay is None else float(s.delay / _second()))
-        steps = np.round(d / self.dt_s).astype(np.int64)
-        groups = np.unique(steps)
-        for k, step in enumerate(groups):
-            sel = steps == step
-            m = np.zeros((p.size, pre.size))
-            np.add.at(m, (j[sel], i[sel]), w[sel])
-            name = s.name if len(groups) == 1 else f"{s.name}_d{k}"
-            self._edge(source, p, m, name, delay=step * self.dt_s)
+        return w
 
     def _edge(self, source, p, m, name, delay=0.0):
         import nir
@@ -401,7 +431,7 @@ class _Writer:
             made = True
         if not made:
             sources = {s.source for s in h.synapses}
-            for p in h.populations:
+            for p in self.pops:
                 if p.name not in sources and p.name not in self.relays:
                     name = self._name(f"output_{p.name}")
                     self.nodes[name] = nir.Output(output_type={"output": np.array([p.size])})
