@@ -14,9 +14,9 @@ What compiles (anything else is refused by a named rule of :mod:`hnnbio.chip.snn
   *leaky* ``dv/dt = -v / tau : volt`` (reset 0 V); *integrator* ``v : volt`` (no threshold,
   initial ``v`` per neuron: the readout);
 - synapses ``v_post += w * mV`` (or ``* volt``) onto leaky or integrator populations, with a
-  uniform delay; ``v_post += w * M_post * mV`` with ``M`` a constant of the target, or (gated
-  jumps) the variable ``M : 1`` of a leaky target that a modulation unit multiplies (then every
-  synapse onto it is gated);
+  delay (uniform, or per connection: one group of axons per distinct delay); ``v_post += w *
+  M_post * mV`` with ``M`` a constant of the target, or (gated jumps) the variable ``M : 1`` of
+  a leaky target that a modulation unit multiplies (then every synapse onto it is gated);
 - SNN -> ANN units with ``kernel = "rate"`` (or none: the sum) over ``window`` steps, read by a
   torch network whose leaf modules are ``Linear [ReLU|Sigmoid]`` repeated (checked against the
   module's own forward on random inputs); or a network reading one graph input (values in
@@ -240,7 +240,8 @@ class HybridCompiled:
                     ndim == 3 and values.shape[1] != self.sequences[name]) or \
                     not np.isfinite(values).all() or values.min(initial=0) < 0 or \
                     values.max(initial=0) > top:
-                raise DataError(f"inputs: {name!r} must be {shape} values in [0, {top:g}]")
+                raise DataError(f"inputs: {name!r} must be {shape} values in [0, {top:g}] "
+                                "(the range of the chip's input codes)")
             if batch is not None and values.shape[0] != batch:
                 raise DataError(f"inputs: {name!r} has {values.shape[0]} rows, the other "
                                 f"inputs {batch}")
@@ -434,17 +435,21 @@ def _synapse(s, pops, dt_s, chip) -> None:
                  "populations")
     if isinstance(s.connect, dict) and "p" in s.connect:
         R.refuse("random_connectivity", s.name, "connect = {p} (give i and j)")
-    if "delay" in s.values:
-        R.refuse("synapse_form", s.name, "per-connection delays are not compiled in hybrid "
-                 "graphs (give one delay)")
     i, j = local_pattern(s, src.size, tgt.size, None)
     w = np.asarray(s.values.get("w", 0.0), dtype=float)
     w = np.broadcast_to(w, i.shape) * JUMPS[statement] * factor
-    delay = R.check_delay(s.name, (0.0 if s.delay is None else float(s.delay)) / dt_s, chip)
-    W = np.zeros((src.size, tgt.size))
-    np.add.at(W, (i, j), w)
-    # leaky: the jump leaks once before it counts (delay d + 1); integrator: in the step
-    tgt.incoming.append((src.name, delay if tgt.form == "leaky" else delay - 1, W))
+    if "delay" in s.values:  # per connection: one group of axons per distinct delay
+        delay = np.broadcast_to(np.asarray(s.values["delay"], dtype=float), i.shape)
+    else:
+        delay = np.full(i.shape, 0.0 if s.delay is None else float(s.delay))
+    steps = {float(d): R.check_delay(s.name, float(d) / dt_s, chip) for d in np.unique(delay)}
+    chip_delay = np.array([steps[float(d)] for d in delay], dtype=int)
+    for d in np.unique(chip_delay):
+        m = chip_delay == d
+        W = np.zeros((src.size, tgt.size))
+        np.add.at(W, (i[m], j[m]), w[m])
+        # leaky: the jump leaks once before it counts (delay d + 1); integrator: in the step
+        tgt.incoming.append((src.name, int(d) if tgt.form == "leaky" else int(d) - 1, W))
 
 
 def _quantise_pop(pop: HPop, dt_s: float, chip, tolerance: float) -> None:
@@ -1391,7 +1396,9 @@ def run_hybrid(compiled: HybridCompiled, inputs: dict, steps: int, seed: int = 0
     missing = [n for n in names if n not in inputs]
     if missing:
         raise DataError(f"inputs: no values given for input {missing[0]!r}")
-    total = next(iter(inputs.values())).shape[0] if inputs else 1
+    total = np.shape(next(iter(inputs.values())))[0] if inputs else 1
+    if total < 1:
+        raise DataError("inputs: no samples (0 rows): give at least one")
     spiking = [p.name for p in compiled.pops.values() if p.form in ("driven", "leaky")]
     readouts = [p.name for p in compiled.pops.values() if p.form == "integrator"]
     parts = {k: [] for k in ("spikes", "readout", "modulation", "outputs")}

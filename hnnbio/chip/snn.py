@@ -753,6 +753,8 @@ def run_on_chip(path_or_graph, steps: int, inputs=None, seed: int = 0, *,
             raise DataError(f"inputs: {name!r} must be finite, shape (B, {size}) or "
                             f"(B, T, {size}), got {v.shape}")
     batch = next(iter(inputs.values())).shape[0] if inputs else 1
+    if batch < 1:
+        raise DataError("inputs: no samples (0 rows): give at least one")
     stepped = any(v.ndim == 3 for v in inputs.values())
     if stepped:
         for name, v in inputs.items():

@@ -466,6 +466,13 @@ def test_a_wrong_number_of_values_is_refused_by_name(tmp_path):
     assert "v_threshold has 3 values for 5 neurons" in str(err.value)
 
 
+#: TOML with weights in the file (9 and 2 mV per spike), as a user's file would carry them
+WEIGHTED = TOML.replace('connect = "all_to_all"\n[synapses.hid_out]',
+                        'connect = "all_to_all"\nvalues = { w = 9.0 }\n[synapses.hid_out]'
+                        ).replace('connect = "all_to_all"\n[networks',
+                                  'connect = "all_to_all"\nvalues = { w = 2.0 }\n[networks')
+
+
 def test_hnnbio_run_on_the_emulator_compiles_a_users_hybrid_file(tmp_path, capsys):
     """`hnnbio run FILE --backend emulator` on files of no experiment kind that the spiking
     compiler does not map: the per-neuron driven population alone (its counts equal Brian2's,
@@ -481,12 +488,8 @@ def test_hnnbio_run_on_the_emulator_compiles_a_users_hybrid_file(tmp_path, capsy
     alone = tmp_path / "alone.toml"
     alone.write_text(heterogeneous_toml(TOML.split("[populations.hid]")[0].replace(
         "* att ", "")))
-    weighted = TOML.replace('connect = "all_to_all"\n[synapses.hid_out]',
-                            'connect = "all_to_all"\nvalues = { w = 9.0 }\n[synapses.hid_out]')
-    weighted = weighted.replace('connect = "all_to_all"\n[networks',
-                                'connect = "all_to_all"\nvalues = { w = 2.0 }\n[networks')
     whole = tmp_path / "whole.toml"
-    whole.write_text(weighted)
+    whole.write_text(WEIGHTED)
     rows = {}
     for path in (alone, whole):
         assert main(["run", str(path), "--input", str(tmp_path / "x.npy"), "--backend",
@@ -503,3 +506,98 @@ def test_hnnbio_run_on_the_emulator_compiles_a_users_hybrid_file(tmp_path, capsy
     direct = run_hybrid(compile_hybrid(load_hnn(whole)), {"pixels": x}, STEPS)["spikes"]
     assert rows["whole"]["spike_counts"] == {k: int(v.sum()) for k, v in direct.items()}
     assert rows["whole"]["spike_counts"]["hid"] > 0 and rows["whole"]["cores"] == 8
+
+
+DELAYED = """
+name = "delayed"
+[simulation]
+dt = "1 ms"
+steps = 60
+[inputs.pixels]
+size = 6
+[populations.enc]
+size = 6
+equations = '''
+dv/dt = (v_drive * i_in - v) / tau_mem : volt
+i_in : 1
+'''
+threshold = "v > v_threshold"
+reset = "v = v_reset"
+method = "exact"
+namespace = { tau_mem = "4 ms", v_drive = "60 mV", v_threshold = "20 mV", v_reset = "0 mV" }
+input = "pixels"
+input_variable = "i_in"
+[populations.hid]
+size = 6
+equations = "dv/dt = -v / tau_mem : volt"
+threshold = "v > v_threshold"
+reset = "v = v_reset"
+method = "exact"
+namespace = { tau_mem = "8 ms", v_threshold = "20 mV", v_reset = "0 mV" }
+"""
+DELAYS_MS = [0, 1, 2, 3, 0, 2]
+
+
+def _delayed(tmp_path, split=False):
+    from hnnbio.hnn.files import load_hnn
+
+    text = DELAYED
+    if split:  # the same connections as one synapse per delay, each with a uniform delay
+        for d in sorted(set(DELAYS_MS)):
+            i = [k for k, x in enumerate(DELAYS_MS) if x == d]
+            text += (f'[synapses.d{d}]\nsource = "enc"\ntarget = "hid"\nmodel = "w : 1"\n'
+                     f'on_pre = "v_post += w * mV"\nconnect = {{ i = {i}, j = {i} }}\n'
+                     + (f'delay = "{d} ms"\n' if d else "") + 'values = { w = 30.0 }\n')
+    else:
+        delays = ", ".join(f'"{d} ms"' for d in DELAYS_MS)
+        text += ('[synapses.s]\nsource = "enc"\ntarget = "hid"\nmodel = "w : 1"\n'
+                 'on_pre = "v_post += w * mV"\nconnect = "one_to_one"\n'
+                 f'values = {{ w = 30.0, delay = [{delays}] }}\n')
+    path = tmp_path / ("split.toml" if split else "delayed.toml")
+    path.write_text(text)
+    return load_hnn(path)
+
+
+def test_per_connection_delays_give_brian2s_spikes_step_by_step(tmp_path):
+    """One-to-one jumps of 30 mV (over the 20 mV threshold alone) with per-connection delays of
+    0 .. 3 ms: every enc spike of step n makes a hid spike at step n + d + 1 (Brian2 and the
+    chip, spike by spike), and the program is the one of the same connections as a synapse
+    per delay."""
+    from hnnbio.hnn import simulate
+
+    graph = _delayed(tmp_path)
+    c = compile_hybrid(graph)
+    x = np.array([[1.0, 0.9, 0.8, 1.0, 0.7, 0.6]])
+    chip = run_hybrid(c, {"pixels": x}, 60)["spikes"]
+    res = simulate(graph, {"pixels": x}, steps=60)
+    for name in ("enc", "hid"):
+        brian = np.zeros((60, 6), dtype=np.int8)
+        s = res.spikes[name]
+        brian[s.step, s.neuron] = 1
+        np.testing.assert_array_equal(chip[name][0], brian, err_msg=name)
+    enc, hid = chip["enc"][0], chip["hid"][0]
+    for k, d in enumerate(DELAYS_MS):  # hand-computed: hid k fires d + 1 steps after enc k
+        times = np.flatnonzero(enc[:, k])
+        expected = times[times + d + 1 < 60] + d + 1
+        assert np.array_equal(np.flatnonzero(hid[:, k]), expected), k
+    split = compile_hybrid(_delayed(tmp_path, split=True))
+    same = run_hybrid(split, {"pixels": x}, 60)["spikes"]
+    np.testing.assert_array_equal(same["hid"], chip["hid"])
+    assert enc.sum() > 30
+
+
+def test_bad_inputs_on_the_emulator_get_one_line(tmp_path, capsys):
+    """`hnnbio run --backend emulator` on a hybrid file: no samples, values beyond the input
+    codes, the wrong size: one line, exit status 2 (no samples ended in IndexError)."""
+    from hnnbio.cli import main
+
+    path = tmp_path / "tiny.toml"
+    path.write_text(WEIGHTED)
+    for values, match in ((np.ones((0, N_IN)), "no samples (0 rows)"),
+                          (np.full((2, N_IN), 3.0), "values in [0, 1] (the range of the chip"),
+                          (np.ones((2, N_IN + 1)), f"shape (B, {N_IN})")):
+        np.save(tmp_path / "x.npy", values)
+        assert main(["run", str(path), "--input", str(tmp_path / "x.npy"), "--backend",
+                     "emulator"]) == 2
+        err = capsys.readouterr().err.strip()
+        assert match in err and "\n" not in err, err
