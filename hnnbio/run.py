@@ -39,7 +39,7 @@ def run_file(path, steps: int | None = None, input=None, backend: str = "brian2"
     from hnnbio.hnn.engine import check_seed
 
     path = Path(path)
-    if backend == "emulator" and _experiment_kind(path) in (None, "binding"):
+    if backend == "emulator" and _experiment_kind(path) is None:
         from hnnbio.chip.snn import run_file_on_chip  # spiking graphs on the chip's interpreter
 
         return run_file_on_chip(path, steps, input, out, seed)
@@ -62,7 +62,8 @@ def run_file(path, steps: int | None = None, input=None, backend: str = "brian2"
     folder = None if out is None else OutputFolder(out, None, kind="run", owned=RESULT_FILES)
     try:
         if kind == "binding":
-            return _run_binding(path, steps, values, folder, seed, images)
+            return _run_binding(path, steps, values, folder, seed, images,
+                                chip=backend == "emulator")
         if kind is not None:
             from importlib import import_module
 
@@ -141,7 +142,9 @@ def _run_graph(path, steps, values, out, seed, device) -> dict:
     return rows
 
 
-def _run_binding(path, steps, values, out, seed, images) -> dict:
+def _run_binding(path, steps, values, out, seed, images, chip: bool = False) -> dict:
+    """A binding model on its data set (``images`` generated) or on ``values``; ``chip``: the
+    model compiled and emulated (``hnnbio export`` + ``hnnbio emulate`` in one command)."""
     from hnnbio.binding.bind import bind, check_images, run_bind, write_outputs
     from hnnbio.binding.spec import load_spec
 
@@ -149,9 +152,7 @@ def _run_binding(path, steps, values, out, seed, images) -> dict:
     cycles = None if steps is None else max(1, math.ceil(steps / spec.steps_per_cycle))
     if cycles is not None:  # the readout needs whole cycles: steps rounded up to cycles of D
         spec = spec.replace(loop={"readout_cycles": min(spec.loop["readout_cycles"], cycles)})
-    if values is None:
-        result = run_bind(spec, n_images=images, seed=seed, cycles=cycles)
-    else:
+    if values is not None:
         n_pixels = int(spec.autoencoder["layers"][0])
         side = int(round(math.sqrt(n_pixels)))
         if values.ndim == 2 and values.shape[1] == side * side:
@@ -159,13 +160,42 @@ def _run_binding(path, steps, values, out, seed, images) -> dict:
         elif values.ndim != 3:
             raise DataError(f"input: a binding model takes images of shape (B, {side}, {side}) "
                             f"or (B, {n_pixels}), got {values.shape}")
-        result = bind(check_images(values, n_pixels), spec, seed=seed, cycles=cycles)
+        values = check_images(values, n_pixels)
+    if chip:
+        result = _emulate_binding(spec, path, values, images, seed, cycles)
+    elif values is None:
+        result = run_bind(spec, n_images=images, seed=seed, cycles=cycles)
+    else:
+        result = bind(values, spec, seed=seed, cycles=cycles)
     rows = result.summary()
     rows["steps"] = int(result.n_steps)
     rows["spike_counts"] = {spec.sheet_name: int(result.spike_step.size)}
     if out is not None:
         rows["written"] = [str(p) for p in write_outputs(result, out)]
     return rows
+
+
+def _emulate_binding(spec, path, values, images, seed, cycles):
+    """The binding model compiled (as ``hnnbio export`` does) and emulated on the images of its
+    data set (scored) or on the user's ``values`` (not scored)."""
+    from hnnbio.binding.bind import check_memory
+    from hnnbio.binding.emulate import emulate
+    from hnnbio.chip.compiler import compile_model
+    from hnnbio.data import datasets
+    from hnnbio.hnn.engine import check_seed
+
+    check_seed(seed)
+    program = compile_model(path)
+    if values is None:
+        if isinstance(images, bool) or not isinstance(images, int) or images < 1:
+            raise ParameterError(f"images: must be a positive integer, got {images!r}")
+        check_memory(spec, images)
+        values, labels = datasets.generate(spec.dataset, images, seed)
+    else:
+        labels = None
+    result = emulate(program, values, seed=seed, truth=labels, cycles=cycles)
+    result.info["counters"] = dict(result.info.get("counters", {}))
+    return result
 
 
 def read_input(file) -> np.ndarray:
