@@ -39,10 +39,6 @@ def run_file(path, steps: int | None = None, input=None, backend: str = "brian2"
     from hnnbio.hnn.engine import check_seed
 
     path = Path(path)
-    if backend == "emulator" and _experiment_kind(path) is None:
-        from hnnbio.chip.snn import run_file_on_chip  # spiking graphs on the chip's interpreter
-
-        return run_file_on_chip(path, steps, input, out, seed)
     if backend not in BACKENDS:
         raise ParameterError(f"backend: {backend!r} is not one of {', '.join(BACKENDS)}")
     check_seed(seed)
@@ -50,6 +46,8 @@ def run_file(path, steps: int | None = None, input=None, backend: str = "brian2"
         raise ParameterError(f"steps: must be a positive integer, got {steps!r}")
     if not path.is_file():
         raise ModelSpecError(f"{path}: model file not found")
+    if backend == "emulator" and _experiment_kind(path) is None:
+        return _run_graph_on_chip(path, steps, input, out, seed)
     from hnnbio.hnn.files import read_toml
 
     raw = read_toml(path)
@@ -140,6 +138,22 @@ def _run_graph(path, steps, values, out, seed, device) -> dict:
     if out is not None:
         rows["written"] = [str(p) for p in _write(out, result)]
     return rows
+
+
+def _run_graph_on_chip(path, steps, input, out, seed) -> dict:
+    """A spiking or hybrid graph on the chip's interpreter; with ``out``, its spikes written as
+    the Brian2 back end writes them (result.npz, result.nix)."""
+    from hnnbio.chip.snn import emulate_file
+
+    folder = None if out is None else OutputFolder(out, None, kind="run", owned=RESULT_FILES)
+    try:
+        rows, result = emulate_file(path, steps, input, seed)
+        if folder is not None:
+            rows["written"] = [str(p) for p in _write(folder, result)]
+        return rows
+    finally:
+        if folder is not None:
+            folder.close()
 
 
 def _run_binding(path, steps, values, out, seed, images, chip: bool = False) -> dict:

@@ -1355,12 +1355,13 @@ def _weight_error(pop: HPop) -> float:
     return worst
 
 
-def run_hybrid_graph(graph, steps: int, values=None, seed: int = 0) -> dict:
+def run_hybrid_graph(graph, steps: int, values=None, seed: int = 0) -> tuple[dict, dict]:
     """``hnnbio run FILE --backend emulator`` for a hybrid graph of no experiment kind: compiled
     by :func:`compile_hybrid` and run on the interpreter. ``values``: what ``--input`` gave, as
     the Brian2 back end takes it ((B, size) held or (B, T, size) per step; a dict by input name
     where the graph has several). The rows: ``cores`` and ``spike_counts`` (per spiking
-    population, all samples and neurons together, as the Brian2 back end prints them)."""
+    population, all samples and neurons together, as the Brian2 back end prints them), and the
+    spikes (population -> (B, steps, size) 0/1)."""
     names = [i.name for i in graph.inputs]
     if values is None or isinstance(values, dict):
         inputs = dict(values or {})
@@ -1371,8 +1372,9 @@ def run_hybrid_graph(graph, steps: int, values=None, seed: int = 0) -> dict:
     sequences = {k: int(np.shape(v)[1]) for k, v in inputs.items() if np.ndim(v) == 3}
     compiled = compile_hybrid(graph, sequences=sequences)
     result = run_hybrid(compiled, inputs, steps, seed)
-    return {"cores": len(compiled.program.cores),
+    rows = {"cores": len(compiled.program.cores),
             "spike_counts": {k: int(v.sum()) for k, v in result["spikes"].items()}}
+    return rows, result["spikes"]
 
 
 def run_hybrid(compiled: HybridCompiled, inputs: dict, steps: int, seed: int = 0,

@@ -780,10 +780,13 @@ def run_on_chip(path_or_graph, steps: int, inputs=None, seed: int = 0, *,
             "counters": dict(machine.counters)}
 
 
-def run_file_on_chip(path, steps: int | None = None, input=None, out=None, seed: int = 0) -> dict:
-    """``hnnbio run FILE --backend emulator``: the rows it prints for a spiking HNN file
-    (``spike_counts`` per population, all samples and neurons together, as the Brian2 back end
-    prints them; ``rate_error_bound``: the largest constant-drive bound, where one applies)."""
+def emulate_file(path, steps: int | None = None, input=None, seed: int = 0):
+    """``hnnbio run FILE --backend emulator`` of a spiking or hybrid HNN file: (rows, result),
+    the rows it prints (``spike_counts`` per population, all samples and neurons together, as
+    the Brian2 back end prints them; ``rate_error_bound``: the largest constant-drive bound,
+    where one applies) and an :class:`~hnnbio.hnn.result.HNNResult` of the chip's spikes (what
+    ``--out`` writes). Graphs the spiking compiler does not map (networks,
+    units, the driven form) go to :func:`hnnbio.chip.hybrid.run_hybrid_graph`."""
     from pathlib import Path
 
     from hnnbio.chip.lower import load_graph
@@ -792,8 +795,6 @@ def run_file_on_chip(path, steps: int | None = None, input=None, out=None, seed:
     path = Path(path)
     if not path.is_file():
         raise ModelSpecError(f"{path}: model file not found")
-    if out is not None:
-        raise ParameterError("out: --backend emulator does not write result folders yet")
     graph = load_graph(path)
     steps = steps if steps is not None else graph.steps
     if steps is None:
@@ -806,6 +807,7 @@ def run_file_on_chip(path, steps: int | None = None, input=None, out=None, seed:
     elif graph.inputs:
         names = ", ".join(i.name for i in graph.inputs)
         raise DataError(f"{path.name}: the graph has inputs ({names}): give --input X.npy")
+    rows = {"model": graph.name, "backend": "emulator", "steps": steps}
     try:
         result = run_on_chip(graph, steps, values, seed)
     except DesignRuleError as exc:  # networks, units or population forms of the hybrid compiler
@@ -814,19 +816,34 @@ def run_file_on_chip(path, steps: int | None = None, input=None, out=None, seed:
         from hnnbio.chip.hybrid import run_hybrid_graph
 
         try:
-            rows = run_hybrid_graph(graph, steps, values, seed)
+            more, spikes = run_hybrid_graph(graph, steps, values, seed)
         except DesignRuleError:
             if exc.rule == "unsupported_model":
                 raise exc from None  # neither compiler maps it: the spiking compiler's reason
             raise
-        return {"model": graph.name, "backend": "emulator", "steps": steps, **rows}
+        rows.update(more)
+        return rows, spikes_result(graph.name, graph.dt_ms, spikes)
     bounds = [float(np.max(b["bound"])) for b in result["bounds"].values()]
-    rows = {"model": graph.name, "backend": "emulator", "steps": steps,
-            "cores": len(result["program"].cores),
-            "spike_counts": {k: int(v.sum()) for k, v in result["spike_counts"].items()}}
+    rows.update({"cores": len(result["program"].cores),
+                 "spike_counts": {k: int(v.sum()) for k, v in result["spike_counts"].items()}})
     if bounds:
         rows["rate_error_bound"] = max(bounds)
-    return rows
+    return rows, spikes_result(graph.name, graph.dt_ms, result["spikes"])
+
+
+def spikes_result(name: str, dt_ms: float, spikes: dict):
+    """An HNNResult of dense chip spikes (population -> (B, steps, size) 0/1), one row per spike
+    in step order, as the Brian2 engine records them."""
+    from hnnbio.hnn.result import HNNResult, Spikes
+
+    out, shape = {}, (1, 0)
+    for pop, arr in spikes.items():
+        arr = np.asarray(arr)
+        shape = arr.shape[:2]
+        step, sample, neuron = np.nonzero(arr.transpose(1, 0, 2))
+        out[pop] = Spikes(sample=sample, step=step, neuron=neuron, size=arr.shape[2])
+    return HNNResult(name=name, n_samples=int(shape[0]), n_steps=int(shape[1]), dt_ms=dt_ms,
+                     spikes=out, info={"backend": "emulator"})
 
 
 def is_spiking(model) -> bool:

@@ -601,3 +601,33 @@ def test_bad_inputs_on_the_emulator_get_one_line(tmp_path, capsys):
                      "emulator"]) == 2
         err = capsys.readouterr().err.strip()
         assert match in err and "\n" not in err, err
+
+
+def test_emulator_runs_write_the_result_files_brian2_writes(tmp_path, capsys):
+    """`hnnbio run FILE --backend emulator --out DIR` writes result.npz and result.nix of the
+    chip's spikes, as the Brian2 back end does (it refused --out): for the per-neuron driven
+    population alone, per-neuron counts equal to Brian2's files, and the Neo file reads back
+    with one train per neuron."""
+    import neo
+
+    from hnnbio.cli import main
+    from hnnbio.hnn.result import HNNResult
+
+    x = np.full((2, N_IN), 0.75)
+    np.save(tmp_path / "x.npy", x)
+    path = tmp_path / "alone.toml"
+    path.write_text(heterogeneous_toml(TOML.split("[populations.hid]")[0].replace("* att ", "")))
+    counts = {}
+    for backend in ("emulator", "brian2"):
+        out = tmp_path / backend
+        assert main(["run", str(path), "--input", str(tmp_path / "x.npy"), "--backend", backend,
+                     "--out", str(out)]) == 0
+        assert sorted(p.name for p in out.iterdir()) == ["result.nix", "result.npz"]
+        counts[backend] = HNNResult.load(out / "result.npz").spike_counts()["enc"]
+    capsys.readouterr()
+    np.testing.assert_array_equal(counts["emulator"], counts["brian2"])
+    assert counts["emulator"].sum() > 100
+    with neo.NixIO(str(tmp_path / "emulator" / "result.nix"), mode="ro") as io:
+        block = io.read_block()
+    assert len(block.segments) == 2 and len(block.segments[0].spiketrains) == N_IN
+    assert sum(len(t) for t in block.segments[0].spiketrains) == counts["emulator"][0].sum()
