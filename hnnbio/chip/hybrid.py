@@ -1359,9 +1359,10 @@ def run_hybrid_graph(graph, steps: int, values=None, seed: int = 0) -> tuple[dic
     """``hnnbio run FILE --backend emulator`` for a hybrid graph of no experiment kind: compiled
     by :func:`compile_hybrid` and run on the interpreter. ``values``: what ``--input`` gave, as
     the Brian2 back end takes it ((B, size) held or (B, T, size) per step; a dict by input name
-    where the graph has several). The rows: ``cores`` and ``spike_counts`` (per spiking
-    population, all samples and neurons together, as the Brian2 back end prints them), and the
-    spikes (population -> (B, steps, size) 0/1)."""
+    where the graph has several). The rows: ``cores``, ``spike_counts`` (per spiking
+    population, all samples and neurons together, as the Brian2 back end prints them) and
+    ``input_rounding`` (:func:`input_rounding`), and the spikes (population -> (B, steps, size)
+    0/1)."""
     names = [i.name for i in graph.inputs]
     if values is None or isinstance(values, dict):
         inputs = dict(values or {})
@@ -1373,8 +1374,23 @@ def run_hybrid_graph(graph, steps: int, values=None, seed: int = 0) -> tuple[dic
     compiled = compile_hybrid(graph, sequences=sequences)
     result = run_hybrid(compiled, inputs, steps, seed)
     rows = {"cores": len(compiled.program.cores),
-            "spike_counts": {k: int(v.sum()) for k, v in result["spikes"].items()}}
+            "spike_counts": {k: int(v.sum()) for k, v in result["spikes"].items()},
+            "input_rounding": input_rounding(compiled, inputs)}
     return rows, result["spikes"]
+
+
+def input_rounding(compiled: HybridCompiled, inputs: dict) -> float:
+    """The largest change of an input value by its code: ``|X - round(16 X) / 16|`` for a
+    population's input, ``|X - round(128 X) / 128|`` for a network's. 0 for values on the grid
+    (the digits' grey levels / 16); beyond it, the drive of a neuron moves by up to 1/32 of the
+    input's full scale and its rate with it."""
+    worst = 0.0
+    scales = [(p.input, INPUT_SCALE) for p in compiled.pops.values() if p.input]
+    scales += [(name, 2 ** NET_INPUT_EXP) for name, _ in compiled.feeds.values()]
+    for name, scale in scales:
+        x = np.asarray(inputs[name], dtype=float)
+        worst = max(worst, float(np.max(np.abs(x - np.rint(x * scale) / scale), initial=0.0)))
+    return worst
 
 
 def run_hybrid(compiled: HybridCompiled, inputs: dict, steps: int, seed: int = 0,

@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 import re
 import tomllib
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -82,7 +83,8 @@ SCHEMA: dict[str, dict[str, tuple]] = {
     "networks": {
         "weights": ("path", "", "hnnbio autoencoder weights file (beside the model file)"),
         "factory": ("package.module:function", "", "import path of a function returning a "
-                    "torch.nn.Module"),
+                    "torch.nn.Module (called with torch seeded from the network's name: the "
+                    "same file, the same initial weights)"),
         "kwargs": ("table", {}, "keyword arguments of the factory"),
         "state": ("path", "", "a torch state-dict file loaded into the factory's module"),
         "inputs": ("list of names", None, "units, networks or inputs read, concatenated"),
@@ -357,7 +359,7 @@ def _network(name, t, where, path, networks):
 
         module = autoencoder_from_file(_beside(path, t["weights"]))
     else:
-        module = _factory(t["factory"], t.get("kwargs", {}), where)
+        module = _factory(t["factory"], t.get("kwargs", {}), where, init_seed(name))
         if "state" in t:
             import torch
 
@@ -395,7 +397,14 @@ def _beside(path: Path | None, file: str) -> Path:
     return f if f.is_absolute() or path is None else path.parent / f
 
 
-def _factory(spec: str, kwargs: dict, where: str):
+def init_seed(name: str) -> int:
+    """The torch seed a factory's module is made under: from the network's name, so the same
+    file gives the same initial weights whatever ran before in the process (and two networks of
+    one file differ)."""
+    return zlib.crc32(name.encode()) & 0x7FFFFFFF
+
+
+def _factory(spec: str, kwargs: dict, where: str, seed: int = 0):
     import torch
 
     if not isinstance(spec, str) or spec.count(":") != 1:
@@ -411,7 +420,9 @@ def _factory(spec: str, kwargs: dict, where: str):
     if not callable(getattr(module, func, None)):
         raise ModelSpecError(f"{where}: {module_name} has no function {func!r}")
     try:
-        net = getattr(module, func)(**kwargs)
+        with torch.random.fork_rng(devices=[]):  # the caller's generator is left as it was
+            torch.manual_seed(seed)
+            net = getattr(module, func)(**kwargs)
     except (TypeError, ValueError, RuntimeError) as exc:  # e.g. torch: a negative dimension
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ModelSpecError(f"{where}: factory {spec} refused kwargs ({first})") from None

@@ -631,3 +631,35 @@ def test_emulator_runs_write_the_result_files_brian2_writes(tmp_path, capsys):
         block = io.read_block()
     assert len(block.segments) == 2 and len(block.segments[0].spiketrains) == N_IN
     assert sum(len(t) for t in block.segments[0].spiketrains) == counts["emulator"][0].sum()
+
+
+def test_the_documented_hybrid_template_gives_the_quoted_counts(tmp_path):
+    """docs/examples/chip_hybrid.toml, as docs/chip.md runs it: the quoted spike counts of
+    Brian2 and the emulator on the inputs 6/16 .. 16/16 (the SNN part alone equal on both), and
+    input_rounding 0 on the grid, 0.025 off it."""
+    from pathlib import Path
+
+    from hnnbio.run import run_file
+
+    example = Path(__file__).resolve().parents[2] / "docs" / "examples" / "chip_hybrid.toml"
+    text = (Path(__file__).resolve().parents[2] / "docs" / "chip.md").read_text()
+    np.save(tmp_path / "x16.npy", (np.arange(6, 17, 2) / 16)[None].repeat(4, 0))
+    np.save(tmp_path / "x.npy", np.linspace(0.4, 1.0, 6)[None].repeat(4, 0))
+    snn = tmp_path / "snn.toml"
+    snn.write_text(example.read_text().split("[networks.att]")[0])
+
+    def counts(path, x, backend):
+        rows = run_file(path, input=tmp_path / x, backend=backend)
+        return rows["spike_counts"]["enc"], rows["spike_counts"]["hid"], rows.get(
+            "input_rounding")
+
+    assert counts(example, "x16.npy", "brian2")[:2] == (500, 380)
+    assert counts(example, "x16.npy", "emulator") == (500, 380, 0.0)
+    assert counts(snn, "x16.npy", "brian2")[:2] == counts(snn, "x16.npy", "emulator")[:2] == (
+        540, 580)
+    off = counts(snn, "x.npy", "emulator")
+    assert off[:2] == (540, 580) and off[2] == pytest.approx(0.025)
+    assert counts(snn, "x.npy", "brian2")[:2] == (560, 480)
+    for quoted in ("500 enc and 380 hid", "540 and 580 on both",
+                   "it is 0.025", "against Brian2's 560 / 480"):
+        assert quoted in text

@@ -214,3 +214,39 @@ def test_network_fields():
                                                           every=bad))
     refused("^n: module must be a torch.nn.Module", lambda: Network("n", object(), inputs=("x",)))
     refused("^n: inputs must name at least one node", lambda: Network("n", linear(1, 1)))
+
+
+def test_a_factory_network_is_the_same_however_the_process_got_there(tmp_path):
+    """A network made by a factory (random initial weights) is made under a torch seed from its
+    name: two loads of one file give the same weights whatever torch drew in between, the
+    caller's generator is left as it was, and two networks of one file differ."""
+    import torch
+
+    from hnnbio.hnn.files import load_hnn
+
+    path = tmp_path / "f.toml"
+    path.write_text('''name = "f"
+[simulation]
+dt = "1 ms"
+[inputs.x]
+size = 4
+[populations.p]
+size = 3
+equations = "v : volt"
+[networks.a]
+factory = "torch.nn:Linear"
+kwargs = { in_features = 4, out_features = 3 }
+inputs = ["x"]
+[networks.b]
+factory = "torch.nn:Linear"
+kwargs = { in_features = 4, out_features = 3 }
+inputs = ["x"]
+''')
+    first = load_hnn(path)
+    torch.rand(1000)
+    state = torch.random.get_rng_state()
+    second = load_hnn(path)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    for name in ("a", "b"):
+        assert torch.equal(first.node(name).module.weight, second.node(name).module.weight)
+    assert not torch.equal(first.node("a").module.weight, first.node("b").module.weight)
