@@ -46,8 +46,6 @@ def run_file(path, steps: int | None = None, input=None, backend: str = "brian2"
         raise ParameterError(f"steps: must be a positive integer, got {steps!r}")
     if not path.is_file():
         raise ModelSpecError(f"{path}: model file not found")
-    if backend == "emulator" and _experiment_kind(path) is None:
-        return _run_graph_on_chip(path, steps, input, out, seed)
     from hnnbio.hnn.files import read_toml
 
     raw = read_toml(path)
@@ -73,7 +71,7 @@ def run_file(path, steps: int | None = None, input=None, backend: str = "brian2"
                 raise ParameterError(f"backend: {kind} models run on brian2 only (no {backend} "
                                      f"runner yet)")
             return run(path, steps, values, folder, seed, images, device, backend=backend)
-        return _run_graph(path, steps, values, folder, seed, device)
+        return _run_graph(path, steps, values, folder, seed, device, backend)
     finally:
         if folder is not None:
             folder.close()
@@ -119,7 +117,10 @@ def _experiment_kind(path: Path):
     return experiment.get("kind") if isinstance(experiment, dict) else None
 
 
-def _run_graph(path, steps, values, out, seed, device) -> dict:
+def _run_graph(path, steps, values, out, seed, device, backend="brian2") -> dict:
+    """A graph of no experiment kind in Brian2 (with its torch networks) or, ``backend``
+    "emulator", compiled and run on the chip's interpreter (:func:`hnnbio.chip.snn.
+    emulate_graph`); with ``out``, its spikes in result.npz and result.nix either way."""
     from hnnbio.circuits import CIRCUITS
     from hnnbio.hnn.engine import simulate
     from hnnbio.hnn.files import load_hnn
@@ -131,29 +132,19 @@ def _run_graph(path, steps, values, out, seed, device) -> dict:
     if graph.inputs and values is None:
         names = ", ".join(i.name for i in graph.inputs)
         raise DataError(f"{path.name}: the graph has inputs ({names}): give --input X.npy")
-    result = simulate(graph, values, steps=steps, seed=seed, device=device, circuits=CIRCUITS)
-    rows = result.summary()
-    # spikes per population, all samples and neurons together (per neuron: the npz's spikes)
-    rows["spike_counts"] = {k: int(s.step.size) for k, s in result.spikes.items()}
+    if backend == "emulator":
+        from hnnbio.chip.snn import emulate_graph
+
+        rows, result = emulate_graph(graph, steps, values, seed)
+    else:
+        result = simulate(graph, values, steps=steps, seed=seed, device=device,
+                          circuits=CIRCUITS)
+        rows = result.summary()
+        # spikes per population, all samples and neurons together (per neuron: the npz's spikes)
+        rows["spike_counts"] = {k: int(s.step.size) for k, s in result.spikes.items()}
     if out is not None:
         rows["written"] = [str(p) for p in _write(out, result)]
     return rows
-
-
-def _run_graph_on_chip(path, steps, input, out, seed) -> dict:
-    """A spiking or hybrid graph on the chip's interpreter; with ``out``, its spikes written as
-    the Brian2 back end writes them (result.npz, result.nix)."""
-    from hnnbio.chip.snn import emulate_file
-
-    folder = None if out is None else OutputFolder(out, None, kind="run", owned=RESULT_FILES)
-    try:
-        rows, result = emulate_file(path, steps, input, seed)
-        if folder is not None:
-            rows["written"] = [str(p) for p in _write(folder, result)]
-        return rows
-    finally:
-        if folder is not None:
-            folder.close()
 
 
 def _run_binding(path, steps, values, out, seed, images, chip: bool = False) -> dict:
@@ -191,25 +182,17 @@ def _run_binding(path, steps, values, out, seed, images, chip: bool = False) -> 
 
 def _emulate_binding(spec, path, values, images, seed, cycles):
     """The binding model compiled (as ``hnnbio export`` does) and emulated on the images of its
-    data set (scored) or on the user's ``values`` (not scored)."""
+    data set (scored, as ``hnnbio emulate`` does) or on the user's ``values`` (not scored)."""
     from hnnbio.binding.bind import check_memory
-    from hnnbio.binding.emulate import emulate
+    from hnnbio.binding.emulate import emulate, emulate_program
     from hnnbio.chip.compiler import compile_model
-    from hnnbio.data import datasets
-    from hnnbio.hnn.engine import check_seed
 
-    check_seed(seed)
     program = compile_model(path)
-    if values is None:
-        if isinstance(images, bool) or not isinstance(images, int) or images < 1:
-            raise ParameterError(f"images: must be a positive integer, got {images!r}")
-        check_memory(spec, images)
-        values, labels = datasets.generate(spec.dataset, images, seed)
-    else:
-        labels = None
-    result = emulate(program, values, seed=seed, truth=labels, cycles=cycles)
-    result.info["counters"] = dict(result.info.get("counters", {}))
-    return result
+    if values is not None:
+        return emulate(program, values, seed=seed, cycles=cycles)
+    if not isinstance(images, bool) and isinstance(images, int) and images >= 1:
+        check_memory(spec, images)  # before the images are made (emulate_program checks n)
+    return emulate_program(program, n_images=images, seed=seed, cycles=cycles)
 
 
 def read_input(file) -> np.ndarray:

@@ -77,10 +77,11 @@ def emulate(program: Program | str | Path, images: np.ndarray, seed: int = 0,
     return result
 
 
-def emulate_program(path: str | Path, n_images: int = 16, seed: int = 0,
+def emulate_program(path: str | Path | Program, n_images: int = 16, seed: int = 0,
                     batch_size: int | None = None, progress: bool = False,
                     cycles: int | None = None) -> BindingResult:
-    """Generate the program's data set, emulate and score.
+    """Generate the program's data set, emulate and score (``path``: a program file, or a
+    program compiled in memory).
 
     Images come from ``datasets.generate(dataset, n_images, seed)`` of the program's data set.
 
@@ -92,19 +93,21 @@ def emulate_program(path: str | Path, n_images: int = 16, seed: int = 0,
     from hnnbio.hnn.engine import check_seed
 
     check_seed(seed)
-    program = load_program(path)
+    program = path if isinstance(path, Program) else load_program(path)
+    where = f"program {program.manifest['model']['name']!r}" if path is program else path
     if isinstance(n_images, bool) or not isinstance(n_images, (int, np.integer)) or n_images < 1:
         raise ParameterError(f"n_images: must be a positive integer, got {n_images!r}")
     dataset = program.manifest["model"]["dataset"]
     if dataset == "none":  # the programs of spiking and experiment graphs (hnnbio.chip.snn, hifi)
         name = program.manifest["model"]["name"]
-        raise DataError(f"{path}: not a binding program (model {name!r} reads no image data "
+        raise DataError(f"{where}: not a binding program (model {name!r} reads no image data "
                         f"set); run its model with `hnnbio run MODEL --backend emulator`")
     if dataset is None:
-        raise DataError(f"{path}: the program names no data set; emulate your own images with "
+        raise DataError(f"{where}: the program names no data set; emulate your own images with "
                         f"hnnbio.binding.emulate.emulate")
     images, labels = datasets.generate(dataset, int(n_images), seed)
     result = emulate(program, images, seed=seed, batch_size=batch_size, truth=labels,
                      cycles=cycles, progress=progress)
-    result.info["program"] = str(path)
+    if path is not program:
+        result.info["program"] = str(path)
     return result

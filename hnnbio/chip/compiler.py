@@ -21,7 +21,7 @@ from hnnbio.chip.mapping import LFSR_SHIFTS_PER_STEP, map_to_cores
 from hnnbio.chip.program import Program, to_bytes, write_program
 from hnnbio.chip.quantize import quantize
 from hnnbio.chip.spec import TIANJIC_LIKE, ChipSpec
-from hnnbio.errors import DesignRuleError, ParameterError, ProgramError
+from hnnbio.errors import ParameterError, ProgramError
 
 FORMATS = ("hnnc",)  # NIR: hnnbio.nir.write_nir (`hnnbio nir export`)
 
@@ -49,22 +49,11 @@ def compile_model(model, chip: ChipSpec = TIANJIC_LIKE,
     if isinstance(model, Program):  # compiled by an experiment's own compiler (hifi)
         return model
     if snn.is_spiking(model):  # spiking graphs (not binding): hnnbio.chip.snn
+        from hnnbio.chip.hybrid import compile_hybrid
         from hnnbio.chip.lower import load_graph
 
-        graph = load_graph(model)
-        from hnnbio.chip.hybrid import compile_hybrid
-
-        if graph.networks or graph.units:  # hybrid graphs: hnnbio.chip.hybrid
-            return compile_hybrid(graph, chip).program
-        try:
-            return snn.compile_graph(graph, chip).program
-        except DesignRuleError as exc:  # population forms only the hybrid compiler maps
-            if exc.rule != "unsupported_model":
-                raise
-            try:
-                return compile_hybrid(graph, chip).program
-            except DesignRuleError:
-                raise exc from None
+        return snn.by_compiler(load_graph(model), lambda g: snn.compile_graph(g, chip).program,
+                               lambda g: compile_hybrid(g, chip).program)
     graph = model if isinstance(model, Graph) else lower(model)
     q = quantize(graph, samples, chip.accumulator_bits)
     rules.check_model(q, chip)

@@ -148,7 +148,7 @@ from hnnbio.chip.isa import CoreProgram, Instruction, routes_of
 from hnnbio.chip.partial import axon_blocks, partial_bits, partial_sum_ops, route_block
 from hnnbio.chip.program import Program
 from hnnbio.chip.quantize import quantize_layer
-from hnnbio.chip.snn import MAX_COPIES, _b, _register, _split, _summary
+from hnnbio.chip.snn import MAX_COPIES, _b, _register, _split, _summary, alpha_codes, leak_codes
 from hnnbio.chip.spec import TIANJIC_LIKE, ChipSpec
 from hnnbio.errors import DataError, DesignRuleError, ParameterError
 
@@ -237,8 +237,10 @@ class HybridCompiled:
             if name in self.sequences:
                 shape, ndim = f"(B, {self.sequences[name]}, {size})", 3
             if values.ndim != ndim or values.shape[-1] != size or (
-                    ndim == 3 and values.shape[1] != self.sequences[name]) or \
-                    not np.isfinite(values).all() or values.min(initial=0) < 0 or \
+                    ndim == 3 and values.shape[1] != self.sequences[name]):
+                raise DataError(f"inputs: {name!r} must have shape {shape}, got "
+                                f"{values.shape}")
+            if not np.isfinite(values).all() or values.min(initial=0) < 0 or \
                     values.max(initial=0) > top:
                 raise DataError(f"inputs: {name!r} must be {shape} values in [0, {top:g}] "
                                 "(the range of the chip's input codes)")
@@ -298,19 +300,17 @@ def _scalar(p, name: str, node: str) -> float:
 def _param(p, name: str, node: str):
     """A parameter that may differ between neurons (tau, threshold, gain): a float where the
     neurons agree, else an (n,) array (a copy: the graph's own values are never changed)."""
-    arr = _value(p, name, node).reshape(-1)
-    if arr.size == 1 or np.ptp(arr) == 0:
-        return float(arr[0])
-    if arr.size != p.size:
-        R.refuse("hybrid_population", node, f"{name} has {arr.size} values for {p.size} "
+    value = _uniform(_value(p, name, node))
+    if np.ndim(value) and value.size != p.size:
+        R.refuse("hybrid_population", node, f"{name} has {value.size} values for {p.size} "
                  "neurons")
-    return arr.copy()
+    return value.copy() if np.ndim(value) else value
 
 
 def _uniform(values):
     """A float where every element agrees (the register case), else the array."""
-    arr = np.asarray(values, dtype=float)
-    return float(arr.reshape(-1)[0]) if arr.size == 1 or np.ptp(arr) == 0 else arr
+    arr = np.asarray(values, dtype=float).reshape(-1)
+    return float(arr[0]) if arr.size == 1 or np.ptp(arr) == 0 else arr
 
 
 def _population(p, graph) -> HPop:
@@ -454,14 +454,7 @@ def _synapse(s, pops, dt_s, chip) -> None:
 
 def _quantise_pop(pop: HPop, dt_s: float, chip, tolerance: float) -> None:
     if pop.form != "integrator":
-        tau = np.atleast_1d(np.asarray(pop.tau, dtype=float))
-        a = np.exp(-dt_s / tau)
-        alpha = np.minimum(255, np.rint(256 * a)).astype(np.int64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            error = np.where(alpha > 0, np.abs(np.log(a) / np.log(alpha / 256) - 1), np.inf)
-        worst = int(np.argmax(error))  # the neuron whose time constant moves most
-        R.check_leak(pop.name, float(error[worst]), tolerance, float(tau[worst] / dt_s),
-                     int(alpha[worst]))
+        alpha, _ = leak_codes(pop.name, pop.tau, dt_s, tolerance)
         pop.alpha = int(alpha[0]) if np.all(alpha == alpha[0]) else alpha
     aq = pop.alpha / 256
     if pop.form == "driven":
@@ -614,7 +607,7 @@ def _copies(pop: HPop, fan_in: int, dt_s: float, chip, membrane_codes: int) -> i
     wmax = max([float(np.max(np.abs(W))) for _, _, W in pop.incoming] + [0.0])
     if pop.form != "leaky" or not membrane_codes or wmax == 0 or np.min(pop.threshold) <= 0:
         return fit
-    aq = np.minimum(255, np.rint(256 * np.exp(-dt_s / np.asarray(pop.tau, dtype=float)))) / 256
+    aq = alpha_codes(pop.tau, dt_s) / 256
     # threshold codes with one part per weight (the lowest of the neurons)
     per_copy = float(np.min(pop.threshold / (wmax * aq / 127)))
     need = min(MAX_COPIES, math.ceil(membrane_codes / per_copy))
@@ -1251,7 +1244,7 @@ def _emit(graph, pops, layers, windows, mods, chip, feeds, outs, sequences,
             **{p.name: {"rel_rms_error": _weight_error(p), "e_w": _weight_error(p),
                         "shift": float(np.max(np.log2(p.lsb))),
                         "e_out": int(np.max(p.codes.get("threshold", 0))),
-                        "lsb_volt": _summary_float(p.lsb), "alpha": _summary(p.alpha)}
+                        "lsb_volt": _summary(p.lsb, float), "alpha": _summary(p.alpha)}
                for p in pops.values()},
             # dense layers: e_w the smallest per-neuron weight exponent, shift the largest
             **{ly.name: {"rel_rms_error": _layer_error(ly), "e_w": int(ly.q.e_w.min()),
@@ -1308,12 +1301,6 @@ def _check_partial_sums(pop: HPop, blocks: list, chip, steps) -> None:
         R.refuse("fan_in", pop.name, f"{fan} axons over {len(blocks)} cores: {steps} steps of "
                  f"up to {s_max} codes (+ {init}) leave the {chip.accumulator_bits}-bit "
                  f"accumulator (exact for at most {exact} steps)")
-
-
-def _summary_float(values):
-    """A manifest entry for per-neuron values: the float when all agree, else [min, max]."""
-    low, high = float(np.min(values)), float(np.max(values))
-    return low if low == high else [low, high]
 
 
 def _per_core(arrays: dict, key: str, value, lo: int, hi: int):

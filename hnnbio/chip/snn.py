@@ -284,17 +284,32 @@ def _synapse(s, pops, dt_s: float, chip) -> None:
         (tgt.incoming_i if current else tgt.incoming).append((src.name, int(d), W))
 
 
-def _alpha(pop: Pop, tau: np.ndarray, dt_s: float, tolerance: float, what: str) -> np.ndarray:
-    """Per-neuron leak codes ``round(256 exp(-dt / tau))`` (at most 255); refuses (rule
-    ``leak_resolution``) when the worst neuron's time constant moves beyond the tolerance."""
+def alpha_codes(tau, dt_s: float) -> np.ndarray:
+    """Per-neuron leak codes ``round(256 exp(-dt / tau))``, at most 255."""
+    a = np.exp(-dt_s / np.atleast_1d(np.asarray(tau, dtype=float)))
+    return np.minimum(255, np.rint(256 * a)).astype(np.int64)
+
+
+def leak_codes(name: str, tau, dt_s: float, tolerance: float,
+               what: str = "tau") -> tuple[np.ndarray, float]:
+    """(:func:`alpha_codes`, the rate error bound ``|ln a / ln a_q - 1|`` of the worst neuron);
+    refuses (rule ``leak_resolution``) when that neuron's time constant moves beyond the
+    tolerance."""
+    tau = np.atleast_1d(np.asarray(tau, dtype=float))
     a = np.exp(-dt_s / tau)
-    alpha = np.minimum(255, np.rint(256 * a)).astype(np.int64)
+    alpha = alpha_codes(tau, dt_s)
     with np.errstate(divide="ignore", invalid="ignore"):
         error = np.where(alpha > 0, np.abs(np.log(a) / np.log(alpha / 256) - 1), np.inf)
     worst = int(np.argmax(error))
-    R.check_leak(pop.name, float(error[worst]), tolerance, float(tau[worst] / dt_s),
+    R.check_leak(name, float(error[worst]), tolerance, float(tau[worst] / dt_s),
                  int(alpha[worst]), what)
-    pop.leak_error = max(pop.leak_error, float(error[worst]))
+    return alpha, float(error[worst])
+
+
+def _alpha(pop: Pop, tau: np.ndarray, dt_s: float, tolerance: float, what: str) -> np.ndarray:
+    """:func:`leak_codes` of ``pop``, its worst error kept in ``pop.leak_error``."""
+    alpha, error = leak_codes(pop.name, tau, dt_s, tolerance, what)
+    pop.leak_error = max(pop.leak_error, error)
     return alpha
 
 
@@ -640,9 +655,10 @@ def _register(arrays: dict, key: str, values: np.ndarray):
     return key
 
 
-def _summary(values: np.ndarray):
-    """A manifest entry for per-neuron codes: the int when all are equal, else [min, max]."""
-    low, high = int(np.min(values)), int(np.max(values))
+def _summary(values: np.ndarray, cast=int):
+    """A manifest entry for per-neuron values (codes: ``cast`` int; ``float`` for volts): the
+    value when all are equal, else [min, max]."""
+    low, high = cast(np.min(values)), cast(np.max(values))
     return low if low == high else [low, high]
 
 
@@ -780,55 +796,53 @@ def run_on_chip(path_or_graph, steps: int, inputs=None, seed: int = 0, *,
             "counters": dict(machine.counters)}
 
 
-def emulate_file(path, steps: int | None = None, input=None, seed: int = 0):
-    """``hnnbio run FILE --backend emulator`` of a spiking or hybrid HNN file: (rows, result),
-    the rows it prints (``spike_counts`` per population, all samples and neurons together, as
-    the Brian2 back end prints them; ``rate_error_bound``: the largest constant-drive bound,
-    where one applies) and an :class:`~hnnbio.hnn.result.HNNResult` of the chip's spikes (what
-    ``--out`` writes). Graphs the spiking compiler does not map (networks,
-    units, the driven form) go to :func:`hnnbio.chip.hybrid.run_hybrid_graph`."""
-    from pathlib import Path
-
-    from hnnbio.chip.lower import load_graph
-    from hnnbio.errors import ModelSpecError
-
-    path = Path(path)
-    if not path.is_file():
-        raise ModelSpecError(f"{path}: model file not found")
-    graph = load_graph(path)
-    steps = steps if steps is not None else graph.steps
-    if steps is None:
-        raise ParameterError(f"{path.name}: no run length: give --steps or [simulation] steps")
-    values = None
-    if input is not None:
-        from hnnbio.data.user_images import load_npy
-
-        values = load_npy(input, "input")
-    elif graph.inputs:
-        names = ", ".join(i.name for i in graph.inputs)
-        raise DataError(f"{path.name}: the graph has inputs ({names}): give --input X.npy")
-    rows = {"model": graph.name, "backend": "emulator", "steps": steps}
+def by_compiler(graph, spiking, hybrid):
+    """``spiking(graph)`` or ``hybrid(graph)``, as the chip compiles a spiking (non-binding)
+    graph: networks and units go to :mod:`hnnbio.chip.hybrid`; the rest to this module, and to
+    the hybrid compiler where this one refuses the population forms (``unsupported_model``; its
+    reason when neither maps the graph). :func:`hnnbio.chip.compiler.compile_model` and
+    :func:`emulate_graph` both choose by it."""
+    if graph.networks or graph.units:
+        return hybrid(graph)
     try:
-        result = run_on_chip(graph, steps, values, seed)
-    except DesignRuleError as exc:  # networks, units or population forms of the hybrid compiler
-        if exc.rule not in ("hybrid_nodes", "unsupported_model"):
+        return spiking(graph)
+    except DesignRuleError as exc:
+        if exc.rule != "unsupported_model":
             raise
+        try:
+            return hybrid(graph)
+        except DesignRuleError:
+            raise exc from None
+
+
+def emulate_graph(graph, steps: int, values=None, seed: int = 0):
+    """``hnnbio run FILE --backend emulator`` of a spiking or hybrid graph (compiled as
+    :func:`by_compiler` chooses): (rows, result), the rows it prints (``spike_counts`` per
+    population, all samples and neurons together, as the Brian2 back end prints them;
+    ``rate_error_bound``: the largest constant-drive bound, where one applies; the hybrid
+    compiler's ``input_rounding``) and an :class:`~hnnbio.hnn.result.HNNResult` of the chip's
+    spikes (what ``--out`` writes)."""
+    rows = {"model": graph.name, "backend": "emulator", "steps": steps}
+
+    def spiking(g):
+        result = run_on_chip(g, steps, values, seed)
+        bounds = [float(np.max(b["bound"])) for b in result["bounds"].values()]
+        rows.update({"cores": len(result["program"].cores),
+                     "spike_counts": {k: int(v.sum())
+                                      for k, v in result["spike_counts"].items()}})
+        if bounds:
+            rows["rate_error_bound"] = max(bounds)
+        return result["spikes"]
+
+    def hybrid(g):
         from hnnbio.chip.hybrid import run_hybrid_graph
 
-        try:
-            more, spikes = run_hybrid_graph(graph, steps, values, seed)
-        except DesignRuleError:
-            if exc.rule == "unsupported_model":
-                raise exc from None  # neither compiler maps it: the spiking compiler's reason
-            raise
+        more, spikes = run_hybrid_graph(g, steps, values, seed)
         rows.update(more)
-        return rows, spikes_result(graph.name, graph.dt_ms, spikes)
-    bounds = [float(np.max(b["bound"])) for b in result["bounds"].values()]
-    rows.update({"cores": len(result["program"].cores),
-                 "spike_counts": {k: int(v.sum()) for k, v in result["spike_counts"].items()}})
-    if bounds:
-        rows["rate_error_bound"] = max(bounds)
-    return rows, spikes_result(graph.name, graph.dt_ms, result["spikes"])
+        return spikes
+
+    spikes = by_compiler(graph, spiking, hybrid)
+    return rows, spikes_result(graph.name, graph.dt_ms, spikes)
 
 
 def spikes_result(name: str, dt_ms: float, spikes: dict):
